@@ -1,0 +1,55 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.response import Response
+
+from . import services
+from .api_auth import IsTeamMember
+from .api_base import TeamScopedViewSet, current_team
+from .models import ApiKey, Team
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Team
+        fields = ["id", "slug", "name", "time_zone", "currency", "contact_quota", "created_at"]
+        read_only_fields = fields
+
+
+@extend_schema(responses=TeamSerializer, summary="The team the credential belongs to")
+@api_view(["GET"])
+@permission_classes([IsTeamMember])
+def current_team_view(request):
+    return Response(TeamSerializer(current_team(request)).data)
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    key = serializers.CharField(read_only=True, help_text="The raw key: returned once, on creation only.")
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "role", "prefix", "created_at", "last_used_at", "revoked_at", "key"]
+        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at", "key"]
+
+
+class ApiKeyViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Team API keys. Create returns the raw key once; DELETE revokes."""
+
+    queryset = ApiKey.objects.all()
+    serializer_class = ApiKeySerializer
+    required_permissions = {"read": "team.manage", "write": "team.manage"}
+
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        new = services.create_api_key(
+            team=self.team, name=serializer.validated_data["name"], role=serializer.validated_data.get("role", "admin")
+        )
+        data = ApiKeySerializer(new.api_key).data
+        data["key"] = new.raw_key
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, pk=None):
+        api_key = self.get_object()
+        services.revoke_api_key(team=self.team, api_key_id=api_key.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)

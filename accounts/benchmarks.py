@@ -1,0 +1,78 @@
+"""The benchmark registry behind `manage.py bench`.
+
+Each app may have a `bench.py` that registers benchmarks:
+
+    from accounts.benchmarks import benchmark, figure
+
+    @benchmark("events_api", help="identify + binding events end to end")
+    def events_api(ctx):
+        ...
+        yield figure("events_per_second", 1234.5, "events/s", n=10000)
+        yield figure("events_per_second", 2345.6, "events/s", n=10000, reference="raw_sql")
+
+A benchmark is a generator of figures; `manage.py bench` prints one JSON object per figure on its own line.
+A figure with `reference="raw_sql"` is the hand-written SQL doing the same work, printed beside the app's one.
+"""
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+from django.utils.module_loading import autodiscover_modules
+
+_registry = {}
+
+
+@dataclass
+class Benchmark:
+    name: str
+    func: object
+    help: str = ""
+    requires_postgres: bool = False
+
+
+def benchmark(name, *, help="", requires_postgres=False):
+    def decorator(func):
+        _registry[name] = Benchmark(name=name, func=func, help=help, requires_postgres=requires_postgres)
+        return func
+
+    return decorator
+
+
+def figure(name, value, unit, *, n=None, reference=None, **extra):
+    out = {"figure": name, "value": round(value, 3) if isinstance(value, float) else value, "unit": unit, "n": n}
+    if reference:
+        out["reference"] = reference
+    out.update(extra)
+    return out
+
+
+def registry():
+    autodiscover_modules("bench")
+    return dict(sorted(_registry.items()))
+
+
+@dataclass
+class Timer:
+    samples: list = field(default_factory=list)
+
+    def __enter__(self):
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.samples.append(time.perf_counter() - self._start)
+
+    def time(self):
+        return self
+
+    def p(self, q):
+        ordered = sorted(self.samples)
+        if not ordered:
+            return 0.0
+        index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+        return ordered[index]
+
+    @property
+    def median(self):
+        return statistics.median(self.samples) if self.samples else 0.0

@@ -1,0 +1,65 @@
+import zoneinfo
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+
+from .models import Team
+from .permissions import Role
+
+COMMON_TIME_ZONES = [
+    "Asia/Taipei",
+    "Asia/Hong_Kong",
+    "Asia/Singapore",
+    "Asia/Kuala_Lumpur",
+    "Asia/Bangkok",
+    "Asia/Jakarta",
+    "Asia/Manila",
+    "Asia/Ho_Chi_Minh",
+    "Asia/Tokyo",
+    "UTC",
+]
+
+
+class TeamSettingsForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(label=_("時區"))
+
+    class Meta:
+        model = Team
+        fields = [
+            "name",
+            "time_zone",
+            "currency",
+            "default_region",
+            "billing_email",
+            "avatar",
+            "match_by_phone",
+            "match_by_email",
+            "line_message_cost",
+            "whatsapp_message_cost",
+            "attribution_window_days",
+            "outbound_webhook_url",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        zones = COMMON_TIME_ZONES + sorted(z for z in zoneinfo.available_timezones() if z not in COMMON_TIME_ZONES)
+        self.fields["time_zone"].choices = [(z, z) for z in zones]
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(label=_("名稱"), max_length=100)
+    role = forms.ChoiceField(label=_("角色"), choices=Role.choices, initial=Role.ADMIN)
+
+
+class MemberForm(forms.Form):
+    email = forms.EmailField(label=_("Email"))
+    role = forms.ChoiceField(label=_("角色"), choices=Role.choices, initial=Role.MARKETER)
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        user = get_user_model().objects.filter(email__iexact=email).first()
+        if user is None:
+            raise forms.ValidationError(_("找不到這個 Email 的使用者，請先請對方註冊帳號。"))
+        self.user = user
+        return email

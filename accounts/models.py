@@ -1,0 +1,156 @@
+import hashlib
+import secrets
+import zoneinfo
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .permissions import Role, role_has_permission
+from .tenancy import for_team
+
+
+def validate_time_zone(value):
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("未知的時區：%(tz)s"), params={"tz": value})
+
+
+class Team(models.Model):
+    """A tenant: every row of customer data belongs to exactly one team."""
+
+    name = models.CharField(_("名稱"), max_length=200)
+    slug = models.SlugField(_("代碼"), max_length=60, unique=True)
+    time_zone = models.CharField(_("時區"), max_length=64, default="Asia/Taipei", validators=[validate_time_zone])
+    currency = models.CharField(_("幣別"), max_length=3, default="TWD")
+    default_region = models.CharField(
+        _("預設電話區碼地區"), max_length=2, default="TW", help_text=_("解析沒有國碼的電話號碼時使用（ISO 3166）。")
+    )
+    contact_quota = models.PositiveIntegerField(_("名單配額"), default=10000)
+    billing_email = models.EmailField(_("帳單 Email"), blank=True)
+    avatar = models.FileField(_("團隊頭像"), upload_to="team-avatars/", blank=True)
+    # Identity resolution switches (member id always matches first).
+    match_by_phone = models.BooleanField(_("以電話合併顧客"), default=True)
+    match_by_email = models.BooleanField(_("以 Email 合併顧客"), default=True)
+    # Message cost estimates (seed 003): LINE NT$0.2, WhatsApp HKD 0.5 per message by default.
+    line_message_cost = models.DecimalField(
+        _("LINE 每則訊息費用"),
+        max_digits=8,
+        decimal_places=4,
+        default=Decimal("0.2"),
+        validators=[MinValueValidator(0)],
+    )
+    line_cost_currency = models.CharField(_("LINE 費用幣別"), max_length=3, default="TWD")
+    whatsapp_message_cost = models.DecimalField(
+        _("WhatsApp 每則訊息費用"),
+        max_digits=8,
+        decimal_places=4,
+        default=Decimal("0.5"),
+        validators=[MinValueValidator(0)],
+    )
+    whatsapp_cost_currency = models.CharField(_("WhatsApp 費用幣別"), max_length=3, default="HKD")
+    attribution_window_days = models.PositiveSmallIntegerField(_("營收歸因天數"), default=7)
+    outbound_webhook_url = models.URLField(_("對外 Webhook URL"), blank=True)
+    outbound_webhook_secret = models.CharField(_("對外 Webhook 密鑰"), max_length=128, blank=True)
+    created_at = models.DateTimeField(_("建立時間"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("團隊")
+        verbose_name_plural = _("團隊")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def zone(self):
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    def localtime(self, value):
+        return timezone.localtime(value, self.zone) if value else value
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("角色"), max_length=20, choices=Role.choices, default=Role.MARKETER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("成員")
+        verbose_name_plural = _("成員")
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="membership_unique_team_user")]
+
+    def __str__(self):
+        return f"{self.user} @ {self.team} ({self.role})"
+
+    def has_perm(self, permission):
+        return role_has_permission(self.role, permission)
+
+
+class TeamQuerySet(models.QuerySet):
+    def for_team(self, team):
+        return for_team(self, team)
+
+
+class TeamOwned(models.Model):
+    """Base for every customer-data table: a team column and a for_team() that every query goes through."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+
+    objects = TeamQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+API_KEY_PREFIX = "scdp"
+
+
+def hash_api_key(raw_key):
+    # API keys carry 256 bits of randomness, so a fast hash is safe and keeps authentication cheap.
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class ApiKeyQuerySet(TeamQuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(TeamOwned):
+    """A per-team API key. The raw key is shown once at creation; only its hash is stored."""
+
+    name = models.CharField(_("名稱"), max_length=100)
+    prefix = models.CharField(max_length=12, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    role = models.CharField(_("角色"), max_length=20, choices=Role.choices, default=Role.ADMIN)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(_("建立時間"), default=timezone.now)
+    last_used_at = models.DateTimeField(_("最後使用時間"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("撤銷時間"), null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("API 金鑰")
+        verbose_name_plural = _("API 金鑰")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None
+
+    def has_perm(self, permission):
+        return role_has_permission(self.role, permission)
+
+    @staticmethod
+    def generate():
+        """Return (prefix, raw_key)."""
+        prefix = secrets.token_hex(4)
+        return prefix, f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"

@@ -1,0 +1,150 @@
+from django.contrib import messages
+from django.db import connection
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from . import services
+from .decorators import team_required
+from .forms import ApiKeyForm, MemberForm, TeamSettingsForm
+from .middleware import SESSION_TEAM_KEY
+from .models import ApiKey, Membership
+from .permissions import PERMISSIONS, ROLE_PERMISSIONS, Role
+
+WORKER_HEARTBEAT_MAX_AGE_SECONDS = 60
+
+
+def module_pending(request, *, title):
+    """The page for a console module that a later release fills in."""
+    return render(request, "accounts/module_pending.html", {"title": title})
+
+
+@require_POST
+@team_required()
+def switch_team(request):
+    team_id = request.POST.get("team")
+    if not any(str(m.team_id) == team_id for m in request.memberships):
+        raise Http404
+    request.session[SESSION_TEAM_KEY] = int(team_id)
+    return redirect(request.POST.get("next") or "home")
+
+
+@team_required("team.manage")
+def team_settings(request):
+    form = TeamSettingsForm(request.POST or None, request.FILES or None, instance=request.team)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("團隊設定已儲存。"))
+        return redirect("team-settings")
+    return render(request, "accounts/settings.html", _settings_context(request, form=form))
+
+
+def _settings_context(request, **extra):
+    context = {
+        "section": "settings",
+        "form": None,
+        "api_key_form": ApiKeyForm(),
+        "member_form": MemberForm(),
+        "api_keys": ApiKey.objects.for_team(request.team).select_related("created_by"),
+        "members": Membership.objects.filter(team=request.team).select_related("user").order_by("user__email"),
+        "roles": Role.choices,
+        "permission_rows": [
+            (label, [perm in ROLE_PERMISSIONS[role] for role, _label in Role.choices])
+            for perm, label in PERMISSIONS.items()
+        ],
+    }
+    context.update(extra)
+    return context
+
+
+@require_POST
+@team_required("team.manage")
+def api_key_create(request):
+    form = ApiKeyForm(request.POST)
+    if not form.is_valid():
+        return render(
+            request, "accounts/settings.html#api-keys", _settings_context(request, api_key_form=form), status=400
+        )
+    new = services.create_api_key(
+        team=request.team, name=form.cleaned_data["name"], role=form.cleaned_data["role"], created_by=request.user
+    )
+    return render(request, "accounts/settings.html#api-keys", _settings_context(request, new_key=new.raw_key))
+
+
+@require_POST
+@team_required("team.manage")
+def api_key_revoke(request, pk):
+    if not services.revoke_api_key(team=request.team, api_key_id=pk):
+        raise Http404
+    return render(request, "accounts/settings.html#api-keys", _settings_context(request))
+
+
+@require_POST
+@team_required("team.manage")
+def member_add(request):
+    form = MemberForm(request.POST)
+    if form.is_valid():
+        if form.cleaned_data["role"] == Role.OWNER and request.membership.role != Role.OWNER:
+            form.add_error("role", _("只有擁有者可以指派擁有者。"))
+        else:
+            services.add_member(team=request.team, user=form.user, role=form.cleaned_data["role"])
+            return render(request, "accounts/settings.html#members", _settings_context(request))
+    return render(request, "accounts/settings.html#members", _settings_context(request, member_form=form), status=400)
+
+
+@require_POST
+@team_required("team.manage")
+def member_remove(request, pk):
+    membership = Membership.objects.filter(team=request.team, pk=pk).first()
+    if membership is None:
+        raise Http404
+    error = services.remove_member(team=request.team, membership=membership, acting=request.membership)
+    context = _settings_context(request, member_error=error)
+    return render(request, "accounts/settings.html#members", context, status=400 if error else 200)
+
+
+@require_GET
+def healthz(request):
+    """Database reachable and a worker heartbeat seen recently. 200 when both hold, 503 otherwise."""
+    checks = {"database": "ok", "worker": "ok"}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any database failure is reported, not raised
+        checks["database"] = f"error: {exc.__class__.__name__}"
+    heartbeat = worker_heartbeat()
+    if heartbeat is None:
+        checks["worker"] = "no heartbeat"
+    else:
+        age = (timezone.now() - heartbeat).total_seconds()
+        checks["worker_heartbeat_age_seconds"] = round(age, 1)
+        if age > WORKER_HEARTBEAT_MAX_AGE_SECONDS:
+            checks["worker"] = "stale"
+    healthy = checks["database"] == "ok" and checks["worker"] == "ok"
+    return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)
+
+
+def worker_heartbeat():
+    """The newest heartbeat any django-q2 cluster has written to the shared cache, or None."""
+    from django_q.status import Stat
+
+    try:
+        stats = Stat.get_all()
+    except Exception:  # noqa: BLE001 - an unreachable broker means no heartbeat
+        return None
+    times = [stat.timestamp for stat in stats if getattr(stat, "timestamp", None)]
+    return max(times) if times else None
+
+
+def not_found(request, exception=None):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": "not_found", "message": "Not found.", "fields": {}}}, status=404)
+    return render(request, "404.html", status=404)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": "server_error", "message": "Server error.", "fields": {}}}, status=500)
+    return render(request, "500.html", status=500)

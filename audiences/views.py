@@ -1,0 +1,14 @@
+from django.utils.translation import gettext_lazy as _
+
+from accounts.decorators import team_required
+from accounts.views import module_pending
+
+
+@team_required()
+def index(request):
+    return module_pending(request, title=_("受眾包"))
+
+
+@team_required()
+def broadcasts(request):
+    return module_pending(request, title=_("推播"))
