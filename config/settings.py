@@ -155,6 +155,12 @@ else:
 if env_bool("Q_SYNC", False):
     Q_CLUSTER["sync"] = True
 
+# Tasks told about new customer timeline events (team_id, [event ids]); see cdp/events.py.
+CUSTOMER_EVENT_CONSUMERS = [
+    "analytics.tasks.on_customer_events",
+    "journeys.tasks.on_customer_events",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

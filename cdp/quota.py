@@ -1,0 +1,64 @@
+"""The contact quota (名單配額): used, percentage, remaining, and which contacts are over it.
+
+Rule: contacts are ranked by created_at, then id. The first `quota` are within it; every contact after
+them (the newest) is over quota and is excluded from audiences and broadcasts. Blocked and unsubscribed
+contacts still count towards the quota (they are still contacts of the team), as in the reference product.
+"""
+
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+
+from .models import Contact
+
+REFRESH_DEBOUNCE_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    quota: int
+    used: int
+
+    @property
+    def remaining(self):
+        return max(self.quota - self.used, 0)
+
+    @property
+    def percent(self):
+        return round(100 * self.used / self.quota, 1) if self.quota else 100.0
+
+    @property
+    def over(self):
+        return max(self.used - self.quota, 0)
+
+
+def usage(team):
+    return QuotaUsage(quota=team.contact_quota, used=Contact.objects.for_team(team).count())
+
+
+def refresh_over_quota(team):
+    """Set is_over_quota on exactly the contacts beyond the quota. Two set-based UPDATEs; idempotent."""
+    contacts = Contact.objects.for_team(team)
+    cutoff = contacts.order_by("created_at", "id").values_list("created_at", "id")[team.contact_quota :][:1]
+    cutoff = list(cutoff)
+    if not cutoff:
+        return contacts.filter(is_over_quota=True).update(is_over_quota=False)
+    created_at, pk = cutoff[0]
+    over = Q(created_at__gt=created_at) | Q(created_at=created_at, id__gte=pk)
+    changed = contacts.filter(over, is_over_quota=False).update(is_over_quota=True)
+    changed += contacts.filter(~over, is_over_quota=True).update(is_over_quota=False)
+    return changed
+
+
+def schedule_refresh(team_id):
+    """After commit, refresh the team's over-quota flags; at most once per debounce window per team."""
+
+    def enqueue():
+        if cache.add(f"quota-refresh:{team_id}", 1, timeout=REFRESH_DEBOUNCE_SECONDS):
+            from django_q.tasks import async_task
+
+            async_task("cdp.tasks.refresh_quota", team_id, task_name=f"quota:{team_id}")
+
+    transaction.on_commit(enqueue)

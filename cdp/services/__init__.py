@@ -1,0 +1,1 @@
+"""cdp operations. Import from the submodules: `from cdp.services import contacts, identity, ...`."""

@@ -1,0 +1,98 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from cdp.models import Channel, Contact, Customer, CustomerEvent, EventType, SubscriptionStatus
+from cdp.quota import refresh_over_quota, usage
+from cdp.services import contacts
+
+T0 = timezone.now().replace(microsecond=0) - timedelta(days=10)
+
+
+@pytest.fixture
+def line(team):
+    return Channel.objects.create(team=team, kind="line", name="LINE OA", external_id="Ubot")
+
+
+@pytest.mark.django_db
+class TestContacts:
+    def test_upsert_creates_contact_customer_and_event_at_event_time(self, line):
+        result = contacts.upsert_contact(channel=line, external_id="U1", occurred_at=T0, display_name="Amy")
+        assert result.created
+        contact = result.contact
+        assert contact.created_at == T0 and contact.subscribed_at == T0
+        assert contact.customer.name == "Amy"
+        event = CustomerEvent.objects.get(contact=contact)
+        assert event.type == EventType.CONTACT_CREATED and event.occurred_at == T0
+        again = contacts.upsert_contact(channel=line, external_id="U1", occurred_at=T0 + timedelta(days=1))
+        assert not again.created and again.contact.pk == contact.pk
+        assert Customer.objects.count() == 1
+
+    def test_late_older_event_moves_created_at_back(self, line):
+        contact = contacts.upsert_contact(channel=line, external_id="U1", occurred_at=T0).contact
+        contacts.upsert_contact(channel=line, external_id="U1", occurred_at=T0 - timedelta(hours=2))
+        contact.refresh_from_db()
+        assert contact.created_at == T0 - timedelta(hours=2)
+
+    def test_block_then_refollow_in_event_time_order(self, line):
+        contact = contacts.upsert_contact(channel=line, external_id="U1", occurred_at=T0).contact
+        contacts.block(contact, occurred_at=T0 + timedelta(days=1))
+        # a stale follow delivered late does not undo the newer block
+        _, changed = contacts.follow(contact, occurred_at=T0 + timedelta(hours=1))
+        assert not changed
+        contact.refresh_from_db()
+        assert contact.status == SubscriptionStatus.BLOCKED
+        contacts.follow(contact, occurred_at=T0 + timedelta(days=2))
+        contact.refresh_from_db()
+        assert contact.status == SubscriptionStatus.SUBSCRIBED and contact.subscribed_at == T0 + timedelta(days=2)
+        types = list(
+            CustomerEvent.objects.filter(contact=contact).order_by("occurred_at").values_list("type", flat=True)
+        )
+        assert types == ["contact_created", "blocked", "subscribed"]
+
+    def test_scope_unsubscribe_makes_contact_invalid_and_back(self, line):
+        contact = contacts.upsert_contact(channel=line, external_id="U1", occurred_at=T0).contact
+        contacts.set_unsubscribed(contact, scope="broadcast")
+        contact.refresh_from_db()
+        assert contact.status == SubscriptionStatus.UNSUBSCRIBED and contact.unsubscribed_broadcast
+        assert not Contact.objects.for_team(line.team).valid().exists()
+        contacts.set_unsubscribed(contact, scope="broadcast", unsubscribed=False)
+        contact.refresh_from_db()
+        assert contact.status == SubscriptionStatus.SUBSCRIBED
+
+    def test_bad_scope_is_rejected(self, line):
+        contact = contacts.upsert_contact(channel=line, external_id="U1", occurred_at=T0).contact
+        with pytest.raises(ValueError):
+            contacts.set_unsubscribed(contact, scope="everything")
+
+    def test_interaction_times_only_move_forward(self, line):
+        contact = contacts.upsert_contact(channel=line, external_id="U1", occurred_at=T0).contact
+        contacts.record_interaction(contact, kind="customer", occurred_at=T0 + timedelta(hours=5))
+        contacts.record_interaction(contact, kind="customer", occurred_at=T0 + timedelta(hours=1))
+        contact.refresh_from_db()
+        contact.customer.refresh_from_db()
+        assert contact.last_customer_interaction_at == T0 + timedelta(hours=5)
+        assert contact.customer.last_customer_interaction_at == T0 + timedelta(hours=5)
+        contacts.record_interactions([contact.pk], kind="team_marketing", occurred_at=T0 + timedelta(hours=3))
+        contact.refresh_from_db()
+        assert contact.last_team_marketing_at == T0 + timedelta(hours=3)
+
+
+@pytest.mark.django_db
+def test_quota_newest_contacts_are_over(team, line):
+    team.contact_quota = 2
+    team.save()
+    made = [
+        contacts.upsert_contact(channel=line, external_id=f"U{i}", occurred_at=T0 + timedelta(minutes=i)).contact
+        for i in range(4)
+    ]
+    refresh_over_quota(team)
+    over = set(Contact.objects.filter(is_over_quota=True).values_list("pk", flat=True))
+    assert over == {made[2].pk, made[3].pk}
+    assert usage(team).remaining == 0 and usage(team).percent == 200.0 and usage(team).over == 2
+    team.contact_quota = 3
+    team.save()
+    refresh_over_quota(team)
+    assert set(Contact.objects.filter(is_over_quota=True).values_list("pk", flat=True)) == {made[3].pk}
+    assert Contact.objects.for_team(team).reachable().count() == 3
