@@ -473,3 +473,35 @@ class EventReceipt(TeamOwned):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "event_id"], name="eventreceipt_unique_team_event")]
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", _("等待中")
+    RUNNING = "running", _("匯入中")
+    DONE = "done", _("完成")
+    FAILED = "failed", _("失敗")
+
+
+class ImportJob(TeamOwned):
+    """A CSV import (seed 001 §6): into a channel by its id column, or by member id. Runs in the background."""
+
+    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    file = models.FileField(upload_to="imports/")
+    original_name = models.CharField(max_length=255, blank=True)
+    # {"key_column": "...", "key_kind": "external_id" | "phone" | "member_id", "columns": {csv column: target}}
+    mapping = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    applied_rows = models.PositiveIntegerField(default=0)
+    error_rows = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)  # [{"row": n, "errors": {"column": ["message"]}}]
+    created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("匯入工作")
+        verbose_name_plural = _("匯入工作")
+        ordering = ["-created_at"]
