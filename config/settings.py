@@ -161,6 +161,11 @@ CUSTOMER_EVENT_CONSUMERS = [
     "journeys.tasks.on_customer_events",
 ]
 
+# Tasks told about system signals (team_id, kind, payload); see accounts/notify.py.
+SIGNAL_CONSUMERS = [
+    "journeys.tasks.on_signal",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
