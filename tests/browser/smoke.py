@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -202,6 +203,8 @@ def main():
     if not ok:
         print("----- bin/run output (last 80 lines) -----")
         print("\n".join(product.log_path.read_text().splitlines()[-80:]))
+    if args.screenshots:  # the screenshots live elsewhere: drop the database, media and server log
+        shutil.rmtree(workdir, ignore_errors=True)
     log(f"screenshots: {shots}")
     log("smoke test " + ("passed" if ok else "FAILED"))
     return 0 if ok else 1
