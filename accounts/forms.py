@@ -48,12 +48,16 @@ class TeamSettingsForm(forms.ModelForm):
 
 
 class ApiKeyForm(forms.Form):
-    name = forms.CharField(label=_("名稱"), max_length=100)
+    prefix = "key"
+    name = forms.CharField(
+        label=_("名稱"), max_length=100, widget=forms.TextInput(attrs={"placeholder": _("金鑰名稱，例如：官網整合")})
+    )
     role = forms.ChoiceField(label=_("角色"), choices=Role.choices, initial=Role.ADMIN)
 
 
 class MemberForm(forms.Form):
-    email = forms.EmailField(label=_("Email"))
+    prefix = "member"
+    email = forms.EmailField(label=_("Email"), widget=forms.EmailInput(attrs={"placeholder": _("成員的 Email")}))
     role = forms.ChoiceField(label=_("角色"), choices=Role.choices, initial=Role.MARKETER)
 
     def clean_email(self):

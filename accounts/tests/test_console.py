@@ -73,7 +73,7 @@ class TestTeamSwitcher:
 class TestSettings:
     def test_create_key_shows_it_once_then_revoke(self, console, team):
         response = console.post(
-            reverse("api-key-create"), {"name": "Shopline", "role": "admin"}, HTTP_HX_REQUEST="true"
+            reverse("api-key-create"), {"key-name": "Shopline", "key-role": "admin"}, HTTP_HX_REQUEST="true"
         )
         html = response.content.decode()
         assert response.status_code == 200 and 'data-testid="new-api-key"' in html and "<html" not in html
@@ -127,7 +127,7 @@ class TestSettings:
 
     def test_add_member_by_email(self, console, team):
         newcomer = UserFactory(username="new@example.com")
-        console.post(reverse("member-add"), {"email": "NEW@example.com", "role": "agent"})
+        console.post(reverse("member-add"), {"member-email": "NEW@example.com", "member-role": "agent"})
         assert Membership.objects.get(team=team, user=newcomer).role == "agent"
 
 

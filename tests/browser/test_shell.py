@@ -60,7 +60,7 @@ def test_login_languages_and_api_key(live_server, page, screenshot):
     page.locator("nav.menu a[data-menu=settings]").click()
     page.wait_for_url(re.compile(r"/settings/$"))
     keys = page.locator("#api-keys")
-    keys.locator("input[name=name]").fill("Shopline")
+    keys.locator("input[name=key-name]").fill("Shopline")
     keys.locator("button[type=submit]").click()
     new_key = page.get_by_test_id("new-api-key")
     new_key.wait_for()
