@@ -25,6 +25,8 @@ EN = {
     # Shell and menu
     "Social CDP": "Social CDP",
     "主選單": "Main menu",
+    "金鑰名稱，例如：官網整合": "Key name, e.g. Website integration",
+    "成員的 Email": "Member's email",
     "顧客": "Customers",
     "分析": "Analytics",
     "受眾包": "Audiences",
