@@ -1,0 +1,656 @@
+"""The audience condition language: validate a JSON condition tree and compile it to ONE SQL query.
+
+Used by audience packs and broadcasts (``contacts_matching``) and by journey split nodes
+(``customer_matches``). The full reference, with the JSON schema and examples, is in audiences/README.md.
+
+A tree is a group ``{"op": "and" | "or", "children": [node, ...]}`` whose children are groups or conditions
+``{"type": "...", ...}``:
+
+=========================  ==================================================================================
+type                       fields
+=========================  ==================================================================================
+tag                        op has | has_not, match any | all, tags [tag id or name, ...]
+attribute                  key, op (by the attribute's type, see ATTRIBUTE_OPS), value
+member_id / phone / email  op equals | is_set | not_set, value (equals only)
+last_customer_interaction  op within_last_days | more_than_days_ago (days N) | before | after (value date) |
+last_team_interaction      between (value [date, date]) | is_set | not_set.  Dates are "YYYY-MM-DD" days in
+last_team_marketing        the team's time zone (before = earlier than that day, after = later than that
+last_checkout              day, between = both days included).
+subscribed_at
+binding                    bound true | false (社群身份綁定)
+points_balance /           op eq | neq | gt | gte | lt | lte (value integer) | between (value [min, max])
+points_accumulated
+source                     op in | not_in, values [ContactSource value, ...]
+channel                    op has_contact | has_no_contact, channels [channel id, ...] (the customer has / has no
+                           subscribed contact on any of these channels)
+=========================  ==================================================================================
+
+Semantics that matter:
+- Negative operators (has_not, not_equals, not_contains, has_no_contact, not_in, attribute empty) include
+  customers that have no value at all; comparisons (gt, before, within_last_days, ...) never match a missing
+  value.
+- Tag and attribute conditions are ``Exists()`` subqueries on customer_tag / attribute_value, never JOINs, so a
+  contact appears once and the result is one SELECT.
+- Interaction times and subscribed_at are the contact's own (its channel) when compiled for contacts, and the
+  omni-customer's cross-channel times when compiled for customers (``customer_matches`` without a channel).
+- A ``date`` attribute's value is stored as midnight UTC of that day and compared by day; ``datetime``
+  attributes and all interaction times are compared by days in the team's time zone.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from cdp.models import (
+    AttributeType,
+    AttributeValue,
+    Contact,
+    ContactSource,
+    CustomAttribute,
+    Customer,
+    CustomerTag,
+    SubscriptionStatus,
+    Tag,
+)
+from cdp.phones import normalize_phone
+
+MAX_DEPTH = 6
+MAX_NODES = 200
+MAX_LIST = 500
+
+GROUP_OPS = ("and", "or")
+TIME_TYPES = (
+    "last_customer_interaction",
+    "last_team_interaction",
+    "last_team_marketing",
+    "last_checkout",
+    "subscribed_at",
+)
+PROFILE_TYPES = ("member_id", "phone", "email")
+POINTS_TYPES = ("points_balance", "points_accumulated")
+CONDITION_TYPES = ("tag", "attribute", *PROFILE_TYPES, *TIME_TYPES, "binding", *POINTS_TYPES, "source", "channel")
+
+COMPARE_OPS = ("eq", "neq", "gt", "gte", "lt", "lte", "between")
+TIME_OPS = ("within_last_days", "more_than_days_ago", "before", "after", "between", "is_set", "not_set")
+ATTRIBUTE_OPS = {
+    AttributeType.TEXT: ("equals", "not_equals", "contains", "not_contains", "empty", "not_empty"),
+    AttributeType.NUMBER: (*COMPARE_OPS, "empty", "not_empty"),
+    AttributeType.DATE: ("on", "before", "after", "between", "within_last_days", "empty", "not_empty"),
+    AttributeType.DATETIME: ("on", "before", "after", "between", "within_last_days", "empty", "not_empty"),
+    AttributeType.BOOLEAN: ("is_true", "is_false", "empty", "not_empty"),
+}
+VALUELESS_OPS = {"empty", "not_empty", "is_set", "not_set", "is_true", "is_false"}
+
+# Contact-level fields of the time conditions when compiling for channel contacts.
+CONTACT_TIME_FIELDS = {
+    "last_customer_interaction": "last_customer_interaction_at",
+    "last_team_interaction": "last_team_interaction_at",
+    "last_team_marketing": "last_team_marketing_at",
+    "subscribed_at": "subscribed_at",
+}
+# Customer-level (cross-channel) fields when compiling for customers.
+CUSTOMER_TIME_FIELDS = {
+    "last_customer_interaction": "last_customer_interaction_at",
+    "last_team_interaction": "last_team_interaction_at",
+    "last_team_marketing": "last_team_marketing_at",
+    "last_checkout": "last_checkout_at",
+}
+
+_FIELDS = {
+    "tag": {"type", "op", "match", "tags"},
+    "attribute": {"type", "key", "op", "value"},
+    "binding": {"type", "bound"},
+    "source": {"type", "op", "values"},
+    "channel": {"type", "op", "channels"},
+}
+for _t in PROFILE_TYPES:
+    _FIELDS[_t] = {"type", "op", "value"}
+for _t in TIME_TYPES:
+    _FIELDS[_t] = {"type", "op", "value", "days"}
+for _t in POINTS_TYPES:
+    _FIELDS[_t] = {"type", "op", "value"}
+
+
+class ConditionError(ValueError):
+    """A condition tree that cannot be used. ``path`` names the bad node, e.g. "conditions.children[1].value"."""
+
+    def __init__(self, path, message):
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Validated:
+    """A checked tree: the normalised JSON plus what the compiler needs (tag ids, attribute types)."""
+
+    tree: dict
+    team: object
+
+
+# --------------------------------------------------------------------------------------------------- validation
+
+
+def validate(team, tree, *, root="conditions"):
+    """Check ``tree`` against the team's tags and attributes; return a ``Validated`` with a normalised copy.
+
+    Raises ConditionError naming the path of the first bad node. Tag names are resolved to ids and attribute
+    values are normalised (numbers as strings of decimals, dates as "YYYY-MM-DD").
+    """
+    if isinstance(tree, Validated):
+        return tree
+    checker = _Checker(team)
+    normalised = checker.group(tree, root, depth=1)
+    checker.resolve()
+    return Validated(tree=checker.finish(normalised), team=team)
+
+
+class _Checker:
+    def __init__(self, team):
+        self.team = team
+        self.nodes = 0
+        self.tag_refs = []  # (path, ref, holder list, index)
+        self.attribute_refs = []  # (path, key, node)
+
+    def fail(self, path, message):
+        raise ConditionError(path, message)
+
+    def group(self, node, path, depth):
+        if not isinstance(node, dict):
+            self.fail(path, _("必須是條件群組（含 op 與 children 的物件）。"))
+        if "type" in node:
+            self.fail(path, _("最外層必須是條件群組，不能是單一條件。"))
+        unknown = set(node) - {"op", "children"}
+        if unknown:
+            self.fail(f"{path}.{sorted(unknown)[0]}", _("未知的欄位。"))
+        if node.get("op") not in GROUP_OPS:
+            self.fail(f"{path}.op", _("群組的 op 必須是 and 或 or。"))
+        children = node.get("children")
+        if not isinstance(children, list):
+            self.fail(f"{path}.children", _("children 必須是清單。"))
+        if not children:
+            self.fail(f"{path}.children", _("條件群組不能是空的。"))
+        if depth > MAX_DEPTH:
+            self.fail(path, _("條件群組最多 %(n)s 層。") % {"n": MAX_DEPTH})
+        out = []
+        for index, child in enumerate(children):
+            child_path = f"{path}.children[{index}]"
+            self.nodes += 1
+            if self.nodes > MAX_NODES:
+                self.fail(child_path, _("條件最多 %(n)s 個。") % {"n": MAX_NODES})
+            if isinstance(child, dict) and "type" not in child and "op" in child and "children" in child:
+                out.append(self.group(child, child_path, depth + 1))
+            else:
+                out.append(self.condition(child, child_path))
+        return {"op": node["op"], "children": out}
+
+    def condition(self, node, path):
+        if not isinstance(node, dict):
+            self.fail(path, _("必須是條件或條件群組物件。"))
+        kind = node.get("type")
+        if kind not in CONDITION_TYPES:
+            self.fail(f"{path}.type", _("未知的條件類型：%(t)s") % {"t": kind})
+        unknown = set(node) - _FIELDS[kind]
+        if unknown:
+            self.fail(f"{path}.{sorted(unknown)[0]}", _("此條件類型沒有這個欄位。"))
+        return getattr(self, f"check_{_family(kind)}")(node, path)
+
+    # -- one checker per family ---------------------------------------------------------------------------------
+
+    def check_tag(self, node, path):
+        op = self.choice(node, path, "op", ("has", "has_not"))
+        match = node.get("match", "any")
+        if match not in ("any", "all"):
+            self.fail(f"{path}.match", _("match 必須是 any 或 all。"))
+        refs = self.nonempty_list(node, path, "tags")
+        tags = list(refs)
+        for index, ref in enumerate(refs):
+            if isinstance(ref, bool) or not isinstance(ref, (int, str)) or (isinstance(ref, str) and not ref.strip()):
+                self.fail(f"{path}.tags[{index}]", _("標籤必須是標籤 ID 或名稱。"))
+            self.tag_refs.append((f"{path}.tags[{index}]", ref, tags, index))
+        return {"type": "tag", "op": op, "match": match, "tags": tags}
+
+    def check_attribute(self, node, path):
+        key = node.get("key")
+        if not isinstance(key, str) or not key:
+            self.fail(f"{path}.key", _("請指定自訂屬性代碼。"))
+        out = {"type": "attribute", "key": key, "op": node.get("op"), "value": node.get("value")}
+        self.attribute_refs.append((path, key, out))
+        return out
+
+    def check_profile(self, node, path):
+        op = self.choice(node, path, "op", ("equals", "is_set", "not_set"))
+        out = {"type": node["type"], "op": op}
+        if op == "equals":
+            value = node.get("value")
+            if not isinstance(value, str) or not value.strip():
+                self.fail(f"{path}.value", _("請填入要比對的文字。"))
+            value = value.strip()
+            if node["type"] == "email":
+                value = value.lower()
+            elif node["type"] == "phone":
+                try:
+                    value = normalize_phone(value, getattr(self.team, "default_region", "TW"))
+                except ValidationError as exc:
+                    self.fail(f"{path}.value", " ".join(exc.messages))
+            out["value"] = value
+        return out
+
+    def check_time(self, node, path):
+        op = self.choice(node, path, "op", TIME_OPS)
+        out = {"type": node["type"], "op": op}
+        if op in ("within_last_days", "more_than_days_ago"):
+            out["days"] = self.positive_int(node.get("days"), f"{path}.days")
+        elif op in ("before", "after"):
+            out["value"] = self.date(node.get("value"), f"{path}.value").isoformat()
+        elif op == "between":
+            start, end = self.date_pair(node.get("value"), f"{path}.value")
+            out["value"] = [start.isoformat(), end.isoformat()]
+        return out
+
+    def check_binding(self, node, path):
+        if not isinstance(node.get("bound"), bool):
+            self.fail(f"{path}.bound", _("bound 必須是 true 或 false。"))
+        return {"type": "binding", "bound": node["bound"]}
+
+    def check_points(self, node, path):
+        op = self.choice(node, path, "op", COMPARE_OPS)
+        value = node.get("value")
+        if op == "between":
+            if not isinstance(value, list) or len(value) != 2:
+                self.fail(f"{path}.value", _("範圍必須是 [最小值, 最大值]。"))
+            low = self.integer(value[0], f"{path}.value[0]")
+            high = self.integer(value[1], f"{path}.value[1]")
+            if low > high:
+                self.fail(f"{path}.value", _("最小值不能大於最大值。"))
+            return {"type": node["type"], "op": op, "value": [low, high]}
+        return {"type": node["type"], "op": op, "value": self.integer(value, f"{path}.value")}
+
+    def check_source(self, node, path):
+        op = self.choice(node, path, "op", ("in", "not_in"))
+        values = self.nonempty_list(node, path, "values")
+        for index, value in enumerate(values):
+            if value not in ContactSource.values:
+                self.fail(f"{path}.values[{index}]", _("未知的新聯絡人來源：%(v)s") % {"v": value})
+        return {"type": "source", "op": op, "values": sorted(set(values))}
+
+    def check_channel(self, node, path):
+        from cdp.models import Channel
+
+        op = self.choice(node, path, "op", ("has_contact", "has_no_contact"))
+        ids = self.nonempty_list(node, path, "channels")
+        for index, value in enumerate(ids):
+            if isinstance(value, bool) or not isinstance(value, int):
+                self.fail(f"{path}.channels[{index}]", _("渠道必須是渠道 ID（整數）。"))
+        known = set(Channel.objects.filter(team=self.team, pk__in=ids).values_list("pk", flat=True))
+        for index, value in enumerate(ids):
+            if value not in known:
+                self.fail(f"{path}.channels[{index}]", _("找不到這個渠道。"))
+        return {"type": "channel", "op": op, "channels": sorted(set(ids))}
+
+    # -- references to tags and attributes, resolved with one query each --------------------------------------
+
+    def resolve(self):
+        if self.tag_refs:
+            ids = {ref for _p, ref, _h, _i in self.tag_refs if isinstance(ref, int)}
+            names = {ref.strip() for _p, ref, _h, _i in self.tag_refs if isinstance(ref, str)}
+            by_id, by_name = {}, {}
+            for pk, name in (
+                Tag.objects.filter(team=self.team).filter(Q(pk__in=ids) | Q(name__in=names)).values_list("pk", "name")
+            ):
+                by_id[pk] = pk
+                by_name[name] = pk
+            for path, ref, holder, index in self.tag_refs:
+                found = by_id.get(ref) if isinstance(ref, int) else by_name.get(ref.strip())
+                if found is None:
+                    self.fail(path, _("找不到這個標籤：%(t)s") % {"t": ref})
+                holder[index] = found
+        if self.attribute_refs:
+            keys = {key for _p, key, _n in self.attribute_refs}
+            attributes = {a.key: a for a in CustomAttribute.objects.filter(team=self.team, key__in=keys)}
+            for path, key, node in self.attribute_refs:
+                attribute = attributes.get(key)
+                if attribute is None:
+                    self.fail(f"{path}.key", _("找不到這個自訂屬性：%(k)s") % {"k": key})
+                if attribute.archived_at is not None:
+                    self.fail(f"{path}.key", _("自訂屬性「%(k)s」已封存，不能用於條件。") % {"k": key})
+                self.attribute_value(node, path, attribute)
+
+    def attribute_value(self, node, path, attribute):
+        kind = attribute.type
+        op = node["op"]
+        if op not in ATTRIBUTE_OPS[kind]:
+            self.fail(
+                f"{path}.op",
+                _("%(type)s 屬性可用的 op：%(ops)s") % {"type": kind, "ops": ", ".join(ATTRIBUTE_OPS[kind])},
+            )
+        node["attribute_id"] = attribute.pk
+        node["attribute_type"] = kind
+        value = node.pop("value")
+        if op in VALUELESS_OPS:
+            return
+        vpath = f"{path}.value"
+        if kind == AttributeType.TEXT:
+            if not isinstance(value, str) or value == "":
+                self.fail(vpath, _("請填入文字。"))
+            node["value"] = value
+        elif kind == AttributeType.NUMBER:
+            if op == "between":
+                low, high = self.pair(value, vpath, self.decimal)
+                if low > high:
+                    self.fail(vpath, _("最小值不能大於最大值。"))
+                node["value"] = [str(low), str(high)]
+            else:
+                node["value"] = str(self.decimal(value, vpath))
+        elif op == "within_last_days":
+            node["value"] = self.positive_int(value, vpath)
+        elif op == "between":
+            start, end = self.date_pair(value, vpath)
+            node["value"] = [start.isoformat(), end.isoformat()]
+        else:
+            node["value"] = self.date(value, vpath).isoformat()
+
+    def finish(self, tree):
+        return tree
+
+    # -- small typed readers ----------------------------------------------------------------------------------
+
+    def choice(self, node, path, field, allowed):
+        value = node.get(field)
+        if value not in allowed:
+            self.fail(f"{path}.{field}", _("必須是下列之一：%(v)s") % {"v": ", ".join(allowed)})
+        return value
+
+    def nonempty_list(self, node, path, field):
+        value = node.get(field)
+        if not isinstance(value, list) or not value:
+            self.fail(f"{path}.{field}", _("必須是非空的清單。"))
+        if len(value) > MAX_LIST:
+            self.fail(f"{path}.{field}", _("清單最多 %(n)s 項。") % {"n": MAX_LIST})
+        return value
+
+    def integer(self, value, path):
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(path, _("必須是整數。"))
+        if abs(value) > 2**31 - 1:
+            self.fail(path, _("數值超出範圍。"))
+        return value
+
+    def positive_int(self, value, path):
+        value = self.integer(value, path)
+        if value < 1 or value > 36500:
+            self.fail(path, _("天數必須介於 1 到 36500。"))
+        return value
+
+    def decimal(self, value, path):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            self.fail(path, _("必須是數字。"))
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            self.fail(path, _("必須是數字。"))
+        if not number.is_finite() or abs(number) >= Decimal(10) ** 14:
+            self.fail(path, _("數值超出範圍。"))
+        return number
+
+    def date(self, value, path):
+        if not isinstance(value, str):
+            self.fail(path, _("日期格式必須是 YYYY-MM-DD。"))
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            self.fail(path, _("日期格式必須是 YYYY-MM-DD。"))
+
+    def pair(self, value, path, reader):
+        if not isinstance(value, list) or len(value) != 2:
+            self.fail(path, _("範圍必須是兩個值的清單。"))
+        return reader(value[0], f"{path}[0]"), reader(value[1], f"{path}[1]")
+
+    def date_pair(self, value, path):
+        start, end = self.pair(value, path, self.date)
+        if start > end:
+            self.fail(path, _("開始日期不能晚於結束日期。"))
+        return start, end
+
+
+def _family(kind):
+    if kind in PROFILE_TYPES:
+        return "profile"
+    if kind in TIME_TYPES:
+        return "time"
+    if kind in POINTS_TYPES:
+        return "points"
+    return kind
+
+
+# -------------------------------------------------------------------------------------------------- compilation
+
+
+class _Compiler:
+    """Builds a Q for Contact rows (base="contact") or Customer rows (base="customer")."""
+
+    def __init__(self, team, base, now):
+        self.team = team
+        self.base = base
+        self.now = now or timezone.now()
+        self.zone = team.zone
+        self.customer_prefix = "customer__" if base == "contact" else ""
+        self.customer_ref = OuterRef("customer_id") if base == "contact" else OuterRef("pk")
+
+    def node(self, node):
+        if "children" in node:
+            parts = [self.node(child) for child in node["children"]]
+            result = parts[0]
+            for part in parts[1:]:
+                result = (result & part) if node["op"] == "and" else (result | part)
+            return result
+        kind = node["type"]
+        return getattr(self, f"c_{_family(kind)}")(node)
+
+    # -- day boundaries --------------------------------------------------------------------------------------
+
+    def local_midnight(self, day, zone=None):
+        return dt.datetime.combine(day, dt.time.min, tzinfo=zone or self.zone)
+
+    def day_range(self, start, end, zone=None):
+        """[start 00:00, end+1 00:00) in the zone, as aware datetimes."""
+        return self.local_midnight(start, zone), self.local_midnight(end + dt.timedelta(days=1), zone)
+
+    def time_q(self, field, op, value=None, days=None, zone=None):
+        if op == "is_set":
+            return Q(**{f"{field}__isnull": False})
+        if op == "not_set":
+            return Q(**{f"{field}__isnull": True})
+        if op == "within_last_days":
+            return Q(**{f"{field}__gte": self.now - dt.timedelta(days=days)})
+        if op == "more_than_days_ago":
+            return Q(**{f"{field}__lt": self.now - dt.timedelta(days=days)})
+        if op == "between":
+            start, end = self.day_range(dt.date.fromisoformat(value[0]), dt.date.fromisoformat(value[1]), zone)
+            return Q(**{f"{field}__gte": start, f"{field}__lt": end})
+        day = dt.date.fromisoformat(value)
+        start, end = self.day_range(day, day, zone)
+        if op == "before":
+            return Q(**{f"{field}__lt": start})
+        if op == "after":
+            return Q(**{f"{field}__gte": end})
+        if op == "on":
+            return Q(**{f"{field}__gte": start, f"{field}__lt": end})
+        raise AssertionError(op)
+
+    # -- condition families ----------------------------------------------------------------------------------
+
+    def tag_exists(self, tag_ids):
+        return Exists(
+            CustomerTag.objects.filter(team_id=self.team.pk, customer_id=self.customer_ref, tag_id__in=tag_ids)
+        )
+
+    def c_tag(self, node):
+        tags = node["tags"]
+        if node["match"] == "any" or len(tags) == 1:
+            has = [self.tag_exists(tags)]
+        else:
+            has = [self.tag_exists([tag]) for tag in tags]
+        q = Q(has[0])
+        for extra in has[1:]:
+            q &= Q(extra)
+        return q if node["op"] == "has" else ~q
+
+    def c_attribute(self, node):
+        kind, op, value = node["attribute_type"], node["op"], node.get("value")
+        column = {
+            AttributeType.TEXT: "text_value",
+            AttributeType.NUMBER: "number_value",
+            AttributeType.BOOLEAN: "bool_value",
+        }.get(kind, "datetime_value")
+        rows = AttributeValue.objects.filter(
+            team_id=self.team.pk, customer_id=self.customer_ref, attribute_id=node["attribute_id"]
+        )
+        present = Q(**{f"{column}__isnull": False})
+        if kind == AttributeType.TEXT:
+            present &= ~Q(text_value="")
+        negate = False
+        if op in ("empty", "not_empty"):
+            where, negate = present, op == "empty"
+        elif kind == AttributeType.TEXT:
+            lookup = "exact" if op in ("equals", "not_equals") else "icontains"
+            where, negate = Q(**{f"text_value__{lookup}": value}), op.startswith("not_")
+        elif kind == AttributeType.NUMBER:
+            if op == "neq":
+                where, negate = Q(number_value=Decimal(value)), True
+            elif op == "between":
+                where = Q(number_value__gte=Decimal(value[0]), number_value__lte=Decimal(value[1]))
+            else:
+                where = Q(**{f"number_value__{op if op != 'eq' else 'exact'}": Decimal(value)})
+        elif kind == AttributeType.BOOLEAN:
+            where = Q(bool_value=(op == "is_true"))
+        else:
+            zone = dt.UTC if kind == AttributeType.DATE else self.zone
+            if op == "within_last_days":
+                where = self.time_q("datetime_value", op, days=value)
+            else:
+                where = self.time_q("datetime_value", op, value=value, zone=zone)
+        q = Q(Exists(rows.filter(where)))
+        return ~q if negate else q
+
+    def c_profile(self, node):
+        field = self.customer_prefix + node["type"]
+        if node["type"] == "member_id":
+            is_set = Q(**{f"{field}__isnull": False}) & ~Q(**{field: ""})
+        else:
+            is_set = Q(**{f"{field}__gt": ""})
+        if node["op"] == "is_set":
+            return is_set
+        if node["op"] == "not_set":
+            return ~is_set
+        return Q(**{field: node["value"]})
+
+    def c_time(self, node):
+        kind = node["type"]
+        if self.base == "contact" and kind in CONTACT_TIME_FIELDS:
+            field = CONTACT_TIME_FIELDS[kind]
+        elif kind in CUSTOMER_TIME_FIELDS:
+            field = self.customer_prefix + CUSTOMER_TIME_FIELDS[kind]
+        else:  # subscribed_at for a customer: any of its contacts
+            inner = self.time_q("subscribed_at", node["op"], node.get("value"), node.get("days"))
+            if node["op"] == "not_set":
+                return ~Q(Exists(self.customer_contacts().filter(subscribed_at__isnull=False)))
+            return Q(Exists(self.customer_contacts().filter(inner)))
+        return self.time_q(field, node["op"], node.get("value"), node.get("days"))
+
+    def customer_contacts(self):
+        return Contact.objects.filter(team_id=self.team.pk, customer_id=self.customer_ref)
+
+    def c_binding(self, node):
+        return Q(**{f"{self.customer_prefix}is_bound": node["bound"]})
+
+    def c_points(self, node):
+        field = self.customer_prefix + node["type"]
+        op, value = node["op"], node["value"]
+        if op == "between":
+            return Q(**{f"{field}__gte": value[0], f"{field}__lte": value[1]})
+        if op == "neq":
+            return ~Q(**{field: value})  # not nullable
+        return Q(**{f"{field}__{op if op != 'eq' else 'exact'}": value})
+
+    def c_source(self, node):
+        if self.base == "contact":
+            q = Q(source__in=node["values"])
+        else:
+            q = Q(Exists(self.customer_contacts().filter(source__in=node["values"])))
+        return q if node["op"] == "in" else ~q
+
+    def c_channel(self, node):
+        q = Q(
+            Exists(
+                self.customer_contacts().filter(channel_id__in=node["channels"], status=SubscriptionStatus.SUBSCRIBED)
+            )
+        )
+        return q if node["op"] == "has_contact" else ~q
+
+
+def compile_q(team, tree, *, base="contact", now=None):
+    """The Q object of a (validated or raw) tree for Contact rows or Customer rows."""
+    checked = validate(team, tree)
+    return _Compiler(team, base, now).node(checked.tree)
+
+
+# ------------------------------------------------------------------------------------------------ public entry
+
+
+def contacts_matching(*, team, channel, tree, now=None, exclude_broadcast_unsubscribed=True):
+    """The reachable contacts of ``channel`` that match ``tree``: ONE SQL query (a lazy QuerySet).
+
+    Reachable = subscribed (not unsubscribed, not blocked) and within the team's contact quota; by default
+    contacts who unsubscribed from broadcasts (推播訊息) are left out too. Raises ConditionError on a bad tree.
+    """
+    if channel.team_id != team.pk:
+        raise ConditionError("channel", _("渠道不屬於此團隊。"))
+    q = compile_q(team, tree, base="contact", now=now)
+    queryset = Contact.objects.for_team(team).reachable().filter(channel=channel)
+    if exclude_broadcast_unsubscribed:
+        queryset = queryset.filter(unsubscribed_broadcast=False)
+    return queryset.filter(q)
+
+
+def customer_matches(*, team, customer, tree, channel=None, now=None, reachable_only=False):
+    """Whether one customer matches ``tree`` (journey split nodes). Same compiler, one SQL query.
+
+    With ``channel``, the customer matches when one of its contacts on that channel matches (contact-level
+    interaction times); without, the tree is evaluated on the customer (cross-channel times; subscribed_at and
+    source on any of its contacts). ``reachable_only`` additionally requires a reachable contact on the channel.
+    """
+    if customer.team_id != team.pk:
+        return False
+    if channel is not None:
+        q = compile_q(team, tree, base="contact", now=now)
+        queryset = Contact.objects.for_team(team).filter(channel=channel, customer_id=customer.pk)
+        if reachable_only:
+            queryset = queryset.reachable()
+        return queryset.filter(q).exists()
+    q = compile_q(team, tree, base="customer", now=now)
+    return Customer.objects.for_team(team).filter(pk=customer.pk).filter(q).exists()
+
+
+def count(*, team, channel, tree, now=None):
+    return contacts_matching(team=team, channel=channel, tree=tree, now=now).count()
+
+
+def referenced_attribute_keys(tree):
+    """The attribute keys a (raw) tree uses: for finding packs/journeys affected by an archive or a retype."""
+    keys = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "attribute" and isinstance(node.get("key"), str):
+                keys.add(node["key"])
+            for child in node.get("children") or []:
+                walk(child)
+
+    walk(tree)
+    return keys
