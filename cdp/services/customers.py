@@ -1,0 +1,122 @@
+"""Customer-level operations that are not identity: points and checkouts."""
+
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ..events import record_events
+from ..models import Customer, CustomerEvent, EventType, Order
+
+MAX_POINTS_DELTA = 1_000_000_000
+
+
+@transaction.atomic
+def adjust_points(*, customer, delta, reason, occurred_at=None):
+    """Add (delta > 0) or deduct (delta < 0) points. A deduction never takes the balance below zero.
+
+    Positive deltas also grow points_accumulated. Writes a points_changed event {"delta", "balance", "reason"}.
+    """
+    if isinstance(delta, bool) or not isinstance(delta, int):
+        raise ValidationError({"delta": [_("點數必須是整數。")]})
+    if delta == 0 or abs(delta) > MAX_POINTS_DELTA:
+        raise ValidationError({"delta": [_("點數變動必須是非零整數，且不超過 %(n)s。") % {"n": MAX_POINTS_DELTA}]})
+    occurred_at = occurred_at or timezone.now()
+    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    balance = locked.points_balance + delta
+    if balance < 0:
+        raise ValidationError(
+            {
+                "delta": [
+                    _("點數不足：餘額 %(balance)s，欲扣除 %(delta)s。")
+                    % {"balance": locked.points_balance, "delta": -delta}
+                ]
+            }
+        )
+    accumulated = locked.points_accumulated + max(delta, 0)
+    Customer.objects.filter(pk=customer.pk).update(
+        points_balance=balance, points_accumulated=accumulated, updated_at=timezone.now()
+    )
+    customer.points_balance, customer.points_accumulated = balance, accumulated
+    record_events(
+        [
+            CustomerEvent(
+                team_id=customer.team_id,
+                customer_id=customer.pk,
+                type=EventType.POINTS_CHANGED,
+                occurred_at=occurred_at,
+                data={"delta": delta, "balance": balance, "reason": str(reason or "")[:200]},
+            )
+        ]
+    )
+    return customer
+
+
+def clean_items(items):
+    """Validate checkout items [{"name", "quantity", "price"}]; ValidationError keyed by "items"."""
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ValidationError({"items": [_("items 必須是清單。")]})
+    out = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not str(item.get("name") or "").strip():
+            raise ValidationError({"items": [_("第 %(i)s 項需要 name。") % {"i": index}]})
+        try:
+            quantity = int(item.get("quantity", 1))
+            price = Decimal(str(item.get("price", 0)))
+        except (TypeError, ValueError, InvalidOperation):
+            raise ValidationError({"items": [_("第 %(i)s 項的 quantity / price 無效。") % {"i": index}]})
+        if quantity < 0 or not price.is_finite() or price < 0:
+            raise ValidationError({"items": [_("第 %(i)s 項的 quantity / price 不可為負。") % {"i": index}]})
+        out.append({"name": str(item["name"]).strip()[:200], "quantity": quantity, "price": str(price)})
+    return out
+
+
+def record_checkout(*, customer, order_id, amount, currency, items=None, occurred_at=None):
+    """A completed checkout: an Order row (order_id unique per team), last_checkout_at, a checkout_completed event."""
+    occurred_at = occurred_at or timezone.now()
+    order_id = str(order_id or "").strip()
+    if not order_id or len(order_id) > 128:
+        raise ValidationError({"order_id": [_("需要訂單編號（最多 128 字元）。")]})
+    try:
+        amount = Decimal(str(amount))
+    except (InvalidOperation, ValueError):
+        raise ValidationError({"amount": [_("金額必須是數字：%(value)s") % {"value": amount}]})
+    if not amount.is_finite() or amount < 0 or amount >= Decimal("1e12"):
+        raise ValidationError({"amount": [_("金額超出範圍：%(value)s") % {"value": amount}]})
+    currency = str(currency or customer.team.currency).strip().upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise ValidationError({"currency": [_("幣別必須是 3 個英文字母（ISO 4217）。")]})
+    items = clean_items(items)
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                team_id=customer.team_id,
+                customer=customer,
+                order_id=order_id,
+                amount=amount.quantize(Decimal("0.01")),
+                currency=currency,
+                items=items,
+                occurred_at=occurred_at,
+            )
+    except IntegrityError:
+        raise ValidationError({"order_id": [_("訂單編號已存在：%(id)s") % {"id": order_id}]})
+    Customer.objects.filter(
+        Q(last_checkout_at__isnull=True) | Q(last_checkout_at__lt=occurred_at), pk=customer.pk
+    ).update(last_checkout_at=occurred_at)
+    record_events(
+        [
+            CustomerEvent(
+                team_id=customer.team_id,
+                customer_id=customer.pk,
+                type=EventType.CHECKOUT_COMPLETED,
+                occurred_at=occurred_at,
+                data={"order_id": order_id, "amount": str(order.amount), "currency": currency, "items": items},
+            )
+        ]
+    )
+    return order
