@@ -82,7 +82,7 @@ def upsert_contact(
                         channel=channel,
                         type=EventType.CONTACT_CREATED,
                         occurred_at=occurred_at,
-                        data={"source": source, "channel_kind": channel.kind},
+                        data={"source": source, "channel_kind": channel.kind, "status": status},
                     )
                 ]
             )
@@ -130,7 +130,9 @@ def follow(contact, *, occurred_at):
     contact.save(update_fields=["status", "status_changed_at", "subscribed_at"])
     changed = was == SubscriptionStatus.BLOCKED
     if changed:
-        record_events([_event(contact, EventType.SUBSCRIBED, occurred_at, {"reason": "follow"})])
+        record_events(
+            [_event(contact, EventType.SUBSCRIBED, occurred_at, {"reason": "follow", "status": contact.status})]
+        )
     record_interaction(contact, kind="customer", occurred_at=occurred_at)
     return contact, changed
 
@@ -146,7 +148,7 @@ def block(contact, *, occurred_at):
     contact.status = SubscriptionStatus.BLOCKED
     contact.status_changed_at = occurred_at
     contact.save(update_fields=["status", "status_changed_at"])
-    record_events([_event(contact, EventType.BLOCKED, occurred_at, {})])
+    record_events([_event(contact, EventType.BLOCKED, occurred_at, {"status": contact.status})])
     return contact, True
 
 
@@ -169,7 +171,9 @@ def set_unsubscribed(contact, *, scope, unsubscribed=True, occurred_at=None):
     contact.status_changed_at = max(occurred_at, contact.status_changed_at or occurred_at)
     contact.save(update_fields=[field, "status", "status_changed_at"])
     kind = EventType.UNSUBSCRIBED if unsubscribed else EventType.SUBSCRIBED
-    record_events([_event(contact, kind, occurred_at, {"scope": scope.value, "status_before": was})])
+    record_events(
+        [_event(contact, kind, occurred_at, {"scope": scope.value, "status_before": was, "status": contact.status})]
+    )
     return contact, True
 
 
