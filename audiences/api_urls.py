@@ -1,0 +1,6 @@
+from .api import AudiencePackViewSet, BroadcastViewSet
+
+routes = [
+    ("audiences", AudiencePackViewSet, "audience-pack"),
+    ("broadcasts", BroadcastViewSet, "broadcast"),
+]

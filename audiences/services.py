@@ -1,0 +1,520 @@
+"""Audience pack and broadcast operations. Views, the API and tasks call these; none reimplements one.
+
+Broadcast life cycle (seed 004):
+    draft ──schedule──▶ scheduled ──(15 min before: snapshot)──▶ scheduled+snapshot ──(send time)──▶ sending ─▶ sent
+      │                     │  └─unschedule (before the snapshot)─▶ draft
+      └──send_now (snapshot now)──▶ sending                  cancel (draft / scheduled) ─▶ cancelled
+Edit matrix: draft — change pack, apply to custom conditions, edit pack; scheduled — edit pack only.
+"""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from cdp.models import Contact, SubscriptionStatus
+
+from . import conditions as cond
+from .models import (
+    BROADCAST_CHANNEL_KINDS,
+    PACK_CHANNEL_KINDS,
+    AudiencePack,
+    Broadcast,
+    BroadcastRecipient,
+    BroadcastStatus,
+    RecipientState,
+)
+
+logger = logging.getLogger(__name__)
+
+SEND_BATCH = 500  # LINE multicast takes up to 500 recipients; the messaging adapter groups by content.
+PREVIEW_PAGE = 50
+
+
+class AudienceError(ValueError):
+    """Bad input for a pack or broadcast operation. ``field`` names what is wrong (the path for conditions)."""
+
+    def __init__(self, field, message, *, conflict=False):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+        self.conflict = conflict  # True: the object's state forbids it (HTTP 409), else bad input (400)
+
+
+def _check_conditions(team, tree, root="conditions"):
+    try:
+        return cond.validate(team, tree, root=root)
+    except cond.ConditionError as exc:
+        raise AudienceError(exc.path, exc.message) from exc
+
+
+def _check_channel(team, channel, kinds, field="channel"):
+    if channel is None or channel.team_id != team.pk:
+        raise AudienceError(field, _("找不到這個渠道。"))
+    if channel.kind not in kinds:
+        raise AudienceError(field, _("此渠道類型不支援。"))
+
+
+def _check_name(name):
+    name = (name or "").strip()
+    if not name:
+        raise AudienceError("name", _("請填入名稱。"))
+    if len(name) > 120:
+        raise AudienceError("name", _("名稱最多 120 字。"))
+    return name
+
+
+# ------------------------------------------------------------------------------------------------- packs
+
+
+def create_pack(*, team, name, channel, conditions, user=None):
+    name = _check_name(name)
+    _check_channel(team, channel, PACK_CHANNEL_KINDS)
+    _check_conditions(team, conditions)
+    return AudiencePack.objects.create(team=team, name=name, channel=channel, conditions=conditions, created_by=user)
+
+
+def update_pack(pack, *, name=None, conditions=None, channel=None):
+    """Change a pack. A scheduled broadcast using it picks the change up until its snapshot is taken."""
+    if name is not None:
+        pack.name = _check_name(name)
+    if channel is not None:
+        _check_channel(pack.team, channel, PACK_CHANNEL_KINDS)
+        if channel.pk != pack.channel_id and pack.broadcasts.exclude(status__in=_FINAL).exists():
+            raise AudienceError("channel", _("此受眾包已用於尚未發送的推播，不能更換渠道。"), conflict=True)
+        pack.channel = channel
+    if conditions is not None:
+        _check_conditions(pack.team, conditions)
+        pack.conditions = conditions
+        pack.last_count = None
+        pack.last_counted_at = None
+    pack.save()
+    return pack
+
+
+def copy_pack(pack, *, user=None):
+    return AudiencePack.objects.create(
+        team=pack.team,
+        name=(_("%(name)s（複本）") % {"name": pack.name})[:120],
+        channel=pack.channel,
+        conditions=pack.conditions,
+        created_by=user,
+    )
+
+
+def archive_pack(pack):
+    if pack.archived_at is None:
+        pack.archived_at = timezone.now()
+        pack.save(update_fields=["archived_at", "updated_at"])
+    return pack
+
+
+def reactivate_pack(pack):
+    if pack.archived_at is not None:
+        pack.archived_at = None
+        pack.save(update_fields=["archived_at", "updated_at"])
+    return pack
+
+
+def audience(*, team, channel, conditions, now=None):
+    """The reachable contacts matching ad-hoc conditions (one lazy query). Raises AudienceError."""
+    _check_channel(team, channel, PACK_CHANNEL_KINDS)
+    checked = _check_conditions(team, conditions)
+    return cond.contacts_matching(team=team, channel=channel, tree=checked, now=now)
+
+
+def count_audience(*, team, channel, conditions):
+    return audience(team=team, channel=channel, conditions=conditions).count()
+
+
+def refresh_pack_count(pack):
+    """Count the pack now ("update count") and remember the figure and when."""
+    pack.last_count = count_audience(team=pack.team, channel=pack.channel, conditions=pack.conditions)
+    pack.last_counted_at = timezone.now()
+    AudiencePack.objects.filter(pk=pack.pk).update(last_count=pack.last_count, last_counted_at=pack.last_counted_at)
+    return pack.last_count
+
+
+def preview(*, team, channel, conditions, limit=PREVIEW_PAGE, after_id=None):
+    """The first page of matching contacts, newest first (keyset pagination by id)."""
+    queryset = audience(team=team, channel=channel, conditions=conditions).select_related("customer")
+    if after_id:
+        queryset = queryset.filter(pk__lt=after_id)
+    return list(queryset.order_by("-pk")[:limit])
+
+
+# -------------------------------------------------------------------------------------------- broadcasts
+
+_FINAL = (BroadcastStatus.SENT, BroadcastStatus.CANCELLED)
+
+
+def _check_content(team, channel, content):
+    """The outbox content JSON: a chatbot module, or (WhatsApp) an approved template with its parameters."""
+    if not isinstance(content, dict) or content.get("type") not in ("module", "whatsapp_template"):
+        raise AudienceError("content", _("請選擇機器人模組或 WhatsApp 訊息範本。"))
+    try:
+        from messaging.models import ChatbotModule, WhatsAppTemplate
+    except ImportError as exc:
+        raise AudienceError("content", _("訊息模組尚未啟用。")) from exc
+    if content["type"] == "module":
+        module_id = content.get("module_id")
+        if set(content) - {"type", "module_id"} or not isinstance(module_id, int):
+            raise AudienceError("content.module_id", _("請選擇機器人模組。"))
+        if not ChatbotModule.objects.filter(team=team, pk=module_id, deleted_at__isnull=True).exists():
+            raise AudienceError("content.module_id", _("找不到這個機器人模組。"))
+        return {"type": "module", "module_id": module_id}
+    if channel.kind != "whatsapp":
+        raise AudienceError("content.type", _("只有 WhatsApp 渠道可以發送訊息範本。"))
+    template_id, parameters = content.get("template_id"), content.get("parameters", [])
+    template = WhatsAppTemplate.objects.filter(team=team, pk=template_id, deleted_at__isnull=True).first()
+    if template is None or not isinstance(template_id, int):
+        raise AudienceError("content.template_id", _("找不到這個訊息範本。"))
+    if getattr(template, "status", "approved") != "approved":
+        raise AudienceError("content.template_id", _("訊息範本尚未核准。"))
+    if not isinstance(parameters, list) or not all(isinstance(p, str) for p in parameters):
+        raise AudienceError("content.parameters", _("參數必須是文字清單。"))
+    expected = _template_parameter_count(template)
+    if expected is not None and len(parameters) != expected:
+        raise AudienceError("content.parameters", _("此範本需要 %(n)s 個參數。") % {"n": expected})
+    return {"type": "whatsapp_template", "template_id": template_id, "parameters": parameters}
+
+
+def _template_parameter_count(template):
+    for name in ("parameter_count", "param_count", "parameters_count"):
+        if hasattr(template, name):
+            return getattr(template, name)
+    return None
+
+
+def _check_pack(team, pack, channel):
+    if pack is None:
+        return None
+    if pack.team_id != team.pk:
+        raise AudienceError("pack", _("找不到這個受眾包。"))
+    if pack.channel_id != channel.pk:
+        raise AudienceError("pack", _("受眾包的渠道與推播渠道不同。"))
+    if pack.archived_at is not None:
+        raise AudienceError("pack", _("受眾包已封存。"))
+    return pack
+
+
+def create_broadcast(*, team, name, channel, content=None, pack=None, custom_conditions=None, user=None):
+    name = _check_name(name)
+    _check_channel(team, channel, BROADCAST_CHANNEL_KINDS)
+    content = _check_content(team, channel, content) if content else {}
+    _check_pack(team, pack, channel)
+    if custom_conditions is not None:
+        _check_conditions(team, custom_conditions, root="custom_conditions")
+    return Broadcast.objects.create(
+        team=team,
+        name=name,
+        channel=channel,
+        content=content,
+        pack=pack,
+        custom_conditions=custom_conditions,
+        created_by=user,
+    )
+
+
+def _require(broadcast, allowed, action):
+    if not allowed:
+        raise AudienceError(
+            "status",
+            _("推播狀態為「%(status)s」時不能%(action)s。")
+            % {"status": broadcast.get_status_display(), "action": action},
+            conflict=True,
+        )
+
+
+def _locked(broadcast):
+    """Re-read the broadcast under a row lock (inside a transaction) so state checks cannot race."""
+    return Broadcast.objects.select_for_update().get(pk=broadcast.pk)
+
+
+def update_broadcast(broadcast, *, name=None, content=None):
+    with transaction.atomic():
+        b = _locked(broadcast)
+        _require(b, b.can_edit_content, _("修改內容"))
+        if name is not None:
+            b.name = _check_name(name)
+        if content is not None:
+            b.content = _check_content(b.team, b.channel, content)
+        b.save()
+    return b
+
+
+def change_pack(broadcast, pack):
+    """更改受眾包 (draft only): use this pack's conditions, dropping any custom conditions."""
+    with transaction.atomic():
+        b = _locked(broadcast)
+        _require(b, b.can_change_pack, _("更改受眾包"))
+        b.pack = _check_pack(b.team, pack, b.channel)
+        b.custom_conditions = None
+        b.save()
+    return b
+
+
+def apply_custom_conditions(broadcast, conditions=None):
+    """套用至自訂條件 (draft only): copy the pack's conditions (or the given ones) into this broadcast only."""
+    with transaction.atomic():
+        b = _locked(broadcast)
+        _require(b, b.can_apply_custom_conditions, _("套用至自訂條件"))
+        if conditions is None:
+            if b.custom_conditions is not None:
+                return b
+            if b.pack_id is None:
+                raise AudienceError("pack", _("請先選擇受眾包。"))
+            conditions = b.pack.conditions
+        _check_conditions(b.team, conditions, root="custom_conditions")
+        b.custom_conditions = conditions
+        b.save()
+    return b
+
+
+def edit_pack(broadcast, *, conditions=None, name=None):
+    """編輯受眾包 (draft and scheduled): changes the pack itself, for every broadcast that uses it."""
+    _require(broadcast, broadcast.can_edit_pack, _("編輯受眾包"))
+    return update_pack(broadcast.pack, conditions=conditions, name=name)
+
+
+def _check_ready(b):
+    if not b.content:
+        raise AudienceError("content", _("請選擇訊息內容。"))
+    _check_content(b.team, b.channel, b.content)
+    if b.conditions is None:
+        raise AudienceError("pack", _("請選擇受眾包或設定受眾條件。"))
+    if b.pack_id and b.custom_conditions is None and b.pack.archived_at is not None:
+        raise AudienceError("pack", _("受眾包已封存。"))
+    _check_conditions(b.team, b.conditions, root="custom_conditions" if b.custom_conditions is not None else "pack")
+
+
+def schedule(broadcast, *, at, now=None):
+    now = now or timezone.now()
+    if not isinstance(at, dt.datetime) or timezone.is_naive(at):
+        raise AudienceError("scheduled_at", _("請填入發送時間。"))
+    if at <= now:
+        raise AudienceError("scheduled_at", _("發送時間必須晚於現在。"))
+    with transaction.atomic():
+        b = _locked(broadcast)
+        _require(b, b.status == BroadcastStatus.DRAFT, _("排程"))
+        _check_ready(b)
+        b.status, b.scheduled_at = BroadcastStatus.SCHEDULED, at
+        b.save()
+    _hint_sweep()
+    return b
+
+
+def unschedule(broadcast):
+    """Back to draft, while the snapshot has not been taken."""
+    with transaction.atomic():
+        b = _locked(broadcast)
+        _require(b, b.status == BroadcastStatus.SCHEDULED and b.snapshot_taken_at is None, _("取消排程"))
+        b.status, b.scheduled_at = BroadcastStatus.DRAFT, None
+        b.save()
+    return b
+
+
+def cancel(broadcast):
+    with transaction.atomic():
+        b = _locked(broadcast)
+        _require(b, b.status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED), _("取消"))
+        b.status, b.cancelled_at = BroadcastStatus.CANCELLED, timezone.now()
+        b.save()
+    return b
+
+
+def send_now(broadcast, *, now=None):
+    """Take the snapshot now and start sending (the batches run in a task)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        b = _locked(broadcast)
+        _require(b, b.status == BroadcastStatus.DRAFT, _("立即發送"))
+        _check_ready(b)
+        b.scheduled_at = now
+        _take_snapshot_locked(b, now)
+        b.status, b.started_at = BroadcastStatus.SENDING, now
+        b.save()
+    _hint_send(b.pk)
+    return b
+
+
+# ------------------------------------------------------------------------------------ snapshot and sending
+
+
+def take_snapshot(broadcast, *, now=None):
+    """Materialise the recipients (INSERT ... SELECT, one statement). Idempotent: a taken snapshot stays."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        b = _locked(broadcast)
+        if b.status != BroadcastStatus.SCHEDULED or b.snapshot_taken_at is not None:
+            return b
+        _take_snapshot_locked(b, now)
+        b.save()
+    return b
+
+
+def _take_snapshot_locked(b, now):
+    queryset = cond.contacts_matching(team=b.team, channel=b.channel, tree=b.conditions, now=now)
+    sql, params = queryset.values_list("team_id", "id").query.sql_with_params()
+    table = BroadcastRecipient._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (team_id, contact_id, broadcast_id, state, skip_reason) "
+            f"SELECT s.team_id, s.id, %s, %s, '' FROM ({sql}) s WHERE true ON CONFLICT DO NOTHING",
+            (b.pk, RecipientState.PENDING, *params),
+        )
+    b.recipient_count = BroadcastRecipient.objects.filter(broadcast_id=b.pk).count()
+    b.snapshot_taken_at = now
+
+
+def start_due_sends(*, now=None):
+    """Scheduled broadcasts whose snapshot is taken and whose time has come → sending. Returns their ids."""
+    now = now or timezone.now()
+    ids = []
+    with transaction.atomic():
+        due = Broadcast.objects.filter(
+            status=BroadcastStatus.SCHEDULED, snapshot_taken_at__isnull=False, scheduled_at__lte=now
+        )
+        for b in due.select_for_update(skip_locked=True):
+            b.status, b.started_at = BroadcastStatus.SENDING, now
+            b.save(update_fields=["status", "started_at", "updated_at"])
+            ids.append(b.pk)
+    return ids
+
+
+@dataclass
+class BatchResult:
+    claimed: int
+    enqueued: int
+    skipped: int
+
+
+def send_batch(broadcast_id, *, now=None, size=SEND_BATCH):
+    """Claim up to `size` pending recipients, apply the send policy, enqueue them in the outbox, mark them.
+
+    One transaction: the outbox rows and the recipients' state commit together, so a worker killed mid-batch
+    leaves the batch pending for the next run, and the outbox's idempotency key (broadcast, contact) makes a
+    repeated enqueue a no-op. When no pending recipient is left, the broadcast is marked sent.
+    """
+    from messaging import policy
+    from messaging.services import outbox
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        b = Broadcast.objects.select_for_update(skip_locked=True).filter(pk=broadcast_id).first()
+        if b is None or b.status != BroadcastStatus.SENDING:
+            return BatchResult(0, 0, 0)
+        pending = list(
+            BroadcastRecipient.objects.filter(broadcast_id=b.pk, state=RecipientState.PENDING)
+            .select_for_update(skip_locked=True)
+            .order_by("contact_id")[:size]
+        )
+        if not pending:
+            b.status, b.finished_at = BroadcastStatus.SENT, now
+            b.save(update_fields=["status", "finished_at", "updated_at"])
+            return BatchResult(0, 0, 0)
+        contacts = Contact.objects.filter(team_id=b.team_id, pk__in=[r.contact_id for r in pending]).select_related(
+            "channel", "team"
+        )
+        by_id = {c.pk: c for c in contacts}
+        send_now_ids, deferred, skipped = [], {}, {}
+        for recipient in pending:
+            contact = by_id.get(recipient.contact_id)
+            if contact is None or contact.status != SubscriptionStatus.SUBSCRIBED:
+                skipped.setdefault("not_subscribed", []).append(recipient.pk)
+                continue
+            decision = policy.check_send(contact=contact, content=b.content, now=now, kind="marketing")
+            if decision.action == "skip":
+                skipped.setdefault(decision.reason[:64] or "policy", []).append(recipient.pk)
+            elif decision.action == "defer" and decision.until:
+                deferred.setdefault(decision.until, []).append(contact.pk)
+            else:
+                send_now_ids.append(contact.pk)
+        groups = [(None, send_now_ids), *deferred.items()]
+        enqueued = 0
+        for send_after, ids in groups:
+            if ids:
+                outbox.enqueue_many(
+                    team=b.team,
+                    channel=b.channel,
+                    contacts_or_ids=ids,
+                    content=b.content,
+                    origin="broadcast",
+                    origin_id=b.pk,
+                    key_prefix=f"broadcast:{b.pk}",
+                    send_after=send_after,
+                )
+                enqueued += len(ids)
+        sent_contact_ids = send_now_ids + [cid for _until, ids in deferred.items() for cid in ids]
+        BroadcastRecipient.objects.filter(broadcast_id=b.pk, contact_id__in=sent_contact_ids).update(
+            state=RecipientState.ENQUEUED
+        )
+        for reason, ids in skipped.items():
+            BroadcastRecipient.objects.filter(pk__in=ids).update(state=RecipientState.SKIPPED, skip_reason=reason)
+        if sent_contact_ids:
+            from cdp.services.contacts import record_interactions
+
+            record_interactions(sent_contact_ids, kind="team_marketing", occurred_at=now)
+    return BatchResult(len(pending), enqueued, sum(len(v) for v in skipped.values()))
+
+
+def send_all(broadcast_id, *, now=None, size=SEND_BATCH, max_batches=None):
+    """Run batches until the broadcast is sent (or `max_batches`). Safe to run in several workers at once."""
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        result = send_batch(broadcast_id, now=now, size=size)
+        batches += 1
+        if result.claimed == 0:
+            break
+    return batches
+
+
+def sweep(*, now=None):
+    """Take due snapshots (15 minutes before the send time), start due sends, and push sending broadcasts."""
+    now = now or timezone.now()
+    for b in Broadcast.objects.snapshot_due(now).only("pk"):
+        take_snapshot(b, now=now)
+    start_due_sends(now=now)
+    sending = list(Broadcast.objects.filter(status=BroadcastStatus.SENDING).values_list("pk", flat=True))
+    for broadcast_id in sending:
+        _enqueue_send(broadcast_id)
+    return sending
+
+
+def _hint_sweep():
+    pass  # the per-minute Schedule finds due snapshots; nothing to enqueue now
+
+
+def _enqueue_send(broadcast_id):
+    from django_q.tasks import async_task
+
+    async_task("audiences.tasks.send_broadcast", broadcast_id)
+
+
+def _hint_send(broadcast_id):
+    transaction.on_commit(lambda: _enqueue_send(broadcast_id))
+
+
+# --------------------------------------------------------------------------------------------------- report
+
+
+def report(broadcast):
+    """Recipients, sends, failures with reasons, opens / reads, replies, clicks and cost (seed 003's rules)."""
+    from messaging import stats
+    from messaging.models import OutboundMessage
+
+    messages = OutboundMessage.objects.filter(team=broadcast.team, origin="broadcast", origin_id=broadcast.pk)
+    summary = dict(stats.summarize(messages))
+    skipped = (
+        BroadcastRecipient.objects.filter(broadcast=broadcast, state=RecipientState.SKIPPED)
+        .values("skip_reason")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+    )
+    summary["snapshot"] = broadcast.recipient_count or 0
+    summary["skipped"] = {row["skip_reason"]: row["n"] for row in skipped}
+    return summary
