@@ -6,6 +6,8 @@ with the new event ids. Consumers are idempotent (they may see an id twice) and 
 """
 
 import logging
+import threading
+from contextlib import contextmanager
 from functools import cache
 
 from django.conf import settings
@@ -31,8 +33,34 @@ def record_events(events):
             .values_list("id", flat=True)[: len(events)]
         )
     team_id = events[0].team_id
-    transaction.on_commit(lambda: notify_consumers(team_id, ids))
+    pending = getattr(_batch, "ids", None)
+    if pending is not None:
+        pending.setdefault(team_id, []).extend(ids)
+    else:
+        transaction.on_commit(lambda: notify_consumers(team_id, ids))
     return events
+
+
+_batch = threading.local()
+
+
+@contextmanager
+def batched_notifications():
+    """Inside a transaction: collect the event ids recorded in the block and notify consumers once per team.
+
+    Used by bulk writers (the events API, imports) so a batch of 100 events enqueues one task per consumer
+    instead of 100. Ids of rows rolled back with a savepoint may be included; consumers ignore missing rows.
+    """
+    if getattr(_batch, "ids", None) is not None:
+        yield
+        return
+    _batch.ids = {}
+    try:
+        yield
+    finally:
+        collected, _batch.ids = _batch.ids, None
+        for team_id, ids in collected.items():
+            transaction.on_commit(lambda team_id=team_id, ids=ids: notify_consumers(team_id, ids))
 
 
 def record_event(**fields):

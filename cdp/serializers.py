@@ -1,0 +1,255 @@
+"""DRF serializers of the cdp API. Writes go through cdp.services; these validate shapes and render rows."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .models import (
+    AttributeType,
+    Binding,
+    BindingMethod,
+    Channel,
+    ChannelKind,
+    Contact,
+    CustomAttribute,
+    Customer,
+    CustomerEvent,
+    MergeRecord,
+    Tag,
+)
+from .services import channels as channel_service
+from .services.attributes import value_of
+
+
+class ChannelSerializer(serializers.ModelSerializer):
+    kind = serializers.ChoiceField(choices=ChannelKind.choices)
+    credentials = serializers.DictField(
+        child=serializers.CharField(), write_only=True, required=False, help_text="Write-only; keys depend on kind."
+    )
+    webhook_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Channel
+        fields = [
+            "id",
+            "kind",
+            "name",
+            "external_id",
+            "status",
+            "is_sandbox",
+            "created_at",
+            "webhook_url",
+            "credentials",
+        ]
+        read_only_fields = ["id", "external_id", "status", "is_sandbox", "created_at", "webhook_url"]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_webhook_url(self, obj):
+        return channel_service.webhook_url(obj)
+
+
+class ChannelUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, max_length=200)
+    credentials = serializers.DictField(child=serializers.CharField(), required=False)
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    customer = serializers.IntegerField(source="customer_id", read_only=True)
+    channel = serializers.IntegerField(source="channel_id", read_only=True)
+
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "channel",
+            "external_id",
+            "status",
+            "source",
+            "created_at",
+            "customer",
+            "display_name",
+            "phone",
+            "subscribed_at",
+            "last_customer_interaction_at",
+            "last_team_marketing_at",
+            "last_team_interaction_at",
+            "unsubscribed_broadcast",
+            "unsubscribed_web_push",
+            "unsubscribed_cart_remarketing",
+            "is_over_quota",
+        ]
+        read_only_fields = fields
+
+
+class TagSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tag
+        fields = ["id", "name", "archived_at", "created_at"]
+        read_only_fields = ["id", "archived_at", "created_at"]
+
+
+class AttributeDefinitionSerializer(serializers.ModelSerializer):
+    type = serializers.ChoiceField(choices=AttributeType.choices)
+
+    class Meta:
+        model = CustomAttribute
+        fields = ["id", "key", "label", "type", "archived_at", "created_at"]
+        read_only_fields = ["id", "archived_at", "created_at"]
+
+
+class AttributeDefinitionUpdateSerializer(serializers.Serializer):
+    label = serializers.CharField(required=False, max_length=120)
+    type = serializers.ChoiceField(choices=AttributeType.choices, required=False, help_text="Clears existing values.")
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "member_id",
+            "phone",
+            "email",
+            "name",
+            "is_bound",
+            "first_bound_at",
+            "first_bound_method",
+            "is_member",
+            "member_since",
+            "last_customer_interaction_at",
+            "last_team_marketing_at",
+            "last_team_interaction_at",
+            "last_checkout_at",
+            "points_balance",
+            "points_accumulated",
+            "merged_into",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class CustomerTagOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="tag_id")
+    name = serializers.CharField(source="tag.name")
+    source = serializers.CharField()
+    channel = serializers.IntegerField(source="channel_id", allow_null=True)
+    applied_at = serializers.DateTimeField()
+
+
+class BindingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Binding
+        fields = ["id", "contact", "method", "member_id", "phone", "email", "bound_at"]
+        read_only_fields = fields
+
+
+class MergeRecordSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MergeRecord
+        fields = ["id", "survivor", "absorbed", "evidence", "merged_at", "unmerged_at", "unmerged_by"]
+        read_only_fields = fields
+
+
+class CustomerEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CustomerEvent
+        fields = ["id", "type", "occurred_at", "contact", "channel", "data"]
+        read_only_fields = fields
+
+
+class CustomerDetailSerializer(CustomerSerializer):
+    contacts = serializers.SerializerMethodField()
+    tags = serializers.SerializerMethodField()
+    attributes = serializers.SerializerMethodField()
+    bindings = serializers.SerializerMethodField()
+    merges = serializers.SerializerMethodField()
+
+    class Meta(CustomerSerializer.Meta):
+        fields = CustomerSerializer.Meta.fields + ["contacts", "tags", "attributes", "bindings", "merges"]
+        read_only_fields = fields
+
+    @extend_schema_field(ContactSerializer(many=True))
+    def get_contacts(self, obj):
+        return ContactSerializer(obj.contacts.order_by("created_at"), many=True).data
+
+    @extend_schema_field(CustomerTagOutSerializer(many=True))
+    def get_tags(self, obj):
+        rows = obj.customer_tags.select_related("tag").order_by("tag__name")
+        return CustomerTagOutSerializer(rows, many=True).data
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_attributes(self, obj):
+        rows = obj.attribute_values.select_related("attribute").order_by("attribute__key")
+        return {row.attribute.key: value_of(row) for row in rows}
+
+    @extend_schema_field(BindingSerializer(many=True))
+    def get_bindings(self, obj):
+        return BindingSerializer(obj.bindings.order_by("bound_at"), many=True).data
+
+    @extend_schema_field(MergeRecordSerializer(many=True))
+    def get_merges(self, obj):
+        from django.db.models import Q
+
+        rows = MergeRecord.objects.filter(Q(survivor=obj) | Q(absorbed=obj), team_id=obj.team_id)
+        return MergeRecordSerializer(rows.order_by("-merged_at"), many=True).data
+
+
+class TagsInSerializer(serializers.Serializer):
+    tags = serializers.ListField(child=serializers.CharField(max_length=100), allow_empty=False)
+
+
+class AttributesInSerializer(serializers.Serializer):
+    attributes = serializers.DictField(help_text="{key: value}; null clears a value.")
+
+
+class PointsInSerializer(serializers.Serializer):
+    delta = serializers.IntegerField(help_text="Positive adds, negative deducts (never below zero).")
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class BindInSerializer(serializers.Serializer):
+    contact = serializers.IntegerField()
+    method = serializers.ChoiceField(choices=BindingMethod.choices)
+    member_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    email = serializers.CharField(required=False, allow_blank=True, max_length=254)
+
+
+class UnmergeResultSerializer(serializers.Serializer):
+    survivor = CustomerSerializer()
+    restored = CustomerSerializer()
+
+
+class QuotaSerializer(serializers.Serializer):
+    quota = serializers.IntegerField()
+    used = serializers.IntegerField()
+    percent = serializers.FloatField()
+    remaining = serializers.IntegerField()
+    over = serializers.IntegerField()
+    rule = serializers.CharField()
+
+
+class EventInSerializer(serializers.Serializer):
+    id = serializers.CharField(max_length=128, help_text="Client event id, unique per team; a repeat is a duplicate.")
+    type = serializers.CharField(
+        help_text="member.identify | binding | checkout.completed | tag.add | tag.remove | attribute.set | "
+        "unsubscribe | system.<name>"
+    )
+    occurred_at = serializers.DateTimeField(required=False, help_text="ISO 8601; default now.")
+    data = serializers.DictField(required=False)
+
+
+class EventsInSerializer(serializers.Serializer):
+    events = EventInSerializer(many=True, help_text="At most 1,000 events.")
+
+
+class RejectedEventSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    id = serializers.CharField(allow_null=True)
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class EventsOutSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = RejectedEventSerializer(many=True)

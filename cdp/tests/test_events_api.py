@@ -1,0 +1,184 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from cdp.models import (
+    Binding,
+    Contact,
+    Customer,
+    CustomerEvent,
+    CustomerTag,
+    EventReceipt,
+    EventType,
+    Order,
+)
+from cdp.tests.factories import ChannelFactory, ContactFactory, CustomAttributeFactory
+
+URL = "/api/v1/events"
+
+
+@pytest.fixture
+def line(team):
+    return ChannelFactory(team=team, kind="line")
+
+
+def post(api, events):
+    return api.post(URL, {"events": events}, format="json")
+
+
+@pytest.mark.django_db
+class TestEventsApi:
+    def test_identify_and_binding_end_to_end(self, api, team, line):
+        at = "2026-01-05T09:30:00+08:00"
+        response = post(
+            api,
+            [
+                {"id": "e1", "type": "member.identify", "occurred_at": at, "data": {"member_id": "M1", "name": "Amy"}},
+                {
+                    "id": "e2",
+                    "type": "binding",
+                    "occurred_at": at,
+                    "data": {"channel": line.pk, "external_id": "Uabc", "member_id": "M1", "method": "binding_plugin"},
+                },
+            ],
+        )
+        assert response.status_code == 200, response.content
+        assert response.json() == {"accepted": 2, "duplicates": 0, "rejected": []}
+        customer = Customer.objects.active().get()
+        assert customer.member_id == "M1" and customer.is_member and customer.is_bound
+        contact = Contact.objects.get(external_id="Uabc")
+        assert contact.customer_id == customer.pk and contact.source == "website_binding"
+        binding = Binding.objects.get()
+        assert binding.bound_at.isoformat() == "2026-01-05T01:30:00+00:00"
+        assert CustomerEvent.objects.filter(type=EventType.BINDING, occurred_at=binding.bound_at).exists()
+
+    def test_duplicates_change_nothing(self, api, team):
+        events = [{"id": "d1", "type": "tag.add", "data": {"member_id": "M1", "tags": ["VIP"]}}]
+        assert post(api, events).json()["accepted"] == 1
+        counts = (CustomerEvent.objects.count(), CustomerTag.objects.count(), EventReceipt.objects.count())
+        body = post(api, events + events).json()
+        assert body == {"accepted": 0, "duplicates": 2, "rejected": []}
+        assert (CustomerEvent.objects.count(), CustomerTag.objects.count(), EventReceipt.objects.count()) == counts
+
+    def test_bad_events_rejected_with_index_and_nothing_half_applied(self, api, team, line):
+        CustomAttributeFactory(team=team, key="level", type="number")
+        response = post(
+            api,
+            [
+                {"id": "ok", "type": "tag.add", "data": {"member_id": "M1", "tags": ["A"]}},
+                {"id": "bad-type", "type": "order.paid", "data": {}},
+                # identify applies the member first, then the attribute fails: nothing of it may stay
+                {
+                    "id": "bad-attr",
+                    "type": "member.identify",
+                    "data": {"member_id": "M2", "attributes": {"level": "x"}},
+                },
+                {"id": "bad-time", "type": "tag.add", "occurred_at": "yesterday", "data": {"member_id": "M1"}},
+                {
+                    "id": "no-contact",
+                    "type": "unsubscribe",
+                    "data": {"channel": line.pk, "external_id": "nope", "scope": "broadcast"},
+                },
+                "not an object",
+                {"type": "tag.add", "data": {"member_id": "M1", "tags": ["B"]}},
+                {"id": "ok2", "type": "system.website_remarketing", "data": {"member_id": "M1", "url": "https://x"}},
+            ],
+        )
+        body = response.json()
+        assert response.status_code == 200
+        assert body["accepted"] == 2
+        rejected = {r["index"]: r for r in body["rejected"]}
+        assert set(rejected) == {1, 2, 3, 4, 5, 6}
+        assert "type" in rejected[1]["errors"]
+        assert "data.attributes.level" in rejected[2]["errors"]
+        assert set(rejected[3]["errors"]) == {"occurred_at"}
+        assert "data.external_id" in rejected[4]["errors"]
+        assert "id" in rejected[6]["errors"] and rejected[6]["id"] is None
+        assert not Customer.objects.filter(member_id="M2").exists()
+        assert not EventReceipt.objects.filter(event_id="bad-attr").exists()
+        system = CustomerEvent.objects.get(type=EventType.SYSTEM)
+        assert system.data == {"name": "website_remarketing", "url": "https://x"}
+
+    @pytest.mark.parametrize(
+        "body",
+        [[], {"event": []}, {"events": {}}, {"events": [{"id": str(i), "type": "tag.add"} for i in range(1001)]}, "x"],
+    )
+    def test_body_not_this_shape_is_400(self, api, body):
+        response = api.post(URL, body, format="json")
+        assert response.status_code == 400
+        assert "error" in response.json()
+
+    def test_checkout_and_conflict(self, api, team, line):
+        contact = ContactFactory(channel=line, external_id="Ux")
+        Customer.objects.filter(pk=contact.customer_id).update(member_id="M1")
+        body = post(
+            api,
+            [
+                {
+                    "id": "c1",
+                    "type": "checkout.completed",
+                    "occurred_at": "2026-02-01T12:00:00Z",
+                    "data": {
+                        "channel": line.pk,
+                        "external_id": "Ux",
+                        "order_id": "SO1",
+                        "amount": 100,
+                        "currency": "twd",
+                        "items": [{"name": "Tea", "quantity": 2, "price": 50}],
+                    },
+                },
+                {"id": "c2", "type": "checkout.completed", "data": {"member_id": "M1", "order_id": "SO1", "amount": 5}},
+                {
+                    "id": "b1",
+                    "type": "binding",
+                    "data": {"channel": line.pk, "external_id": "Ux", "member_id": "M2", "method": "api"},
+                },
+            ],
+        ).json()
+        assert body["accepted"] == 1
+        assert [r["index"] for r in body["rejected"]] == [1, 2]
+        assert "data.order_id" in body["rejected"][0]["errors"]
+        assert "data.member_id" in body["rejected"][1]["errors"]
+        order = Order.objects.get()
+        assert order.currency == "TWD" and order.customer_id == contact.customer_id
+        event = CustomerEvent.objects.get(type=EventType.CHECKOUT_COMPLETED)
+        assert event.data["order_id"] == "SO1" and event.data["items"][0]["quantity"] == 2
+        assert Customer.objects.get(pk=contact.customer_id).last_checkout_at.isoformat().startswith("2026-02-01")
+
+    def test_late_event_lands_on_its_day_and_future_is_rejected(self, api, team):
+        late = (timezone.now() - timedelta(days=40)).isoformat()
+        future = (timezone.now() + timedelta(days=1)).isoformat()
+        body = post(
+            api,
+            [
+                {"id": "l1", "type": "member.identify", "occurred_at": late, "data": {"member_id": "M1"}},
+                {"id": "f1", "type": "member.identify", "occurred_at": future, "data": {"member_id": "M1"}},
+            ],
+        ).json()
+        assert body["accepted"] == 1 and body["rejected"][0]["index"] == 1
+        assert CustomerEvent.objects.get(type=EventType.MEMBER_REGISTERED).occurred_at < timezone.now() - timedelta(
+            days=39
+        )
+
+    def test_unsubscribe_scope(self, api, team, line):
+        contact = ContactFactory(channel=line, external_id="Uu")
+        body = post(
+            api,
+            [
+                {
+                    "id": "u1",
+                    "type": "unsubscribe",
+                    "data": {"channel": line.pk, "external_id": "Uu", "scope": "web_push"},
+                }
+            ],
+        ).json()
+        assert body["accepted"] == 1
+        contact.refresh_from_db()
+        assert contact.unsubscribed_web_push and contact.status == "unsubscribed"
+
+    def test_needs_edit_permission(self, team):
+        from tests.factories import api_client_for
+
+        agent = api_client_for(team, role="agent")
+        assert agent.post(URL, {"events": []}, format="json").status_code == 403
