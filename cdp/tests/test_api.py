@@ -1,0 +1,155 @@
+import pytest
+from django.test import override_settings
+
+from cdp.models import Channel, Customer, CustomerTag
+from cdp.services import identity, tags
+from cdp.tests.factories import ChannelFactory, ContactFactory, CustomAttributeFactory, CustomerFactory
+
+
+@pytest.mark.django_db
+class TestChannelsApi:
+    @override_settings(PUBLIC_BASE_URL="https://cdp.example.com")
+    def test_create_whatsapp_channel(self, api, team):
+        creds = {"phone_number_id": "1098", "app_secret": "s3cret", "verify_token": "vt", "access_token": "tok"}
+        response = api.post("/api/v1/channels", {"kind": "whatsapp", "name": "WA", "credentials": creds}, format="json")
+        assert response.status_code == 201, response.content
+        body = response.json()
+        assert body["webhook_url"] == f"https://cdp.example.com/webhooks/whatsapp/{body['id']}/"
+        assert body["external_id"] == "1098" and "credentials" not in body
+        assert Channel.objects.get(pk=body["id"]).credentials == creds
+        detail = api.get(f"/api/v1/channels/{body['id']}").json()
+        assert "credentials" not in detail and "s3cret" not in str(detail)
+        again = api.post("/api/v1/channels", {"kind": "whatsapp", "name": "WA2", "credentials": creds}, format="json")
+        assert again.status_code == 400 and "credentials.phone_number_id" in again.json()["error"]["fields"]
+
+    def test_credentials_validated_per_kind(self, api):
+        response = api.post(
+            "/api/v1/channels",
+            {"kind": "facebook", "name": "FB", "credentials": {"page_id": "1", "x": "y"}},
+            format="json",
+        )
+        fields = response.json()["error"]["fields"]
+        assert response.status_code == 400
+        assert {"credentials.x", "credentials.app_secret", "credentials.access_token"} <= set(fields)
+        line = api.post(
+            "/api/v1/channels",
+            {"kind": "line", "name": "LINE", "credentials": {"channel_secret": "a", "channel_access_token": "b"}},
+            format="json",
+        )
+        assert line.status_code == 201 and "/webhooks/line/" in line.json()["webhook_url"]
+
+    def test_update_and_disable(self, api, team):
+        channel = ChannelFactory(team=team, kind="facebook", credentials={"page_id": "1", "app_secret": "a"})
+        response = api.patch(f"/api/v1/channels/{channel.pk}", {"name": "New", "credentials": {"app_secret": "b"}})
+        assert response.status_code == 200 and response.json()["name"] == "New"
+        channel.refresh_from_db()
+        assert channel.credentials == {"page_id": "1", "app_secret": "b"}
+        assert api.post(f"/api/v1/channels/{channel.pk}/disable").json()["status"] == "disabled"
+
+
+@pytest.mark.django_db
+class TestCustomersApi:
+    def test_filters_and_detail(self, api, team):
+        line = ChannelFactory(team=team)
+        a = ContactFactory(channel=line, external_id="Ua")
+        b = ContactFactory(channel=line, external_id="Ub")
+        CustomAttributeFactory(team=team, key="level", type="number")
+        identity.bind_contact(contact=a, method="coupon", member_id="M1", email="amy@example.com")
+        tags.add_tags(customer=a.customer, names=["VIP"], source="api")
+        api.post(f"/api/v1/customers/{a.customer_id}/attributes", {"attributes": {"level": 3}}, format="json")
+        ids = lambda r: [c["id"] for c in r.json()["results"]]  # noqa: E731
+        assert ids(api.get("/api/v1/customers", {"tag": "VIP"})) == [a.customer_id]
+        assert ids(api.get("/api/v1/customers", {"attribute": "level:3"})) == [a.customer_id]
+        assert ids(api.get("/api/v1/customers", {"attribute": "level:4"})) == []
+        assert ids(api.get("/api/v1/customers", {"bound": "false"})) == [b.customer_id]
+        assert ids(api.get("/api/v1/customers", {"search": "Ub"})) == [b.customer_id]
+        assert ids(api.get("/api/v1/customers", {"search": "AMY@example.com"})) == [a.customer_id]
+        assert ids(api.get("/api/v1/customers", {"search": "M1", "member": "true"})) == [a.customer_id]
+        bad = api.get("/api/v1/customers", {"attribute": "level:high"})
+        assert bad.status_code == 400 and "attribute" in bad.json()["error"]["fields"]
+        detail = api.get(f"/api/v1/customers/{a.customer_id}").json()
+        assert detail["attributes"] == {"level": 3} and detail["tags"][0]["name"] == "VIP"
+        assert detail["contacts"][0]["external_id"] == "Ua" and detail["bindings"][0]["method"] == "coupon"
+
+    def test_bind_merge_and_unmerge_via_api(self, api, team):
+        line, wa = ChannelFactory(team=team), ChannelFactory(team=team, kind="whatsapp")
+        a, b = ContactFactory(channel=line), ContactFactory(channel=wa)
+        assert (
+            api.post("/api/v1/customers/bind", {"contact": a.pk, "method": "api", "member_id": "M1"}).status_code == 200
+        )
+        response = api.post("/api/v1/customers/bind", {"contact": b.pk, "method": "pixel", "member_id": "M1"})
+        detail = response.json()
+        assert len(detail["contacts"]) == 2 and len(detail["merges"]) == 1
+        conflict = api.post("/api/v1/customers/bind", {"contact": b.pk, "method": "api", "member_id": "M2"})
+        assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "member_id_conflict"
+        merge_id = detail["merges"][0]["id"]
+        undone = api.post(f"/api/v1/merges/{merge_id}/unmerge")
+        assert undone.status_code == 200, undone.content
+        assert Customer.objects.active().count() == 2
+        assert api.post(f"/api/v1/merges/{merge_id}/unmerge").status_code == 409
+
+    def test_points_and_tags_errors(self, api, team):
+        customer = CustomerFactory(team=team)
+        response = api.post(f"/api/v1/customers/{customer.pk}/points", {"delta": -1})
+        assert response.status_code == 400 and "delta" in response.json()["error"]["fields"]
+        assert api.post(f"/api/v1/customers/{customer.pk}/tags", {"tags": ["a", "b"]}).status_code == 200
+        assert api.post(f"/api/v1/customers/{customer.pk}/tags/remove", {"tags": ["a"]}).status_code == 200
+        assert list(CustomerTag.objects.values_list("tag__name", flat=True)) == ["b"]
+
+    def test_unknown_attribute_key_is_named(self, api, team):
+        customer = CustomerFactory(team=team)
+        response = api.post(f"/api/v1/customers/{customer.pk}/attributes", {"attributes": {"Nope": 1}}, format="json")
+        assert response.status_code == 400 and "Nope" in response.json()["error"]["fields"]
+
+
+@pytest.mark.django_db
+class TestDefinitionsApi:
+    def test_tags_and_attributes(self, api, team):
+        tag = api.post("/api/v1/tags", {"name": "VIP"}).json()
+        assert api.post("/api/v1/tags", {"name": "VIP"}).status_code == 400
+        assert api.patch(f"/api/v1/tags/{tag['id']}", {"name": "VVIP"}).json()["name"] == "VVIP"
+        assert api.post(f"/api/v1/tags/{tag['id']}/archive").json()["archived_at"]
+        bad = api.post("/api/v1/attributes", {"key": "bad-key", "label": "x", "type": "text"})
+        assert bad.status_code == 400 and "key" in bad.json()["error"]["fields"]
+        attr = api.post("/api/v1/attributes", {"key": "Level", "label": "等級", "type": "number"}).json()
+        assert api.post("/api/v1/attributes", {"key": "level", "label": "x", "type": "text"}).status_code == 201
+        assert api.patch(f"/api/v1/attributes/{attr['id']}", {"type": "text"}).json()["type"] == "text"
+
+    def test_contacts_and_quota(self, api, team):
+        line = ChannelFactory(team=team)
+        contact = ContactFactory(channel=line, external_id="U9")
+        ContactFactory(channel=line)
+        body = api.get("/api/v1/contacts", {"channel": line.pk, "external_id": "U9"}).json()
+        assert [c["id"] for c in body["results"]] == [contact.pk]
+        assert set(body["results"][0]) >= {"id", "channel", "external_id", "status", "source", "created_at", "customer"}
+        quota = api.get("/api/v1/quota").json()
+        assert quota["used"] == 2 and quota["remaining"] == team.contact_quota - 2 and quota["percent"] == 0.0
+
+
+@pytest.mark.django_db
+def test_admin_pages_render(admin_client, team):
+    from django.urls import reverse
+
+    contact = ContactFactory(channel=ChannelFactory(team=team, credentials={"channel_secret": "supersecret"}))
+    other = CustomerFactory(team=team)
+    identity.merge_customers(survivor=contact.customer, absorbed=other, evidence={})
+    for model in [
+        "channel",
+        "contact",
+        "customer",
+        "tag",
+        "customertag",
+        "customattribute",
+        "attributevalue",
+        "binding",
+        "customerevent",
+        "order",
+        "mergerecord",
+        "eventreceipt",
+        "importjob",
+        "attributetypechange",
+    ]:
+        response = admin_client.get(reverse(f"admin:cdp_{model}_changelist"), {"q": "x"})
+        assert response.status_code == 200, model
+    page = admin_client.get(reverse("admin:cdp_channel_change", args=[contact.channel_id]))
+    assert b"supersecret" not in page.content and b"cret" in page.content
