@@ -1,14 +1,315 @@
-from django.utils.translation import gettext_lazy as _
+"""The customer console: list, 360° page, tags and attributes, CSV import and export.
+
+Views parse the request, check the role, call cdp's services and render (a partial when HTMX asks).
+Every object is looked up through for_team(request.team): another team's id is a 404.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import team_required
 from accounts.views import module_pending
 
+from . import exports, imports, presenters, quota
+from .filters import CustomerFilter, keyset_page
+from .forms import (
+    AttributeForm,
+    AttributeLabelForm,
+    AttributeTypeForm,
+    ExportForm,
+    ImportUploadForm,
+    TagForm,
+    mapping_form_for,
+)
+from .models import Contact, CustomAttribute, Customer, ImportJob, MergeRecord, Tag, UnsubscribeScope
+from .services import contacts as contact_services
 
-@team_required()
+
+@team_required("customers.view")
 def index(request):
-    return module_pending(request, title=_("顧客"))
+    team = request.team
+    customer_filter = CustomerFilter(request.GET, team=team)
+    customers = customer_filter.qs if customer_filter.is_valid() else Customer.objects.none()
+    rows, next_cursor = keyset_page(customers, request.GET.get("after"))
+    context = {
+        "section": "customers",
+        "filter": customer_filter,
+        "rows": presenters.customer_rows(team, rows),
+        "next_cursor": next_cursor,
+        "after": request.GET.get("after", ""),
+        "query_string": _query_without(request, "after"),
+    }
+    if request.htmx and not request.htmx.boosted:
+        return render(request, "cdp/customer_list.html#results", context)
+    context["usage"] = quota.usage(team)
+    context["can_export"] = request.membership.has_perm("customers.export")
+    context["can_import"] = request.membership.has_perm("customers.import")
+    context["export_form"] = ExportForm(team=team)
+    return render(request, "cdp/customer_list.html", context)
+
+
+def _query_without(request, *keys):
+    params = request.GET.copy()
+    for key in keys:
+        params.pop(key, None)
+    return params.urlencode()
+
+
+@team_required("customers.view")
+def customer_detail(request, pk):
+    customer = get_object_or_404(Customer.objects.for_team(request.team), pk=pk)
+    if customer.merged_into_id:
+        messages.info(request, _("這位顧客已合併到另一位顧客。"))
+        return redirect("cdp:customer", pk=customer.merged_into_id)
+    context = presenters.customer_360(request.team, customer)
+    context.update(section="customers", perms=_perms(request))
+    return render(request, "cdp/customer_detail.html", context)
+
+
+def _perms(request):
+    return {p: request.membership.has_perm(f"customers.{p}") for p in ("edit", "merge", "export", "import")}
+
+
+@require_GET
+@team_required("customers.view")
+def customer_timeline(request, pk):
+    customer = get_object_or_404(Customer.objects.for_team(request.team).active(), pk=pk)
+    events, next_cursor = presenters.timeline_page(request.team, customer, request.GET.get("after"))
+    context = {"customer": customer, "events": events, "timeline_next": next_cursor}
+    return render(request, "cdp/customer_detail.html#timeline-rows", context)
+
+
+@require_POST
+@team_required("customers.edit")
+def customer_tags(request, pk):
+    """Add (name=...) or remove (remove=<tag name>) a tag; returns the tags card."""
+    from .services import tags as tag_services
+
+    customer = get_object_or_404(Customer.objects.for_team(request.team).active(), pk=pk)
+    error = ""
+    remove = request.POST.get("remove", "").strip()
+    name = request.POST.get("name", "").strip()
+    try:
+        if remove:
+            tag_services.remove_tags(customer=customer, names=[remove], source="console")
+        elif name:
+            tag_services.add_tags(customer=customer, names=[name], source="console")
+        else:
+            error = _("請輸入標籤名稱。")
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    context = {"customer": customer, "tags": presenters.customer_tags(request.team, customer), "tag_error": error}
+    context["perms"] = _perms(request)
+    return render(request, "cdp/customer_detail.html#tags-card", context, status=400 if error else 200)
+
+
+@require_POST
+@team_required("customers.edit")
+def contact_unsubscribe(request, pk):
+    contact = get_object_or_404(Contact.objects.for_team(request.team).select_related("channel"), pk=pk)
+    scope = request.POST.get("scope", "")
+    if scope not in UnsubscribeScope.values:
+        return HttpResponse(_("未知的取消訂閱範圍：%(scope)s") % {"scope": scope}, status=400)
+    unsubscribed = request.POST.get("unsubscribed", "1") == "1"
+    contact, _changed = contact_services.set_unsubscribed(contact, scope=scope, unsubscribed=unsubscribed)
+    context = {"card": presenters.contact_card(request.team, contact), "perms": _perms(request)}
+    return render(request, "cdp/customer_detail.html#contact-card", context)
+
+
+@require_POST
+@team_required("customers.merge")
+def unmerge(request, pk):
+    from .services import identity
+
+    record = get_object_or_404(MergeRecord.objects.for_team(request.team), pk=pk)
+    if record.unmerged_at:
+        messages.info(request, _("這筆合併已經取消過了。"))
+        return redirect("cdp:customer", pk=record.survivor_id)
+    try:
+        survivor, restored = identity.unmerge(merge_record=record, actor=request.user.get_username())
+    except identity.UnmergeError as exc:
+        messages.error(request, str(exc))
+        return redirect("cdp:customer", pk=record.survivor_id)
+    messages.success(request, _("已取消合併，顧客 %(name)s 已還原。") % {"name": restored})
+    return redirect("cdp:customer", pk=survivor.pk)
+
+
+# Tags and custom attributes -------------------------------------------------------------------------------
+
+
+@team_required("customers.view")
+def tag_list(request):
+    context = {"section": "customers", "tags": presenters.tag_rows(request.team), "form": TagForm(team=request.team)}
+    context["perms"] = _perms(request)
+    return render(request, "cdp/tags.html", context)
+
+
+@require_POST
+@team_required("customers.edit")
+def tag_save(request, pk=None):
+    from .services import tags as tag_services
+
+    tag = get_object_or_404(Tag.objects.for_team(request.team), pk=pk) if pk else None
+    form = TagForm(request.POST, team=request.team, instance=tag)
+    if not form.is_valid():
+        context = {"section": "customers", "tags": presenters.tag_rows(request.team), "form": form}
+        context.update(perms=_perms(request), edit_tag=tag)
+        return render(request, "cdp/tags.html", context, status=400)
+    try:
+        if tag:
+            tag_services.rename_tag(tag, form.cleaned_data["name"])
+        else:
+            tag_services.create_tag(request.team, form.cleaned_data["name"])
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("cdp:tags")
+
+
+@require_POST
+@team_required("customers.edit")
+def tag_archive(request, pk):
+    from .services import tags as tag_services
+
+    tag_services.archive_tag(get_object_or_404(Tag.objects.for_team(request.team), pk=pk))
+    messages.success(request, _("標籤已封存。"))
+    return redirect("cdp:tags")
+
+
+@team_required("customers.view")
+def attribute_list(request):
+    return _attribute_page(request)
+
+
+def _attribute_page(request, form=None, status=200):
+    context = {
+        "section": "customers",
+        "attributes": presenters.attribute_rows(request.team),
+        "form": form or AttributeForm(team=request.team),
+        "type_form": AttributeTypeForm(),
+        "perms": _perms(request),
+    }
+    return render(request, "cdp/attributes.html", context, status=status)
+
+
+@require_POST
+@team_required("customers.edit")
+def attribute_create(request):
+    from .services import attributes
+
+    form = AttributeForm(request.POST, team=request.team)
+    if not form.is_valid():
+        return _attribute_page(request, form=form, status=400)
+    data = form.cleaned_data
+    try:
+        attributes.define_attribute(request.team, data["key"], data["label"], data["type"])
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return _attribute_page(request, form=form, status=400)
+    messages.success(request, _("已新增自訂屬性 %(key)s。") % {"key": data["key"]})
+    return redirect("cdp:attributes")
+
+
+@require_POST
+@team_required("customers.edit")
+def attribute_update(request, pk):
+    """Rename the label, change the type (after the journeys warning) or archive one attribute."""
+    from .services import attributes
+
+    attribute = get_object_or_404(CustomAttribute.objects.for_team(request.team), pk=pk)
+    action = request.POST.get("action")
+    if action == "archive":
+        attributes.archive_attribute(attribute)
+        messages.success(request, _("自訂屬性 %(key)s 已封存。") % {"key": attribute.key})
+    elif action == "type":
+        form = AttributeTypeForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, _("請選擇新類型並確認警告。"))
+        elif form.cleaned_data["type"] != attribute.type:
+            attributes.change_attribute_type(attribute, form.cleaned_data["type"])
+            messages.warning(
+                request, _("%(key)s 的類型已變更；使用此屬性的顧客旅程將會停止。") % {"key": attribute.key}
+            )
+    elif action == "label":
+        form = AttributeLabelForm(request.POST)
+        if form.is_valid():
+            attributes.rename_attribute(attribute, form.cleaned_data["label"])
+            messages.success(request, _("顯示名稱已更新。"))
+        else:
+            messages.error(request, " ".join(form.errors.get("label", [])))
+    else:
+        raise Http404
+    return redirect("cdp:attributes")
+
+
+# CSV import ---------------------------------------------------------------------------------------------
+
+
+@team_required("customers.import")
+def import_start(request):
+    form = ImportUploadForm(request.POST or None, request.FILES or None, team=request.team)
+    if request.method == "POST" and form.is_valid():
+        job = imports.create_job(
+            team=request.team, upload=form.cleaned_data["file"], channel=form.cleaned_data["channel"], user=request.user
+        )
+        return redirect("cdp:import-mapping", pk=job.pk)
+    jobs = ImportJob.objects.for_team(request.team).select_related("channel")[:10]
+    context = {"section": "customers", "form": form, "jobs": jobs}
+    return render(request, "cdp/import_start.html", context, status=400 if form.errors else 200)
+
+
+@team_required("customers.import")
+def import_mapping(request, pk):
+    job = get_object_or_404(ImportJob.objects.for_team(request.team).select_related("channel"), pk=pk)
+    if job.status != "pending" or job.mapping:
+        return redirect("cdp:import-job", pk=job.pk)
+    preview = imports.preview(job)
+    form = mapping_form_for(job, preview, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        imports.start(job, form.mapping())
+        return redirect("cdp:import-job", pk=job.pk)
+    context = {"section": "customers", "job": job, "preview": preview, "form": form}
+    return render(request, "cdp/import_mapping.html", context, status=400 if form.errors else 200)
+
+
+@team_required("customers.import")
+def import_job(request, pk):
+    job = get_object_or_404(ImportJob.objects.for_team(request.team).select_related("channel"), pk=pk)
+    context = {"section": "customers", "job": job, "percent": imports.percent(job)}
+    if request.htmx:
+        return render(request, "cdp/import_job.html#progress", context)
+    return render(request, "cdp/import_job.html", context)
+
+
+@team_required("customers.import")
+def import_errors(request, pk):
+    job = get_object_or_404(ImportJob.objects.for_team(request.team), pk=pk)
+    response = StreamingHttpResponse(imports.error_report(job), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
+    return response
+
+
+# CSV export ---------------------------------------------------------------------------------------------
+
+
+@require_GET
+@team_required("customers.export")
+def export(request):
+    customer_filter = CustomerFilter(request.GET, team=request.team)
+    if not customer_filter.is_valid():
+        return HttpResponse(_("篩選條件有誤：%(errors)s") % {"errors": customer_filter.errors.as_text()}, status=400)
+    form = ExportForm(request.GET, team=request.team)
+    fields = form.cleaned_data["fields"] if form.is_valid() else exports.DEFAULT_FIELDS
+    rows = exports.export_csv(request.team, customer_filter.qs, fields)
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="contacts.csv"'
+    return response
 
 
 @team_required()
 def omnilink(request):
-    return module_pending(request, title=_("OmniLink 跨渠道整合"))
+    return module_pending(request, title=gettext_lazy("OmniLink 跨渠道整合"))

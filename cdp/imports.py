@@ -1,0 +1,514 @@
+"""CSV import (seed 001 §6): into a channel keyed by its contact id column (LINE UID, WhatsApp phone, ...), or
+by member id; name / phone / email, tag and custom attribute columns.
+
+Files are UTF-8 with or without a BOM (what Excel saves); the dialect (comma, semicolon, tab) is sniffed with
+the csv module. Every row is validated in full before anything is written, so a bad row is reported (row
+number, column, message) and nothing of it is applied. Good rows are written in chunks of CHUNK rows with bulk
+lookups and bulk inserts/updates in one transaction per chunk; if a chunk's bulk write fails, the chunk is
+replayed row by row, each in its own savepoint, so a row still applies whole or not at all. Files with more
+than BACKGROUND_ROWS rows run in a django-q2 task; progress is ImportJob.processed_rows after every chunk.
+
+Keys: into a WhatsApp channel the key is the phone number (E.164 with the team's default region); into a LINE
+channel a LINE UID (U + 32 hex digits); other channels take the platform id as given. By member id, a member
+not seen before is created through identity.identify_member (so phone/email matching applies); existing
+members are updated in bulk. New contacts get source "import" and a contact_created event.
+"""
+
+import codecs
+import csv
+import io
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .events import record_events
+from .models import (
+    AttributeValue,
+    ChannelKind,
+    Contact,
+    ContactSource,
+    CustomAttribute,
+    Customer,
+    CustomerEvent,
+    EventType,
+    ImportJob,
+    ImportStatus,
+    SubscriptionStatus,
+    Tag,
+)
+from .phones import normalize_email, normalize_phone
+from .quota import schedule_refresh
+from .services import attributes as attribute_services
+from .services import tags as tag_services
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 1000
+BACKGROUND_ROWS = 2000
+PREVIEW_ROWS = 5
+MAX_STORED_ERRORS = 20_000
+SNIFF_BYTES = 64 * 1024
+LINE_UID = re.compile(r"^U[0-9a-f]{32}$")
+TAG_SPLIT = re.compile(r"[,;、，；]")
+VALUE_COLUMNS = ("text_value", "number_value", "datetime_value", "bool_value")
+
+
+class ImportFileError(Exception):
+    """The file cannot be read as CSV (encoding, empty, no header)."""
+
+
+@dataclass
+class Preview:
+    headers: list = field(default_factory=list)
+    rows: list = field(default_factory=list)
+    total_rows: int = 0
+    delimiter: str = ","
+    error: str = ""
+
+
+def create_job(*, team, upload, channel, user=None):
+    job = ImportJob(team=team, channel=channel, original_name=upload.name[:255], created_by=user)
+    job.file.save(f"{team.pk}/{uuid.uuid4().hex}.csv", upload, save=False)
+    job.save()
+    return job
+
+
+def _open(job):
+    """(csv reader, headers) for the job's file; raises ImportFileError with a message a marketer can act on."""
+    raw = job.file.open("rb")
+    raw.seek(0)
+    sample_bytes = raw.read(SNIFF_BYTES)
+    raw.seek(0)
+    if not sample_bytes.strip():
+        raise ImportFileError(_("檔案是空的。"))
+    sample = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
+    try:
+        text_sample = sample.decode(sample_bytes, final=False)
+    except UnicodeDecodeError:
+        raise ImportFileError(_("檔案不是 UTF-8 編碼：請在 Excel 另存為「CSV UTF-8（逗號分隔）」。"))
+    try:
+        dialect = csv.Sniffer().sniff("\n".join(text_sample.splitlines()[:20]), delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    reader = csv.reader(text, dialect)
+    try:
+        headers = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise ImportFileError(_("檔案是空的。"))
+    except UnicodeDecodeError:
+        raise ImportFileError(_("檔案不是 UTF-8 編碼：請在 Excel 另存為「CSV UTF-8（逗號分隔）」。"))
+    if not any(headers):
+        raise ImportFileError(_("第一列必須是欄位名稱。"))
+    if len(set(headers)) != len(headers):
+        raise ImportFileError(
+            _("欄位名稱重複：%(names)s") % {"names": ", ".join(sorted({h for h in headers if headers.count(h) > 1}))}
+        )
+    return reader, headers, dialect
+
+
+def _rows(reader):
+    """(row number as Excel shows it, cells); blank lines are skipped. Decoding errors name the row."""
+    number = 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except UnicodeDecodeError:
+            raise ImportFileError(_("第 %(row)s 列之後的內容不是 UTF-8 編碼。") % {"row": number})
+        number += 1
+        if any(cell.strip() for cell in cells):
+            yield number, cells
+
+
+def preview(job):
+    try:
+        reader, headers, dialect = _open(job)
+        rows, total = [], 0
+        for _number, cells in _rows(reader):
+            total += 1
+            if len(rows) < PREVIEW_ROWS:
+                rows.append(cells + [""] * (len(headers) - len(cells)))
+    except ImportFileError as exc:
+        return Preview(error=str(exc))
+    finally:
+        job.file.close()
+    return Preview(headers=headers, rows=rows, total_rows=total, delimiter=dialect.delimiter)
+
+
+def percent(job):
+    if job.status == ImportStatus.DONE:
+        return 100
+    return min(100, round(100 * job.processed_rows / job.total_rows)) if job.total_rows else 0
+
+
+def start(job, mapping):
+    """Save the mapping; run now for small files, in a django-q2 task for large ones. Returns the job."""
+    total = preview(job).total_rows
+    ImportJob.objects.filter(pk=job.pk).update(mapping=mapping, total_rows=total)
+    job.mapping, job.total_rows = mapping, total
+    if total > BACKGROUND_ROWS:
+        from django_q.tasks import async_task
+
+        transaction.on_commit(lambda: async_task("cdp.tasks.run_import", job.pk, task_name=f"import:{job.pk}"))
+        return job
+    return run(job.pk)
+
+
+def run(job_id):
+    """Process a pending job once (a second call, or a redelivered task, finds it claimed and does nothing)."""
+    now = timezone.now()
+    if not ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
+        status=ImportStatus.RUNNING, started_at=now
+    ):
+        return ImportJob.objects.filter(pk=job_id).first()
+    job = ImportJob.objects.select_related("team", "channel").get(pk=job_id)
+    importer = Importer(job)
+    try:
+        importer.run()
+    except ImportFileError as exc:
+        importer.fail(str(exc))
+    except Exception:
+        logger.exception("Import %s failed", job_id)
+        importer.fail(_("匯入時發生未預期的錯誤，已匯入的部分保留，請重新上傳其餘資料列。"))
+        raise
+    finally:
+        job.file.close()
+    return ImportJob.objects.get(pk=job_id)
+
+
+@dataclass
+class Row:
+    number: int
+    key: str
+    values: dict  # the cells by header, for the error report
+    name: str = ""
+    phone: str = ""
+    email: str = ""
+    tags: list = field(default_factory=list)
+    attributes: dict = field(default_factory=dict)  # {attribute: columns}
+
+
+class Importer:
+    def __init__(self, job):
+        self.job, self.team, self.channel = job, job.team, job.channel
+        mapping = job.mapping
+        self.key_column, self.key_kind = mapping["key_column"], mapping["key_kind"]
+        self.columns = mapping.get("columns", {})
+        keys = [t[5:] for t in self.columns.values() if t.startswith("attr:")]
+        self.attributes = {a.key: a for a in CustomAttribute.objects.for_team(self.team).filter(key__in=keys)}
+        self.archived_tags = set(
+            Tag.objects.for_team(self.team).filter(archived_at__isnull=False).values_list("name", flat=True)
+        )
+        self.seen = {}
+        self.processed = self.applied = self.error_count = 0
+        self.errors = []
+        self.now = timezone.now()
+
+    # Validation ------------------------------------------------------------------------------------------
+
+    def parse(self, number, headers, cells):
+        values = {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(headers)}
+        errors = {}
+        key = values.get(self.key_column, "")
+        try:
+            key = self._key(key)
+        except ValidationError as exc:
+            errors[self.key_column] = exc.messages
+        row = Row(number=number, key=key, values=values)
+        for column, target in self.columns.items():
+            raw = values.get(column, "")
+            if not raw:
+                continue
+            try:
+                self._apply_target(row, target, raw)
+            except (ValidationError, ValueError) as exc:
+                errors[column] = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
+        if not errors and row.key in self.seen:
+            errors[self.key_column] = [_("與第 %(row)s 列重複。") % {"row": self.seen[row.key]}]
+        if errors:
+            self.error(number, errors, values)
+            return None
+        self.seen[row.key] = number
+        return row
+
+    def _key(self, raw):
+        if not raw:
+            raise ValidationError(_("必填。"))
+        if self.key_kind == "phone":
+            return normalize_phone(raw, self.team.default_region)
+        if len(raw) > 128:
+            raise ValidationError(_("最多 128 個字元。"))
+        if self.key_kind == "external_id" and self.channel.kind == ChannelKind.LINE and not LINE_UID.match(raw):
+            raise ValidationError(_("不是有效的 LINE UID（U 加 32 位十六進位字元）：%(value)s") % {"value": raw})
+        return raw
+
+    def _apply_target(self, row, target, raw):
+        if target == "name":
+            row.name = raw[:200]
+        elif target == "phone":
+            row.phone = normalize_phone(raw, self.team.default_region)
+        elif target == "email":
+            try:
+                row.email = normalize_email(raw)
+            except ValidationError:
+                raise ValidationError(_("不是有效的 Email：%(value)s") % {"value": raw})
+        elif target == "tags":
+            names = tag_services.clean_names(TAG_SPLIT.split(raw), field="tags")
+            archived = [n for n in names if n in self.archived_tags]
+            if archived:
+                raise ValidationError(_("標籤已封存：%(names)s") % {"names": "、".join(archived)})
+            row.tags += [n for n in names if n not in row.tags]
+        elif target.startswith("attr:"):
+            attribute = self.attributes.get(target[5:])
+            if attribute is None or not attribute.is_active:
+                raise ValidationError(_("自訂屬性不存在或已封存：%(key)s") % {"key": target[5:]})
+            row.attributes[attribute] = attribute_services.convert(attribute, raw, self.team.zone)
+
+    def error(self, number, errors, values):
+        self.error_count += 1
+        if len(self.errors) < MAX_STORED_ERRORS:
+            self.errors.append({"row": number, "errors": errors, "values": values})
+
+    # Running ---------------------------------------------------------------------------------------------
+
+    def run(self):
+        reader, headers, _dialect = _open(self.job)
+        missing = [c for c in [self.key_column, *self.columns] if c not in headers]
+        if missing:
+            raise ImportFileError(_("檔案缺少欄位：%(names)s") % {"names": ", ".join(missing)})
+        chunk = []
+        for number, cells in _rows(reader):
+            chunk.append((number, cells))
+            if len(chunk) >= CHUNK:
+                self.chunk(headers, chunk)
+                chunk = []
+        if chunk:
+            self.chunk(headers, chunk)
+        ImportJob.objects.filter(pk=self.job.pk).update(
+            status=ImportStatus.DONE,
+            finished_at=timezone.now(),
+            errors=self.errors,
+            processed_rows=self.processed,
+            applied_rows=self.applied,
+            error_rows=self.error_count,
+            total_rows=self.processed,
+        )
+        schedule_refresh(self.team.pk)
+
+    def fail(self, message):
+        self.errors.append({"row": 0, "errors": {"": [message]}, "values": {}})
+        ImportJob.objects.filter(pk=self.job.pk).update(
+            status=ImportStatus.FAILED, finished_at=timezone.now(), errors=self.errors, error_rows=self.error_count
+        )
+
+    def chunk(self, headers, raw_rows):
+        rows = [row for number, cells in raw_rows if (row := self.parse(number, headers, cells)) is not None]
+        try:
+            with transaction.atomic():
+                self.write(rows)
+            self.applied += len(rows)
+        except (DatabaseError, ValidationError):
+            # Replay row by row so one bad row cannot take the chunk's good rows with it.
+            for row in rows:
+                try:
+                    with transaction.atomic():
+                        self.write([row])
+                    self.applied += 1
+                except (DatabaseError, ValidationError) as exc:
+                    messages = exc.messages if isinstance(exc, ValidationError) else [str(exc).splitlines()[0]]
+                    self.error(row.number, {self.key_column: messages}, row.values)
+        self.processed += len(raw_rows)
+        ImportJob.objects.filter(pk=self.job.pk).update(
+            processed_rows=self.processed, applied_rows=self.applied, error_rows=self.error_count
+        )
+
+    # Writing: one chunk of valid rows, set-based ----------------------------------------------------------
+
+    def write(self, rows):
+        if not rows:
+            return
+        if self.key_kind == "member_id":
+            customers = self._member_customers(rows)
+        else:
+            customers = self._channel_customers(rows)
+        self._update_customers(rows, customers)
+        self._tags(rows, customers)
+        self._attributes(rows, customers)
+
+    def _channel_customers(self, rows):
+        """{row key: customer id}; new contacts (and their own customers) are inserted in bulk."""
+        existing = dict(
+            Contact.objects.for_team(self.team)
+            .filter(channel=self.channel, external_id__in=[r.key for r in rows])
+            .values_list("external_id", "customer_id")
+        )
+        new_rows = [r for r in rows if r.key not in existing]
+        is_whatsapp = self.channel.kind == ChannelKind.WHATSAPP
+        customers = [
+            Customer(
+                team=self.team,
+                name=r.name,
+                phone=r.phone or (r.key if is_whatsapp else ""),
+                email=r.email,
+                created_at=self.now,
+            )
+            for r in new_rows
+        ]
+        Customer.objects.bulk_create(customers)
+        contacts = [
+            Contact(
+                team=self.team,
+                channel=self.channel,
+                customer=customer,
+                external_id=r.key,
+                phone=r.key if is_whatsapp else "",
+                display_name=r.name,
+                status=SubscriptionStatus.SUBSCRIBED,
+                subscribed_at=self.now,
+                status_changed_at=self.now,
+                source=ContactSource.IMPORT,
+                source_detail=self.job.original_name[:200],
+                created_at=self.now,
+            )
+            for r, customer in zip(new_rows, customers, strict=True)
+        ]
+        Contact.objects.bulk_create(contacts)
+        record_events(
+            [
+                CustomerEvent(
+                    team=self.team,
+                    customer=c.customer,
+                    contact=c,
+                    channel=self.channel,
+                    type=EventType.CONTACT_CREATED,
+                    occurred_at=self.now,
+                    data={"source": ContactSource.IMPORT, "channel_kind": self.channel.kind, "import_id": self.job.pk},
+                )
+                for c in contacts
+            ]
+        )
+        existing.update({c.external_id: c.customer_id for c in contacts})
+        self.new_keys = {r.key for r in new_rows}
+        return existing
+
+    def _member_customers(self, rows):
+        from .services import identity
+
+        existing = dict(
+            Customer.objects.for_team(self.team)
+            .active()
+            .filter(member_id__in=[r.key for r in rows])
+            .values_list("member_id", "pk")
+        )
+        self.new_keys = set()
+        for r in rows:
+            if r.key not in existing:
+                customer = identity.identify_member(
+                    team=self.team, member_id=r.key, phone=r.phone, email=r.email, name=r.name, source="import"
+                )
+                existing[r.key] = customer.pk
+                self.new_keys.add(r.key)
+        return existing
+
+    def _update_customers(self, rows, customers):
+        """Given name / phone / email overwrite the customer's (new contacts already have them)."""
+        changes = {
+            customers[r.key]: {k: v for k, v in (("name", r.name), ("phone", r.phone), ("email", r.email)) if v}
+            for r in rows
+            if r.key not in self.new_keys
+        }
+        changes = {pk: c for pk, c in changes.items() if c}
+        if not changes:
+            return
+        objects = list(Customer.objects.for_team(self.team).filter(pk__in=list(changes)))
+        fields = set()
+        for customer in objects:
+            for key, value in changes[customer.pk].items():
+                if getattr(customer, key) != value:
+                    setattr(customer, key, value)
+                    fields.add(key)
+        if fields:
+            Customer.objects.bulk_update(objects, sorted(fields | {"updated_at"}))
+
+    def _tags(self, rows, customers):
+        by_tag = {}
+        for r in rows:
+            for name in r.tags:
+                by_tag.setdefault(name, []).append(customers[r.key])
+        for name, customer_ids in by_tag.items():
+            tag_services.add_tags_bulk(
+                team=self.team, customer_ids=customer_ids, names=[name], source="import", channel=self.channel
+            )
+
+    def _attributes(self, rows, customers):
+        """Upsert the rows' attribute values: one SELECT, one INSERT, one UPDATE per chunk, with events."""
+        wanted = {(customers[r.key], a.pk): (a, columns) for r in rows for a, columns in r.attributes.items()}
+        if not wanted:
+            return
+        existing = {
+            (v.customer_id, v.attribute_id): v
+            for v in AttributeValue.objects.for_team(self.team).filter(
+                customer_id__in={c for c, _a in wanted}, attribute_id__in={a for _c, a in wanted}
+            )
+        }
+        create, update, events = [], [], []
+        for (customer_id, _attribute_id), (attribute, columns) in wanted.items():
+            current = existing.get((customer_id, attribute.pk))
+            new = attribute_services.display(attribute.type, columns)
+            old = None
+            if current is not None:
+                current.attribute = attribute
+                old = attribute_services.value_of(current)
+                if old == new:
+                    continue
+                for column in VALUE_COLUMNS:
+                    setattr(current, column, columns[column])
+                current.updated_at = self.now
+                update.append(current)
+            else:
+                create.append(
+                    AttributeValue(
+                        team=self.team, customer_id=customer_id, attribute=attribute, updated_at=self.now, **columns
+                    )
+                )
+            events.append(
+                CustomerEvent(
+                    team=self.team,
+                    customer_id=customer_id,
+                    type=EventType.ATTRIBUTE_CHANGED,
+                    occurred_at=self.now,
+                    data={"key": attribute.key, "old": old, "new": new, "source": "import"},
+                )
+            )
+        AttributeValue.objects.bulk_create(create)
+        if update:
+            AttributeValue.objects.bulk_update(update, [*VALUE_COLUMNS, "updated_at"])
+        record_events(events)
+
+
+def error_report(job):
+    """The per-row error report as CSV lines (UTF-8 with BOM): row, column, message, then the row's cells."""
+
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.writer(Echo())
+    headers = []
+    for entry in job.errors:
+        for column in entry.get("values", {}):
+            if column not in headers:
+                headers.append(column)
+    yield "\ufeff" + writer.writerow([_("列號"), _("欄位"), _("錯誤"), *headers])
+    for entry in job.errors:
+        values = entry.get("values", {})
+        for column, messages in entry["errors"].items():
+            yield writer.writerow([entry["row"], column, " ".join(messages), *[values.get(h, "") for h in headers]])
