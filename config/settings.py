@@ -264,3 +264,12 @@ if not DEBUG:
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+
+# Messaging platform API base URLs (tests point them at a local fake server).
+MESSAGING_LINE_API_BASE = env("MESSAGING_LINE_API_BASE", "https://api.line.me")
+MESSAGING_META_GRAPH_BASE = env("MESSAGING_META_GRAPH_BASE", "https://graph.facebook.com/v21.0")
+MESSAGING_INSTAGRAM_API_BASE = env("MESSAGING_INSTAGRAM_API_BASE", "https://graph.instagram.com/v21.0")
+MESSAGING_WHATSAPP_API_BASE = env("MESSAGING_WHATSAPP_API_BASE", "https://graph.facebook.com/v21.0")
+# Outbox: how long a worker's claim on a message lasts before the sweeper hands it to another worker.
+MESSAGING_CLAIM_SECONDS = int(env("MESSAGING_CLAIM_SECONDS", "120"))
+MESSAGING_MAX_ATTEMPTS = int(env("MESSAGING_MAX_ATTEMPTS", "6"))

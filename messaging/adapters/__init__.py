@@ -1,0 +1,28 @@
+"""Channel adapters: one interface (base.Transport), one module per platform, and the sandbox."""
+
+from .base import BUDGET, PERMANENT, RETRYABLE, TEMPLATE, UNSUBSCRIBED, SendResult, Transport
+
+
+def get_adapter(channel):
+    """The adapter for a channel: the sandbox when the channel is a sandbox, else the platform's."""
+    from .instagram import InstagramTransport
+    from .line import LineTransport
+    from .messenger import MessengerTransport
+    from .sandbox import SandboxTransport
+    from .whatsapp import WhatsAppTransport
+
+    if channel.is_sandbox:
+        return SandboxTransport(channel)
+    by_kind = {
+        "line": LineTransport,
+        "facebook": MessengerTransport,
+        "instagram": InstagramTransport,
+        "whatsapp": WhatsAppTransport,
+    }
+    transport = by_kind.get(channel.kind)
+    if transport is None:
+        raise ValueError(f"No adapter for channel kind {channel.kind!r}")
+    return transport(channel)
+
+
+__all__ = ["BUDGET", "PERMANENT", "RETRYABLE", "TEMPLATE", "UNSUBSCRIBED", "SendResult", "Transport", "get_adapter"]

@@ -1,0 +1,103 @@
+"""The one interface every channel provider implements (after healthchecks' hc/integrations/*/transport.py).
+
+An adapter turns already-rendered platform payloads into HTTP calls and platform answers into a SendResult.
+It never touches the database: the outbox (messaging.services.outbox) owns state, retries and bookkeeping.
+"""
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+# Error kinds the outbox acts on.
+RETRYABLE = "retryable"  # rate limit, 5xx, timeouts, WhatsApp 130429 / 131056: retry with backoff
+PERMANENT = "permanent"  # bad recipient, blocked, invalid content: mark failed with the platform's reason
+BUDGET = "budget"  # LINE monthly limit, WhatsApp 131042 payment: the channel's budget is exhausted
+TEMPLATE = "template"  # WhatsApp 132001 / 132015 / 132016: the template is unusable
+UNSUBSCRIBED = "unsubscribed"  # WhatsApp 131050: the user stopped marketing messages
+
+
+@dataclass
+class SendResult:
+    ok: bool
+    provider_message_id: str = ""
+    error_kind: str = ""
+    error_code: str = ""
+    error_reason: str = ""
+    # For multicast: per-recipient provider ids are not returned by LINE; the request id is kept instead.
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def success(cls, provider_message_id="", **extra):
+        return cls(ok=True, provider_message_id=provider_message_id, extra=extra)
+
+    @classmethod
+    def failure(cls, kind, code, reason):
+        return cls(ok=False, error_kind=kind, error_code=str(code), error_reason=str(reason)[:500])
+
+    @property
+    def retryable(self):
+        return self.error_kind == RETRYABLE
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    body: bytes
+    headers: dict
+
+    def json(self):
+        try:
+            return json.loads(self.body or b"{}")
+        except ValueError:
+            return {}
+
+
+class Transport:
+    """Base class: `kind`, credentials from the channel, and a small urllib-based JSON client."""
+
+    kind = ""
+    timeout = 10
+
+    def __init__(self, channel):
+        self.channel = channel
+        self.credentials = channel.credentials or {}
+
+    # --- the interface -------------------------------------------------------------------------------
+    def send(self, *, recipient, payload, retry_key):
+        """Send one rendered payload (from messaging.content.render) to one recipient id."""
+        raise NotImplementedError
+
+    def multicast(self, *, recipients, payload, retry_key):
+        """Send the same payload to several recipients. Default: not supported (the outbox sends one by one)."""
+        raise NotImplementedError
+
+    supports_multicast = False
+
+    def test_connection(self):
+        """Return (ok: bool, message: str): is the channel reachable with its credentials?"""
+        raise NotImplementedError
+
+    # --- HTTP ----------------------------------------------------------------------------------------
+    def request(self, method, url, *, body=None, headers=None):
+        data = None
+        headers = dict(headers or {})
+        if body is not None:
+            data = json.dumps(body, ensure_ascii=False).encode()
+            headers.setdefault("Content-Type", "application/json")
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 (URL from settings)
+                return HttpResponse(resp.status, resp.read(), {k.lower(): v for k, v in resp.headers.items()})
+        except urllib.error.HTTPError as exc:
+            return HttpResponse(exc.code, exc.read(), {k.lower(): v for k, v in (exc.headers or {}).items()})
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            logger.warning("%s request to %s failed: %s", self.kind, url, exc)
+            return HttpResponse(0, str(exc).encode(), {})
+
+
+def network_failure(response):
+    return SendResult.failure(RETRYABLE, "network", response.body.decode(errors="replace") or "network error")

@@ -1,0 +1,43 @@
+"""Facebook Messenger Send API: POST /{page-id}/messages with the page access token."""
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+
+from .base import Transport
+from .meta import graph_result
+
+
+class MessengerTransport(Transport):
+    kind = "facebook"
+    token_key = "page_access_token"
+
+    @property
+    def base(self):
+        return settings.MESSAGING_META_GRAPH_BASE.rstrip("/")
+
+    @property
+    def token(self):
+        return self.credentials.get(self.token_key) or self.credentials.get("access_token", "")
+
+    def messages_url(self):
+        return f"{self.base}/{self.channel.external_id or 'me'}/messages?{urlencode({'access_token': self.token})}"
+
+    def send(self, *, recipient, payload, retry_key):
+        body = {
+            "recipient": payload.get("recipient") or {"id": recipient},
+            "messaging_type": payload.get("messaging_type", "RESPONSE"),
+            "message": payload["message"],
+        }
+        if payload.get("tag"):
+            body["tag"] = payload["tag"]
+        return graph_result(self.request("POST", self.messages_url(), body=body))
+
+    def test_connection(self):
+        query = urlencode({"fields": "id,name", "access_token": self.token})
+        url = f"{self.base}/{self.channel.external_id or 'me'}?{query}"
+        response = self.request("GET", url)
+        data = response.json()
+        if response.status == 200:
+            return True, data.get("name", "") or data.get("id", "")
+        return False, f"HTTP {response.status}: {(data.get('error') or {}).get('message', '')}"

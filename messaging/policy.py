@@ -1,0 +1,95 @@
+"""May this message be sent to this contact now? Used by broadcasts and journeys before enqueueing.
+
+check_send(contact=, content=, now=, dnd_segments=(), kind="marketing") -> Decision(action, until, reason)
+- skip: channel disabled; contact blocked; (marketing) unsubscribed from broadcasts; over the contact quota;
+  the channel's message budget exhausted; Messenger / Instagram outside the 24-hour customer-service window
+  (Messenger: unless the contact opted in to recurring notifications); WhatsApp free-form (anything but a
+  template) outside the window ("needs a template").
+- defer: inside a do-not-disturb segment ("HH:MM", "HH:MM") in the team's time zone → until the segment's end
+  (a window over midnight is given as two segments; adjoining segments are followed to the real end).
+- send otherwise.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+
+from .services import budgets
+
+WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # "send" | "defer" | "skip"
+    until: datetime | None = None
+    reason: str = ""
+
+
+SEND = Decision("send")
+
+
+def _parse(value):
+    if value in ("24:00", "24:00:00"):
+        return None  # end of day
+    hours, minutes = str(value).split(":")[:2]
+    return time(int(hours), int(minutes))
+
+
+def dnd_until(now, segments, zone):
+    """The end of the do-not-disturb segment `now` falls in (UTC), or None."""
+    if not segments:
+        return None
+    local = now.astimezone(zone)
+    until = None
+    probe = local
+    for _ in range(len(segments) + 1):
+        found = None
+        for start, end in segments:
+            start_t, end_t = _parse(start) or time(0), _parse(end)
+            day = probe.date()
+            start_dt = datetime.combine(day, start_t, tzinfo=zone)
+            end_dt = (
+                datetime.combine(day, end_t, tzinfo=zone)
+                if end_t
+                else datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+            )
+            if end_dt <= start_dt:  # a single segment given over midnight: treat as two
+                if probe >= start_dt:
+                    end_dt += timedelta(days=1)
+                else:
+                    start_dt -= timedelta(days=1)
+            if start_dt <= probe < end_dt:
+                found = end_dt
+                break
+        if found is None:
+            break
+        until = probe = found
+    return until.astimezone(UTC) if until else None
+
+
+def check_send(*, contact, content, now, dnd_segments=(), kind="marketing"):
+    channel = contact.channel
+    if not channel.is_active:
+        return Decision("skip", reason="channel_disabled")
+    if contact.status == "blocked":
+        return Decision("skip", reason="blocked")
+    if kind == "marketing" and contact.unsubscribed_broadcast:
+        return Decision("skip", reason="unsubscribed")
+    if contact.is_over_quota:
+        return Decision("skip", reason="over_quota")
+    if budgets.is_exhausted(channel, now):
+        return Decision("skip", reason="budget_exhausted")
+    content_type = (content or {}).get("type")
+    last = contact.last_customer_interaction_at
+    inside_window = last is not None and now - last <= WINDOW
+    if channel.kind == "whatsapp" and content_type != "whatsapp_template" and not inside_window:
+        return Decision("skip", reason="needs a template")
+    if channel.kind == "whatsapp" and content_type == "module":
+        return Decision("skip", reason="unsupported content")
+    if channel.kind in ("facebook", "instagram") and not inside_window:
+        if not (channel.kind == "facebook" and contact.fb_recurring_optin):
+            return Decision("skip", reason="outside 24-hour window")
+    until = dnd_until(now, list(dnd_segments or ()), contact.team.zone)
+    if until is not None:
+        return Decision("defer", until=until, reason="do_not_disturb")
+    return SEND

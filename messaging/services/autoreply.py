@@ -1,0 +1,63 @@
+"""Keyword auto-reply / auto-assign (seed 004): a matching customer message triggers the rule once.
+
+Triggering counts the rule (trigger_count, shown on the rule's page), replies through the outbox (origin
+auto_reply, idempotent by the inbound event so a redelivery never replies twice), assigns the contact to the
+rule's staff member / branch and adds the rule's tags to the customer.
+"""
+
+import logging
+
+from django.db.models import F
+from django.utils import timezone
+
+from cdp.models import Contact
+
+from ..models import KeywordRule, Origin
+from . import outbox
+
+logger = logging.getLogger(__name__)
+
+
+def trigger(rule, *, contact, event):
+    KeywordRule.objects.filter(pk=rule.pk).update(
+        trigger_count=F("trigger_count") + 1, last_triggered_at=timezone.now()
+    )
+    content = None
+    if rule.reply_module_id and rule.reply_module and rule.reply_module.deleted_at is None:
+        content = {"type": "module", "module_id": rule.reply_module_id}
+    elif rule.reply_text.strip():
+        content = {"type": "text", "text": rule.reply_text}
+    if content:
+        outbox.enqueue(
+            team=event.team,
+            channel=event.channel,
+            contact=contact,
+            content=content,
+            origin=Origin.AUTO_REPLY,
+            origin_id=rule.pk,
+            idempotency_key=f"kw:{rule.pk}:{event.dedup_key}"[:200],
+        )
+    updates = {}
+    if rule.assign_staff:
+        updates["omo_staff"] = rule.assign_staff
+    if rule.assign_branch:
+        updates["omo_branch"] = rule.assign_branch
+    if updates:
+        Contact.objects.filter(pk=contact.pk).update(**updates)
+    if rule.tags:
+        add_rule_tags(rule, contact, event.occurred_at)
+
+
+def add_rule_tags(rule, contact, occurred_at):
+    try:
+        from cdp.services.tags import add_tags
+    except ImportError:  # cdp's tag service not landed yet: say so loudly, never pretend
+        logger.error("cdp.services.tags is missing; keyword rule %s could not add tags", rule.pk)
+        return
+    add_tags(
+        customer=contact.customer,
+        names=list(rule.tags),
+        source="keyword",
+        channel=contact.channel,
+        occurred_at=occurred_at,
+    )

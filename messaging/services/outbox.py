@@ -1,0 +1,287 @@
+"""The outbox: every send is first a committed row; workers claim rows, call the adapter, record the outcome.
+
+Crash safety. A row is claimed (status `sending`, `claimed_until` = now + MESSAGING_CLAIM_SECONDS) in its own
+short transaction, then the provider is called, then the outcome is written with a conditional UPDATE. A
+worker that dies after claiming leaves the row `sending`; `sweep()` re-queues it once the claim expires and
+the next attempt re-sends with the same `retry_key`. LINE receives it as `X-Line-Retry-Key`, so a message
+that did reach LINE before the crash is accepted once (409 + x-line-accepted-request-id = success). Nothing is
+lost (the row stays until an outcome is recorded) and LINE never duplicates. Meta and WhatsApp have no
+idempotency header: for them a crash in the few milliseconds between the platform's answer and our UPDATE
+can re-send once.
+
+Multicast. Plain-text rows enqueued together on LINE (enqueue_many) share a `multicast_group`; the worker
+sends each claimed group with one multicast call whose retry key is derived from the group and its row ids.
+Modules are pushed one by one: their tracked links and open pixels are per send.
+"""
+
+import logging
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts import notify
+from cdp.services.contacts import record_interactions, set_unsubscribed
+
+from .. import adapters
+from ..adapters.line import MULTICAST_MAX
+from ..models import OutboundMessage, OutboundStatus, TemplateStatus, WhatsAppTemplate
+from . import budgets
+from .content import ContentError, render
+
+logger = logging.getLogger(__name__)
+
+INTERACTION_KIND = {"broadcast": "team_marketing", "journey": "team_marketing", "agent": "team"}
+
+
+def _hint_dispatch():
+    from django_q.tasks import async_task
+
+    async_task("messaging.tasks.dispatch_outbox", task_name="messaging:dispatch")
+
+
+def enqueue(*, team, channel, contact, content, origin, origin_id, idempotency_key, send_after=None):
+    """Write one outbox row in the caller's transaction (idempotent by key); dispatch is hinted on commit."""
+    message, created = OutboundMessage.objects.get_or_create(
+        team=team,
+        idempotency_key=idempotency_key,
+        defaults={
+            "channel": channel,
+            "contact": contact,
+            "content": content,
+            "origin": origin,
+            "origin_id": str(origin_id or ""),
+            "next_attempt_at": send_after or timezone.now(),
+        },
+    )
+    if created:
+        transaction.on_commit(_hint_dispatch)
+    return message, created
+
+
+def enqueue_many(*, team, channel, contacts_or_ids, content, origin, origin_id, key_prefix, send_after=None):
+    """Bulk form: one row per contact, key `<key_prefix>:<contact id>`; duplicates are ignored. Returns new rows."""
+    contact_ids = sorted({getattr(c, "pk", c) for c in contacts_or_ids})
+    if not contact_ids:
+        return 0
+    keys = {cid: f"{key_prefix}:{cid}" for cid in contact_ids}
+    existing = set()
+    chunk = 5000
+    for i in range(0, len(contact_ids), chunk):
+        part = [keys[cid] for cid in contact_ids[i : i + chunk]]
+        found = OutboundMessage.objects.filter(team=team, idempotency_key__in=part)
+        existing.update(found.values_list("idempotency_key", flat=True))
+    now = timezone.now()
+    multicast = channel.kind == "line" and (content or {}).get("type") == "text" and not channel.is_sandbox
+    rows = []
+    group = None
+    for n, cid in enumerate(cid for cid in contact_ids if keys[cid] not in existing):
+        if multicast and n % MULTICAST_MAX == 0:
+            group = uuid.uuid4()
+        rows.append(
+            OutboundMessage(
+                team=team,
+                channel=channel,
+                contact_id=cid,
+                content=content,
+                origin=origin,
+                origin_id=str(origin_id or ""),
+                idempotency_key=keys[cid],
+                multicast_group=group if multicast else None,
+                next_attempt_at=send_after or now,
+            )
+        )
+    OutboundMessage.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    if rows:
+        transaction.on_commit(_hint_dispatch)
+    return len(rows)
+
+
+# ------------------------------------------------------------------------------------------------ worker
+def claim(batch_size=100, now=None):
+    """Claim due queued rows (skip_locked on PostgreSQL) and mark them sending with a claim expiry."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = list(
+            OutboundMessage.objects.select_for_update(skip_locked=True)
+            .filter(status=OutboundStatus.QUEUED, next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "id")
+            .values_list("id", flat=True)[:batch_size]
+        )
+        if ids:
+            OutboundMessage.objects.filter(id__in=ids).update(
+                status=OutboundStatus.SENDING,
+                claimed_until=now + timedelta(seconds=settings.MESSAGING_CLAIM_SECONDS),
+                attempts=F("attempts") + 1,
+            )
+    return list(OutboundMessage.objects.filter(id__in=ids).select_related("channel", "contact", "team").order_by("id"))
+
+
+def sweep(now=None):
+    """Re-queue rows whose claim expired (their worker died). Returns how many."""
+    now = now or timezone.now()
+    return OutboundMessage.objects.filter(status=OutboundStatus.SENDING, claimed_until__lt=now).update(
+        status=OutboundStatus.QUEUED, claimed_until=None, next_attempt_at=now
+    )
+
+
+def dispatch(batch_size=100, now=None, max_batches=None):
+    """Claim and send batches until none is due. Returns the number of rows handled."""
+    handled = 0
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        messages = claim(batch_size, now)
+        if not messages:
+            break
+        send_claimed(messages)
+        handled += len(messages)
+        batches += 1
+    return handled
+
+
+def send_claimed(messages):
+    sent_contacts = defaultdict(list)
+    groups = defaultdict(list)
+    singles = []
+    for message in messages:
+        if message.multicast_group and message.channel.kind == "line" and not message.channel.is_sandbox:
+            groups[(message.channel_id, message.multicast_group)].append(message)
+        else:
+            singles.append(message)
+    for group in groups.values():
+        _send_group(group, sent_contacts)
+    for message in singles:
+        _send_one(message, sent_contacts)
+    now = timezone.now()
+    for kind, contact_ids in sent_contacts.items():
+        record_interactions(contact_ids, kind=kind, occurred_at=now)
+
+
+def _precheck(message):
+    channel = message.channel
+    if not channel.is_active:
+        _fail(message, "channel_disabled", "channel disabled")
+        return False
+    if budgets.is_exhausted(channel):
+        _fail(message, "budget_exhausted", "channel message budget exhausted")
+        return False
+    return True
+
+
+def _send_one(message, sent_contacts):
+    if not _precheck(message):
+        return
+    try:
+        rendered = render(message, message.channel.kind)
+    except ContentError as exc:
+        _fail(message, exc.code, exc.reason)
+        return
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        trackable=rendered.trackable,
+        links={"urls": rendered.urls, "images": rendered.images},
+        preview=rendered.preview,
+    )
+    adapter = adapters.get_adapter(message.channel)
+    result = adapter.send(recipient=message.contact.external_id, payload=rendered.payload, retry_key=message.retry_key)
+    _apply(message, result, sent_contacts)
+    if result.ok and message.channel.is_sandbox:
+        from .sandbox import simulate
+
+        simulate(message)
+
+
+def _send_group(group, sent_contacts):
+    first = group[0]
+    if not _precheck(first):
+        for message in group[1:]:
+            _fail(message, "budget_exhausted", "channel message budget exhausted")
+        return
+    try:
+        rendered = render(first, "line")
+    except ContentError as exc:
+        for message in group:
+            _fail(message, exc.code, exc.reason)
+        return
+    OutboundMessage.objects.filter(pk__in=[m.pk for m in group]).update(preview=rendered.preview)
+    ids = ",".join(str(m.pk) for m in sorted(group, key=lambda m: m.pk))
+    retry_key = uuid.uuid5(first.multicast_group, ids)
+    adapter = adapters.get_adapter(first.channel)
+    result = adapter.multicast(
+        recipients=[m.contact.external_id for m in group], payload=rendered.payload, retry_key=retry_key
+    )
+    for message in group:
+        _apply(message, result, sent_contacts)
+
+
+def _cost(message):
+    team = message.team
+    if message.channel.kind == "line":
+        return team.line_message_cost, team.line_cost_currency
+    if message.channel.kind == "whatsapp":
+        return team.whatsapp_message_cost, team.whatsapp_cost_currency
+    return Decimal("0"), ""
+
+
+def _apply(message, result, sent_contacts):
+    now = timezone.now()
+    if result.ok:
+        cost, currency = _cost(message)
+        updated = OutboundMessage.objects.filter(pk=message.pk, status=OutboundStatus.SENDING).update(
+            status=OutboundStatus.SENT,
+            sent_at=now,
+            provider_message_id=result.provider_message_id,
+            cost=cost,
+            cost_currency=currency,
+            claimed_until=None,
+            error_code="",
+            error_reason="",
+        )
+        if updated and message.origin in INTERACTION_KIND:
+            sent_contacts[INTERACTION_KIND[message.origin]].append(message.contact_id)
+        message.status, message.sent_at = OutboundStatus.SENT, now
+        return
+    if result.error_kind == adapters.RETRYABLE and message.attempts < settings.MESSAGING_MAX_ATTEMPTS:
+        delay = min(3600, 15 * 2 ** max(0, message.attempts - 1))
+        OutboundMessage.objects.filter(pk=message.pk, status=OutboundStatus.SENDING).update(
+            status=OutboundStatus.QUEUED,
+            claimed_until=None,
+            next_attempt_at=now + timedelta(seconds=delay),
+            error_code=result.error_code[:64],
+            error_reason=result.error_reason,
+        )
+        message.status = OutboundStatus.QUEUED
+        return
+    apply_platform_error(message, result.error_kind, result.error_code, result.error_reason, now=now)
+    _fail(message, result.error_code, result.error_reason)
+
+
+def apply_platform_error(message, kind, code, reason, *, now=None):
+    """Side effects of a platform error on the channel, template or contact (sends and statuses alike)."""
+    now = now or timezone.now()
+    if kind == adapters.BUDGET:
+        until = budgets.next_line_reset(now) if message.channel.kind == "line" else None
+        label = "LINE monthly limit reached" if message.channel.kind == "line" else f"WhatsApp payment error {code}"
+        budgets.mark_exhausted(message.channel, reason=label, until=until, now=now)
+    elif kind == adapters.TEMPLATE:
+        template_id = (message.content or {}).get("template_id")
+        changed = (
+            WhatsAppTemplate.objects.filter(team_id=message.team_id, pk=template_id)
+            .exclude(status=TemplateStatus.DISABLED)
+            .update(status=TemplateStatus.DISABLED, unusable_reason=f"{code}: {reason}"[:200])
+        )
+        if changed:
+            notify.emit(message.team_id, "template_unusable", template_id=template_id, reason=f"{code}: {reason}")
+    elif kind == adapters.UNSUBSCRIBED:
+        set_unsubscribed(message.contact, scope="broadcast", unsubscribed=True, occurred_at=now)
+
+
+def _fail(message, code, reason):
+    OutboundMessage.objects.filter(pk=message.pk).exclude(status=OutboundStatus.FAILED).update(
+        status=OutboundStatus.FAILED, claimed_until=None, error_code=str(code)[:64], error_reason=str(reason)[:500]
+    )
+    message.status = OutboundStatus.FAILED

@@ -1,0 +1,369 @@
+"""Processing stored webhook events: in batches claimed with skip_locked, per contact in event-time order.
+
+One batch = one transaction. Events are grouped by (channel, platform user id) and each group is applied in
+its event-timestamp order inside a savepoint (a failing group marks its events with the error and does not
+stop the batch). Contacts are looked up in one query per channel; customer-interaction times are written in
+bulk at the end; reply tracking touches the outbox only for contacts that have a recent successful send.
+"""
+
+import logging
+from collections import defaultdict
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from cdp.models import Contact, ContactSource, SubscriptionStatus
+from cdp.services.contacts import block, follow, upsert_contact
+
+from .. import adapters
+from ..adapters.whatsapp import classify
+from ..models import InboundMessage, KeywordRule, OutboundMessage, OutboundStatus, WebhookEvent
+from . import autoreply, tracking
+from .ingest import _ms
+from .interactions import record_customer_interactions
+
+logger = logging.getLogger(__name__)
+
+KEYWORD_JOIN_WINDOW = timedelta(minutes=10)
+
+
+def drain(team_id=None, batch_size=500):
+    total = 0
+    while True:
+        handled = process_batch(team_id=team_id, batch_size=batch_size)
+        if not handled:
+            return total
+        total += handled
+
+
+def process_batch(team_id=None, batch_size=500):
+    with transaction.atomic():
+        qs = WebhookEvent.objects.select_for_update(skip_locked=True, of=("self",)).filter(processed_at__isnull=True)
+        if team_id:
+            qs = qs.filter(team_id=team_id)
+        events = list(qs.select_related("channel", "team").order_by("occurred_at", "id")[:batch_size])
+        if not events:
+            return 0
+        Batch(events).run()
+    return len(events)
+
+
+class Batch:
+    def __init__(self, events):
+        self.events = events
+        self.contacts = {}  # (channel_id, external_id) -> Contact
+        self.interactions = {}  # contact_id -> latest customer interaction time
+        self.inbound = []
+        self.errors = {}
+        self.rules = {}
+
+    # ------------------------------------------------------------------------------------------ driver
+    def run(self):
+        groups = defaultdict(list)
+        for event in self.events:
+            groups[(event.channel_id, event.user_key)].append(event)
+        self._load_contacts(groups)
+        self._prepare_replies()
+        for (channel_id, user_key), group in groups.items():
+            group.sort(key=lambda e: (e.occurred_at, e.id))
+            try:
+                with transaction.atomic():
+                    for event in group:
+                        self.handle(event)
+            except Exception as exc:  # one bad group must not block the batch; the error is kept on its rows
+                logger.exception("webhook group %s/%s failed", channel_id, user_key)
+                for event in group:
+                    self.errors[event.pk] = f"{type(exc).__name__}: {exc}"[:500]
+        InboundMessage.objects.bulk_create(self.inbound)
+        record_customer_interactions(self.interactions)
+        now = timezone.now()
+        ok_ids = [e.pk for e in self.events if e.pk not in self.errors]
+        WebhookEvent.objects.filter(pk__in=ok_ids).update(processed_at=now)
+        for pk, error in self.errors.items():
+            WebhookEvent.objects.filter(pk=pk).update(processed_at=now, error=error)
+
+    def _load_contacts(self, groups):
+        by_channel = defaultdict(set)
+        for channel_id, user_key in groups:
+            if user_key:
+                by_channel[channel_id].add(user_key)
+        for channel_id, keys in by_channel.items():
+            for contact in Contact.objects.filter(channel_id=channel_id, external_id__in=keys):
+                self.contacts[(channel_id, contact.external_id)] = contact
+
+    def _prepare_replies(self):
+        messages = [e for e in self.events if e.kind == "message"]
+        self.recent_senders = set()
+        if not messages:
+            return
+        since = min(e.occurred_at for e in messages) - tracking.REPLY_WINDOW
+        by_team = defaultdict(list)
+        for contact in self.contacts.values():
+            by_team[contact.team_id].append(contact.pk)
+        for team_id, ids in by_team.items():
+            self.recent_senders |= tracking.contacts_with_recent_sends(team_id, ids, since)
+
+    def rules_for(self, channel):
+        if channel.team_id not in self.rules:
+            self.rules[channel.team_id] = list(
+                KeywordRule.objects.filter(team_id=channel.team_id, is_active=True).select_related("reply_module")
+            )
+        return [r for r in self.rules[channel.team_id] if r.channel_id in (None, channel.pk)]
+
+    # ----------------------------------------------------------------------------------------- helpers
+    def contact(self, event, *, source=ContactSource.ORGANIC, source_detail="", status=None, **extra):
+        key = (event.channel_id, event.user_key)
+        contact = self.contacts.get(key)
+        if contact is None:
+            result = upsert_contact(
+                channel=event.channel,
+                external_id=event.user_key,
+                occurred_at=event.occurred_at,
+                source=source,
+                source_detail=source_detail,
+                status=status or SubscriptionStatus.SUBSCRIBED,
+                **extra,
+            )
+            contact = result.contact
+            self.contacts[key] = contact
+        return contact
+
+    def touch(self, contact, at):
+        if contact.pk not in self.interactions or self.interactions[contact.pk] < at:
+            self.interactions[contact.pk] = at
+
+    def customer_message(self, event, contact, *, kind, text, external_id=""):
+        self.inbound.append(
+            InboundMessage(
+                team_id=event.team_id,
+                channel_id=event.channel_id,
+                contact=contact,
+                external_id=external_id,
+                kind=kind,
+                text=text or "",
+                occurred_at=event.occurred_at,
+            )
+        )
+        self.touch(contact, event.occurred_at)
+        if contact.pk in self.recent_senders:
+            tracking.record_replies(team_id=event.team_id, contact_id=contact.pk, at=event.occurred_at)
+        if kind == "text" and text:
+            for rule in self.rules_for(event.channel):
+                if rule.matches(text):
+                    autoreply.trigger(rule, contact=contact, event=event)
+                    break
+
+    def keyword_source(self, event, text):
+        """A new contact whose first words match a keyword rule joined through that rule's link / QR code."""
+        for rule in self.rules_for(event.channel):
+            if rule.matches(text):
+                return ContactSource.KEYWORD, f"rule:{rule.pk}"
+        return ContactSource.ORGANIC, ""
+
+    def first_text_after(self, event):
+        group = [
+            e
+            for e in self.events
+            if e.channel_id == event.channel_id and e.user_key == event.user_key and e.kind == "message"
+        ]
+        for other in sorted(group, key=lambda e: e.occurred_at):
+            if event.occurred_at <= other.occurred_at <= event.occurred_at + KEYWORD_JOIN_WINDOW:
+                return _text_of(other)
+        return ""
+
+    # ---------------------------------------------------------------------------------------- dispatch
+    def handle(self, event):
+        platform = event.dedup_key.split(":", 1)[0]
+        handler = getattr(self, f"{platform}_{event.kind}", None)
+        if handler is not None:
+            handler(event, event.payload)
+
+    # LINE ---------------------------------------------------------------------------------------------
+    def line_follow(self, event, payload):
+        existed = (event.channel_id, event.user_key) in self.contacts
+        source, detail = self.keyword_source(event, self.first_text_after(event))
+        contact = self.contact(event, source=source, source_detail=detail)
+        if existed or contact.status == SubscriptionStatus.BLOCKED:
+            follow(contact, occurred_at=event.occurred_at)
+        self.touch(contact, event.occurred_at)
+
+    def line_unfollow(self, event, payload):
+        contact = self.contact(event, status=SubscriptionStatus.BLOCKED)
+        block(contact, occurred_at=event.occurred_at)
+
+    def line_message(self, event, payload):
+        message = payload.get("message") or {}
+        text = message.get("text", "") if message.get("type") == "text" else ""
+        source, detail = self.keyword_source(event, text)
+        contact = self.contact(event, source=source, source_detail=detail)
+        self.customer_message(
+            event, contact, kind=message.get("type", "text"), text=text, external_id=str(message.get("id", ""))
+        )
+
+    def line_postback(self, event, payload):
+        contact = self.contact(event)
+        data = (payload.get("postback") or {}).get("data", "")
+        self.customer_message(event, contact, kind="postback", text=data)
+
+    # Messenger / Instagram ----------------------------------------------------------------------------
+    def _meta_referral_source(self, event, referral):
+        if not referral:
+            return ContactSource.ORGANIC, ""
+        ref = str(referral.get("ref") or "")
+        if ref.startswith("kw-"):
+            rule = KeywordRule.objects.filter(team_id=event.team_id, join_token=ref[3:]).first()
+            if rule:
+                return ContactSource.KEYWORD, f"rule:{rule.pk}"
+        if referral.get("source") == "ADS" or referral.get("ad_id"):
+            return ContactSource.FB_AD_MESSENGER, str(referral.get("ad_id") or "")
+        return ContactSource.ORGANIC, ""
+
+    def meta_message(self, event, payload):
+        message = payload.get("message") or {}
+        referral = message.get("referral") or payload.get("referral")
+        text = message.get("text", "")
+        source, detail = self._meta_referral_source(event, referral)
+        if source == ContactSource.ORGANIC and text:
+            source, detail = self.keyword_source(event, text)
+        contact = self.contact(event, source=source, source_detail=detail)
+        attachments = message.get("attachments") or []
+        kind = "text" if text else (attachments[0].get("type", "attachment") if attachments else "text")
+        if message.get("quick_reply"):
+            kind = "text"
+        self.customer_message(event, contact, kind=kind, text=text, external_id=message.get("mid", ""))
+
+    def meta_echo(self, event, payload):
+        """Our own (or the page inbox's) message echoed back: never customer input."""
+
+    def meta_postback(self, event, payload):
+        postback = payload.get("postback") or {}
+        source, detail = self._meta_referral_source(event, postback.get("referral"))
+        contact = self.contact(event, source=source, source_detail=detail)
+        self.customer_message(
+            event, contact, kind="postback", text=postback.get("payload") or postback.get("title", "")
+        )
+
+    def meta_referral(self, event, payload):
+        source, detail = self._meta_referral_source(event, payload.get("referral"))
+        contact = self.contact(event, source=source, source_detail=detail)
+        self.touch(contact, event.occurred_at)
+
+    def meta_optin(self, event, payload):
+        optin = payload.get("optin") or {}
+        contact = self.contact(event, source=ContactSource.FB_RECURRING_NOTIFICATION)
+        if optin.get("type") != "notification_messages":
+            self.touch(contact, event.occurred_at)
+            return
+        status = optin.get("notification_messages_status")
+        updates = {"fb_recurring_optin": status != "STOP_NOTIFICATIONS"}
+        if optin.get("notification_messages_token"):
+            updates["fb_recurring_token"] = optin["notification_messages_token"]
+        Contact.objects.filter(pk=contact.pk).update(**updates)
+        for key, value in updates.items():
+            setattr(contact, key, value)
+        self.touch(contact, event.occurred_at)
+
+    def meta_delivery(self, event, payload):
+        contact = self.contacts.get((event.channel_id, event.user_key))
+        watermark = (payload.get("delivery") or {}).get("watermark")
+        if contact and watermark:
+            tracking.mark_delivered_until(channel_id=event.channel_id, contact_id=contact.pk, watermark=_ms(watermark))
+
+    def meta_read(self, event, payload):
+        contact = self.contacts.get((event.channel_id, event.user_key))
+        watermark = (payload.get("read") or {}).get("watermark")
+        if contact and watermark:
+            tracking.mark_read_until(channel_id=event.channel_id, contact_id=contact.pk, watermark=_ms(watermark))
+
+    # WhatsApp -----------------------------------------------------------------------------------------
+    def wa_message(self, event, payload):
+        profile = payload.get("_contact") or {}
+        wa_id = profile.get("wa_id") or payload.get("from") or ""
+        bsuid = profile.get("user_id") or payload.get("from_user_id") or ""
+        text = _text_of(event)
+        referral = payload.get("referral") or {}
+        if referral.get("source_type") == "ad" or referral.get("ctwa_clid"):
+            source, detail = ContactSource.FB_AD_WHATSAPP, str(referral.get("source_id") or "")
+        else:
+            source, detail = self.keyword_source(event, text)
+        contact = self.contact(
+            event,
+            source=source,
+            source_detail=detail,
+            display_name=(profile.get("profile") or {}).get("name", ""),
+            phone=f"+{wa_id.lstrip('+')}" if wa_id else "",
+            business_scoped_id=bsuid,
+        )
+        self.customer_message(event, contact, kind=payload.get("type", "text"), text=text, external_id=payload["id"])
+
+    def wa_status(self, event, payload):
+        apply_whatsapp_status(event.channel, payload, event.occurred_at)
+
+
+def _text_of(event):
+    payload = event.payload or {}
+    if event.dedup_key.startswith("line:"):
+        message = payload.get("message") or {}
+        return message.get("text", "") if message.get("type") == "text" else ""
+    if event.dedup_key.startswith("meta:"):
+        return (payload.get("message") or {}).get("text", "")
+    kind = payload.get("type")
+    if kind == "text":
+        return (payload.get("text") or {}).get("body", "")
+    if kind == "button":
+        return (payload.get("button") or {}).get("text", "")
+    if kind == "interactive":
+        interactive = payload.get("interactive") or {}
+        reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
+        return reply.get("title", "")
+    return ""
+
+
+STATUS_FIELDS = {"sent": None, "delivered": "delivered_at", "read": "read_at"}
+RANK = {"queued": 0, "sending": 0, "sent": 1, "delivered": 2, "read": 3}
+
+
+def apply_whatsapp_status(channel, status, at):
+    """WhatsApp statuses: sent / delivered / read move the send forward (never back); failed maps the error."""
+    message = (
+        OutboundMessage.objects.filter(channel=channel, provider_message_id=status.get("id"))
+        .select_related("channel", "contact", "team")
+        .first()
+    )
+    if message is None:
+        return
+    value = status.get("status")
+    if value in STATUS_FIELDS:
+        updates = {}
+        if RANK.get(message.status, -1) < RANK[value] and message.status != OutboundStatus.FAILED:
+            updates["status"] = value
+        field = STATUS_FIELDS[value]
+        if field and getattr(message, field) is None:
+            updates[field] = at
+        if value == "read" and message.delivered_at is None:
+            updates["delivered_at"] = at
+        if updates:
+            OutboundMessage.objects.filter(pk=message.pk).update(**updates)
+        return
+    if value == "failed":
+        from . import outbox
+
+        error = (status.get("errors") or [{}])[0]
+        code = error.get("code", "")
+        reason = (error.get("error_data") or {}).get("details") or error.get("title") or error.get("message") or ""
+        kind = classify(code)
+        if kind == adapters.RETRYABLE and message.attempts < 6:
+            OutboundMessage.objects.filter(pk=message.pk).update(
+                status=OutboundStatus.QUEUED,
+                next_attempt_at=timezone.now() + timedelta(seconds=30 * max(1, message.attempts)),
+                error_code=str(code),
+                error_reason=str(reason)[:500],
+                sent_at=None,
+                provider_message_id="",
+            )
+            return
+        outbox.apply_platform_error(message, kind, code, reason, now=at)
+        OutboundMessage.objects.filter(pk=message.pk).update(
+            status=OutboundStatus.FAILED, error_code=str(code)[:64], error_reason=str(reason)[:500]
+        )

@@ -1,0 +1,154 @@
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from cdp.tests.factories import ChannelFactory, ContactFactory
+from messaging import policy, stats
+from messaging.models import OutboundMessage
+from messaging.services import budgets, outbox, tracking
+
+from .factories import ChatbotModuleFactory, OutboundMessageFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sandbox(team):
+    return ChannelFactory(team=team, kind="line", is_sandbox=True)
+
+
+def test_enqueue_is_idempotent_and_dispatch_sends_once(team, sandbox):
+    contact = ContactFactory(channel=sandbox)
+    content = {"type": "text", "text": "hello"}
+    kwargs = dict(team=team, channel=sandbox, contact=contact, content=content, origin="journey", origin_id="n1")
+    m1, created1 = outbox.enqueue(idempotency_key="j:1:n1", **kwargs)
+    m2, created2 = outbox.enqueue(idempotency_key="j:1:n1", **kwargs)
+    assert created1 and not created2 and m1.pk == m2.pk
+    assert outbox.dispatch() == 1
+    m1.refresh_from_db()
+    assert m1.status in ("sent", "delivered", "read")
+    assert m1.sent_at and m1.cost == Decimal("0.2")
+    contact.refresh_from_db()
+    assert contact.last_team_marketing_at is not None
+    assert outbox.dispatch() == 0
+
+
+def test_enqueue_many_ignores_duplicates(team, sandbox):
+    contacts = [ContactFactory(channel=sandbox) for _ in range(3)]
+    args = dict(team=team, channel=sandbox, content={"type": "text", "text": "x"}, origin="broadcast", origin_id=7)
+    assert outbox.enqueue_many(contacts_or_ids=contacts, key_prefix="b:7", **args) == 3
+    assert outbox.enqueue_many(contacts_or_ids=[c.pk for c in contacts], key_prefix="b:7", **args) == 0
+    assert OutboundMessage.objects.filter(team=team).count() == 3
+
+
+def test_expired_claim_is_swept_and_sent_once(team, sandbox):
+    contact = ContactFactory(channel=sandbox)
+    message, _ = outbox.enqueue(
+        team=team,
+        channel=sandbox,
+        contact=contact,
+        content={"type": "text", "text": "x"},
+        origin="agent",
+        origin_id="",
+        idempotency_key="a:1",
+    )
+    claimed = outbox.claim()  # the worker claims, then "dies" before calling the provider
+    assert [m.pk for m in claimed] == [message.pk]
+    assert outbox.dispatch() == 0  # still claimed: nobody else sends it
+    later = timezone.now() + timedelta(hours=1)
+    assert outbox.sweep(now=later) == 1
+    assert outbox.dispatch(now=later) == 1
+    message.refresh_from_db()
+    assert message.status != "queued" and message.attempts == 2
+    assert message.retry_key == OutboundMessage.objects.get(pk=message.pk).retry_key
+
+
+def test_deleted_module_fails_permanently(team, sandbox):
+    module = ChatbotModuleFactory(team=team, deleted_at=timezone.now())
+    contact = ContactFactory(channel=sandbox)
+    message, _ = outbox.enqueue(
+        team=team,
+        channel=sandbox,
+        contact=contact,
+        content={"type": "module", "module_id": module.pk},
+        origin="journey",
+        origin_id="n",
+        idempotency_key="k",
+    )
+    outbox.dispatch()
+    message.refresh_from_db()
+    assert message.status == "failed" and message.error_code == "module_deleted"
+
+
+def test_policy_rules(team):
+    now = datetime(2024, 5, 1, 14, 0, tzinfo=UTC)  # 22:00 in Asia/Taipei
+    line = ChannelFactory(team=team, kind="line")
+    wa = ChannelFactory(team=team, kind="whatsapp")
+    fb = ChannelFactory(team=team, kind="facebook")
+    text = {"type": "text", "text": "x"}
+    assert policy.check_send(contact=ContactFactory(channel=line), content=text, now=now).action == "send"
+    assert (
+        policy.check_send(contact=ContactFactory(channel=line, status="blocked"), content=text, now=now).reason
+        == "blocked"
+    )
+    unsub = ContactFactory(channel=line, unsubscribed_broadcast=True, status="unsubscribed")
+    assert policy.check_send(contact=unsub, content=text, now=now).action == "skip"
+    assert (
+        policy.check_send(contact=ContactFactory(channel=line, is_over_quota=True), content=text, now=now).action
+        == "skip"
+    )
+    stale = ContactFactory(channel=wa, last_customer_interaction_at=now - timedelta(hours=25))
+    decision = policy.check_send(contact=stale, content=text, now=now)
+    assert decision.action == "skip" and decision.reason == "needs a template"
+    assert (
+        policy.check_send(contact=stale, content={"type": "whatsapp_template", "template_id": 1}, now=now).action
+        == "send"
+    )
+    fresh = ContactFactory(channel=wa, last_customer_interaction_at=now - timedelta(hours=23))
+    assert policy.check_send(contact=fresh, content=text, now=now).action == "send"
+    assert policy.check_send(contact=ContactFactory(channel=fb), content=text, now=now).action == "skip"
+    # DND 21:00–24:00 + 00:00–08:00 (over midnight as two segments) → defer until 08:00 Taipei = 00:00 UTC
+    decision = policy.check_send(
+        contact=ContactFactory(channel=line),
+        content=text,
+        now=now,
+        dnd_segments=[("21:00", "24:00"), ("00:00", "08:00")],
+    )
+    assert decision.action == "defer" and decision.until == datetime(2024, 5, 2, 0, 0, tzinfo=UTC)
+    budgets.mark_exhausted(line, reason="LINE monthly limit reached")
+    assert (
+        policy.check_send(contact=ContactFactory(channel=line), content=text, now=timezone.now()).reason
+        == "budget_exhausted"
+    )
+
+
+def test_summarize_follows_seed_003(team):
+    line = ChannelFactory(team=team, kind="line")
+    contact = ContactFactory(channel=line)
+    t0 = timezone.now() - timedelta(hours=30)
+    sends = [
+        OutboundMessageFactory(contact=contact, sent_at=t0, trackable=True, cost=Decimal("0.2")),
+        OutboundMessageFactory(contact=contact, sent_at=t0 + timedelta(hours=10), trackable=True, cost=Decimal("0.2")),
+        OutboundMessageFactory(contact=contact, sent_at=t0 + timedelta(hours=20), trackable=False, cost=Decimal("0.2")),
+    ]
+    OutboundMessageFactory(contact=contact, status="failed", sent_at=None, error_reason="blocked")
+    # One customer message 26 h after the first send: replies to the 2nd and 3rd (within 24 h), not the 1st.
+    assert tracking.record_replies(team_id=team.pk, contact_id=contact.pk, at=t0 + timedelta(hours=26)) == 2
+    # A second message does not count those sends twice.
+    assert tracking.record_replies(team_id=team.pk, contact_id=contact.pk, at=t0 + timedelta(hours=27)) == 0
+    sends[0].links = {"urls": ["https://x.example"], "images": ["pixel"]}
+    sends[0].save()
+    tracking.record_open(sends[0].pk)
+    tracking.record_open(sends[0].pk)
+    tracking.record_open(sends[2].pk)  # not trackable: not counted
+    assert tracking.record_click(sends[0].pk, 0) == "https://x.example"
+    tracking.record_click(sends[0].pk, 0)
+    result = stats.summarize(OutboundMessage.objects.filter(team=team))
+    assert result["sent"] == 3 and result["failed"] == 1 and result["failures_by_reason"] == {"blocked": 1}
+    assert result["replies"] == 2 and result["reply_rate"] == round(2 / 3, 4)
+    assert result["opens"] == 1 and result["open_rate"] == round(1 / 3, 4)
+    assert result["clicks"] == 1 and result["ctr"] == round(1 / 3, 4)
+    assert result["cost"] == Decimal("0.6")
+    assert result["reads"] == 0 and result["read_rate"] == 0.0

@@ -1,0 +1,102 @@
+"""Platform webhooks: verify, store the raw events, acknowledge. Processing happens in messaging.tasks.
+
+Also the tracked-link redirect (/r/<token>) and the LINE open pixel (/o/<token>/...).
+"""
+
+import base64
+import hmac
+import logging
+
+from django.http import Http404, HttpResponse, HttpResponseForbidden, HttpResponseRedirect, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from cdp.models import ChannelKind
+
+from .services import ingest, tracking
+from .services.content import PIXEL
+from .services.tracking_urls import parse_token
+
+logger = logging.getLogger(__name__)
+
+PIXEL_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+def _rejected(exc, platform, channel_id):
+    logger.warning("%s webhook rejected for channel %s: %s", platform, channel_id, exc.reason)
+    return JsonResponse({"error": exc.reason}, status=exc.status)
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def line(request, channel_id):
+    try:
+        channel = ingest.get_channel(channel_id, [ChannelKind.LINE])
+        rows = ingest.parse_line(channel, request.body, request.headers.get("x-line-signature"))
+    except ingest.Rejected as exc:
+        return _rejected(exc, "line", channel_id)
+    ingest.store(rows)
+    return HttpResponse(status=200)
+
+
+def _handshake(request, channel):
+    token = (channel.credentials or {}).get("verify_token", "")
+    given = request.GET.get("hub.verify_token", "")
+    if request.GET.get("hub.mode") == "subscribe" and token and hmac.compare_digest(token, given):
+        return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")
+    logger.warning("handshake refused for channel %s", channel.pk)
+    return HttpResponseForbidden("verify token mismatch")
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def meta(request, channel_id):
+    try:
+        channel = ingest.get_channel(channel_id, [ChannelKind.FACEBOOK, ChannelKind.INSTAGRAM])
+        if request.method == "GET":
+            return _handshake(request, channel)
+        rows = ingest.parse_meta(channel, request.body, request.headers.get("x-hub-signature-256"))
+    except ingest.Rejected as exc:
+        return _rejected(exc, "meta", channel_id)
+    ingest.store(rows)
+    return HttpResponse(status=200)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def whatsapp(request, channel_id):
+    try:
+        channel = ingest.get_channel(channel_id, [ChannelKind.WHATSAPP])
+        if request.method == "GET":
+            return _handshake(request, channel)
+        rows = ingest.parse_whatsapp(channel, request.body, request.headers.get("x-hub-signature-256"))
+    except ingest.Rejected as exc:
+        return _rejected(exc, "whatsapp", channel_id)
+    ingest.store(rows)
+    return HttpResponse(status=200)
+
+
+@require_GET
+def tracked_click(request, token):
+    parsed = parse_token(token)
+    if parsed is None:
+        raise Http404
+    url = tracking.record_click(*parsed)
+    if not url:
+        raise Http404
+    return HttpResponseRedirect(url)
+
+
+@require_GET
+def open_pixel(request, token, rest=""):
+    parsed = parse_token(token)
+    if parsed is None:
+        raise Http404
+    image = tracking.record_open(*parsed)
+    if image and image != PIXEL:
+        return HttpResponseRedirect(f"{image.rstrip('/')}/{rest}" if rest else image)
+    response = HttpResponse(PIXEL_PNG, content_type="image/png")
+    response["Cache-Control"] = "no-store"
+    return response
