@@ -1,14 +1,317 @@
-from django.utils.translation import gettext_lazy as _
+"""Console pages: audience packs (list, editor with live count and preview) and broadcasts."""
+
+import datetime as dt
+import json
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from accounts.decorators import team_required
-from accounts.views import module_pending
+from cdp.models import AttributeValue, Channel, Contact, CustomAttribute, Customer, Tag
+
+from . import builder, services
+from .models import BROADCAST_CHANNEL_KINDS, PACK_CHANNEL_KINDS, AudiencePack, Broadcast, BroadcastStatus
 
 
-@team_required()
+def _channels(team, kinds=PACK_CHANNEL_KINDS):
+    return Channel.objects.for_team(team).filter(kind__in=kinds)
+
+
+# ------------------------------------------------------------------------------------------------ pack list
+
+
+@team_required("audiences.manage")
 def index(request):
-    return module_pending(request, title=_("受眾包"))
+    tab = "archived" if request.GET.get("tab") == "archived" else "active"
+    packs = AudiencePack.objects.for_team(request.team).select_related("channel")
+    packs = packs.archived() if tab == "archived" else packs.active()
+    query = request.GET.get("q", "").strip()
+    if query:
+        packs = packs.filter(name__icontains=query)
+    channel_id = request.GET.get("channel", "")
+    if channel_id.isdigit():
+        packs = packs.filter(channel_id=int(channel_id))
+    page = Paginator(packs, 25).get_page(request.GET.get("page"))
+    context = {
+        "section": "audiences",
+        "page": page,
+        "tab": tab,
+        "q": query,
+        "channel_id": channel_id,
+        "channels": _channels(request.team),
+    }
+    template = "audiences/pack_list.html#pack-table" if request.htmx else "audiences/pack_list.html"
+    return render(request, template, context)
 
 
-@team_required()
+@require_POST
+@team_required("audiences.manage")
+def pack_action(request, pk, verb):
+    pack = get_object_or_404(AudiencePack.objects.for_team(request.team), pk=pk)
+    if verb == "copy":
+        copy = services.copy_pack(pack, user=request.user)
+        messages.success(request, _("已複製受眾包，請編輯新的受眾包。"))
+        return redirect("audiences:pack-edit", pk=copy.pk)
+    if verb == "archive":
+        services.archive_pack(pack)
+        messages.success(request, _("受眾包已封存。"))
+    elif verb == "reactivate":
+        services.reactivate_pack(pack)
+        messages.success(request, _("受眾包已重新啟用。"))
+    return redirect(request.POST.get("next") or "audiences:index")
+
+
+# --------------------------------------------------------------------------------------------- pack editor
+
+
+def _attributes(team):
+    return {a.key: a for a in CustomAttribute.objects.for_team(team).active()}
+
+
+def _builder_context(team, tree, **extra):
+    attributes = _attributes(team)
+    context = {
+        "rows": builder.rows(tree, attributes),
+        "type_choices": builder.TYPE_CHOICES,
+        "tags": Tag.objects.for_team(team).filter(archived_at__isnull=True),
+        "attributes": attributes.values(),
+        "sources": builder.SOURCE_CHOICES,
+        "all_channels": Channel.objects.for_team(team),
+        "tree_json": json.dumps(tree, ensure_ascii=False),
+    }
+    context.update(extra)
+    return context
+
+
+@team_required("audiences.manage")
+def pack_edit(request, pk=None):
+    pack = get_object_or_404(AudiencePack.objects.for_team(request.team), pk=pk) if pk else None
+    tree = pack.conditions if pack else builder.DEFAULT_TREE
+    errors = {}
+    if request.method == "POST":
+        tree = builder.tree_from_form(request.POST) or tree
+        name = request.POST.get("name", "")
+        try:
+            if pack:
+                services.update_pack(pack, name=name, conditions=tree)
+            else:
+                channel = _channels(request.team).filter(pk=_int(request.POST.get("channel"))).first()
+                pack = services.create_pack(
+                    team=request.team, name=name, channel=channel, conditions=tree, user=request.user
+                )
+            messages.success(request, _("受眾包已儲存。"))
+            return redirect("audiences:pack-edit", pk=pack.pk)
+        except services.AudienceError as exc:
+            errors = {exc.field: exc.message}
+    context = _builder_context(
+        request.team,
+        tree,
+        section="audiences",
+        pack=pack,
+        errors=errors,
+        channels=_channels(request.team),
+        name=request.POST.get("name", pack.name if pack else ""),
+        channel_id=_int(request.POST.get("channel")) or (pack.channel_id if pack else None),
+    )
+    return render(request, "audiences/pack_edit.html", context, status=400 if errors else 200)
+
+
+def _int(value):
+    return int(value) if value and str(value).isdigit() else None
+
+
+@require_POST
+@team_required("audiences.manage")
+def builder_action(request):
+    """HTMX: apply a builder action (add / remove a condition or group, change a type) and re-render it."""
+    tree = builder.tree_from_form(request.POST) or builder.DEFAULT_TREE
+    tree = builder.apply_action(tree, request.POST.get("action", ""))
+    return render(request, "audiences/partials/builder.html", _builder_context(request.team, tree))
+
+
+def _posted_audience(request):
+    tree = builder.tree_from_form(request.POST)
+    channel = _channels(request.team).filter(pk=_int(request.POST.get("channel"))).first()
+    return channel, tree
+
+
+@require_POST
+@team_required("audiences.manage")
+def count(request):
+    """HTMX "update count": the live count of the conditions on the form."""
+    channel, tree = _posted_audience(request)
+    context = {}
+    try:
+        context["count"] = services.count_audience(team=request.team, channel=channel, conditions=tree)
+        context["counted_at"] = timezone.now()
+        pack_id = _int(request.POST.get("pack"))
+        if pack_id:
+            AudiencePack.objects.for_team(request.team).filter(pk=pack_id, conditions=tree).update(
+                last_count=context["count"], last_counted_at=context["counted_at"]
+            )
+    except services.AudienceError as exc:
+        context["error"] = exc
+    return render(request, "audiences/partials/count.html", context)
+
+
+@require_POST
+@team_required("audiences.manage")
+def preview(request):
+    """HTMX "view list": the first 50 matching contacts."""
+    channel, tree = _posted_audience(request)
+    context = {}
+    try:
+        context["contacts"] = services.preview(team=request.team, channel=channel, conditions=tree)
+    except services.AudienceError as exc:
+        context["error"] = exc
+    return render(request, "audiences/partials/preview.html", context)
+
+
+@team_required("customers.view")
+def customer_drawer(request, pk):
+    """The customer's profile in the #drawer (from the audience preview)."""
+    customer = get_object_or_404(Customer.objects.for_team(request.team), pk=pk)
+    context = {
+        "customer": customer,
+        "contacts": Contact.objects.for_team(request.team).filter(customer=customer).select_related("channel"),
+        "tags": Tag.objects.for_team(request.team).filter(customer_tags__customer=customer),
+        "values": AttributeValue.objects.for_team(request.team).filter(customer=customer).select_related("attribute"),
+    }
+    return render(request, "audiences/partials/customer_drawer.html", context)
+
+
+# ----------------------------------------------------------------------------------------------- broadcasts
+
+
+@team_required("broadcasts.manage")
 def broadcasts(request):
-    return module_pending(request, title=_("推播"))
+    items = Broadcast.objects.for_team(request.team).select_related("channel", "pack")
+    status = request.GET.get("status", "")
+    if status in BroadcastStatus.values:
+        items = items.filter(status=status)
+    page = Paginator(items, 25).get_page(request.GET.get("page"))
+    context = {"section": "broadcasts", "page": page, "status": status, "statuses": BroadcastStatus.choices}
+    return render(request, "audiences/broadcast_list.html", context)
+
+
+def _content_choices(team):
+    try:
+        from messaging.models import ChatbotModule, WhatsAppTemplate
+    except ImportError:
+        return [], []
+    modules = ChatbotModule.objects.for_team(team).filter(deleted_at__isnull=True)
+    templates = WhatsAppTemplate.objects.for_team(team).filter(deleted_at__isnull=True)
+    return modules, templates
+
+
+def _content_from_post(post):
+    kind = post.get("content_type")
+    if kind == "module" and _int(post.get("module_id")):
+        return {"type": "module", "module_id": _int(post.get("module_id"))}
+    if kind == "whatsapp_template" and _int(post.get("template_id")):
+        parameters = [p.strip() for p in post.get("parameters", "").split("\n") if p.strip()]
+        return {"type": "whatsapp_template", "template_id": _int(post.get("template_id")), "parameters": parameters}
+    return None
+
+
+@team_required("broadcasts.manage")
+def broadcast_edit(request, pk=None):
+    """Create or edit a broadcast; what can be changed follows the status (seed 004's edit matrix)."""
+    broadcast = get_object_or_404(Broadcast.objects.for_team(request.team), pk=pk) if pk else None
+    errors = {}
+    if request.method == "POST":
+        try:
+            broadcast = _save_broadcast(request, broadcast)
+            if broadcast.status == BroadcastStatus.DRAFT:
+                messages.success(request, _("推播草稿已儲存。"))
+            return redirect("audiences:broadcast", pk=broadcast.pk)
+        except services.AudienceError as exc:
+            errors = {exc.field: exc.message}
+    initial_pack = _int(request.GET.get("pack"))
+    packs = AudiencePack.objects.for_team(request.team).active().select_related("channel")
+    packs = packs.filter(channel__kind__in=BROADCAST_CHANNEL_KINDS)
+    modules, templates = _content_choices(request.team)
+    tree = broadcast.custom_conditions if broadcast and broadcast.custom_conditions is not None else None
+    context = _builder_context(
+        request.team,
+        tree or builder.DEFAULT_TREE,
+        section="broadcasts",
+        broadcast=broadcast,
+        errors=errors,
+        packs=packs,
+        modules=modules,
+        templates=templates,
+        initial_pack=initial_pack,
+        channels=_channels(request.team, BROADCAST_CHANNEL_KINDS),
+        uses_custom=tree is not None,
+    )
+    return render(request, "audiences/broadcast_edit.html", context, status=400 if errors else 200)
+
+
+def _save_broadcast(request, broadcast):
+    post = request.POST
+    pack = AudiencePack.objects.for_team(request.team).filter(pk=_int(post.get("pack"))).first()
+    action = post.get("action", "save")
+    if broadcast is None:
+        channel = pack.channel if pack else _channels(request.team).filter(pk=_int(post.get("channel"))).first()
+        broadcast = services.create_broadcast(
+            team=request.team,
+            name=post.get("name", ""),
+            channel=channel,
+            content=_content_from_post(post),
+            pack=pack,
+            user=request.user,
+        )
+    elif broadcast.status == BroadcastStatus.DRAFT:
+        services.update_broadcast(broadcast, name=post.get("name"), content=_content_from_post(post) or {})
+        if pack and pack.pk != broadcast.pack_id:
+            broadcast = services.change_pack(broadcast, pack)
+    if action == "apply_custom":
+        broadcast = services.apply_custom_conditions(broadcast)
+    elif post.get("custom") == "1" and broadcast.status == BroadcastStatus.DRAFT:
+        broadcast = services.apply_custom_conditions(broadcast, builder.tree_from_form(post))
+    if action == "send_now":
+        broadcast = services.send_now(broadcast)
+        messages.success(request, _("推播開始發送。"))
+    elif action == "schedule":
+        broadcast = services.schedule(broadcast, at=_local_datetime(request.team, post.get("scheduled_at")))
+        messages.success(request, _("推播已排程，將於發送前 15 分鐘擷取受眾名單。"))
+    return broadcast
+
+
+def _local_datetime(team, text):
+    try:
+        naive = dt.datetime.fromisoformat(text or "")
+    except ValueError:
+        raise services.AudienceError("scheduled_at", _("請填入發送時間。")) from None
+    return timezone.make_aware(naive, team.zone) if timezone.is_naive(naive) else naive
+
+
+@team_required("broadcasts.manage")
+def broadcast_detail(request, pk):
+    broadcast = get_object_or_404(Broadcast.objects.for_team(request.team).select_related("pack", "channel"), pk=pk)
+    try:
+        report = (
+            services.report(broadcast) if broadcast.status in (BroadcastStatus.SENDING, BroadcastStatus.SENT) else None
+        )
+    except ImportError:
+        report = None
+    context = {"section": "broadcasts", "broadcast": broadcast, "report": report}
+    return render(request, "audiences/broadcast_detail.html", context)
+
+
+@require_POST
+@team_required("broadcasts.manage")
+def broadcast_action(request, pk, verb):
+    broadcast = get_object_or_404(Broadcast.objects.for_team(request.team), pk=pk)
+    operations = {"cancel": services.cancel, "unschedule": services.unschedule, "send": services.send_now}
+    try:
+        operations[verb](broadcast)
+        messages.success(request, _("已更新推播狀態。"))
+    except services.AudienceError as exc:
+        messages.error(request, exc.message)
+    return redirect("audiences:broadcast", pk=pk)
