@@ -192,3 +192,12 @@ def test_sandbox_broadcast_reaches_each_recipient_once_even_when_killed(team, wo
     assert BroadcastRecipient.objects.get(broadcast=broadcast, contact=late_unsub).state == "skipped"
     contacts[1].refresh_from_db()
     assert contacts[1].last_team_marketing_at == SEND_AT
+
+    # the sandbox adapter delivers them; the report counts with messaging's rules
+    from messaging.services.outbox import dispatch
+
+    dispatch()
+    assert set(messages.values_list("status", flat=True)) <= {"sent", "delivered", "read"}
+    summary = services.report(broadcast)
+    assert summary["recipients"] == 5 and summary["sent"] == 5 and summary["snapshot"] == 6
+    assert sum(summary["skipped"].values()) == 1
