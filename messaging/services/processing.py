@@ -115,7 +115,7 @@ class Batch:
     def contact(self, event, *, source=ContactSource.ORGANIC, source_detail="", status=None, **extra):
         key = (event.channel_id, event.user_key)
         contact = self.contacts.get(key)
-        if contact is None:
+        if contact is None or event.occurred_at < contact.created_at:  # new, or an older event arrived late
             result = upsert_contact(
                 channel=event.channel,
                 external_id=event.user_key,
