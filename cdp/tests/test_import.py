@@ -1,0 +1,161 @@
+"""CSV import: mapping with preview, BOM / dialects, per-row errors with nothing half-applied, background path."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from cdp import imports
+from cdp.models import AttributeValue, Contact, CustomAttribute, Customer, CustomerEvent, ImportJob, Tag
+from cdp.tests.factories import ChannelFactory, ContactFactory, TagFactory
+
+pytestmark = pytest.mark.django_db
+
+UID1, UID2, UID3 = ("U" + c * 32 for c in "abc")
+
+
+@pytest.fixture
+def line(team):
+    return ChannelFactory(team=team, kind="line", name="LINE")
+
+
+@pytest.fixture
+def level(team):
+    return CustomAttribute.objects.create(team=team, key="level", label="等級", type="number")
+
+
+def upload(console, text, channel=None, *, encoding="utf-8", name="contacts.csv"):
+    data = {"file": SimpleUploadedFile(name, text.encode(encoding), content_type="text/csv")}
+    if channel:
+        data["channel"] = channel.pk
+    response = console.post(reverse("cdp:import"), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    return ImportJob.objects.latest("id")
+
+
+def run_mapping(console, job, targets):
+    """targets: one mapping target per column, in column order."""
+    data = {f"col_{i}": t for i, t in enumerate(targets)}
+    return console.post(reverse("cdp:import-mapping", args=[job.pk]), data)
+
+
+def test_good_file_with_bom_into_line(console, team, line, level):
+    text = f'\ufeffLINE UID,姓名,Email,標籤,等級\n{UID1},王小明,A@Example.com,"VIP, 新客",3\n{UID2},林美玲,,VIP,\n'
+    job = upload(console, text, line)
+    page = console.get(reverse("cdp:import-mapping", args=[job.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200 and "王小明" in html and "LINE UID" in html  # the preview, BOM stripped
+    form = page.context["form"]
+    assert [form[f"col_{i}"].initial for i in range(5)] == ["key", "name", "email", "tags", "attr:level"]
+    response = run_mapping(console, job, ["key", "name", "email", "tags", "attr:level"])
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert (job.status, job.total_rows, job.applied_rows, job.error_rows) == ("done", 2, 2, 0)
+    contact = Contact.objects.get(team=team, channel=line, external_id=UID1)
+    assert contact.source == "import" and contact.display_name == "王小明"
+    assert contact.customer.email == "a@example.com"
+    assert sorted(contact.customer.customer_tags.values_list("tag__name", flat=True)) == ["VIP", "新客"]
+    assert AttributeValue.objects.get(customer=contact.customer, attribute=level).number_value == 3
+    assert CustomerEvent.objects.filter(customer=contact.customer, type="contact_created").count() == 1
+    assert CustomerEvent.objects.filter(customer=contact.customer, type="attribute_changed").count() == 1
+    progress = console.get(reverse("cdp:import-job", args=[job.pk])).content.decode()
+    assert "成功匯入" in progress
+
+
+def test_existing_contact_is_updated_and_semicolon_dialect(console, team, line):
+    existing = ContactFactory(channel=line, external_id=UID1, display_name="舊名")
+    job = upload(console, f"uid;name\n{UID1};新名字\n{UID2};第二位\n", line)
+    assert run_mapping(console, job, ["key", "name"]).status_code == 302
+    job.refresh_from_db()
+    assert job.applied_rows == 2
+    assert Customer.objects.get(pk=existing.customer_id).name == "新名字"
+    assert Contact.objects.filter(team=team, channel=line).count() == 2
+
+
+def test_bad_rows_are_reported_and_nothing_of_them_applied(console, team, line, level):
+    TagFactory(team=team, name="舊標籤").__class__.objects.filter(name="舊標籤").update(archived_at="2024-01-01T00:00Z")
+    text = (
+        "uid,name,level,tags,email\n"
+        f"{UID1},好的一列,5,VIP,\n"
+        "not-a-uid,壞UID,1,,\n"
+        f"{UID2},壞數字,abc,VIP,\n"
+        f"{UID3},封存標籤,2,舊標籤,\n"
+        f"{UID1},重複,1,,\n"
+        f"U{'d' * 32},壞Email,1,,not-an-email\n"
+    )
+    job = upload(console, text, line)
+    run_mapping(console, job, ["key", "name", "attr:level", "tags", "email"])
+    job.refresh_from_db()
+    assert (job.applied_rows, job.error_rows) == (1, 5)
+    assert [e["row"] for e in job.errors] == [3, 4, 5, 6, 7]
+    assert set(Contact.objects.filter(team=team).values_list("external_id", flat=True)) == {UID1}
+    assert AttributeValue.objects.filter(team=team).count() == 1
+    assert Tag.objects.get(team=team, name="VIP").customer_tags.count() == 1
+    report = b"".join(
+        chunk if isinstance(chunk, bytes) else chunk.encode()
+        for chunk in console.get(reverse("cdp:import-errors", args=[job.pk])).streaming_content
+    ).decode("utf-8")
+    assert report.startswith("\ufeff列號,欄位,錯誤")
+    assert "not-a-uid" in report and "abc" in report and "與第 2 列重複" in report and "not-an-email" in report
+
+
+def test_whatsapp_phone_key_and_member_id_import(console, team):
+    wa = ChannelFactory(team=team, kind="whatsapp")
+    job = upload(console, "phone,name\n0912 345 678,阿明\n12345,壞號碼\n", wa)
+    run_mapping(console, job, ["key", "name"])
+    job.refresh_from_db()
+    assert (job.applied_rows, job.error_rows) == (1, 1)
+    contact = Contact.objects.get(team=team, channel=wa)
+    assert contact.external_id == contact.phone == "+886912345678"
+
+    job = upload(console, "會員編號,姓名,電話\nM100,會員甲,0912345678\nM200,會員乙,\n")
+    assert job.channel is None
+    run_mapping(console, job, ["key", "name", "phone"])
+    job.refresh_from_db()
+    assert job.applied_rows == 2
+    member = Customer.objects.get(team=team, member_id="M100")
+    assert member.is_member and member.name == "會員甲"
+    # phone matching (identity rules): the WhatsApp contact's customer took the member id.
+    assert Contact.objects.get(pk=contact.pk).customer.member_id == "M100"
+
+
+def test_mapping_errors_and_unreadable_files(console, team, line):
+    job = upload(console, f"uid,name\n{UID1},x\n", line)
+    response = run_mapping(console, job, ["name", "name"])
+    assert response.status_code == 400 and "請指定一個" in response.content.decode()
+    job = upload(console, "uid,name\nU1,陳\n", line, encoding="big5")
+    page = console.get(reverse("cdp:import-mapping", args=[job.pk]))
+    assert "不是 UTF-8" in page.content.decode()
+    response = console.post(reverse("cdp:import"), {"file": SimpleUploadedFile("e.csv", b"")})
+    assert response.status_code == 400
+
+
+def test_large_files_run_in_the_background_with_progress(
+    console, team, line, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)  # run the django-q2 task inline, as a worker would
+    monkeypatch.setattr(imports, "BACKGROUND_ROWS", 5)
+    monkeypatch.setattr(imports, "CHUNK", 4)
+    calls = []
+    from django_q import tasks
+
+    real = tasks.async_task
+    monkeypatch.setattr(tasks, "async_task", lambda *a, **k: calls.append(a) or real(*a, **k))
+    rows = "".join(f"U{i:032x},n{i}\n" for i in range(11))
+    job = upload(console, "uid,name\n" + rows, line)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_mapping(console, job, ["key", "name"])
+    assert calls and calls[0][0] == "cdp.tasks.run_import"
+    job.refresh_from_db()
+    assert (job.status, job.processed_rows, job.applied_rows) == ("done", 11, 11)
+    page = console.get(reverse("cdp:import-job", args=[job.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in page and "100%" in page
+    imports.run(job.pk)  # a redelivered task changes nothing
+    assert Contact.objects.filter(team=team).count() == 11
+
+
+def test_other_teams_import_jobs_are_404(console, other_team):
+    job = ImportJob.objects.create(team=other_team, file="imports/x.csv")
+    for name in ("cdp:import-mapping", "cdp:import-job", "cdp:import-errors"):
+        assert console.get(reverse(name, args=[job.pk])).status_code == 404
