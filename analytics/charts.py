@@ -5,7 +5,7 @@ give. Missing periods are zeros in the data, so lines and bars never have gaps.
 """
 
 import plotly.graph_objects as go
-from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 PALETTE = ["#0f9d7a", "#3b82f6", "#f59e0b", "#8b5cf6", "#ef4444"]
 INK = "#4a5468"
@@ -96,10 +96,20 @@ def valid_contacts(data):
     names = [row["channel"]["name"] for row in data["channels"]]
     fig = go.Figure()
     fig.add_trace(
-        go.Bar(x=names, y=[r["valid"] for r in data["channels"]], name=_("有效聯絡人"), marker_color="#0f9d7a")
+        go.Bar(
+            x=names,
+            y=[r["valid"] for r in data["channels"]],
+            name=pgettext("analytics", "有效聯絡人"),
+            marker_color="#0f9d7a",
+        )
     )
     fig.add_trace(
-        go.Bar(x=names, y=[r["invalid"] for r in data["channels"]], name=_("取消訂閱 / 封鎖"), marker_color="#f0a3a3")
+        go.Bar(
+            x=names,
+            y=[r["invalid"] for r in data["channels"]],
+            name=pgettext("analytics", "取消訂閱 / 封鎖"),
+            marker_color="#f0a3a3",
+        )
     )
     _layout(fig, barmode="stack", hovermode="x unified", bargap=0.45)
     return to_json(fig)

@@ -146,7 +146,7 @@ def _event_counts(team, flt):
         FROM {EVENTS} e
         WHERE e.team_id = %(team)s AND e.type IN {types} AND e.channel_id IS NOT NULL
           AND {flt.sql("e.occurred_at", params, "r")}
-        GROUP BY e.channel_id, day
+        GROUP BY 1, 2
     """
     return {(channel, _as_date(day)): [new, unsub] for channel, day, new, unsub in _fetch(sql, params)}
 
@@ -205,7 +205,7 @@ def _state_deltas(team, flt):
         SELECT c.channel_id, {_local_date("d.t")} AS day, SUM(d.d_valid), SUM(d.d_bound_valid)
         FROM deltas d JOIN {CONTACTS} c ON c.id = d.contact_id
         WHERE (d.d_valid <> 0 OR d.d_bound_valid <> 0) AND {flt.sql("d.t", params, "r")}
-        GROUP BY c.channel_id, day
+        GROUP BY 1, 2
     """
     return {(channel, _as_date(day)): [dv, dbv] for channel, day, dv, dbv in _fetch(sql, params)}
 
@@ -214,11 +214,11 @@ def _source_counts(team, flt):
     params = {"team": team.pk, "tz": team.time_zone}
     sql = f"""
         SELECT e.channel_id, {_local_date("e.occurred_at")} AS day,
-               COALESCE({_json_text("e.data", "source")}, c.source, 'organic') AS source, COUNT(*)
+               COALESCE({_json_text("e.data", "source")}, c.source, 'organic') AS src, COUNT(*)
         FROM {EVENTS} e LEFT JOIN {CONTACTS} c ON c.id = e.contact_id
         WHERE e.team_id = %(team)s AND e.type = 'contact_created' AND e.channel_id IS NOT NULL
           AND {flt.sql("e.occurred_at", params, "r")}
-        GROUP BY e.channel_id, day, source
+        GROUP BY 1, 2, 3
     """
     return _fetch(sql, params)
 
@@ -229,7 +229,7 @@ def _binding_counts(team, flt):
         SELECT c.channel_id, {_local_date("b.bound_at")} AS day, b.method, COUNT(*)
         FROM {BINDINGS} b JOIN {CONTACTS} c ON c.id = b.contact_id
         WHERE b.team_id = %(team)s AND {flt.sql("b.bound_at", params, "r")}
-        GROUP BY c.channel_id, day, b.method
+        GROUP BY 1, 2, 3
     """
     return _fetch(sql, params)
 

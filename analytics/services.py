@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import pgettext, pgettext_lazy
 
 from cdp.models import BindingMethod, Channel, ContactSource
 
@@ -22,62 +22,66 @@ from .models import BindingDay, ChannelDay, KpiSnapshot, SourceDay
 
 MAX_CHANNELS = 5
 MAX_RANGE_DAYS = 3660
-UNITS = {"week": gettext_lazy("每週"), "month": gettext_lazy("每月"), "year": gettext_lazy("每年")}
+UNITS = {
+    "week": pgettext_lazy("analytics", "每週"),
+    "month": pgettext_lazy("analytics", "每月"),
+    "year": pgettext_lazy("analytics", "每年"),
+}
 
 # Labels of seed 000 (the cdp choices carry the same words; repeated here so this app's catalog has them).
 SOURCE_LABELS = {
-    ContactSource.IMPORT: gettext_lazy("匯入名單"),
-    ContactSource.API_SYNC: gettext_lazy("API 同步"),
-    ContactSource.MANUAL: gettext_lazy("手動新增"),
-    ContactSource.OMO_BINDING: gettext_lazy("OMO 綁定"),
-    ContactSource.KEYWORD: gettext_lazy("關鍵字自動回覆 / 指派"),
-    ContactSource.WEBSITE_BINDING: gettext_lazy("官網綁定"),
-    ContactSource.CART_REMARKETING: gettext_lazy("購物車再行銷"),
-    ContactSource.IG_POST_REPLY: gettext_lazy("IG 貼文回覆"),
-    ContactSource.FB_POST_REPLY: gettext_lazy("FB 貼文回覆"),
-    ContactSource.FB_RECURRING_NOTIFICATION: gettext_lazy("FB 定期通知"),
-    ContactSource.IG_LIVE_COMMENT_REPLY: gettext_lazy("IG 直播留言回覆"),
-    ContactSource.IG_STORY_MENTION: gettext_lazy("IG 限動標註"),
-    ContactSource.IG_STORY_REPLY: gettext_lazy("IG 限動回覆"),
-    ContactSource.FB_AD_WHATSAPP: gettext_lazy("FB 廣告（點擊進入 WhatsApp）"),
-    ContactSource.FB_AD_MESSENGER: gettext_lazy("FB 廣告（點擊進入 Messenger）"),
-    ContactSource.COUPON: gettext_lazy("優惠券模組"),
-    ContactSource.GAME: gettext_lazy("遊戲模組"),
-    ContactSource.PIXEL: gettext_lazy("Pixel"),
-    ContactSource.APP91_LINE_BINDING: gettext_lazy("91App LINE 會員綁定"),
-    ContactSource.ORGANIC: gettext_lazy("自然流量"),
+    ContactSource.IMPORT: pgettext_lazy("analytics", "匯入名單"),
+    ContactSource.API_SYNC: pgettext_lazy("analytics", "API 同步"),
+    ContactSource.MANUAL: pgettext_lazy("analytics", "手動新增"),
+    ContactSource.OMO_BINDING: pgettext_lazy("analytics", "OMO 綁定"),
+    ContactSource.KEYWORD: pgettext_lazy("analytics", "關鍵字自動回覆 / 指派"),
+    ContactSource.WEBSITE_BINDING: pgettext_lazy("analytics", "官網綁定"),
+    ContactSource.CART_REMARKETING: pgettext_lazy("analytics", "購物車再行銷"),
+    ContactSource.IG_POST_REPLY: pgettext_lazy("analytics", "IG 貼文回覆"),
+    ContactSource.FB_POST_REPLY: pgettext_lazy("analytics", "FB 貼文回覆"),
+    ContactSource.FB_RECURRING_NOTIFICATION: pgettext_lazy("analytics", "FB 定期通知"),
+    ContactSource.IG_LIVE_COMMENT_REPLY: pgettext_lazy("analytics", "IG 直播留言回覆"),
+    ContactSource.IG_STORY_MENTION: pgettext_lazy("analytics", "IG 限動標註"),
+    ContactSource.IG_STORY_REPLY: pgettext_lazy("analytics", "IG 限動回覆"),
+    ContactSource.FB_AD_WHATSAPP: pgettext_lazy("analytics", "FB 廣告（點擊進入 WhatsApp）"),
+    ContactSource.FB_AD_MESSENGER: pgettext_lazy("analytics", "FB 廣告（點擊進入 Messenger）"),
+    ContactSource.COUPON: pgettext_lazy("analytics", "優惠券模組"),
+    ContactSource.GAME: pgettext_lazy("analytics", "遊戲模組"),
+    ContactSource.PIXEL: pgettext_lazy("analytics", "Pixel"),
+    ContactSource.APP91_LINE_BINDING: pgettext_lazy("analytics", "91App LINE 會員綁定"),
+    ContactSource.ORGANIC: pgettext_lazy("analytics", "自然流量"),
 }
 METHOD_LABELS = {
-    BindingMethod.BINDING_PLUGIN: gettext_lazy("社群綁定插件"),
-    BindingMethod.CHATBOT_TO_WEBSITE: gettext_lazy("機器人導向官網"),
-    BindingMethod.CART_REMARKETING: gettext_lazy("購物車再行銷"),
-    BindingMethod.PIXEL: gettext_lazy("Omnichat Pixel（WhatsApp 限定）"),
-    BindingMethod.COUPON: gettext_lazy("優惠券"),
+    BindingMethod.BINDING_PLUGIN: pgettext_lazy("analytics", "社群綁定插件"),
+    BindingMethod.CHATBOT_TO_WEBSITE: pgettext_lazy("analytics", "機器人導向官網"),
+    BindingMethod.CART_REMARKETING: pgettext_lazy("analytics", "購物車再行銷"),
+    BindingMethod.PIXEL: pgettext_lazy("analytics", "Omnichat Pixel（WhatsApp 限定）"),
+    BindingMethod.COUPON: pgettext_lazy("analytics", "優惠券"),
     BindingMethod.OMNILINK: "OmniLink",
     BindingMethod.API: "API",
 }
 METRIC_LABELS = {
-    "omni_customers": gettext_lazy("全渠道顧客"),
-    "bound_customers": gettext_lazy("社群身份綁定"),
-    "members": gettext_lazy("會員身份"),
-    "bound_members": gettext_lazy("會員完成社群身份綁定"),
-    "total_contacts": gettext_lazy("總聯絡人數"),
-    "bound_valid_contacts": gettext_lazy("總社群身份綁定數"),
-    "new_contacts": gettext_lazy("新聯絡人數"),
-    "unsubscribes": gettext_lazy("取消訂閱數"),
+    "omni_customers": pgettext_lazy("analytics", "全渠道顧客"),
+    "bound_customers": pgettext_lazy("analytics", "社群身份綁定"),
+    "members": pgettext_lazy("analytics", "會員身份"),
+    "bound_members": pgettext_lazy("analytics", "會員完成社群身份綁定"),
+    "total_contacts": pgettext_lazy("analytics", "總聯絡人數"),
+    "bound_valid_contacts": pgettext_lazy("analytics", "總社群身份綁定數"),
+    "new_contacts": pgettext_lazy("analytics", "新聯絡人數"),
+    "unsubscribes": pgettext_lazy("analytics", "取消訂閱數"),
 }
 
 PANEL_NOTES = {
-    "total_contacts": gettext_lazy("累計人數"),
-    "bound_valid_contacts": gettext_lazy("累計人數"),
-    "new_contacts": gettext_lazy("新增次數"),
-    "unsubscribes": gettext_lazy("新增次數"),
+    "total_contacts": pgettext_lazy("analytics", "累計人數"),
+    "bound_valid_contacts": pgettext_lazy("analytics", "累計人數"),
+    "new_contacts": pgettext_lazy("analytics", "新增次數"),
+    "unsubscribes": pgettext_lazy("analytics", "新增次數"),
 }
 PANEL_HELP = {
-    "total_contacts": gettext_lazy("各社群渠道中的聯絡人的數量總計。"),
-    "bound_valid_contacts": gettext_lazy("各社群渠道中有效聯絡人完成社群身份綁定的人數總計。"),
-    "new_contacts": gettext_lazy("各社群渠道中的新增聯絡人的次數總計。"),
-    "unsubscribes": gettext_lazy("各社群渠道中的聯絡人取消訂閱（封鎖）的次數總計。"),
+    "total_contacts": pgettext_lazy("analytics", "各社群渠道中的聯絡人的數量總計。"),
+    "bound_valid_contacts": pgettext_lazy("analytics", "各社群渠道中有效聯絡人完成社群身份綁定的人數總計。"),
+    "new_contacts": pgettext_lazy("analytics", "各社群渠道中的新增聯絡人的次數總計。"),
+    "unsubscribes": pgettext_lazy("analytics", "各社群渠道中的聯絡人取消訂閱（封鎖）的次數總計。"),
 }
 
 
@@ -359,14 +363,20 @@ def _pct(value):
 def csv_rows(name, data):
     """Header + rows of one figure, for the CSV export of its card."""
     if name == "kpis":
-        yield [_("指標"), _("數量"), _("佔全渠道顧客比例")]
+        yield [pgettext("analytics", "指標"), pgettext("analytics", "數量"), pgettext("analytics", "佔全渠道顧客比例")]
         yield [str(METRIC_LABELS["omni_customers"]), data["omni_customers"], _pct(1.0 if data["omni_customers"] else 0)]
         yield [str(METRIC_LABELS["bound_customers"]), data["bound_customers"], _pct(data["bound_rate"])]
         yield [str(METRIC_LABELS["members"]), data["members"], _pct(data["member_rate"])]
         yield [str(METRIC_LABELS["bound_members"]), data["bound_members"], _pct(data["bound_member_rate"])]
     elif name == "overview":
         keys = ["total_contacts", "bound_valid_contacts", "new_contacts", "unsubscribes"]
-        yield [_("期間"), _("開始日期"), _("結束日期"), _("渠道"), *[str(METRIC_LABELS[k]) for k in keys]]
+        yield [
+            pgettext("analytics", "期間"),
+            pgettext("analytics", "開始日期"),
+            pgettext("analytics", "結束日期"),
+            pgettext("analytics", "渠道"),
+            *[str(METRIC_LABELS[k]) for k in keys],
+        ]
         for i, period in enumerate(data["periods"]):
             for series in data["series"]:
                 yield [
@@ -378,16 +388,22 @@ def csv_rows(name, data):
                 ]
     elif name in ("binding_sources", "contact_sources"):
         key = "methods" if name == "binding_sources" else "sources"
-        yield [_("月份"), _("來源"), _("次數")]
-        yield [data["month"], _("總數"), data["total"]]
+        yield [pgettext("analytics", "月份"), pgettext("analytics", "來源"), pgettext("analytics", "次數")]
+        yield [data["month"], pgettext("analytics", "總數"), data["total"]]
         for row in data[key]:
             yield [data["month"], row["label"], row["count"]]
     elif name == "valid_contacts":
-        yield [_("渠道"), _("有效聯絡人"), _("取消訂閱 / 封鎖"), _("總聯絡人數"), _("佔比")]
+        yield [
+            pgettext("analytics", "渠道"),
+            pgettext("analytics", "有效聯絡人"),
+            pgettext("analytics", "取消訂閱 / 封鎖"),
+            pgettext("analytics", "總聯絡人數"),
+            pgettext("analytics", "佔比"),
+        ]
         for row in data["channels"]:
             yield [row["channel"]["name"], row["valid"], row["invalid"], row["total"], _pct(row["valid_rate"])]
         t = data["total"]
-        yield [_("總數"), t["valid"], t["invalid"], t["total"], _pct(t["valid_rate"])]
+        yield [pgettext("analytics", "總數"), t["valid"], t["invalid"], t["total"], _pct(t["valid_rate"])]
     else:
         raise KeyError(name)
 
