@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import TeamOwned, TeamQuerySet
+from accounts.models import Team, TeamOwned, TeamQuerySet
 from cdp.models import Channel, ChannelKind, Contact
 
 PACK_CHANNEL_KINDS = (ChannelKind.LINE, ChannelKind.FACEBOOK, ChannelKind.INSTAGRAM, ChannelKind.WHATSAPP)
@@ -167,10 +167,20 @@ class RecipientState(models.TextChoices):
 
 
 class BroadcastRecipient(TeamOwned):
-    """One contact of a broadcast's snapshot. Written in bulk by INSERT ... SELECT; never edited by hand."""
+    """One contact of a broadcast's snapshot. Written in bulk by INSERT ... SELECT; never edited by hand.
 
-    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="recipients")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    A snapshot writes up to millions of rows in one statement, so this table carries no foreign-key
+    constraints (each costs a trigger call per row at commit: measured ~2x the INSERT itself) and only the two
+    indexes it is read by. The ids come from the same statement's SELECT on contacts of the broadcast's team.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
+    broadcast = models.ForeignKey(
+        Broadcast, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="recipients"
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
     state = models.CharField(max_length=10, choices=RecipientState.choices, default=RecipientState.PENDING)
     skip_reason = models.CharField(max_length=64, blank=True, default="")
 
