@@ -609,4 +609,3 @@ class MergeViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMode
         return Response(
             {"survivor": s.CustomerSerializer(survivor).data, "restored": s.CustomerSerializer(restored).data}
         )
-

@@ -53,7 +53,16 @@ def refresh_over_quota(team):
 
 
 def schedule_refresh(team_id):
-    """After commit, refresh the team's over-quota flags; at most once per debounce window per team."""
+    """After commit, refresh the team's over-quota flags; at most once per debounce window per team.
+
+    Within one transaction the callback is registered once per team (a batch creating 100 contacts checks the
+    debounce cache once, not 100 times).
+    """
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(
+        getattr(entry[1], "quota_team_id", None) == team_id for entry in connection.run_on_commit
+    ):
+        return
 
     def enqueue():
         if cache.add(f"quota-refresh:{team_id}", 1, timeout=REFRESH_DEBOUNCE_SECONDS):
@@ -61,4 +70,5 @@ def schedule_refresh(team_id):
 
             async_task("cdp.tasks.refresh_quota", team_id, task_name=f"quota:{team_id}")
 
+    enqueue.quota_team_id = team_id
     transaction.on_commit(enqueue)

@@ -41,23 +41,35 @@ def upsert_contact(
     phone="",
     business_scoped_id="",
     status=SubscriptionStatus.SUBSCRIBED,
+    customer=None,
+    known_missing=False,
 ):
     """Return the contact for (channel, external_id), creating it (and its own new customer) if missing.
+
+    `customer`: attach a new contact to this existing customer instead of creating one (the events API does so
+    when a binding names a member whose customer already exists: the contact is born bound, no merge needed).
+    `known_missing`: the caller has just looked the contact up in bulk and not found it (skips one query).
 
     A new contact's created_at and subscribed_at are `occurred_at` (the platform's event time). Safe under
     concurrency: a racing insert of the same contact resolves to the row that won.
     """
     occurred_at = occurred_at or timezone.now()
     team = channel.team
-    existing = Contact.objects.filter(team=team, channel=channel, external_id=external_id).first()
+    existing = None
+    if not known_missing:
+        existing = Contact.objects.filter(team=team, channel=channel, external_id=external_id).first()
     if existing is not None:
         _backfill(existing, display_name=display_name, phone=phone, occurred_at=occurred_at)
         return UpsertResult(existing, False)
     try:
         with transaction.atomic():
-            customer = Customer.objects.create(
-                team=team, name=display_name, phone=phone if channel.kind == "whatsapp" else "", created_at=occurred_at
-            )
+            if customer is None:
+                customer = Customer.objects.create(
+                    team=team,
+                    name=display_name,
+                    phone=phone if channel.kind == "whatsapp" else "",
+                    created_at=occurred_at,
+                )
             contact = Contact.objects.create(
                 team=team,
                 channel=channel,

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -114,6 +114,7 @@ class Batch:
                 if channel is not None:
                     keys.setdefault(channel.pk, set()).add(self.external_id(channel, data["external_id"], strict=False))
         self.contacts = {}
+        self.looked_up = {(channel_id, ext) for channel_id, exts in keys.items() for ext in exts}
         for channel_id, external_ids in keys.items():
             for contact in Contact.objects.for_team(team).filter(channel_id=channel_id, external_id__in=external_ids):
                 contact.team = team
@@ -155,10 +156,7 @@ def process(team, body):
                     outcome.duplicates += 1
                     continue
                 with transaction.atomic():
-                    try:
-                        with transaction.atomic():
-                            EventReceipt.objects.create(team=team, event_id=event_id, type=type_, received_at=batch.now)
-                    except IntegrityError:
+                    if not _claim(team, event_id, type_, batch.now):
                         outcome.duplicates += 1  # received concurrently by another request
                         continue
                     apply_event(batch, type_, occurred_at, data)
@@ -169,6 +167,18 @@ def process(team, body):
             except ValidationError as exc:
                 outcome.rejected.append({"index": index, "id": event_id, "errors": _data_errors(exc)})
     return outcome
+
+
+def _claim(team, event_id, type_, now):
+    """Insert the receipt unless the id is known (one statement, no savepoint). True when this call claimed it."""
+    table = EventReceipt._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (team_id, event_id, type, received_at) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (team_id, event_id) DO NOTHING RETURNING id",
+            [team.pk, event_id, type_, now],
+        )
+        return cursor.fetchone() is not None
 
 
 def _data_errors(exc, prefix="data"):
@@ -295,7 +305,16 @@ def _binding(batch, occurred_at, data):
     contact = batch.contacts.get((channel.pk, external_id))
     if contact is None:
         phone = external_id if channel.kind == ChannelKind.WHATSAPP and external_id.startswith("+") else ""
+        # A new contact whose member already has a customer is born attached to it (no customer, no merge).
+        known = identity.resolve(
+            batch.team,
+            identity.normalize_identity(
+                batch.team, member_id=_text(data, "member_id"), phone=_text(data, "phone"), email=_text(data, "email")
+            ),
+        )
         contact = contacts.upsert_contact(
+            customer=known,
+            known_missing=(channel.pk, external_id) in batch.looked_up,
             channel=channel,
             external_id=external_id,
             occurred_at=occurred_at,
