@@ -1,9 +1,332 @@
-from django.utils.translation import gettext_lazy as _
+"""Console pages: the journey list, the builder (HTMX, node drawer), statistics, versions, test a journey."""
+
+from django.contrib import messages
+from django.db.models import Q
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
 
 from accounts.decorators import team_required
-from accounts.views import module_pending
+from cdp.models import Channel, CustomAttribute, Customer, Tag
+
+from . import forms, services, stats
+from . import graph as g
+from .models import Journey, JourneyVersion, TriggerType
+from .statemachine import JourneyStatus, actions_for, can_edit, warning_for
+
+PERM = "journeys.manage"
 
 
-@team_required()
+def _journey(request, pk):
+    return get_object_or_404(Journey.objects.for_team(request.team).select_related("current_version"), pk=pk)
+
+
+@team_required(PERM)
 def index(request):
-    return module_pending(request, title=_("顧客旅程"))
+    journeys = Journey.objects.for_team(request.team).select_related("current_version")
+    q = request.GET.get("q", "").strip()
+    status = request.GET.get("status", "")
+    trigger = request.GET.get("trigger", "")
+    if q:
+        journeys = journeys.filter(name__icontains=q)
+    if status in JourneyStatus.values:
+        journeys = journeys.filter(status=status)
+    if trigger in TriggerType.values:
+        journeys = journeys.filter(trigger_type=trigger)
+    rows = [{"journey": j, "actions": actions_for(j.status), "warning": warning_for(j.status_reason)} for j in journeys]
+    context = {
+        "section": "journeys",
+        "rows": rows,
+        "q": q,
+        "status": status,
+        "trigger": trigger,
+        "statuses": JourneyStatus.choices,
+        "triggers": TriggerType.choices,
+    }
+    template = "journeys/index.html#table" if request.htmx else "journeys/index.html"
+    return render(request, template, context)
+
+
+@require_POST
+@team_required(PERM)
+def create(request):
+    try:
+        journey = services.create_journey(team=request.team, name=request.POST.get("name") or _("未命名旅程"))
+    except services.JourneyError as error:
+        messages.error(request, "; ".join(error.messages))
+        return redirect("journeys:index")
+    return redirect("journeys:builder", pk=journey.pk)
+
+
+@require_POST
+@team_required(PERM)
+def action(request, pk, name):
+    journey = _journey(request, pk)
+    try:
+        result = services.run_action(journey, name, actor=request.user.get_username())
+    except services.JourneyError as error:
+        messages.error(request, "; ".join(error.messages))
+        return redirect("journeys:index")
+    if name == "copy":
+        messages.success(request, _("已複製旅程。"))
+        return redirect("journeys:builder", pk=result.pk)
+    messages.success(request, _("已更新旅程狀態。") if name != "delete" else _("已刪除旅程。"))
+    return redirect("journeys:index")
+
+
+def builder_context(request, journey, **extra):
+    team = request.team
+    graph = journey.draft_graph or (journey.current_version.graph if journey.current_version else g.empty_graph())
+    compiled = g.compile_graph(graph)
+    counts = stats.node_counts(journey.current_version) if journey.current_version else {}
+    older = []
+    for version_id, by_node in services.version_node_counts(journey).items():
+        version = JourneyVersion.objects.for_team(team).get(pk=version_id)
+        older.append({"version": version, "nodes": sorted(by_node.items())})
+    targets = {t.channel_id: t for t in journey.targets.all()}
+    channels = [
+        {"channel": c, "selected": c.pk in targets, "cap": targets[c.pk].message_cap if c.pk in targets else None}
+        for c in Channel.objects.for_team(team).active()
+    ]
+    dnd = list(journey.dnd_segments or []) + [["", ""]]
+    return {
+        "section": "journeys",
+        "journey": journey,
+        "nodes": graph.get("nodes", []),
+        "compiled": compiled,
+        "counts": counts,
+        "older": older,
+        "channels": channels,
+        "dnd": dnd,
+        "triggers": TriggerType.choices,
+        "tags": Tag.objects.for_team(team).filter(archived_at__isnull=True),
+        "attributes": CustomAttribute.objects.for_team(team).active(),
+        "node_types": NODE_LABELS,
+        "edit_settings": can_edit(journey.status, "settings"),
+        "edit_draft_only": can_edit(journey.status, "activation"),
+        "edit_structure": can_edit(journey.status, "structure"),
+        "edit_nodes": can_edit(journey.status, "node_contents"),
+        "starts_local": _local_input(team, journey.starts_at),
+        "ends_local": _local_input(team, journey.ends_at),
+        "warning": warning_for(journey.status_reason),
+        **extra,
+    }
+
+
+NODE_LABELS = [
+    ("message", gettext_lazy("訊息節點")),
+    ("delay", gettext_lazy("時間延遲")),
+    ("split", gettext_lazy("分眾條件")),
+    ("tags", gettext_lazy("新增/移除標籤")),
+    ("attribute", gettext_lazy("變更自訂屬性")),
+    ("points", gettext_lazy("增加/扣除點數")),
+]
+
+
+def _local_input(team, value):
+    return team.localtime(value).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+@team_required(PERM)
+def builder(request, pk):
+    journey = _journey(request, pk)
+    return render(request, "journeys/builder.html", builder_context(request, journey))
+
+
+@require_POST
+@team_required(PERM)
+def save_settings(request, pk):
+    journey = _journey(request, pk)
+    errors = {}
+    try:
+        services.update_settings(journey, values=forms.settings_values(request.POST, journey, request.team))
+    except forms.FormError as error:
+        errors = error.errors
+    except services.JourneyError as error:
+        errors = error.message_dict
+    journey.refresh_from_db()
+    if request.POST.get("then") == "publish" and not errors:
+        return publish(request, pk)
+    context = builder_context(request, journey, settings_errors=errors, saved=not errors)
+    status = 400 if errors else 200
+    return render(request, "journeys/builder.html#settings", context, status=status)
+
+
+@require_POST
+@team_required(PERM)
+def publish(request, pk):
+    journey = _journey(request, pk)
+    try:
+        version = services.publish(journey, actor=request.user.get_username())
+    except services.JourneyError as error:
+        context = builder_context(request, journey, publish_errors=_publish_errors(error.message_dict))
+        return render(request, "journeys/builder.html#flowcard", context, status=400)
+    messages.success(request, _("已發佈版本 %(n)s。") % {"n": version.number})
+    response = HttpResponse(status=204)
+    response["HX-Redirect"] = request.build_absolute_uri(f"/journeys/{journey.pk}/")
+    if not request.htmx:
+        return redirect("journeys:builder", pk=journey.pk)
+    return response
+
+
+def _publish_errors(message_dict):
+    out = []
+    for key, messages_ in message_dict.items():
+        node = key.split(".")[1] if key.startswith("nodes.") else ""
+        out.append({"key": key, "node": node, "message": "; ".join(messages_)})
+    return out
+
+
+@require_POST
+@team_required(PERM)
+def add_node(request, pk):
+    journey = _journey(request, pk)
+    try:
+        node = services.add_node(
+            journey,
+            type=request.POST.get("type", ""),
+            after=request.POST.get("after") or None,
+            parent=request.POST.get("parent") or None,
+            branch=request.POST.get("branch") or None,
+        )
+    except services.JourneyError as error:
+        context = builder_context(request, journey, flow_error="; ".join(error.messages))
+        return render(request, "journeys/builder.html#flowcard", context, status=400)
+    context = builder_context(request, journey, open_node=node["id"])
+    return render(request, "journeys/builder.html#flowcard", context)
+
+
+@team_required(PERM)
+def node_drawer(request, pk, node_id):
+    journey = _journey(request, pk)
+    graph = journey.draft_graph or (journey.current_version.graph if journey.current_version else {})
+    node = g.find_node(graph, node_id)
+    if node is None:
+        raise Http404
+    errors = {}
+    config = node.get("config") or {}
+    if request.method == "POST":
+        try:
+            config = forms.node_config(node["type"], request.POST)
+            services.update_node(journey, node_id, config)
+        except forms.FormError as error:
+            errors = error.errors
+        except services.JourneyError as error:
+            errors = error.message_dict
+        if not errors:
+            response = render(request, "journeys/builder.html#flowcard", builder_context(request, journey))
+            response["HX-Trigger"] = "drawer-close"
+            return response
+        node = {**node, "config": config}
+    return render(
+        request,
+        "journeys/drawer.html",
+        _drawer_context(request, journey, node, errors),
+        status=400 if errors else 200,
+    )
+
+
+def _drawer_context(request, journey, node, errors):
+    team = request.team
+    context = {
+        "journey": journey,
+        "node": node,
+        "config": node.get("config") or {},
+        "errors": errors,
+        "editable": can_edit(journey.status, "node_contents"),
+        "targets": [t.channel for t in journey.targets.select_related("channel")],
+        "attributes": CustomAttribute.objects.for_team(team).active(),
+        "tags": Tag.objects.for_team(team).filter(archived_at__isnull=True),
+    }
+    if node["type"] == "message":
+        from messaging.models import ChatbotModule, WhatsAppTemplate
+
+        context["modules"] = ChatbotModule.objects.for_team(team).filter(deleted_at__isnull=True)
+        context["templates"] = WhatsAppTemplate.objects.for_team(team).filter(deleted_at__isnull=True)
+        context["parameters"] = "\n".join(node.get("config", {}).get("parameters") or [])
+    if node["type"] == "split":
+        import json
+
+        tree = node.get("config", {}).get("conditions") or {}
+        context["split_rows"] = forms.split_rows(tree)
+        context["split_types"] = forms.SPLIT_ROW_TYPES
+        context["split_op"] = tree.get("op", "and")
+        context["conditions_json"] = json.dumps(tree, ensure_ascii=False, indent=1)
+    return context
+
+
+@require_POST
+@team_required(PERM)
+def delete_node(request, pk, node_id):
+    journey = _journey(request, pk)
+    try:
+        services.delete_node(journey, node_id)
+    except services.JourneyError as error:
+        context = builder_context(request, journey, flow_error="; ".join(error.messages))
+        return render(request, "journeys/builder.html#flowcard", context, status=400)
+    return render(request, "journeys/builder.html#flowcard", builder_context(request, journey))
+
+
+@require_POST
+@team_required(PERM)
+def move(request, pk):
+    journey = _journey(request, pk)
+    version = get_object_or_404(JourneyVersion.objects.for_team(request.team), pk=request.POST.get("version"))
+    dry_run = request.POST.get("apply") != "1"
+    try:
+        result = services.move_waiting(
+            journey, from_version=version, node_id=request.POST.get("node", ""), dry_run=dry_run
+        )
+    except services.JourneyError as error:
+        return HttpResponse("; ".join(error.messages), status=400)
+    context = {"journey": journey, "version": version, "node": request.POST.get("node"), "result": result}
+    return render(request, "journeys/move_result.html", context)
+
+
+@team_required(PERM)
+def statistics(request, pk):
+    journey = _journey(request, pk)
+    versions = list(journey.versions.all())
+    selected = None
+    if request.GET.get("version"):
+        selected = next((v for v in versions if str(v.pk) == request.GET["version"]), None)
+    version = selected or journey.current_version
+    graph = version.graph if version else {}
+    context = {
+        "section": "journeys",
+        "journey": journey,
+        "versions": versions,
+        "version": version,
+        "selected": selected,
+        "overview": stats.overview(journey, selected),
+        "compiled": g.compile_graph(graph),
+        "nodes": graph.get("nodes", []),
+        "counts": stats.node_counts(version) if version else {},
+        "node_stats": stats.node_stats(version) if version else {},
+    }
+    return render(request, "journeys/statistics.html", context)
+
+
+@team_required(PERM)
+def test_journey(request, pk):
+    journey = _journey(request, pk)
+    customers = Customer.objects.for_team(request.team).active()
+    q = request.GET.get("q", "").strip()
+    found = []
+    if q:
+        found = list(
+            customers.filter(Q(name__icontains=q) | Q(member_id=q) | Q(phone=q) | Q(email__iexact=q)).order_by("id")[
+                :10
+            ]
+        )
+    path = None
+    customer = None
+    if request.GET.get("customer"):
+        customer = get_object_or_404(customers, pk=request.GET["customer"])
+        from .simulate import simulate
+
+        path = simulate(journey, customer)
+    context = {"section": "journeys", "journey": journey, "q": q, "found": found, "customer": customer, "path": path}
+    return render(request, "journeys/test.html", context)

@@ -1,0 +1,178 @@
+"""Parsing the builder's HTML forms into service arguments (settings, node configs, split condition rows)."""
+
+import datetime as dt
+import json
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+SPLIT_ROW_TYPES = [
+    ("tag_has", gettext_lazy("有標籤")),
+    ("tag_has_not", gettext_lazy("沒有標籤")),
+    ("attribute_equals", gettext_lazy("自訂屬性等於")),
+    ("points_gte", gettext_lazy("點數餘額 ≥")),
+    ("points_lt", gettext_lazy("點數餘額 <")),
+    ("bound", gettext_lazy("已社群身份綁定")),
+    ("not_bound", gettext_lazy("未社群身份綁定")),
+    ("checkout_within", gettext_lazy("最後完成結帳在幾天內")),
+]
+SPLIT_ROWS = 3
+
+
+class FormError(Exception):
+    def __init__(self, errors):
+        super().__init__(errors)
+        self.errors = errors
+
+
+def _int_or_none(value, field, errors):
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        errors[field] = [_("請輸入整數。")]
+        return None
+
+
+def _local_datetime(value, team, field, errors):
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        naive = dt.datetime.fromisoformat(value)
+    except ValueError:
+        errors[field] = [_("日期時間格式錯誤。")]
+        return None
+    return timezone.make_aware(naive, team.zone) if timezone.is_naive(naive) else naive
+
+
+def settings_values(post, journey, team):
+    """Builder settings form → update_settings(values=...)."""
+    errors = {}
+    values = {
+        "name": post.get("name", ""),
+        "expiry_action": post.get("expiry_action", journey.expiry_action),
+        "per_customer_limit": _int_or_none(post.get("per_customer_limit"), "per_customer_limit", errors),
+        "holdout_percent": _int_or_none(post.get("holdout_percent"), "holdout_percent", errors) or 0,
+    }
+    starts = post.getlist("dnd_start")
+    ends = post.getlist("dnd_end")
+    values["dnd_segments"] = [
+        [s.strip(), e.strip()] for s, e in zip(starts, ends, strict=False) if s.strip() or e.strip()
+    ]
+    if journey.status == "draft":
+        values["trigger_type"] = post.get("trigger_type", journey.trigger_type)
+        values["trigger_config"] = trigger_config(post, values["trigger_type"])
+        values["activation"] = post.get("activation", journey.activation)
+        if values["activation"] == "scheduled":
+            values["starts_at"] = _local_datetime(post.get("starts_at"), team, "starts_at", errors)
+            values["ends_at"] = _local_datetime(post.get("ends_at"), team, "ends_at", errors)
+            if not values["starts_at"]:
+                errors.setdefault("starts_at", [_("請設定開始時間。")])
+            if not values["ends_at"]:
+                errors.setdefault("ends_at", [_("請設定結束時間。")])
+        else:
+            values["starts_at"] = values["ends_at"] = None
+    channel_ids = post.getlist("channel")
+    values["channels"] = [{"channel_id": cid, "message_cap": post.get(f"cap_{cid}", "")} for cid in channel_ids]
+    if errors:
+        raise FormError(errors)
+    return values
+
+
+def trigger_config(post, trigger_type):
+    if trigger_type == "checkout_completed":
+        return {
+            "item_name_contains": post.get("item_name_contains", "").strip(),
+            "amount_gte": post.get("amount_gte", "").strip(),
+            "amount_lte": post.get("amount_lte", "").strip(),
+        }
+    if trigger_type == "tag_added":
+        return {"tag": post.get("trigger_tag", "").strip()}
+    if trigger_type == "attribute_changed":
+        return {"key": post.get("trigger_key", "").strip(), "value": post.get("trigger_value", "").strip()}
+    if trigger_type == "system":
+        return {"name": post.get("system_name", "").strip()}
+    return {}
+
+
+def _names(value):
+    return [part.strip() for part in (value or "").replace("，", ",").split(",") if part.strip()]
+
+
+def node_config(node_type, post):
+    """Drawer form → node config (validated by services.update_node)."""
+    if node_type == "delay":
+        return {part: post.get(part, "0").strip() or "0" for part in ("days", "hours", "minutes")}
+    if node_type == "tags":
+        return {"add": _names(post.get("add")), "remove": _names(post.get("remove"))}
+    if node_type == "attribute":
+        return {"key": post.get("key", "").strip(), "value": post.get("value", "")}
+    if node_type == "points":
+        return {"op": post.get("op", "add"), "amount": post.get("amount", "").strip()}
+    if node_type == "message":
+        params = [line.strip() for line in post.get("parameters", "").splitlines() if line.strip()]
+        return {
+            "channel_id": post.get("channel_id", ""),
+            "kind": post.get("kind", "module"),
+            "module_id": post.get("module_id", ""),
+            "template_id": post.get("template_id", ""),
+            "parameters": params,
+        }
+    if node_type == "split":
+        raw = post.get("conditions_json", "").strip()
+        if post.get("mode") == "json" and raw:
+            try:
+                return {"conditions": json.loads(raw)}
+            except ValueError:
+                raise FormError({"conditions": [_("條件 JSON 格式錯誤。")]})
+        return {"conditions": split_tree(post)}
+    return {}
+
+
+def split_tree(post):
+    children = []
+    for index in range(SPLIT_ROWS):
+        kind = post.get(f"row{index}_type", "")
+        value = post.get(f"row{index}_value", "").strip()
+        if not kind:
+            continue
+        if kind in ("tag_has", "tag_has_not"):
+            children.append(
+                {"type": "tag", "op": "has" if kind == "tag_has" else "has_not", "match": "any", "tags": _names(value)}
+            )
+        elif kind == "attribute_equals":
+            key, _sep, wanted = value.partition("=")
+            children.append({"type": "attribute", "key": key.strip(), "op": "equals", "value": wanted.strip()})
+        elif kind in ("points_gte", "points_lt"):
+            children.append({"type": "points_balance", "op": "gte" if kind == "points_gte" else "lt", "value": value})
+        elif kind in ("bound", "not_bound"):
+            children.append({"type": "binding", "bound": kind == "bound"})
+        elif kind == "checkout_within":
+            children.append({"type": "last_checkout", "op": "within_last_days", "days": value})
+    return {"op": post.get("op") if post.get("op") in ("and", "or") else "and", "children": children}
+
+
+def split_rows(tree):
+    """The inverse of split_tree for the rows it understands (others show in the JSON box)."""
+    rows = []
+    for child in (tree or {}).get("children", []):
+        kind = child.get("type")
+        if kind == "tag":
+            rows.append(
+                ("tag_has" if child.get("op") == "has" else "tag_has_not", ", ".join(map(str, child.get("tags", []))))
+            )
+        elif kind == "attribute" and child.get("op") == "equals":
+            rows.append(("attribute_equals", f"{child.get('key')}={child.get('value')}"))
+        elif kind == "points_balance" and child.get("op") in ("gte", "lt"):
+            rows.append(("points_gte" if child["op"] == "gte" else "points_lt", str(child.get("value"))))
+        elif kind == "binding":
+            rows.append(("bound" if child.get("bound") else "not_bound", ""))
+        elif kind == "last_checkout" and child.get("op") == "within_last_days":
+            rows.append(("checkout_within", str(child.get("days"))))
+    while len(rows) < SPLIT_ROWS:
+        rows.append(("", ""))
+    return rows

@@ -1,0 +1,347 @@
+import datetime as dt
+import zoneinfo
+
+import pytest
+from django.utils import timezone
+
+from cdp.models import CustomerTag, EventType
+from cdp.tests.factories import ChannelFactory, ContactFactory, CustomAttributeFactory, TagFactory
+from journeys import engine, services
+from journeys.models import EnrollmentStep
+from journeys.tests.factories import delay, enroll_directly, message, node, published_journey, split
+from messaging.models import OutboundMessage
+
+pytestmark = pytest.mark.django_db
+
+TAIPEI = zoneinfo.ZoneInfo("Asia/Taipei")
+
+
+def run_all(now=None):
+    total = 0
+    while True:
+        ids, token = engine.claim(500, now=now)
+        if not ids:
+            return total
+        total += engine.process(ids, token, now=now)
+
+
+def test_delay_split_tag_message_path(team, line, module):
+    vip = {"op": "and", "children": [{"type": "tag", "op": "has", "match": "any", "tags": ["VIP"]}]}
+    yes_tag = node("tags", add=["engaged"], remove=[])
+    TagFactory(team=team, name="VIP")
+    journey = published_journey(team, line, [delay(minutes=5), split(vip, yes=[yes_tag, message(line, module)], no=[])])
+    from cdp.services.tags import add_tags
+
+    in_ = ContactFactory(channel=line)
+    out = ContactFactory(channel=line)
+    add_tags(customer=in_.customer, names=["VIP"], source="test")
+    e1, e2 = enroll_directly(journey, in_), enroll_directly(journey, out)
+    assert run_all() == 2  # both arrive at the delay and wait
+    e1.refresh_from_db()
+    assert e1.waiting and e1.next_run_at > timezone.now()
+    assert run_all() == 0
+    later = timezone.now() + dt.timedelta(minutes=6)
+    assert run_all(now=later) == 4  # split yes + tag + message, split no
+    e1.refresh_from_db(), e2.refresh_from_db()
+    assert e1.state == e2.state == "completed"
+    assert CustomerTag.objects.filter(customer=in_.customer, tag__name="engaged").exists()
+    assert not CustomerTag.objects.filter(customer=out.customer, tag__name="engaged").exists()
+    sent = OutboundMessage.objects.get(team=team, origin="journey")
+    assert sent.contact == in_ and sent.idempotency_key.startswith(f"journey:{e1.pk}:")
+    assert EnrollmentStep.objects.get(enrollment=e1, node_type="message").message_id == sent.pk
+
+
+def test_dnd_over_midnight_defers_to_window_end(team, line, module):
+    """Seed 002's example: 23:00~23:59 and 00:00~08:00 in the team's zone is one window over midnight."""
+    journey = published_journey(
+        team, line, [message(line, module)], dnd_segments=[["23:00", "23:59"], ["00:00", "08:00"]]
+    )
+    morning = dt.datetime(2026, 3, 11, 8, 0, tzinfo=TAIPEI)
+    for now in (dt.datetime(2026, 3, 10, 23, 30, tzinfo=TAIPEI), dt.datetime(2026, 3, 11, 2, 0, tzinfo=TAIPEI)):
+        enrollment = enroll_directly(journey, ContactFactory(channel=line), next_run_at=now)
+        run_all(now=now)
+        enrollment.refresh_from_db()
+        assert enrollment.waiting, list(
+            EnrollmentStep.objects.filter(enrollment=enrollment).values("outcome", "reason")
+        )
+        assert enrollment.next_run_at == morning
+    assert not OutboundMessage.objects.exists()
+    run_all(now=morning + dt.timedelta(minutes=1))
+    assert OutboundMessage.objects.count() == 2
+    daytime = dt.datetime(2026, 3, 11, 12, 0, tzinfo=TAIPEI)
+    sent_now = enroll_directly(journey, ContactFactory(channel=line), next_run_at=daytime)
+    run_all(now=daytime)
+    sent_now.refresh_from_db()
+    assert sent_now.state == "completed"
+    assert OutboundMessage.objects.count() == 3
+    assert EnrollmentStep.objects.filter(outcome="deferred").count() == 2
+
+
+def test_engine_defers_in_dnd_and_sends_after(team, line, module, monkeypatch):
+    journey = published_journey(team, line, [message(line, module)], dnd_segments=[["00:00", "23:59"]])
+    contact = ContactFactory(channel=line)
+    enrollment = enroll_directly(journey, contact)
+    run_all()
+    enrollment.refresh_from_db()
+    assert enrollment.waiting and enrollment.state == "active"
+    assert EnrollmentStep.objects.get(enrollment=enrollment).outcome == "deferred"
+    assert not OutboundMessage.objects.filter(team=team).exists()
+    services.update_settings(journey, values={"dnd_segments": []})
+    journey.refresh_from_db()
+    engine.Enrollment.objects.filter(pk=enrollment.pk).update(next_run_at=timezone.now())
+    run_all()
+    enrollment.refresh_from_db()
+    assert enrollment.state == "completed"
+    assert OutboundMessage.objects.filter(team=team, origin="journey").count() == 1
+
+
+def test_whatsapp_free_form_outside_window_is_skipped_with_reason(team, module):
+    wa = ChannelFactory(team=team, kind="whatsapp")
+    journey = published_journey(team, wa, [message(wa, module)])
+    contact = ContactFactory(channel=wa, last_customer_interaction_at=None)
+    enrollment = enroll_directly(journey, contact)
+    run_all()
+    step = EnrollmentStep.objects.get(enrollment=enrollment)
+    assert step.outcome == "skipped" and "template" in step.reason
+    assert not OutboundMessage.objects.exists()
+
+
+def test_unsubscribed_and_blocked_are_skipped(team, line, module):
+    journey = published_journey(team, line, [message(line, module)])
+    blocked = enroll_directly(journey, ContactFactory(channel=line, status="blocked"))
+    unsub = enroll_directly(journey, ContactFactory(channel=line, unsubscribed_broadcast=True))
+    run_all()
+    reasons = dict(EnrollmentStep.objects.values_list("enrollment_id", "reason"))
+    assert reasons == {blocked.pk: "blocked", unsub.pk: "unsubscribed"}
+
+
+def test_line_cap_reached_stops_the_journey(team, line, module):
+    journey = published_journey(team, line, [message(line, module)])
+    journey.targets.update(message_cap=2)
+    enrollments = [enroll_directly(journey, ContactFactory(channel=line)) for _ in range(3)]
+    run_all()
+    journey.refresh_from_db()
+    assert OutboundMessage.objects.filter(team=team).count() == 2
+    assert journey.status_reason == "line_cap_reached"
+    assert journey.status in ("stopping", "stopped")
+    states = sorted(e.state for e in type(enrollments[0]).objects.filter(journey=journey))
+    assert states == ["completed", "completed", "halted"]
+
+
+def test_whatsapp_cap_reached(team):
+    from messaging.tests.factories import WhatsAppTemplateFactory
+
+    wa = ChannelFactory(team=team, kind="whatsapp")
+    template = WhatsAppTemplateFactory(channel=wa)
+    journey = published_journey(team, wa, [message(wa, template=template, parameters=["a", "b"])])
+    journey.targets.update(message_cap=1)
+    for _ in range(2):
+        enroll_directly(journey, ContactFactory(channel=wa))
+    run_all()
+    journey.refresh_from_db()
+    assert journey.status_reason == "whatsapp_cap_reached"
+
+
+@pytest.mark.parametrize("kind,reason", [("line", "line_quota_exhausted"), ("whatsapp", "whatsapp_balance_zero")])
+def test_budget_exhausted_at_send_stops(team, kind, reason):
+    from messaging.services.budgets import mark_exhausted
+    from messaging.tests.factories import ChatbotModuleFactory, WhatsAppTemplateFactory
+
+    channel = ChannelFactory(team=team, kind=kind)
+    if kind == "whatsapp":
+        step = message(channel, template=WhatsAppTemplateFactory(channel=channel), parameters=["a", "b"])
+    else:
+        step = message(channel, ChatbotModuleFactory(team=team))
+    journey = published_journey(team, channel, [step])
+    enroll_directly(journey, ContactFactory(channel=channel))
+    mark_exhausted(channel, reason="test")
+    run_all()
+    journey.refresh_from_db()
+    assert journey.status_reason == reason
+    assert journey.status == "stopped"
+    assert not OutboundMessage.objects.exists()
+
+
+def test_module_deleted_at_send_stops(team, line, module):
+    journey = published_journey(team, line, [message(line, module)])
+    enroll_directly(journey, ContactFactory(channel=line))
+    module.deleted_at = timezone.now()
+    module.save()
+    run_all()
+    journey.refresh_from_db()
+    assert journey.status_reason == "module_deleted"
+
+
+@pytest.mark.parametrize(
+    "kind,payload_key,reason",
+    [
+        ("module_deleted", "module_id", "module_deleted"),
+        ("template_deleted", "template_id", "template_deleted"),
+        ("attribute_archived", "key", "attribute_unavailable"),
+        ("attribute_retyped", "key", "attribute_unavailable"),
+        ("budget_exhausted", "channel_id", "line_quota_exhausted"),
+    ],
+)
+def test_signals_stop_dependent_journeys(team, line, module, kind, payload_key, reason):
+    from journeys.tasks import on_signal
+    from messaging.tests.factories import WhatsAppTemplateFactory
+
+    wa = ChannelFactory(team=team, kind="whatsapp")
+    template = WhatsAppTemplateFactory(channel=wa)
+    CustomAttributeFactory(team=team, key="level", type="text")
+    journey = published_journey(
+        team,
+        [line, wa],
+        [
+            message(line, module),
+            message(wa, template=template, parameters=["a", "b"]),
+            node("attribute", key="level", value="gold"),
+        ],
+    )
+    unrelated = published_journey(team, [wa], [delay(hours=1)])
+    value = {"module_id": module.pk, "template_id": template.pk, "key": "level", "channel_id": line.pk}[payload_key]
+    on_signal(team.pk, kind, {payload_key: value})
+    on_signal(team.pk, kind, {payload_key: value})  # idempotent
+    journey.refresh_from_db(), unrelated.refresh_from_db()
+    assert journey.status == "stopped" and journey.status_reason == reason
+    assert unrelated.status == "active"
+    assert journey.status_changes.filter(reason=reason).count() == 2  # stopping, then stopped
+
+
+def test_attribute_node_changes_text_attribute_and_posts_signed_webhook(team, line):
+    import hashlib
+    import hmac
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers.get("X-Signature-SHA256"), body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        team.outbound_webhook_url = f"http://127.0.0.1:{server.server_port}/hook"
+        team.outbound_webhook_secret = "s3cret"
+        team.save()
+        CustomAttributeFactory(team=team, key="level", type="text")
+        journey = published_journey(team, line, [node("attribute", key="level", value="白金會員")])
+        contact = ContactFactory(channel=line)
+        from django.test.utils import CaptureQueriesContext  # noqa: F401
+
+        enroll_directly(journey, contact)
+        from django.db import connection
+
+        # on_commit callbacks run when the outermost atomic block commits; pytest-django wraps tests in one.
+        from django.test import TestCase
+
+        with TestCase.captureOnCommitCallbacks(using=connection.alias, execute=True):
+            run_all()
+    finally:
+        server.shutdown()
+    from cdp.models import AttributeValue
+
+    assert AttributeValue.objects.get(customer=contact.customer).text_value == "白金會員"
+    assert len(received) == 1
+    signature, body = received[0]
+    assert signature == hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert json.loads(body)["value"] == "白金會員"
+
+
+def test_points_add_and_deduct_never_below_zero(team, line):
+    journey = published_journey(team, line, [node("points", op="add", amount=5), node("points", op="deduct", amount=8)])
+    contact = ContactFactory(channel=line)
+    enrollment = enroll_directly(journey, contact)
+    run_all()
+    contact.customer.refresh_from_db()
+    assert contact.customer.points_balance == 5
+    outcomes = list(
+        EnrollmentStep.objects.filter(enrollment=enrollment).order_by("id").values_list("outcome", flat=True)
+    )
+    assert outcomes == ["done", "failed"]
+
+
+def test_holdout_gets_no_messages(team, line, module):
+    journey = published_journey(team, line, [message(line, module)])
+    enrollment = enroll_directly(journey, ContactFactory(channel=line), holdout=True)
+    run_all()
+    assert EnrollmentStep.objects.get(enrollment=enrollment).outcome == "held_out"
+    assert not OutboundMessage.objects.exists()
+
+
+def test_stale_claim_is_swept_and_late_worker_cannot_commit(team, line, module):
+    journey = published_journey(team, line, [message(line, module)])
+    enrollment = enroll_directly(journey, ContactFactory(channel=line))
+    ids, token = engine.claim()
+    assert ids == [enrollment.pk]
+    assert engine.claim()[0] == []  # claimed rows are not handed out twice
+    assert engine.sweep(now=timezone.now() + engine.LEASE + dt.timedelta(seconds=1)) == 1
+    ids2, token2 = engine.claim()
+    assert ids2 == [enrollment.pk]
+    assert engine.process(ids, token) == 0  # the first (late) worker's token no longer matches
+    assert engine.process(ids2, token2) == 1
+    assert OutboundMessage.objects.filter(team=team).count() == 1
+
+
+def test_enrollments_run_on_their_version(team, line, module):
+    journey = published_journey(team, line, [delay(minutes=1), node("tags", add=["v1"], remove=[])])
+    old = enroll_directly(journey, ContactFactory(channel=line))
+    run_all()
+    graph = journey.current_version.graph
+    graph["nodes"][1]["config"] = {"add": ["v2"], "remove": []}
+    services.set_graph(journey, graph)
+    services.publish(journey)
+    journey.refresh_from_db()
+    assert journey.current_version.number == 2
+    new = enroll_directly(journey, ContactFactory(channel=line))
+    run_all(now=timezone.now() + dt.timedelta(minutes=2))
+    run_all(now=timezone.now() + dt.timedelta(minutes=4))
+    assert CustomerTag.objects.get(customer=old.customer).tag.name == "v1"
+    assert CustomerTag.objects.get(customer=new.customer).tag.name == "v2"
+    assert EventType.TAG_ADDED  # events were written by cdp's service
+
+
+def test_moving_waiting_customers_to_new_version(team, line):
+    journey = published_journey(team, line, [delay(days=1), node("tags", add=["v1"], remove=[])])
+    waiting = [enroll_directly(journey, ContactFactory(channel=line)) for _ in range(3)]
+    run_all()
+    v1 = journey.current_version
+    delay_id = v1.graph["nodes"][0]["id"]
+    graph = v1.graph
+    graph["nodes"][1]["config"] = {"add": ["v2"], "remove": []}
+    services.set_graph(journey, graph)
+    services.publish(journey)
+    journey.refresh_from_db()
+    assert services.version_node_counts(journey) == {v1.pk: {delay_id: 3}}
+    dry = services.move_waiting(journey, from_version=v1, node_id=delay_id, dry_run=True)
+    assert (dry.count, dry.applied) == (3, False)
+    assert services.version_node_counts(journey) == {v1.pk: {delay_id: 3}}
+    moved = services.move_waiting(journey, from_version=v1, node_id=delay_id, dry_run=False)
+    assert moved.count == 3
+    assert services.version_node_counts(journey) == {}
+    run_all(now=timezone.now() + dt.timedelta(days=1, minutes=1))
+    assert set(
+        CustomerTag.objects.filter(customer__in=[e.customer for e in waiting]).values_list("tag__name", flat=True)
+    ) == {"v2"}
+
+
+def test_live_journey_cannot_change_structure(team, line):
+    journey = published_journey(team, line, [delay(days=1)])
+    import copy
+
+    graph = copy.deepcopy(journey.current_version.graph)
+    graph["nodes"].append(delay(hours=1))
+    with pytest.raises(services.JourneyError):
+        services.set_graph(journey, graph)
+    with pytest.raises(services.JourneyError):
+        services.update_settings(journey, values={"channels": []})

@@ -1,0 +1,196 @@
+import threading
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from cdp.models import CustomerEvent, EventType
+from cdp.services.attributes import set_attributes
+from cdp.services.contacts import upsert_contact
+from cdp.services.customers import record_checkout
+from cdp.services.tags import add_tags
+from cdp.tests.factories import ContactFactory, CustomAttributeFactory
+from journeys.models import Enrollment
+from journeys.tasks import on_customer_events
+from journeys.tests.factories import delay, published_journey
+
+pytestmark = pytest.mark.django_db
+
+
+def _fire(team, since=0):
+    ids = list(CustomerEvent.objects.filter(team=team, pk__gt=since).values_list("pk", flat=True))
+    return on_customer_events(team.pk, ids)
+
+
+def _journey(team, line, trigger_type, config, **fields):
+    return published_journey(team, line, [delay(hours=1)], trigger_type=trigger_type, trigger_config=config, **fields)
+
+
+def test_checkout_item_and_amount(team, line):
+    _journey(team, line, "checkout_completed", {"item_name_contains": "咖啡", "amount_gte": "500"})
+    big = ContactFactory(channel=line)
+    small = ContactFactory(channel=line)
+    other = ContactFactory(channel=line)
+    record_checkout(
+        customer=big.customer,
+        order_id="A1",
+        amount="800",
+        currency="TWD",
+        items=[{"name": "冷萃咖啡豆", "quantity": 1, "price": 800}],
+    )
+    record_checkout(
+        customer=small.customer,
+        order_id="A2",
+        amount="100",
+        currency="TWD",
+        items=[{"name": "咖啡", "quantity": 1, "price": 100}],
+    )
+    record_checkout(
+        customer=other.customer,
+        order_id="A3",
+        amount="900",
+        currency="TWD",
+        items=[{"name": "茶", "quantity": 1, "price": 900}],
+    )
+    assert _fire(team) == 1
+    assert list(Enrollment.objects.values_list("customer_id", flat=True)) == [big.customer_id]
+    assert Enrollment.objects.get().contact == big
+
+
+def test_new_contact_on_target_channel_only(team, line):
+    from cdp.tests.factories import ChannelFactory
+
+    other_channel = ChannelFactory(team=team, kind="facebook")
+    _journey(team, line, "new_contact", {})
+    from django.utils import timezone
+
+    upsert_contact(channel=line, external_id="Unew", occurred_at=timezone.now(), source="organic")
+    upsert_contact(channel=other_channel, external_id="PSID1", occurred_at=timezone.now(), source="organic")
+    assert _fire(team) == 1
+    assert Enrollment.objects.get().contact.external_id == "Unew"
+
+
+def test_tag_added_and_redelivery_is_idempotent(team, line):
+    _journey(team, line, "tag_added", {"tag": "VIP"})
+    contact = ContactFactory(channel=line)
+    add_tags(customer=contact.customer, names=["VIP", "other"], source="test")
+    assert _fire(team) == 1
+    assert _fire(team) == 0  # the same events again
+    assert Enrollment.objects.count() == 1
+
+
+def test_attribute_changed_with_optional_value(team, line):
+    CustomAttributeFactory(team=team, key="level", type="text")
+    any_value = _journey(team, line, "attribute_changed", {"key": "level"})
+    gold_only = _journey(team, line, "attribute_changed", {"key": "level", "value": "gold"})
+    a, b = ContactFactory(channel=line), ContactFactory(channel=line)
+    set_attributes(customer=a.customer, values={"level": "gold"}, source="test")
+    set_attributes(customer=b.customer, values={"level": "silver"}, source="test")
+    _fire(team)
+    assert Enrollment.objects.filter(journey=any_value).count() == 2
+    assert list(Enrollment.objects.filter(journey=gold_only).values_list("customer_id", flat=True)) == [a.customer_id]
+
+
+def test_system_trigger_from_events_api(team, line, api):
+    _journey(team, line, "system", {"name": "website_remarketing"})
+    contact = ContactFactory(channel=line)
+    contact.customer.member_id = "M1"
+    contact.customer.save()
+    response = api.post(
+        "/api/v1/events",
+        {"events": [{"id": "e1", "type": "system.website_remarketing", "data": {"member_id": "M1", "url": "/cart"}}]},
+        format="json",
+    )
+    assert response.json()["accepted"] == 1, response.content
+    assert response.status_code < 300, response.content
+    _fire(team)
+    assert Enrollment.objects.filter(customer=contact.customer).count() == 1
+
+
+def test_per_customer_limit_and_repeats(team, line):
+    journey = _journey(team, line, "system", {"name": "visit"}, per_customer_limit=2)
+    contact = ContactFactory(channel=line)
+    from django.utils import timezone
+
+    from cdp.events import record_event
+
+    for _ in range(4):
+        record_event(
+            team=team,
+            customer=contact.customer,
+            type=EventType.SYSTEM,
+            occurred_at=timezone.now(),
+            data={"name": "visit"},
+        )
+    _fire(team)
+    assert Enrollment.objects.filter(journey=journey).count() == 2
+    journey.refresh_from_db()
+    assert journey.trigger_count == 2
+
+
+def test_plan_trigger_limit_closes_the_trigger(team, line):
+    journey = _journey(team, line, "tag_added", {"tag": "VIP"}, max_triggers=2)
+    for _ in range(3):
+        add_tags(customer=ContactFactory(channel=line).customer, names=["VIP"], source="test")
+    _fire(team)
+    journey.refresh_from_db()
+    assert Enrollment.objects.filter(journey=journey).count() == 2
+    assert journey.status == "trigger_closed"
+    assert journey.status_reason == "trigger_limit_reached"
+    change = journey.status_changes.first()
+    assert change.reason == "trigger_limit_reached" and change.at
+
+
+def test_customers_without_a_target_contact_do_not_enter(team, line):
+    from cdp.tests.factories import ChannelFactory
+
+    _journey(team, line, "tag_added", {"tag": "VIP"})
+    fb_only = ContactFactory(channel=ChannelFactory(team=team, kind="facebook"))
+    add_tags(customer=fb_only.customer, names=["VIP"], source="test")
+    assert _fire(team) == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="needs PostgreSQL row locks")
+@pytest.mark.django_db(transaction=True)
+def test_per_customer_limit_under_concurrent_triggers(team, line):
+    from django.utils import timezone
+
+    from cdp.events import record_events
+
+    journey = _journey(team, line, "system", {"name": "visit"}, per_customer_limit=3)
+    contact = ContactFactory(channel=line)
+    events = record_events(
+        [
+            CustomerEvent(
+                team=team,
+                customer=contact.customer,
+                type=EventType.SYSTEM,
+                occurred_at=timezone.now(),
+                data={"name": "visit"},
+            )
+            for _ in range(16)
+        ]
+    )
+    ids = [e.pk for e in events]
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def worker(chunk):
+        try:
+            barrier.wait()
+            on_customer_events(team.pk, chunk)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(ids[i::8],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert Enrollment.objects.filter(journey=journey).count() == 3
+    journey.refresh_from_db()
+    assert journey.trigger_count == 3
