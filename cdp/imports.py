@@ -27,7 +27,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .events import record_events
+from .events import batched_notifications, record_events
 from .models import (
     AttributeValue,
     ChannelKind,
@@ -312,14 +312,14 @@ class Importer:
     def chunk(self, headers, raw_rows):
         rows = [row for number, cells in raw_rows if (row := self.parse(number, headers, cells)) is not None]
         try:
-            with transaction.atomic():
+            with transaction.atomic(), batched_notifications():
                 self.write(rows)
             self.applied += len(rows)
         except (DatabaseError, ValidationError):
             # Replay row by row so one bad row cannot take the chunk's good rows with it.
             for row in rows:
                 try:
-                    with transaction.atomic():
+                    with transaction.atomic(), batched_notifications():
                         self.write([row])
                     self.applied += 1
                 except (DatabaseError, ValidationError) as exc:

@@ -23,7 +23,7 @@ from importlib import import_module
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import reset_queries, transaction
 
 from accounts.models import Team
 from accounts.services import create_team
@@ -249,6 +249,7 @@ class CdpSeeder:
             size = min(CHUNK, n - done)
             with transaction.atomic():
                 self._chunk(size)
+            reset_queries()  # with DEBUG on, the logged bulk INSERTs would otherwise pile up in memory
             done += size
             if n >= 50_000 and done % 50_000 < CHUNK:
                 self.stdout.write(f"  {done:,} / {n:,} contacts")
@@ -314,7 +315,7 @@ class CdpSeeder:
             phone = _phone(index)
             customer = Customer(
                 team=team,
-                name=name if (is_member or rng.random() < 0.5) else "",
+                name=name,
                 phone=phone if is_member else "",
                 email=f"member{index}@example.com" if is_member and rng.random() < 0.8 else "",
                 member_id=f"M{index:08d}" if is_member else None,
