@@ -5,4 +5,14 @@ from . import views
 app_name = "messaging"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("channels/<int:pk>/", views.channel_detail, name="channel"),
+    path("channels/<int:pk>/test/", views.channel_test, name="channel-test"),
+    path("channels/<int:pk>/toggle/", views.channel_toggle, name="channel-toggle"),
+    path("channels/<int:pk>/sync-templates/", views.channel_sync_templates, name="channel-sync-templates"),
+    path("conversations/", views.conversation_list, name="conversations"),
+    path("conversations/export.csv", views.conversation_export, name="conversation-export"),
+    path("conversations/<int:contact_id>/", views.conversation, name="conversation"),
+    path("keywords/", views.keyword_list, name="keywords"),
+    path("keywords/<int:pk>/", views.keyword_detail, name="keyword"),
+    path("keywords/<int:pk>/delete/", views.keyword_delete, name="keyword-delete"),
 ]

@@ -1,9 +1,208 @@
-from django.utils.translation import gettext_lazy as _
+"""Console pages: channels (connect, webhook URL, verify token, test, disable), conversations with agent
+replies, keyword auto-reply / auto-assign rules with trigger counts and QR codes, conversation CSV export."""
+
+from datetime import datetime, time, timedelta
+
+from django.contrib import messages
+from django.db.models import Max
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from accounts.decorators import team_required
-from accounts.views import module_pending
+from cdp.models import Channel, Contact
+
+from . import forms
+from .models import ChannelState, InboundMessage, KeywordRule, WhatsAppTemplate
+from .services import channels as channel_service
+from .services import conversations, keywords
+from .services import templates as template_service
+
+MESSAGING_KINDS = ["line", "facebook", "instagram", "whatsapp"]
+
+
+def _channels(request):
+    return Channel.objects.for_team(request.team).filter(kind__in=MESSAGING_KINDS)
 
 
 @team_required()
 def index(request):
-    return module_pending(request, title=_("渠道"))
+    form = forms.ChannelForm(request.POST or None, team=request.team)
+    if request.method == "POST":
+        if not request.membership.has_perm("channels.manage"):
+            return HttpResponse(status=403)
+        if form.is_valid():
+            data = form.cleaned_data
+            channel = channel_service.connect_channel(
+                team=request.team,
+                kind=data["kind"],
+                name=data["name"],
+                external_id=data["external_id"],
+                credentials=form.credentials(),
+                is_sandbox=data["is_sandbox"],
+            )
+            messages.success(request, _("已連結渠道，請將 Webhook URL 貼到平台設定。"))
+            return redirect("messaging:channel", channel.pk)
+    rows = _channels(request).order_by("kind", "name")
+    states = {s.channel_id: s for s in ChannelState.objects.for_team(request.team)}
+    items = [{"channel": c, "state": states.get(c.pk), "webhook_url": channel_service.webhook_url(c)} for c in rows]
+    can_manage = request.membership.has_perm("channels.manage")
+    context = {"section": "settings", "items": items, "form": form, "can_manage": can_manage}
+    return render(request, "messaging/channels.html", context, status=400 if form.errors else 200)
+
+
+@team_required("channels.manage")
+def channel_detail(request, pk):
+    channel = get_object_or_404(_channels(request), pk=pk)
+    form = forms.CredentialsForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        channel_service.update_credentials(channel, form.cleaned_data)
+        messages.success(request, _("已更新憑證。"))
+        return redirect("messaging:channel", channel.pk)
+    context = {
+        "section": "settings",
+        "channel": channel,
+        "state": ChannelState.objects.filter(channel=channel).first(),
+        "webhook_url": channel_service.webhook_url(channel),
+        "verify_token": (channel.credentials or {}).get("verify_token", ""),
+        "stored": sorted(k for k, v in (channel.credentials or {}).items() if v and k != "verify_token"),
+        "templates": WhatsAppTemplate.objects.for_team(request.team).filter(channel=channel, deleted_at__isnull=True),
+        "form": form,
+    }
+    return render(request, "messaging/channel_detail.html", context)
+
+
+@require_POST
+@team_required("channels.manage")
+def channel_test(request, pk):
+    channel = get_object_or_404(_channels(request), pk=pk)
+    ok, message = channel_service.test_connection(channel)
+    (messages.success if ok else messages.error)(request, _("連線測試：%(result)s") % {"result": message or "OK"})
+    return redirect("messaging:channel", channel.pk)
+
+
+@require_POST
+@team_required("channels.manage")
+def channel_toggle(request, pk):
+    channel = get_object_or_404(_channels(request), pk=pk)
+    channel_service.set_active(channel, not channel.is_active)
+    return redirect("messaging:channel", channel.pk)
+
+
+@require_POST
+@team_required("channels.manage")
+def channel_sync_templates(request, pk):
+    channel = get_object_or_404(_channels(request).filter(kind="whatsapp"), pk=pk)
+    try:
+        count = template_service.sync(channel)
+        messages.success(request, _("已同步 %(n)d 個範本。") % {"n": count})
+    except ConnectionError as exc:
+        messages.error(request, str(exc))
+    return redirect("messaging:channel", channel.pk)
+
+
+@team_required("conversations.view")
+def conversation_list(request):
+    latest = (
+        InboundMessage.objects.for_team(request.team)
+        .values("contact_id")
+        .annotate(last=Max("occurred_at"))
+        .order_by("-last")[:50]
+    )
+    last_by_contact = {row["contact_id"]: row["last"] for row in latest}
+    contacts = Contact.objects.for_team(request.team).filter(pk__in=last_by_contact).select_related("channel")
+    rows = sorted(
+        ({"contact": c, "last": last_by_contact[c.pk]} for c in contacts), key=lambda r: r["last"], reverse=True
+    )
+    export_form = forms.ExportForm(
+        initial={"start": timezone.localdate() - timedelta(days=30), "end": timezone.localdate()}
+    )
+    context = {
+        "section": "customers",
+        "rows": rows,
+        "export_form": export_form,
+        "can_export": request.membership.has_perm("conversations.export"),
+    }
+    return render(request, "messaging/conversations.html", context)
+
+
+@team_required("conversations.view")
+def conversation(request, contact_id):
+    contact = get_object_or_404(
+        Contact.objects.for_team(request.team).select_related("channel", "customer"), pk=contact_id
+    )
+    form = forms.ReplyForm(request.POST or None)
+    if request.method == "POST":
+        if not request.membership.has_perm("conversations.reply"):
+            return HttpResponse(status=403)
+        if form.is_valid():
+            conversations.agent_reply(contact=contact, text=form.cleaned_data["text"], user=request.user)
+            return redirect("messaging:conversation", contact.pk)
+    context = {
+        "section": "customers",
+        "contact": contact,
+        "items": conversations.timeline(contact),
+        "form": form,
+        "can_reply": request.membership.has_perm("conversations.reply"),
+    }
+    if request.htmx:
+        return render(request, "messaging/conversation.html#timeline", context)
+    return render(request, "messaging/conversation.html", context, status=400 if form.errors else 200)
+
+
+@team_required("conversations.export")
+def conversation_export(request):
+    form = forms.ExportForm(request.GET)
+    if not form.is_valid():
+        return HttpResponse(
+            "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()), status=400, content_type="text/plain"
+        )
+    zone = request.team.zone
+    start = datetime.combine(form.cleaned_data["start"], time(0), tzinfo=zone)
+    end = datetime.combine(form.cleaned_data["end"] + timedelta(days=1), time(0), tzinfo=zone)
+    response = StreamingHttpResponse(conversations.export_rows(request.team, start, end), content_type="text/csv")
+    name = f"conversations-{form.cleaned_data['start']}-{form.cleaned_data['end']}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@team_required("autoreply.manage")
+def keyword_list(request):
+    form = forms.KeywordRuleForm(request.POST or None, team=request.team)
+    if request.method == "POST" and form.is_valid():
+        rule = keywords.save_rule(form, request.team)
+        messages.success(request, _("已建立規則。"))
+        return redirect("messaging:keyword", rule.pk)
+    context = {"section": "settings", "rules": keywords.rules_for_team(request.team), "form": form}
+    return render(request, "messaging/keywords.html", context, status=400 if form.errors else 200)
+
+
+@team_required("autoreply.manage")
+def keyword_detail(request, pk):
+    rule = get_object_or_404(keywords.rules_for_team(request.team), pk=pk)
+    form = forms.KeywordRuleForm(request.POST or None, instance=rule, team=request.team)
+    if request.method == "POST" and form.is_valid():
+        keywords.save_rule(form, request.team)
+        messages.success(request, _("已儲存規則。"))
+        return redirect("messaging:keyword", rule.pk)
+    link = keywords.join_link(rule)
+    joins = Contact.objects.for_team(request.team).filter(source="keyword", source_detail=f"rule:{rule.pk}").count()
+    context = {
+        "section": "settings",
+        "rule": rule,
+        "form": form,
+        "link": link,
+        "joins": joins,
+        "qr": keywords.qr_svg(link) if link else "",
+    }
+    return render(request, "messaging/keyword_detail.html", context, status=400 if form.errors else 200)
+
+
+@require_POST
+@team_required("autoreply.manage")
+def keyword_delete(request, pk):
+    rule = get_object_or_404(KeywordRule.objects.for_team(request.team), pk=pk)
+    rule.delete()
+    return redirect("messaging:keywords")
