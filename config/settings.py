@@ -240,6 +240,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # One name per choice set used by several serializers.
+    "ENUM_NAME_OVERRIDES": {"BindingMethodEnum": "cdp.models.BindingMethod"},
 }
 
 LOGGING = {
