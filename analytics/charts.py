@@ -21,7 +21,7 @@ def _layout(fig, *, height=300, legend=True, **extra):
         plot_bgcolor="rgba(0,0,0,0)",
         font={"family": FONT, "size": 12, "color": INK},
         showlegend=legend,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0, "font": {"size": 11}},
         hoverlabel={"font": {"family": FONT}},
         **extra,
     )
@@ -57,7 +57,7 @@ def overview(data):
                 )
             else:
                 fig.add_trace(go.Bar(x=labels, y=series[metric], name=name, marker_color=color))
-        _layout(fig, hovermode="x unified", barmode="group", bargap=0.25)
+        _layout(fig, height=320, hovermode="x unified", barmode="group", bargap=0.25)
         figures[metric] = to_json(fig)
     return figures
 
