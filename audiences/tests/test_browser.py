@@ -1,0 +1,94 @@
+"""Audience packs and broadcasts in Debian's Chromium, in zh-Hant and English. Screenshots in screenshots/."""
+
+import os
+
+import pytest
+from django.test import Client
+
+from audiences.models import AudiencePack
+from audiences.tests.factories import AudiencePackFactory
+from cdp.models import CustomerTag
+from cdp.tests.factories import ChannelFactory, ContactFactory, TagFactory
+from tests.browser.conftest import CHROMIUM, SKIP_REASON, browser, page, screenshot  # noqa: F401
+from tests.factories import MembershipFactory
+
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=SKIP_REASON),
+]
+
+
+@pytest.fixture
+def world(team):
+    line = ChannelFactory(team=team, kind="line", name="官方帳號")
+    ig = ChannelFactory(team=team, kind="instagram", name="IG")
+    vip = TagFactory(team=team, name="VIP")
+    TagFactory(team=team, name="新客")
+    contacts = [ContactFactory(channel=line, display_name=f"王小明 {i}") for i in range(4)]
+    for contact in contacts[:3]:
+        CustomerTag.objects.create(team=team, customer=contact.customer, tag=vip)
+    AudiencePackFactory(team=team, channel=ig, name="IG 粉絲")
+    return line, vip, contacts
+
+
+@pytest.fixture
+def logged_in(page, live_server, team):  # noqa: F811
+    user = MembershipFactory(team=team, role="owner").user
+    client = Client()
+    client.force_login(user)
+    cookie = {"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}
+    page.context.add_cookies([cookie])
+    return page
+
+
+def test_build_count_preview_and_drawer(logged_in, live_server, world, screenshot):  # noqa: F811
+    page = logged_in  # noqa: F811
+    line, vip, contacts = world
+    page.goto(f"{live_server.url}/audiences/new/")
+    page.fill("[data-testid=pack-name]", "VIP 名單")
+    page.select_option("[data-testid=pack-channel]", str(line.pk))
+    page.select_option("[data-testid=tags-r\\.0]", str(vip.pk))
+    page.click("[data-testid=add-group-r]")
+    page.wait_for_selector("[data-path='r.1.0']")
+    page.select_option("[data-testid=type-r\\.1\\.0]", "binding")
+    page.wait_for_selector("select[name='r.1.0.bound']")
+    page.select_option("select[name='r.1.0.bound']", "false")
+    page.click("[data-testid=update-count]")
+    page.wait_for_selector("[data-testid=count-result] .kpi-value")
+    assert page.inner_text("[data-testid=count-result] .kpi-value").strip() == "3"
+    page.click("[data-testid=view-list]")
+    page.wait_for_selector("[data-testid=preview-row]")
+    assert page.locator("[data-testid=preview-row]").count() == 3
+    screenshot("audiences-editor-zh")
+    page.locator("[data-testid=preview-row]").first.click()
+    page.wait_for_selector("[data-testid=customer-drawer]")
+    assert "VIP" in page.inner_text("[data-testid=customer-drawer]")
+    screenshot("audiences-drawer-zh")
+    page.click("[data-testid=customer-drawer] button")
+    page.click("[data-testid=save-pack]")
+    page.wait_for_selector(".flash-success")
+    pack = AudiencePack.objects.get(name="VIP 名單")
+    assert pack.conditions["children"][0]["tags"] == [vip.pk]
+    assert pack.conditions["children"][1] == {"op": "or", "children": [{"type": "binding", "bound": False}]}
+
+
+def test_list_in_both_languages(logged_in, live_server, world, screenshot):  # noqa: F811
+    page = logged_in  # noqa: F811
+    AudiencePackFactory(team=world[0].team, channel=world[0], name="VIP 名單")
+    page.goto(f"{live_server.url}/audiences/")
+    assert "受眾管理" in page.inner_text("h1") and "IG 粉絲" in page.content()
+    screenshot("audiences-list-zh")
+    page.context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
+    page.goto(f"{live_server.url}/audiences/")
+    assert "Audience management" in page.inner_text("h1")
+    assert "Instagram audiences cannot be broadcast to" in page.content()
+    screenshot("audiences-list-en")
+    page.goto(f"{live_server.url}/audiences/new/")
+    assert "Update count" in page.content() and "Match all of the following (AND)" in page.content()
+    screenshot("audiences-editor-en")
+    page.goto(f"{live_server.url}/audiences/broadcasts/new/")
+    assert "New broadcast" in page.inner_text("h1")
+    screenshot("broadcast-new-en")
