@@ -206,7 +206,10 @@ def store(rows):
     """One INSERT for the request's events; redeliveries hit the unique (team, dedup_key) and are ignored."""
     if not rows:
         return
-    WebhookEvent.objects.bulk_create(rows, ignore_conflicts=True)
+    from django.db import transaction
     from django_q.tasks import async_task
 
-    async_task("messaging.tasks.process_webhook_events", rows[0].team_id, task_name="messaging:webhooks")
+    # One commit for the events and the task row (the ORM broker's queue lives in the same database).
+    with transaction.atomic():
+        WebhookEvent.objects.bulk_create(rows, ignore_conflicts=True)
+        async_task("messaging.tasks.process_webhook_events", rows[0].team_id, task_name="messaging:webhooks")
