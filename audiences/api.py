@@ -1,6 +1,7 @@
 """REST API: audience packs (/api/v1/audiences), ad-hoc counts, broadcasts (/api/v1/broadcasts)."""
 
 from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -34,6 +35,7 @@ class ConditionsField(serializers.JSONField):
     pass
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class TeamChannelField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         return Channel.objects.for_team(self.context["team"])
@@ -181,7 +183,12 @@ class AudiencePackViewSet(_Base, viewsets.GenericViewSet):
         pack = services.copy_pack(self.get_object())
         return Response(self.get_serializer(pack).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=CountSerializer, summary="Count the pack now (and remember the count)")
+    @extend_schema(
+        request=None,
+        responses=CountSerializer,
+        summary="Count the pack now (and remember the count)",
+        operation_id="audiences_pack_count",
+    )
     @action(detail=True, methods=["post"], url_path="count")
     def count_pack(self, request, pk=None):
         try:
