@@ -1,11 +1,6 @@
 """Project-wide test set-up: fast settings, factories and the fixtures every app's tests use."""
 
-import os
-
-os.environ.setdefault("TESTING", "1")
-os.environ.setdefault("Q_SYNC", "1")
-
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(autouse=True)
