@@ -17,22 +17,26 @@ from .models import Channel, Contact, Customer, CustomerTag, SubscriptionStatus,
 from .phones import normalize_phone
 
 PAGE_SIZE = 50
+MAX_EXACT = 500
 YES_NO = [("yes", _("是")), ("no", _("否"))]
 
 
 def search_q(team, term):
     """Customers matching `term`: member id, phone, email, channel id (contact external_id), tag or name prefix.
 
-    Each branch is an indexed lookup: phone and email only when the term looks like one, so the planner can use
-    a bitmap OR of index scans instead of a scan of the table.
+    Exact identifiers are resolved first with small indexed lookups (member id, email, phone, contact external id,
+    tag name); only when none of them hits is the term used as a name prefix. So an id search costs a few index
+    probes however old the customer, and the list query never ORs an unindexable condition with a subquery.
     """
     term = term.strip()
     if not term:
         return Q()
-    contacts = Contact.objects.filter(team=team, customer=OuterRef("pk"))
-    query = Q(member_id=term) | Q(Exists(contacts.filter(external_id=term)))
+    customers = Customer.objects.for_team(team)
+    contacts = Contact.objects.for_team(team)
+    ids = set(customers.filter(member_id=term).values_list("pk", flat=True)[:MAX_EXACT])
+    ids.update(contacts.filter(external_id=term).values_list("customer_id", flat=True)[:MAX_EXACT])
     if "@" in term:
-        query |= Q(email=term.lower())
+        ids.update(customers.filter(email=term.lower()).values_list("pk", flat=True)[:MAX_EXACT])
     digits = term.replace(" ", "").replace("-", "")
     if digits.lstrip("+").isdigit() and len(digits) >= 8:
         try:
@@ -40,11 +44,15 @@ def search_q(team, term):
         except ValidationError:
             phone = ""
         if phone:
-            query |= Q(phone=phone) | Q(Exists(contacts.filter(phone=phone)))
+            ids.update(customers.filter(phone=phone).values_list("pk", flat=True)[:MAX_EXACT])
+            ids.update(contacts.filter(phone=phone).values_list("customer_id", flat=True)[:MAX_EXACT])
+    query = Q(pk__in=sorted(ids)) if ids else Q()
     tag_ids = list(Tag.objects.filter(team=team, name=term).values_list("id", flat=True)[:1])
     if tag_ids:
-        query |= Q(Exists(CustomerTag.objects.filter(team=team, customer=OuterRef("pk"), tag_id=tag_ids[0])))
-    query |= Q(name__startswith=term)
+        tagged = Q(Exists(CustomerTag.objects.filter(team=team, customer=OuterRef("pk"), tag_id=tag_ids[0])))
+        query = (query | tagged) if ids else tagged
+    if not ids and not tag_ids:
+        query = Q(name__startswith=term)
     return query
 
 

@@ -46,11 +46,17 @@ def index(request):
     }
     if request.htmx and not request.htmx.boosted:
         return render(request, "cdp/customer_list.html#results", context)
-    context["usage"] = quota.usage(team)
     context["can_export"] = request.membership.has_perm("customers.export")
     context["can_import"] = request.membership.has_perm("customers.import")
     context["export_form"] = ExportForm(team=team)
     return render(request, "cdp/customer_list.html", context)
+
+
+@require_GET
+@team_required("customers.view")
+def quota_bar(request):
+    """The quota bar, loaded after the page: counting a million contacts should not delay the list."""
+    return render(request, "cdp/customer_list.html#quota", {"usage": quota.usage(request.team)})
 
 
 def _query_without(request, *keys):

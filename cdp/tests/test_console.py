@@ -41,7 +41,9 @@ def test_list_shows_quota_channels_tags_and_attributes(console, team, line, fb):
     response = console.get(reverse("cdp:index"))
     assert response.status_code == 200
     html = response.content.decode()
-    assert "名單配額使用量" in html and 'data-testid="quota-used">2<' in html
+    assert "名單配額使用量" in html
+    quota = console.get(reverse("cdp:quota")).content.decode()
+    assert 'data-testid="quota-used">2<' in quota and "<html" not in quota
     assert names(response) == ["王小明"]
     row = response.context["rows"][0]
     assert [c["kind"] for c in row["channels"]] == ["line", "facebook"]
