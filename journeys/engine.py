@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from cdp.models import ChannelKind, Contact
@@ -91,6 +91,7 @@ class Batch:
     steps: list = field(default_factory=list)
     webhooks: list = field(default_factory=list)
     stopped: set = field(default_factory=set)  # journeys auto-stopped in this batch
+    sent: list = field(default_factory=list)  # (step, team id, outbox idempotency key)
 
 
 def process(ids, token, now=None):
@@ -114,10 +115,10 @@ def process(ids, token, now=None):
             enrollment.next_run_at = now
         for enrollment in rows:
             enrollment.claimed_until = None
-        Enrollment.objects.bulk_update(
-            rows, ["node", "state", "next_run_at", "claimed_until", "waiting", "finished_at", "reason", "version"]
-        )
+        _save_positions(rows)
+        _link_messages(batch)
         EnrollmentStep.objects.bulk_create(batch.steps, batch_size=2000)
+        _dedupe_commit_hints()
         if batch.webhooks:
             hooks = list(batch.webhooks)
             transaction.on_commit(lambda: _post_webhooks(hooks))
@@ -127,6 +128,69 @@ def process(ids, token, now=None):
         for journey_id in batch.stopped:
             halt_stopping(Journey.objects.get(pk=journey_id))
     return len(batch.steps)
+
+
+POSITION_FIELDS = ["node", "state", "next_run_at", "claimed_until", "waiting", "finished_at", "reason", "version_id"]
+
+
+def _save_positions(rows):
+    """Write every row's new position in one statement (UPDATE ... FROM (VALUES ...) on PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        Enrollment.objects.bulk_update(rows, [f.removesuffix("_id") for f in POSITION_FIELDS])
+        return
+    table = Enrollment._meta.db_table
+    values = ", ".join(["(%s, %s, %s, %s::timestamptz, %s::timestamptz, %s, %s::timestamptz, %s, %s)"] * len(rows))
+    params = []
+    for row in rows:
+        params += [
+            row.pk,
+            row.node,
+            row.state,
+            row.next_run_at,
+            row.claimed_until,
+            row.waiting,
+            row.finished_at,
+            row.reason,
+            row.version_id,
+        ]
+    sets = ", ".join(f"{field} = v.{field}" for field in POSITION_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS e SET {sets} FROM (VALUES {values}) "  # noqa: S608 - our own table and columns
+            f"AS v(id, {', '.join(POSITION_FIELDS)}) WHERE e.id = v.id",
+            params,
+        )
+
+
+def _link_messages(batch):
+    """Give each message step its outbox row id (one query per team in the batch)."""
+    from messaging.models import OutboundMessage
+
+    by_team = {}
+    for step, team_id, key in batch.sent:
+        by_team.setdefault(team_id, {})[key] = step
+    for team_id, steps in by_team.items():
+        found = OutboundMessage.objects.filter(team_id=team_id, idempotency_key__in=list(steps)).values_list(
+            "idempotency_key", "id"
+        )
+        for key, message_id in found:
+            steps[key].message_id = message_id
+
+
+def _dedupe_commit_hints():
+    """The outbox registers one dispatch hint per enqueued row; a batch needs one. Identical argument-less
+    module-level callbacks are idempotent hints, so keep the first of each."""
+    conn = transaction.get_connection()
+    seen, kept = set(), []
+    for entry in conn.run_on_commit:
+        func = entry[1]
+        plain = getattr(func, "__closure__", True) is None and getattr(func, "__code__", None) is not None
+        if plain and func.__code__.co_argcount == 0:
+            if func in seen:
+                continue
+            seen.add(func)
+        kept.append(entry)
+    conn.run_on_commit[:] = kept
 
 
 def _load(rows, now):
@@ -140,10 +204,13 @@ def _load(rows, now):
         batch.targets[(target.journey_id, target.channel_id)] = target
         batch.channels[target.channel_id] = target.channel
     channel_ids = list(batch.channels)
+    teams = {j.team_id: j.team for j in batch.journeys.values()}
     for contact in Contact.objects.filter(
         customer_id__in={row.customer_id for row in rows}, channel_id__in=channel_ids
     ).order_by("customer_id", "channel_id", "status", "-id"):
         key = (contact.customer_id, contact.channel_id)
+        contact.channel = batch.channels[contact.channel_id]  # the policy reads these: no query per contact
+        contact.team = teams[contact.team_id]
         current = batch.contacts.get(key)
         if current is None or (current.status != "subscribed" and contact.status == "subscribed"):
             batch.contacts[key] = contact
@@ -390,7 +457,7 @@ def _reserve(target):
 
 def _message(batch, items):
     from messaging.policy import check_send
-    from messaging.services.outbox import enqueue
+    from messaging.services.outbox import enqueue_many
 
     out = []
     for enrollment, node in items:
@@ -449,16 +516,19 @@ def _message(batch, items):
                         _auto_stop(batch, journey, reason)
                         _halt(batch, enrollment, node, StatusReason(reason).label)
                         continue
-                    message, _created = enqueue(
+                    # One row, keyed by enrollment + node (+ the contact, fixed for that pair): exactly once.
+                    key_prefix = f"journey:{enrollment.pk}:{node['id']}"
+                    enqueue_many(
                         team=journey.team,
                         channel=channel,
-                        contact=contact,
+                        contacts_or_ids=[contact.pk],
                         content=content,
                         origin="journey",
                         origin_id=str(journey.pk),
-                        idempotency_key=f"journey:{enrollment.pk}:{node['id']}",
+                        key_prefix=key_prefix,
                     )
-                    _step(batch, enrollment, node, StepOutcome.SENT, message_id=message.pk)
+                    _step(batch, enrollment, node, StepOutcome.SENT)
+                    batch.sent.append((batch.steps[-1], journey.team_id, f"{key_prefix}:{contact.pk}"))
         if _move(enrollment, node, node["next"], batch.now):
             out.append(enrollment)
     return out
