@@ -18,7 +18,8 @@ from .phones import normalize_phone
 
 PAGE_SIZE = 50
 MAX_EXACT = 500
-YES_NO = [("yes", _("是")), ("no", _("否"))]
+BOUND_CHOICES = [("yes", _("已綁定")), ("no", _("未綁定"))]
+MEMBER_CHOICES = [("yes", _("會員")), ("no", _("非會員"))]
 
 
 def search_q(team, term):
@@ -68,10 +69,10 @@ class CustomerFilter(django_filters.FilterSet):
         choices=SubscriptionStatus.choices, method="filter_status", label=_("訂閱狀態"), empty_label=_("全部狀態")
     )
     bound = django_filters.ChoiceFilter(
-        choices=YES_NO, method="filter_flag", label=_("社群身份綁定"), empty_label=_("綁定：全部")
+        choices=BOUND_CHOICES, method="filter_flag", label=_("社群身份綁定"), empty_label=_("綁定：全部")
     )
     member = django_filters.ChoiceFilter(
-        choices=YES_NO, method="filter_flag", label=_("官網會員"), empty_label=_("會員：全部")
+        choices=MEMBER_CHOICES, method="filter_flag", label=_("官網會員"), empty_label=_("會員：全部")
     )
 
     class Meta:
