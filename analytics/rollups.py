@@ -279,12 +279,21 @@ def compute(team, days=None):
     return Rows(channel_days, source_days, binding_days)
 
 
+def _lock_team(team):
+    """Serialise rollup writers of one team (PostgreSQL advisory lock held to commit): two consumers refreshing
+    the same day would otherwise both delete, then collide on insert."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0x616E61, team.pk])
+
+
 @transaction.atomic
 def refresh_days(team, days):
     """Recompute the rollups of these local days of one team (delete + insert in one transaction)."""
     days = sorted(set(days))
     if not days:
         return 0
+    _lock_team(team)
     rows = compute(team, days)
     for model in (ChannelDay, SourceDay, BindingDay):
         model.objects.filter(team=team, day__in=days).delete()
@@ -295,6 +304,7 @@ def refresh_days(team, days):
 @transaction.atomic
 def rebuild(team):
     """Recompute every rollup of one team from scratch. Idempotent."""
+    _lock_team(team)
     rows = compute(team)
     for model in (ChannelDay, SourceDay, BindingDay):
         model.objects.filter(team=team).delete()
