@@ -89,3 +89,33 @@ def test_customer_console(live_server, page, screenshot):  # noqa: F811
     page.goto(f"{live_server.url}/customers/")
     assert "Contact quota usage" in page.get_by_test_id("quota").inner_text()
     screenshot("customers-list-en")
+
+
+def test_csv_import_flow(live_server, page, screenshot, tmp_path):  # noqa: F811
+    from cdp.tests.factories import ChannelFactory
+    from tests.factories import TeamFactory
+
+    team = TeamFactory(slug="browser-import", name="匯入測試品牌")
+    channel = ChannelFactory(team=team, kind="line", name="LINE 官方帳號")
+    user = MembershipFactory(team=team, role="marketer").user
+    login(page, live_server, user)
+    csv_file = tmp_path / "名單.csv"
+    uid = "U" + "a" * 32
+    csv_file.write_text(f'\ufeffLINE UID,姓名,標籤\n{uid},王小明,"VIP,新客"\nbad-uid,錯誤列,VIP\n', encoding="utf-8")
+
+    page.goto(f"{live_server.url}/customers/import/")
+    page.set_input_files("input[name=file]", str(csv_file))
+    page.select_option("select[name=channel]", str(channel.pk))
+    with page.expect_navigation():
+        page.click("button[type=submit].btn-primary")
+    table = page.get_by_test_id("mapping-table")
+    assert "王小明" in table.inner_text()
+    assert page.locator("select[name=col_0]").input_value() == "key"
+    screenshot("import-mapping-zh-hant")
+    with page.expect_navigation():
+        page.get_by_test_id("import-run").click()
+    assert page.get_by_test_id("applied-rows").inner_text() == "1"
+    assert page.get_by_test_id("error-rows").inner_text() == "1"
+    assert "不是有效的 LINE UID" in page.get_by_test_id("import-progress").inner_text()
+    screenshot("import-done-zh-hant")
+    assert Contact.objects.filter(team=team, external_id=uid, source="import").exists()
