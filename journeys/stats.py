@@ -60,7 +60,7 @@ def live_overview(journey, version=None):
         triggers=Count("id"),
         completions=Count("id", filter=Q(state=EnrollmentState.COMPLETED)),
         active=Count("id", filter=Q(state=EnrollmentState.ACTIVE)),
-        holdout=Count("id", filter=Q(holdout=True)),
+        held_out=Count("id", filter=Q(holdout=True)),
     )
     counts["completion_rate"] = counts["completions"] / counts["triggers"] if counts["triggers"] else None
     return counts

@@ -220,12 +220,16 @@ def node_drawer(request, pk, node_id):
             response["HX-Trigger"] = "drawer-close"
             return response
         node = {**node, "config": config}
-    return render(
+    response = render(
         request,
         "journeys/drawer.html",
         _drawer_context(request, journey, node, errors),
         status=400 if errors else 200,
     )
+    if errors:  # the form targets the flow; its errors belong in the drawer
+        response["HX-Retarget"] = "#drawer"
+        response["HX-Reswap"] = "innerHTML"
+    return response
 
 
 def _drawer_context(request, journey, node, errors):

@@ -51,3 +51,11 @@ def pct(value):
         return f"{float(value) * 100:.1f}%"
     except (TypeError, ValueError):
         return "—"
+
+
+@register.filter
+def in_zone(value, team):
+    """A datetime in the team's time zone (templates: {{ dt|in_zone:current_team|date:"Y-m-d H:i" }})."""
+    if value is None or team is None:
+        return value
+    return team.localtime(value)

@@ -1,4 +1,5 @@
 import pytest
+from django.utils import translation
 
 from journeys import services
 from journeys.statemachine import (
@@ -31,6 +32,11 @@ def test_action_matrix_is_seed_002_exactly():
 
 
 def test_status_labels_are_the_seed_words():
+    with translation.override("zh-hant"):
+        _check_labels()
+
+
+def _check_labels():
     assert [label for _v, label in S.choices] == ["草稿", "進行中", "排程中", "觸發已關閉", "旅程停止中", "旅程已停止"]
 
 
@@ -55,7 +61,10 @@ def test_transitions_are_data():
 
 
 def test_warnings_for_every_automatic_reason():
-    messages = {reason.value: warning_for(reason) for reason in StatusReason if reason in AUTOMATIC_REASONS}
+    with translation.override("zh-hant"):
+        messages = {reason.value: str(warning_for(reason)) for reason in StatusReason if reason in AUTOMATIC_REASONS}
+    with translation.override("en"):
+        assert str(warning_for("template_deleted")) == "WhatsApp message template not found"
     assert messages == {
         "line_quota_exhausted": "LINE 渠道無法發送訊息，官方帳號已無可用訊息則數",
         "whatsapp_balance_zero": "WhatsApp 渠道無法發送訊息，預付帳戶餘額為 0",
