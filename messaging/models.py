@@ -140,6 +140,9 @@ class OutboundMessage(TeamOwned):
     origin_id = models.CharField(max_length=64, blank=True, default="")
     idempotency_key = models.CharField(max_length=200)
     retry_key = models.UUIDField(default=uuid.uuid4, editable=False)
+    # LINE auto-replies: the webhook's replyToken (free reply API) and when it stops being usable.
+    reply_token = models.CharField(max_length=255, blank=True, default="")
+    reply_token_expires_at = models.DateTimeField(null=True, blank=True)
     multicast_group = models.UUIDField(null=True, blank=True, editable=False)
     status = models.CharField(_("狀態"), max_length=16, choices=OutboundStatus.choices, default=OutboundStatus.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -1,4 +1,4 @@
-"""LINE Messaging API: push, multicast, quota and consumption, bot info.
+"""LINE Messaging API: reply, push, multicast, quota and consumption, bot info.
 
 Every send carries `X-Line-Retry-Key` (the outbox row's UUID), so a request re-sent after a crash or a timeout
 is accepted once: LINE answers 409 with `x-line-accepted-request-id` for a key it already accepted, which we
@@ -32,6 +32,15 @@ class LineTransport(Transport):
         body = {"to": recipient, "messages": payload["messages"]}
         response = self.request("POST", f"{self.base}/v2/bot/message/push", body=body, headers=self.headers(retry_key))
         return self._result(response)
+
+    def reply(self, *, reply_token, payload):
+        """The free reply API: answers a webhook event with its replyToken (single use, valid about a minute)."""
+        body = {"replyToken": reply_token, "messages": payload["messages"]}
+        response = self.request("POST", f"{self.base}/v2/bot/message/reply", body=body, headers=self.headers())
+        result = self._result(response)
+        if result.ok:
+            result.extra["reply"] = True
+        return result
 
     def multicast(self, *, recipients, payload, retry_key):
         if len(recipients) > MULTICAST_MAX:

@@ -24,11 +24,13 @@ class MessengerTransport(Transport):
         return f"{self.base}/{self.channel.external_id or 'me'}/messages?{urlencode({'access_token': self.token})}"
 
     def send(self, *, recipient, payload, retry_key):
-        body = {
-            "recipient": payload.get("recipient") or {"id": recipient},
-            "messaging_type": payload.get("messaging_type", "RESPONSE"),
-            "message": payload["message"],
-        }
+        body = {"recipient": payload.get("recipient") or {"id": recipient}}
+        # Recurring notifications (outside the 24-hour window) are addressed by notification_messages_token
+        # and carry no messaging_type: the outbox passes messaging_type None for them.
+        messaging_type = payload.get("messaging_type", "RESPONSE")
+        if messaging_type:
+            body["messaging_type"] = messaging_type
+        body["message"] = payload["message"]
         if payload.get("tag"):
             body["tag"] = payload["tag"]
         return graph_result(self.request("POST", self.messages_url(), body=body))

@@ -6,6 +6,7 @@ rule's staff member / branch and adds the rule's tags to the customer.
 """
 
 import logging
+from datetime import timedelta
 
 from django.db.models import F
 from django.utils import timezone
@@ -36,6 +37,7 @@ def trigger(rule, *, contact, event):
             origin=Origin.AUTO_REPLY,
             origin_id=rule.pk,
             idempotency_key=f"kw:{rule.pk}:{event.dedup_key}"[:200],
+            **line_reply_token(event),
         )
     updates = {}
     if rule.assign_staff:
@@ -46,6 +48,18 @@ def trigger(rule, *, contact, event):
         Contact.objects.filter(pk=contact.pk).update(**updates)
     if rule.tags:
         add_rule_tags(rule, contact, event.occurred_at)
+
+
+# LINE: "reply tokens must be used within one minute after receiving the webhook"; keep a margin for the call.
+REPLY_TOKEN_LIFETIME = timedelta(seconds=50)
+
+
+def line_reply_token(event):
+    """The event's replyToken and its deadline (from our receipt of the webhook), for LINE events only."""
+    token = (event.payload or {}).get("replyToken") if event.dedup_key.startswith("line:") else ""
+    if not token or not isinstance(token, str):
+        return {}
+    return {"reply_token": token, "reply_token_expires_at": event.received_at + REPLY_TOKEN_LIFETIME}
 
 
 def add_rule_tags(rule, contact, occurred_at):

@@ -45,8 +45,24 @@ def _hint_dispatch():
     async_task("messaging.tasks.dispatch_outbox", task_name="messaging:dispatch")
 
 
-def enqueue(*, team, channel, contact, content, origin, origin_id, idempotency_key, send_after=None):
-    """Write one outbox row in the caller's transaction (idempotent by key); dispatch is hinted on commit."""
+def enqueue(
+    *,
+    team,
+    channel,
+    contact,
+    content,
+    origin,
+    origin_id,
+    idempotency_key,
+    send_after=None,
+    reply_token="",
+    reply_token_expires_at=None,
+):
+    """Write one outbox row in the caller's transaction (idempotent by key); dispatch is hinted on commit.
+
+    `reply_token` (LINE): the webhook event's replyToken; while it is valid the worker answers with the free
+    reply API instead of a push.
+    """
     message, created = OutboundMessage.objects.get_or_create(
         team=team,
         idempotency_key=idempotency_key,
@@ -57,6 +73,8 @@ def enqueue(*, team, channel, contact, content, origin, origin_id, idempotency_k
             "origin": origin,
             "origin_id": str(origin_id or ""),
             "next_attempt_at": send_after or timezone.now(),
+            "reply_token": reply_token or "",
+            "reply_token_expires_at": reply_token_expires_at if reply_token else None,
         },
     )
     if created:
@@ -187,12 +205,58 @@ def _send_one(message, sent_contacts):
         preview=rendered.preview,
     )
     adapter = adapters.get_adapter(message.channel)
-    result = adapter.send(recipient=message.contact.external_id, payload=rendered.payload, retry_key=message.retry_key)
+    payload = rendered.payload
+    if message.channel.kind == "facebook":
+        payload = messenger_payload(message.contact, payload, timezone.now())
+    result = None
+    if message.reply_token and message.channel.kind == "line" and not message.channel.is_sandbox:
+        result = _try_reply(message, adapter, payload)
+    if result is None:
+        result = adapter.send(recipient=message.contact.external_id, payload=payload, retry_key=message.retry_key)
     _apply(message, result, sent_contacts)
     if result.ok and message.channel.is_sandbox:
         from .sandbox import simulate
 
         simulate(message)
+
+
+MESSENGER_WINDOW = timedelta(hours=24)
+
+
+def messenger_payload(contact, payload, now):
+    """Outside the 24-hour window, a contact opted in to recurring notifications is addressed by its
+    notification_messages_token (Meta's format: no messaging_type); otherwise the PSID as a RESPONSE."""
+    last = contact.last_customer_interaction_at
+    inside = last is not None and now - last <= MESSENGER_WINDOW
+    if not inside and contact.fb_recurring_optin and contact.fb_recurring_token:
+        return {
+            **payload,
+            "recipient": {"notification_messages_token": contact.fb_recurring_token},
+            "messaging_type": None,
+        }
+    return payload
+
+
+INVALID_REPLY_TOKEN = "Invalid reply token"
+
+
+def _try_reply(message, adapter, payload):
+    """LINE's free reply API while the webhook's reply token is valid; None means "push instead".
+
+    A reply token is single use and the reply API takes no retry key. On a re-attempt (the previous worker
+    died), "Invalid reply token" while the token has not expired means our first attempt consumed it: the
+    reply was delivered, so it counts as sent rather than being pushed a second time.
+    """
+    now = timezone.now()
+    if message.reply_token_expires_at is None or now >= message.reply_token_expires_at:
+        return None
+    result = adapter.reply(reply_token=message.reply_token, payload=payload)
+    if result.ok:
+        return result
+    if message.attempts > 1 and result.error_code == "400" and INVALID_REPLY_TOKEN in result.error_reason:
+        return adapters.SendResult.success("", reply=True, reply_token_consumed=True)
+    logger.info("LINE reply for message %s failed (%s); pushing instead", message.pk, result.error_reason)
+    return None
 
 
 def _send_group(group, sent_contacts):
@@ -231,6 +295,8 @@ def _apply(message, result, sent_contacts):
     now = timezone.now()
     if result.ok:
         cost, currency = _cost(message)
+        if result.extra.get("reply"):  # LINE's reply API is free
+            cost = Decimal("0")
         updated = OutboundMessage.objects.filter(pk=message.pk, status=OutboundStatus.SENDING).update(
             status=OutboundStatus.SENT,
             sent_at=now,

@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -10,6 +11,8 @@ class FakePlatform:
         self.requests = []
         self.routes = {}  # (method, path without query) -> callable(request) -> (status, body dict, headers)
         self.accepted_retry_keys = {}
+        self.reply_tokens = {}  # token -> expiry (time.monotonic()); issue_reply_token() makes one
+        self.lock = threading.Lock()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -27,9 +30,11 @@ class FakePlatform:
                     "headers": {k.lower(): v for k, v in self.headers.items()},
                     "json": json.loads(raw) if raw else None,
                 }
-                fake.requests.append(request)
                 handler = fake.routes.get((method, path))
-                status, body, headers = handler(request) if handler else (404, {"message": "Not found"}, {})
+                with fake.lock:  # one request at a time, like one platform state (retry keys, reply tokens)
+                    fake.requests.append(request)
+                    status, body, headers = handler(request) if handler else (404, {"message": "Not found"}, {})
+                    request["status"] = status
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -59,6 +64,22 @@ class FakePlatform:
 
     def route(self, method, path, handler):
         self.routes[(method, path)] = handler
+
+    def issue_reply_token(self, token, lifetime=60.0):
+        self.reply_tokens[token] = time.monotonic() + lifetime
+        return token
+
+    def line_reply(self, request):
+        """LINE's reply API: a reply token works once, within its lifetime; otherwise 400 Invalid reply token."""
+        token = (request["json"] or {}).get("replyToken")
+        expiry = self.reply_tokens.pop(token, None)
+        if expiry is None or time.monotonic() > expiry:
+            return 400, {"message": "Invalid reply token"}, {}
+        return 200, {"sentMessages": [{"id": f"reply{len(self.requests)}", "quoteToken": "q"}]}, {}
+
+    def delivered(self, path="/v2/bot/message/push"):
+        """Requests the platform accepted as new messages (200), i.e. what the customers received."""
+        return [r for r in self.requests if r["path"] == path and r.get("status") == 200]
 
     def line_push(self, request):
         """LINE's retry-key semantics: a key already accepted answers 409 with x-line-accepted-request-id."""
