@@ -32,7 +32,7 @@ def search_q(team, term):
     term = term.strip()
     if not term:
         return Q()
-    customers = Customer.objects.for_team(team)
+    customers = Customer.objects.for_team(team).active()  # matches the partial unique index on member_id
     contacts = Contact.objects.for_team(team)
     ids = set(customers.filter(member_id=term).values_list("pk", flat=True)[:MAX_EXACT])
     ids.update(contacts.filter(external_id=term).values_list("customer_id", flat=True)[:MAX_EXACT])
