@@ -128,7 +128,7 @@ def _raw_chunk(cursor, team_id, channel_id, attribute_id, tag_ids, indexes):
 
 
 PROBE_SQL = [
-    "SELECT id FROM cdp_customer WHERE team_id = %(team)s AND member_id = %(q)s LIMIT 500",
+    "SELECT id FROM cdp_customer WHERE team_id = %(team)s AND member_id = %(q)s AND merged_into_id IS NULL LIMIT 500",
     "SELECT customer_id FROM cdp_contact WHERE team_id = %(team)s AND external_id = %(q)s LIMIT 500",
     "SELECT id FROM cdp_tag WHERE team_id = %(team)s AND name = %(q)s LIMIT 1",
 ]
