@@ -224,9 +224,20 @@ def _anchor(value):
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+FLUSHED = (CustomerEvent, Order, Binding, CustomerTag, AttributeValue, MergeRecord, ImportJob, Contact, Customer)
+
+
 def _flush(team):
-    """Delete the team's customer data set-based, children first (no per-row cascade in Python)."""
-    for model in (CustomerEvent, Order, Binding, CustomerTag, AttributeValue, MergeRecord, ImportJob):
+    """Delete the team's customer data. Rows of other apps that point at it (journey enrollments, outbound
+    messages, ...) go first through the ORM; then the cdp tables, children first, set-based."""
+    for config in reversed(list(apps.get_app_configs())):
+        if config.label == "cdp":
+            continue
+        for model in config.get_models():
+            for field in model._meta.concrete_fields:
+                if field.many_to_one and field.related_model in FLUSHED:
+                    model._default_manager.filter(**{f"{field.name}__team": team}).delete()
+    for model in FLUSHED[:-2]:
         model.objects.filter(team=team)._raw_delete(model.objects.db)
     Contact.objects.filter(team=team)._raw_delete(Contact.objects.db)
     Customer.objects.filter(team=team).update(merged_into=None)
