@@ -61,7 +61,25 @@ def run_batch(batch_size=500, now=None):
     ids, token = claim(batch_size, now=now)
     if not ids:
         return 0
-    return process(ids, token, now=now)
+    try:
+        return process(ids, token, now=now)
+    except Exception:
+        # One bad row must not poison the batch forever: retry one by one, failing only the rows that fail.
+        logger.exception("Journey batch of %s failed; retrying its enrollments one by one", len(ids))
+        steps = 0
+        for pk in ids:
+            try:
+                steps += process([pk], token, now=now)
+            except Exception as error:
+                logger.exception("Enrollment %s failed", pk)
+                Enrollment.objects.filter(pk=pk, claimed_until=token).update(
+                    state=EnrollmentState.FAILED,
+                    claimed_until=None,
+                    next_run_at=None,
+                    finished_at=timezone.now(),
+                    reason=f"{type(error).__name__}: {error}"[:200],
+                )
+        return steps
 
 
 def run(*, max_seconds=50.0, batch_size=500, idle_exit=True):

@@ -345,3 +345,21 @@ def test_live_journey_cannot_change_structure(team, line):
         services.set_graph(journey, graph)
     with pytest.raises(services.JourneyError):
         services.update_settings(journey, values={"channels": []})
+
+
+def test_a_failing_enrollment_does_not_poison_its_batch(team, line, module, monkeypatch):
+    journey = published_journey(team, line, [node("points", op="add", amount=1)])
+    good = enroll_directly(journey, ContactFactory(channel=line))
+    bad = enroll_directly(journey, ContactFactory(channel=line))
+    original = engine._points
+
+    def explode(batch, items):
+        if any(e.pk == bad.pk for e, _n in items):
+            raise RuntimeError("boom")
+        return original(batch, items)
+
+    monkeypatch.setitem(engine.HANDLERS, "points", explode)
+    engine.run_batch()
+    good.refresh_from_db(), bad.refresh_from_db()
+    assert good.state == "completed"
+    assert bad.state == "failed" and "boom" in bad.reason and bad.claimed_until is None

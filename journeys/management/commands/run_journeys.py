@@ -4,11 +4,15 @@ The django-q2 schedule already runs the engine every minute; run this for contin
 (any number of copies: they share work through SELECT ... FOR UPDATE SKIP LOCKED).
 """
 
+import logging
 import time
 
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError
 
 from journeys import engine
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -27,7 +31,12 @@ class Command(BaseCommand):
             if time.monotonic() - last_sweep > 10:
                 engine.sweep()
                 last_sweep = time.monotonic()
-            done = engine.run_batch(batch)
+            try:
+                done = engine.run_batch(batch)
+            except DatabaseError:  # e.g. the database restarting: the claims expire and are swept
+                logger.exception("Journey engine batch failed")
+                time.sleep(1)
+                continue
             steps += done
             if not done:
                 if exit_when_idle:
