@@ -281,3 +281,5 @@ MESSAGING_WHATSAPP_API_BASE = env("MESSAGING_WHATSAPP_API_BASE", "https://graph.
 # Outbox: how long a worker's claim on a message lasts before the sweeper hands it to another worker.
 MESSAGING_CLAIM_SECONDS = int(env("MESSAGING_CLAIM_SECONDS", "120"))
 MESSAGING_MAX_ATTEMPTS = int(env("MESSAGING_MAX_ATTEMPTS", "6"))
+# Webhook intake: each web process enqueues at most one "drain webhook events" task per this many seconds.
+MESSAGING_WEBHOOK_HINT_SECONDS = float(env("MESSAGING_WEBHOOK_HINT_SECONDS", "0.5"))

@@ -19,11 +19,18 @@ def sweep_outbox():
     return outbox.sweep()
 
 
-def process_webhook_events(team_id=None, batch_size=500):
-    """Process stored webhook events in batches until none is pending."""
+def process_webhook_events(team_id=None, batch_size=500, linger=None):
+    """Process stored webhook events in batches until none is pending, then keep polling for `linger` seconds
+    (default: twice MESSAGING_WEBHOOK_HINT_SECONDS; none when tasks run synchronously) for events whose
+    request skipped its hint (see messaging.services.ingest.hint_processing)."""
+    from django.conf import settings
+    from django_q.conf import Conf
+
     from .services import processing
 
-    return processing.drain(team_id=team_id, batch_size=batch_size)
+    if linger is None:
+        linger = 0 if Conf.SYNC else 2 * settings.MESSAGING_WEBHOOK_HINT_SECONDS
+    return processing.drain(team_id=team_id, batch_size=batch_size, linger=linger)
 
 
 def sync_whatsapp_templates(channel_id):

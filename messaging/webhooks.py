@@ -18,6 +18,7 @@ from .services.content import PIXEL
 from .services.tracking_urls import parse_token
 
 logger = logging.getLogger(__name__)
+LINE_KINDS = [ChannelKind.LINE]
 
 PIXEL_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
@@ -33,11 +34,9 @@ def _rejected(exc, platform, channel_id):
 @require_http_methods(["POST"])
 def line(request, channel_id):
     try:
-        channel = ingest.get_channel(channel_id, [ChannelKind.LINE])
-        rows = ingest.parse_line(channel, request.body, request.headers.get("x-line-signature"))
+        ingest.accept(channel_id, LINE_KINDS, ingest.parse_line, request.body, request.headers.get("x-line-signature"))
     except ingest.Rejected as exc:
         return _rejected(exc, "line", channel_id)
-    ingest.store(rows)
     return HttpResponse(status=200)
 
 
@@ -53,28 +52,28 @@ def _handshake(request, channel):
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def meta(request, channel_id):
+    kinds = [ChannelKind.FACEBOOK, ChannelKind.INSTAGRAM]
     try:
-        channel = ingest.get_channel(channel_id, [ChannelKind.FACEBOOK, ChannelKind.INSTAGRAM])
         if request.method == "GET":
-            return _handshake(request, channel)
-        rows = ingest.parse_meta(channel, request.body, request.headers.get("x-hub-signature-256"))
+            return _handshake(request, ingest.get_channel(channel_id, kinds, fresh=True))
+        signature = request.headers.get("x-hub-signature-256")
+        ingest.accept(channel_id, kinds, ingest.parse_meta, request.body, signature)
     except ingest.Rejected as exc:
         return _rejected(exc, "meta", channel_id)
-    ingest.store(rows)
     return HttpResponse(status=200)
 
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def whatsapp(request, channel_id):
+    kinds = [ChannelKind.WHATSAPP]
     try:
-        channel = ingest.get_channel(channel_id, [ChannelKind.WHATSAPP])
         if request.method == "GET":
-            return _handshake(request, channel)
-        rows = ingest.parse_whatsapp(channel, request.body, request.headers.get("x-hub-signature-256"))
+            return _handshake(request, ingest.get_channel(channel_id, kinds, fresh=True))
+        signature = request.headers.get("x-hub-signature-256")
+        ingest.accept(channel_id, kinds, ingest.parse_whatsapp, request.body, signature)
     except ingest.Rejected as exc:
         return _rejected(exc, "whatsapp", channel_id)
-    ingest.store(rows)
     return HttpResponse(status=200)
 
 

@@ -1,5 +1,14 @@
 """Webhook intake: verify the signature over the raw body, parse into raw event rows, store them in one
 statement (deduplicated by the platform's id), and hint the worker. Nothing else happens in the request.
+
+Speed (issue 5: >= 3,000 events/s, ack p99 <= 50 ms). On PostgreSQL a request costs ONE round trip: the channel
+(its secret) comes from a short per-process cache, and a single autocommit statement both re-checks that the
+channel is still active and inserts the events with ON CONFLICT DO NOTHING (so disabling a channel takes
+effect at once, whatever the cache holds). A secret that no longer verifies is re-read from the database once
+(rotated secrets). The stored, unprocessed rows are themselves the work queue (partial index
+`webhookevent_pending`); instead of one django-q2 task per request, each process enqueues at most one
+"drain" hint per MESSAGING_WEBHOOK_HINT_SECONDS, and the drain task lingers (polls) for twice that interval
+after the backlog is empty, so events stored by a request whose hint was skipped are still picked up.
 """
 
 import base64
@@ -7,7 +16,13 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
+import time
 from datetime import UTC, datetime
+
+import orjson
+from django.conf import settings
+from django.db import connection
 
 from cdp.models import Channel, ChannelKind
 
@@ -53,21 +68,52 @@ def stable_hash(*parts):
 
 def _load(body):
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = orjson.loads(body)
+    except (orjson.JSONDecodeError, ValueError, UnicodeDecodeError) as exc:
         raise Rejected(400, "malformed JSON") from exc
     if not isinstance(data, dict):
         raise Rejected(400, "body is not an object")
     return data
 
 
-def get_channel(channel_id, kinds):
-    channel = Channel.objects.filter(pk=channel_id, kind__in=kinds).select_related("team").first()
+CHANNEL_CACHE_SECONDS = 10
+_channel_cache = {}  # channel id -> (expires at (monotonic), Channel); active channels only
+
+
+def get_channel(channel_id, kinds, *, fresh=False):
+    """The channel a webhook names. Active channels are cached per process for CHANNEL_CACHE_SECONDS; the store
+    statement re-checks the status in the database, so a disabled channel never gets events stored."""
+    cached = None if fresh else _channel_cache.get(channel_id)
+    if cached is not None and cached[0] > time.monotonic() and cached[1].kind in kinds:
+        return cached[1]
+    channel = Channel.objects.filter(pk=channel_id, kind__in=kinds).first()
     if channel is None:
+        _channel_cache.pop(channel_id, None)
         raise Rejected(404, "unknown channel")
     if not channel.is_active:
+        _channel_cache.pop(channel_id, None)
         raise Rejected(404, "channel disabled")
+    _channel_cache[channel_id] = (time.monotonic() + CHANNEL_CACHE_SECONDS, channel)
     return channel
+
+
+def forget_channel(sender=None, instance=None, **kwargs):
+    """Drop a channel from this process's cache when it is saved or deleted here (signal receiver)."""
+    if instance is not None:
+        _channel_cache.pop(instance.pk, None)
+
+
+def accept(channel_id, kinds, parse, body, signature):
+    """Verify, parse and store one webhook request; returns the number of new events. Raises Rejected."""
+    channel = get_channel(channel_id, kinds)
+    try:
+        rows = parse(channel, body, signature)
+    except Rejected as exc:
+        if exc.status != 401:
+            raise
+        channel = get_channel(channel_id, kinds, fresh=True)  # the secret may have been rotated
+        rows = parse(channel, body, signature)
+    return store(rows, channel=channel)
 
 
 def _row(channel, dedup_key, kind, user_key, occurred_at, payload):
@@ -202,14 +248,76 @@ def parse_whatsapp(channel, body, signature):
 
 
 # --------------------------------------------------------------------------------------------------- store
-def store(rows):
-    """One INSERT for the request's events; redeliveries hit the unique (team, dedup_key) and are ignored."""
+def _insert_sql():
+    """One statement, fixed text (arrays, not N value tuples): re-check the channel, insert, count."""
+    return (
+        f"WITH ch AS (SELECT 1 FROM {Channel._meta.db_table} WHERE id = %s AND status = 'active'), "
+        f"ins AS (INSERT INTO {WebhookEvent._meta.db_table} "
+        "(team_id, channel_id, dedup_key, kind, user_key, occurred_at, payload, received_at, error) "
+        "SELECT %s, u.c, u.k, u.t, u.u, u.o, u.p::jsonb, %s, '' "
+        "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[]) "
+        "AS u(c, k, t, u, o, p) WHERE EXISTS (SELECT 1 FROM ch) ON CONFLICT DO NOTHING RETURNING 1) "
+        "SELECT EXISTS (SELECT 1 FROM ch), (SELECT count(*) FROM ins)"
+    )
+
+
+INSERT_SQL = _insert_sql()
+
+
+def store(rows, *, channel=None):
+    """One INSERT for the request's events; redeliveries hit the unique (team, dedup_key) and are ignored.
+
+    Returns the number of new events. Raises Rejected(404) when the channel was disabled meanwhile.
+    """
     if not rows:
-        return
-    from django.db import transaction
+        return 0
+    channel_id = channel.pk if channel is not None else rows[0].channel_id
+    if connection.vendor == "postgresql" and connection.get_autocommit():
+        params = [
+            channel_id,
+            rows[0].team_id,
+            rows[0].received_at,
+            [r.channel_id for r in rows],
+            [r.dedup_key for r in rows],
+            [r.kind for r in rows],
+            [r.user_key for r in rows],
+            [r.occurred_at for r in rows],
+            [orjson.dumps(r.payload).decode() for r in rows],
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(INSERT_SQL, params)
+            active, inserted = cursor.fetchone()
+        if not active:
+            _channel_cache.pop(channel_id, None)
+            raise Rejected(404, "channel disabled")
+    else:  # SQLite, or inside a caller's transaction (tests): the ORM, same semantics
+        from django.db import transaction
+
+        with transaction.atomic():
+            if not Channel.objects.filter(pk=channel_id, status="active").exists():
+                _channel_cache.pop(channel_id, None)
+                raise Rejected(404, "channel disabled")
+            WebhookEvent.objects.bulk_create(rows, ignore_conflicts=True)
+            inserted = len(rows)  # (duplicates included: only used to decide on a hint)
+    if inserted:
+        hint_processing()
+    return inserted
+
+
+_hint_lock = threading.Lock()
+_last_hint = [0.0]
+
+
+def hint_processing():
+    """Enqueue one drain task, at most once per MESSAGING_WEBHOOK_HINT_SECONDS per process (every time when
+    tasks run synchronously). The drain task lingers after the backlog empties, covering skipped hints."""
+    from django_q.conf import Conf
     from django_q.tasks import async_task
 
-    # One commit for the events and the task row (the ORM broker's queue lives in the same database).
-    with transaction.atomic():
-        WebhookEvent.objects.bulk_create(rows, ignore_conflicts=True)
-        async_task("messaging.tasks.process_webhook_events", rows[0].team_id, task_name="messaging:webhooks")
+    now = time.monotonic()
+    with _hint_lock:
+        if not Conf.SYNC and now - _last_hint[0] < settings.MESSAGING_WEBHOOK_HINT_SECONDS:
+            return False
+        _last_hint[0] = now
+    async_task("messaging.tasks.process_webhook_events", task_name="messaging:webhooks")
+    return True

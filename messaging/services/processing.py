@@ -7,6 +7,7 @@ bulk at the end; reply tracking touches the outbox only for contacts that have a
 """
 
 import logging
+import time
 from collections import defaultdict
 from datetime import timedelta
 
@@ -28,13 +29,21 @@ logger = logging.getLogger(__name__)
 KEYWORD_JOIN_WINDOW = timedelta(minutes=10)
 
 
-def drain(team_id=None, batch_size=500):
+def drain(team_id=None, batch_size=500, linger=0, poll=0.1):
+    """Process batches until none is pending; then poll every `poll` s until nothing came for `linger` s."""
     total = 0
+    idle_since = None
     while True:
         handled = process_batch(team_id=team_id, batch_size=batch_size)
-        if not handled:
-            return total
         total += handled
+        if handled:
+            idle_since = None
+            continue
+        now = time.monotonic()
+        idle_since = idle_since or now
+        if now - idle_since >= linger:
+            return total
+        time.sleep(poll)
 
 
 def process_batch(team_id=None, batch_size=500):
