@@ -158,3 +158,168 @@ def line_webhook_process(scale=1.0):
     elapsed = time.perf_counter() - start
     yield figure("processed_events_per_s", n / elapsed, "events/s", n=n, reference="raw_sql")
     assert Contact.objects.filter(team=team).count() == users
+
+
+# ------------------------------------------------------------------------------ under gunicorn, over loopback
+async def _post(host, port, path, body, signature):
+    """One HTTP/1.1 POST on a fresh connection (gunicorn's sync workers close after each response)."""
+    import asyncio
+
+    reader, writer = await asyncio.open_connection(host, port)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"X-Line-Signature: {signature}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    writer.write(head + body)
+    await writer.drain()
+    status_line = await reader.readline()
+    await reader.read()
+    writer.close()
+    return int(status_line.split()[1])
+
+
+async def _closed_loop(host, port, path, requests, concurrency):
+    """As fast as the server goes: `concurrency` clients in a loop. Returns (elapsed s, latencies, statuses)."""
+    import asyncio
+
+    queue = list(reversed(requests))
+    latencies, statuses = [], []
+
+    async def client():
+        while queue:
+            body, sig = queue.pop()
+            t0 = time.perf_counter()
+            statuses.append(await _post(host, port, path, body, sig))
+            latencies.append(time.perf_counter() - t0)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return time.perf_counter() - start, latencies, statuses
+
+
+async def _open_loop(host, port, path, requests, rate):
+    """A fixed arrival rate (requests/s), whatever the answers' speed. Returns (latencies, statuses)."""
+    import asyncio
+
+    latencies, statuses = [], []
+
+    async def one(body, sig):
+        t0 = time.perf_counter()
+        statuses.append(await _post(host, port, path, body, sig))
+        latencies.append(time.perf_counter() - t0)
+
+    tasks = []
+    start = time.perf_counter()
+    for i, (body, sig) in enumerate(requests):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(one(body, sig)))
+    await asyncio.gather(*tasks)
+    return latencies, statuses
+
+
+def _pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] if values else 0.0
+
+
+@benchmark(
+    "line_webhook_gunicorn",
+    help="signed LINE webhooks of 10 events against gunicorn -w 2 on loopback: events/s, ack p99 at 150 req/s",
+    requires_postgres=True,
+)
+def line_webhook_gunicorn(scale=1.0):
+    """Starts `gunicorn config.wsgi -w 2` (DEBUG=0) on a free loopback port against this database, then:
+    1) saturation: 16 concurrent clients post `n` requests → accepted events/s;
+    2) 150 requests/s for ~10 s (open loop) → acknowledgement p50 / p99.
+    The load generator (asyncio, raw HTTP, pre-signed bodies) shares the machine's cores with gunicorn and
+    PostgreSQL, as the issue's setup does."""
+    import asyncio
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.conf import settings
+
+    n = max(300, int(3000 * scale))
+    rate_requests = max(300, int(1500 * scale))
+    team, channel = _channel("bench-line-gunicorn")
+    WebhookEvent.objects.filter(team=team).delete()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    db = settings.DATABASES["default"]
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "Q_SYNC": "0",
+    }
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    server = subprocess.Popen(
+        [gunicorn, "config.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning"]
+        + os.environ.get("BENCH_GUNICORN_ARGS", "").split(),
+        cwd=root,
+        env=env,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        path = f"/webhooks/line/{channel.pk}/"
+        base = int(time.time() * 1000)
+
+        def signed(count, offset):
+            out = []
+            for r in range(count):
+                body = json.dumps(
+                    {"destination": "Ubench", "events": _events(10, 1000, base + (offset + r) * 10)}
+                ).encode()
+                out.append((body, line_signature(SECRET, body)))
+            return out
+
+        warm = signed(40, 0)
+        asyncio.run(_closed_loop("127.0.0.1", port, path, warm, 4))
+        elapsed, latencies, statuses = asyncio.run(_closed_loop("127.0.0.1", port, path, signed(n, 40), 16))
+        assert set(statuses) == {200}, set(statuses)
+        yield figure("accepted_events_per_s", 10 * n / elapsed, "events/s", n=10 * n, requests=n, concurrency=16)
+        latencies, statuses = asyncio.run(_open_loop("127.0.0.1", port, path, signed(rate_requests, 40 + n), 150))
+        assert set(statuses) == {200}, set(statuses)
+        yield figure("ack_p50_at_150rps", _pct(latencies, 50) * 1000, "ms", n=rate_requests)
+        yield figure("ack_p99_at_150rps", _pct(latencies, 99) * 1000, "ms", n=rate_requests)
+        stored = WebhookEvent.objects.filter(team=team).count()
+        assert stored == 10 * (40 + n + rate_requests), stored
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    # Reference: the same 10-row INSERT ... ON CONFLICT DO NOTHING per request over one connection (no HTTP).
+    ref = Timer()
+    now = timezone.now()
+    start = time.perf_counter()
+    with connection.cursor() as cursor:
+        for r in range(n):
+            rows, params = [], []
+            for e in _events(10, 1000, base + r * 10):
+                rows.append("(%s, %s, %s, %s, %s, %s, %s, %s, NULL, '')")
+                params += [team.pk, channel.pk, "ref:" + e["webhookEventId"], "message"]
+                params += [e["source"]["userId"], now, json.dumps(e), now]
+            with ref:
+                cursor.execute(
+                    "INSERT INTO messaging_webhookevent (team_id, channel_id, dedup_key, kind, user_key, occurred_at,"
+                    " payload, received_at, processed_at, error) VALUES " + ",".join(rows) + " ON CONFLICT DO NOTHING",
+                    params,
+                )
+    elapsed = time.perf_counter() - start
+    yield figure("accepted_events_per_s", 10 * n / elapsed, "events/s", n=10 * n, reference="raw_sql")
+    yield figure("ack_p99", ref.p(99) * 1000, "ms", n=n, reference="raw_sql")
+    WebhookEvent.objects.filter(team=team).delete()
