@@ -136,3 +136,21 @@ def test_list_in_english(console, team):
     console.cookies["django_language"] = "en"
     html = console.get(reverse("journeys:index")).content.decode()
     assert "Close trigger" in html and "Active" in html
+
+
+def test_list_shows_times_in_the_team_zone(console, team):
+    import datetime as dt
+
+    start = dt.datetime(2026, 7, 1, 16, 0, tzinfo=dt.UTC)  # 2026-07-02 00:00 in Asia/Taipei
+    JourneyFactory(
+        team=team,
+        name="S",
+        status="scheduled",
+        activation="scheduled",
+        starts_at=start,
+        ends_at=start + dt.timedelta(days=1),
+    )
+    html = console.get(reverse("journeys:index")).content.decode()
+    assert "2026-07-02 00:00" in html
+    fragment = console.get(reverse("journeys:index"), {"status": "scheduled"}, HTTP_HX_REQUEST="true")
+    assert "2026-07-02 00:00" in fragment.content.decode()
