@@ -76,8 +76,9 @@ def settings_values(post, journey, team):
                 errors.setdefault("ends_at", [_("請設定結束時間。")])
         else:
             values["starts_at"] = values["ends_at"] = None
-    channel_ids = post.getlist("channel")
-    values["channels"] = [{"channel_id": cid, "message_cap": post.get(f"cap_{cid}", "")} for cid in channel_ids]
+    if journey.status == "draft":  # target channels (and their caps) are only editable in a draft
+        channel_ids = post.getlist("channel")
+        values["channels"] = [{"channel_id": cid, "message_cap": post.get(f"cap_{cid}", "")} for cid in channel_ids]
     if errors:
         raise FormError(errors)
     return values

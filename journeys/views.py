@@ -164,7 +164,10 @@ def publish(request, pk):
         version = services.publish(journey, actor=request.user.get_username())
     except services.JourneyError as error:
         context = builder_context(request, journey, publish_errors=_publish_errors(error.message_dict))
-        return render(request, "journeys/builder.html#flowcard", context, status=400)
+        response = render(request, "journeys/builder.html#flowcard", context, status=400)
+        response["HX-Retarget"] = "#flowcard"  # also when publishing from the settings form
+        response["HX-Reswap"] = "outerHTML"
+        return response
     messages.success(request, _("已發佈版本 %(n)s。") % {"n": version.number})
     response = HttpResponse(status=204)
     response["HX-Redirect"] = request.build_absolute_uri(f"/journeys/{journey.pk}/")

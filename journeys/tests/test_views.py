@@ -154,3 +154,37 @@ def test_list_shows_times_in_the_team_zone(console, team):
     assert "2026-07-02 00:00" in html
     fragment = console.get(reverse("journeys:index"), {"status": "scheduled"}, HTTP_HX_REQUEST="true")
     assert "2026-07-02 00:00" in fragment.content.decode()
+
+
+def test_saving_settings_of_a_live_journey_keeps_its_channels(console, team, line):
+    journey = published_journey(team, line, [delay(days=1)])
+    response = console.post(
+        reverse("journeys:settings", args=[journey.pk]),
+        {"name": "改名", "expiry_action": "stop", "dnd_start": [""], "dnd_end": [""]},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200, response.content.decode()[:300]
+    journey.refresh_from_db()
+    assert journey.name == "改名" and list(journey.targets.values_list("channel_id", flat=True)) == [line.pk]
+
+
+def test_publish_from_the_settings_form_saves_then_publishes(console, team, line):
+    journey = JourneyFactory(team=team, trigger_type="tag_added", trigger_config={"tag": "VIP"})
+    from journeys import services
+
+    services.add_node(journey, type="delay")
+    response = console.post(
+        reverse("journeys:settings", args=[journey.pk]),
+        {
+            "name": "新名稱",
+            "trigger_type": "tag_added",
+            "trigger_tag": "VIP",
+            "activation": "permanent",
+            "channel": [line.pk],
+            "then": "publish",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 204
+    journey.refresh_from_db()
+    assert journey.name == "新名稱" and journey.status == "active"
