@@ -1,6 +1,7 @@
 """REST API for journeys: definitions (draft graph, settings), publish, status actions, statistics, enrollments."""
 
 from django.core.exceptions import ValidationError
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -233,7 +234,15 @@ class JourneyViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMo
         result.refresh_from_db()
         return Response(JourneySerializer(result).data)
 
-    @extend_schema(request=None, responses=serializers.DictField(), summary="Overview statistics", tags=["journeys"])
+    @extend_schema(
+        request=None,
+        responses=OpenApiTypes.OBJECT,
+        summary="Overview statistics",
+        description="triggers, completions, completion_rate, messages, successful, revenue, orders, cost "
+        "(per currency), roas, holdout lift, refreshed_at, and `nodes` {node id: reached, waiting, per-platform "
+        "message statistics}. Definitions: journeys/stats.py.",
+        tags=["journeys"],
+    )
     @action(detail=True, methods=["get"])
     def statistics(self, request, pk=None):
         journey = self.get_object()
