@@ -15,4 +15,8 @@ urlpatterns = [
     path("keywords/", views.keyword_list, name="keywords"),
     path("keywords/<int:pk>/", views.keyword_detail, name="keyword"),
     path("keywords/<int:pk>/delete/", views.keyword_delete, name="keyword-delete"),
+    path("modules/", views.module_list, name="modules"),
+    path("modules/new/<str:module_type>/", views.module_new, name="module-new"),
+    path("modules/<int:pk>/", views.module_edit, name="module"),
+    path("modules/<int:pk>/delete/", views.module_delete, name="module-delete"),
 ]

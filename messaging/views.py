@@ -4,8 +4,9 @@ replies, keyword auto-reply / auto-assign rules with trigger counts and QR codes
 from datetime import datetime, time, timedelta
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Max
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -15,7 +16,8 @@ from accounts.decorators import team_required
 from cdp.models import Channel, Contact
 
 from . import forms
-from .models import ChannelState, InboundMessage, KeywordRule, WhatsAppTemplate
+from .models import ChannelState, ChatbotModule, InboundMessage, KeywordRule, ModuleType, WhatsAppTemplate
+from .module_forms import ModuleForm
 from .services import channels as channel_service
 from .services import conversations, keywords
 from .services import templates as template_service
@@ -206,3 +208,72 @@ def keyword_delete(request, pk):
     rule = get_object_or_404(KeywordRule.objects.for_team(request.team), pk=pk)
     rule.delete()
     return redirect("messaging:keywords")
+
+
+# ------------------------------------------------------------------------------------- chatbot modules
+MODULE_PERMISSIONS = ("journeys.manage", "broadcasts.manage")
+
+
+def _can_manage_modules(request):
+    return any(request.membership.has_perm(p) for p in MODULE_PERMISSIONS)
+
+
+@team_required()
+def module_list(request):
+    if not _can_manage_modules(request):
+        raise PermissionDenied(MODULE_PERMISSIONS[0])
+    modules = ChatbotModule.objects.for_team(request.team).alive()
+    context = {"section": "journeys", "modules": modules, "types": ModuleType.choices}
+    return render(request, "messaging/modules.html", context)
+
+
+def _module_form_page(request, module_type, module=None):
+    form = ModuleForm(
+        request.POST or None,
+        module_type=module_type,
+        content=module.content if module else None,
+        initial={"name": module.name} if module else None,
+    )
+    if request.method == "POST" and form.is_valid():
+        module = module or ChatbotModule(team=request.team, type=module_type)
+        module.name, module.content = form.cleaned_data["name"], form.content()
+        module.save()
+        messages.success(request, _("已儲存機器人模組。"))
+        return redirect("messaging:module", module.pk)
+    context = {
+        "section": "journeys",
+        "form": form,
+        "module": module,
+        "module_type": module_type,
+        "type_label": ModuleType(module_type).label,
+    }
+    return render(request, "messaging/module_form.html", context, status=400 if form.errors else 200)
+
+
+@team_required()
+def module_new(request, module_type):
+    if not _can_manage_modules(request):
+        raise PermissionDenied(MODULE_PERMISSIONS[0])
+    if module_type not in ModuleType.values:
+        raise Http404
+    return _module_form_page(request, module_type)
+
+
+@team_required()
+def module_edit(request, pk):
+    if not _can_manage_modules(request):
+        raise PermissionDenied(MODULE_PERMISSIONS[0])
+    module = get_object_or_404(ChatbotModule.objects.for_team(request.team).alive(), pk=pk)
+    return _module_form_page(request, module.type, module)
+
+
+@team_required()
+def module_delete(request, pk):
+    if not _can_manage_modules(request):
+        raise PermissionDenied(MODULE_PERMISSIONS[0])
+    module = get_object_or_404(ChatbotModule.objects.for_team(request.team).alive(), pk=pk)
+    if request.method == "POST":
+        template_service.delete_module(module)
+        messages.success(request, _("已刪除機器人模組「%(name)s」。") % {"name": module.name})
+        return redirect("messaging:modules")
+    return render(request, "messaging/module_delete.html", {"section": "journeys", "module": module})
