@@ -95,7 +95,8 @@ class TestHealthz:
 
 def test_check_deploy_is_clean_with_production_settings(tmp_path):
     env = {
-        **{k: v for k, v in os.environ.items() if k not in {"TESTING", "DATABASE_URL"}},
+        # Browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process; a deployment never has it.
+        **{k: v for k, v in os.environ.items() if k not in {"TESTING", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}},
         "DEBUG": "0",
         "SECRET_KEY": "x7Gq9!kLm2@pR4sT6vW8yZ0aB1cD3eF5gH7jK9mN1pQ3rS5tU7",
         "ALLOWED_HOSTS": "cdp.example.com",
