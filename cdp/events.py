@@ -83,5 +83,7 @@ def _consumers():
 def notify_consumers(team_id, event_ids):
     from django_q.tasks import async_task
 
-    for path in _consumers():
-        async_task(path, team_id, list(event_ids), task_name=f"customer-events:{path}")
+    # One transaction for all consumers (one commit instead of one per task with the ORM broker).
+    with transaction.atomic():
+        for path in _consumers():
+            async_task(path, team_id, list(event_ids), task_name=f"customer-events:{path}")

@@ -437,12 +437,53 @@ _VALUE_COLUMNS = ["text_value", "number_value", "datetime_value", "bool_value", 
 
 
 def _merge_locked(survivor, absorbed, evidence):
-    """The merge itself; both customers are locked by the caller. Set-based: one statement per table."""
+    """The merge itself; both customers are locked by the caller. Set-based: on PostgreSQL the row moves and the
+    snapshot are one statement (UPDATE ... RETURNING in CTEs), then the survivor, the record and the events."""
     if survivor.member_id and absorbed.member_id and survivor.member_id != absorbed.member_id:
         raise MemberIdConflict([survivor.member_id, absorbed.member_id])
     team_id = survivor.team_id
     now = timezone.now()
 
+    if connection.vendor == "postgresql":
+        snapshot = _move_rows_pg(survivor, absorbed, now)
+    else:
+        snapshot = _move_rows(survivor, absorbed, now)
+    snapshot = {"survivor": _fields(survivor), "absorbed": _fields(absorbed), **snapshot}
+    absorbed.merged_into_id = survivor.pk
+    updates = {
+        "points_balance": survivor.points_balance + absorbed.points_balance,
+        "points_accumulated": survivor.points_accumulated + absorbed.points_accumulated,
+        "is_bound": survivor.is_bound or absorbed.is_bound,
+        "is_member": survivor.is_member or absorbed.is_member,
+        "member_since": _earlier(survivor.member_since, absorbed.member_since),
+    }
+    for key in _TIME_FIELDS:
+        updates[key] = _later(getattr(survivor, key), getattr(absorbed, key))
+    if absorbed.first_bound_at and (
+        survivor.first_bound_at is None or absorbed.first_bound_at < survivor.first_bound_at
+    ):
+        updates["first_bound_at"] = absorbed.first_bound_at
+        updates["first_bound_method"] = absorbed.first_bound_method
+    for key in ("member_id", "phone", "email", "name"):
+        if not getattr(survivor, key) and getattr(absorbed, key):
+            updates[key] = getattr(absorbed, key)
+    _update(survivor, updates)
+
+    record = MergeRecord.objects.create(
+        team_id=team_id, survivor=survivor, absorbed=absorbed, evidence=evidence, snapshot=snapshot, merged_at=now
+    )
+    data = {"merge_id": record.pk, "survivor_id": survivor.pk, "absorbed_id": absorbed.pk, "evidence": evidence}
+    record_events(
+        [
+            CustomerEvent(team_id=team_id, customer=survivor, type=EventType.MERGED, occurred_at=now, data=data),
+            CustomerEvent(team_id=team_id, customer=absorbed, type=EventType.MERGED, occurred_at=now, data=data),
+        ]
+    )
+    return record
+
+
+def _move_rows(survivor, absorbed, now):
+    """Portable form (SQLite): read the snapshot, then move / resolve rows with one statement per table."""
     contact_ids = list(Contact.objects.filter(customer=absorbed).values_list("pk", flat=True))
     absorbed_tags = list(
         CustomerTag.objects.filter(customer=absorbed).values("tag_id", "channel_id", "source", "applied_at")
@@ -454,10 +495,7 @@ def _merge_locked(survivor, absorbed, evidence):
     binding_ids = list(Binding.objects.filter(customer=absorbed).values_list("pk", flat=True))
     order_ids = list(Order.objects.filter(customer=absorbed).values_list("pk", flat=True))
     event_ids = list(CustomerEvent.objects.filter(customer=absorbed).values_list("pk", flat=True))
-
     snapshot = {
-        "survivor": _fields(survivor),
-        "absorbed": _fields(absorbed),
         "contact_ids": contact_ids,
         "absorbed_tags": [{**row, "applied_at": _dump(row["applied_at"])} for row in absorbed_tags],
         "survivor_tag_ids": sorted(survivor_tag_ids),
@@ -498,37 +536,98 @@ def _merge_locked(survivor, absorbed, evidence):
 
     # The absorbed row first (frees its member id under the partial unique constraint), then the survivor.
     Customer.objects.filter(pk=absorbed.pk).update(merged_into=survivor, updated_at=now)
-    absorbed.merged_into_id = survivor.pk
-    updates = {
-        "points_balance": survivor.points_balance + absorbed.points_balance,
-        "points_accumulated": survivor.points_accumulated + absorbed.points_accumulated,
-        "is_bound": survivor.is_bound or absorbed.is_bound,
-        "is_member": survivor.is_member or absorbed.is_member,
-        "member_since": _earlier(survivor.member_since, absorbed.member_since),
-    }
-    for key in _TIME_FIELDS:
-        updates[key] = _later(getattr(survivor, key), getattr(absorbed, key))
-    if absorbed.first_bound_at and (
-        survivor.first_bound_at is None or absorbed.first_bound_at < survivor.first_bound_at
-    ):
-        updates["first_bound_at"] = absorbed.first_bound_at
-        updates["first_bound_method"] = absorbed.first_bound_method
-    for key in ("member_id", "phone", "email", "name"):
-        if not getattr(survivor, key) and getattr(absorbed, key):
-            updates[key] = getattr(absorbed, key)
-    _update(survivor, updates)
+    return snapshot
 
-    record = MergeRecord.objects.create(
-        team_id=team_id, survivor=survivor, absorbed=absorbed, evidence=evidence, snapshot=snapshot, merged_at=now
-    )
-    data = {"merge_id": record.pk, "survivor_id": survivor.pk, "absorbed_id": absorbed.pk, "evidence": evidence}
-    record_events(
-        [
-            CustomerEvent(team_id=team_id, customer=survivor, type=EventType.MERGED, occurred_at=now, data=data),
-            CustomerEvent(team_id=team_id, customer=absorbed, type=EventType.MERGED, occurred_at=now, data=data),
-        ]
-    )
-    return record
+
+def _table(model):
+    return model._meta.db_table
+
+
+_MOVE_SQL = None
+
+
+def _move_sql():
+    """PostgreSQL: every row move of a merge in ONE statement (data-modifying CTEs), returning the snapshot.
+
+    All sub-statements see the rows as they were before the statement, so `st` / `v` are the pre-merge state;
+    each row is modified by at most one sub-statement (the tag / value moves exclude what the deletes take).
+    """
+    global _MOVE_SQL
+    if _MOVE_SQL is None:
+        t = {
+            m.__name__: _table(m)
+            for m in (Contact, Binding, Order, CustomerEvent, CustomerTag, AttributeValue, Customer)
+        }
+        move = "UPDATE {table} SET customer_id = %(s)s WHERE customer_id = %(a)s RETURNING id"
+        tag_cols = "tag_id, channel_id, source, applied_at"
+        _MOVE_SQL = f"""
+WITH c AS ({move.format(table=t["Contact"])}),
+b AS ({move.format(table=t["Binding"])}),
+o AS ({move.format(table=t["Order"])}),
+e AS ({move.format(table=t["CustomerEvent"])}),
+st AS (SELECT tag_id FROM {t["CustomerTag"]} WHERE customer_id = %(s)s),
+dt AS (DELETE FROM {t["CustomerTag"]} WHERE customer_id = %(a)s AND tag_id IN (SELECT tag_id FROM st)
+       RETURNING {tag_cols}),
+mt AS (UPDATE {t["CustomerTag"]} SET customer_id = %(s)s
+       WHERE customer_id = %(a)s AND tag_id NOT IN (SELECT tag_id FROM st) RETURNING {tag_cols}),
+v AS (SELECT customer_id, attribute_id, text_value, number_value, datetime_value, bool_value, updated_at
+      FROM {t["AttributeValue"]} WHERE customer_id IN (%(s)s, %(a)s)),
+uv AS (UPDATE {t["AttributeValue"]} AS ours SET text_value = x.text_value, number_value = x.number_value,
+              datetime_value = x.datetime_value, bool_value = x.bool_value, updated_at = x.updated_at
+       FROM v AS x WHERE ours.customer_id = %(s)s AND x.customer_id = %(a)s
+       AND x.attribute_id = ours.attribute_id AND x.updated_at > ours.updated_at RETURNING ours.id),
+dv AS (DELETE FROM {t["AttributeValue"]} WHERE customer_id = %(a)s
+       AND attribute_id IN (SELECT attribute_id FROM v WHERE customer_id = %(s)s) RETURNING id),
+mv AS (UPDATE {t["AttributeValue"]} SET customer_id = %(s)s WHERE customer_id = %(a)s
+       AND attribute_id NOT IN (SELECT attribute_id FROM v WHERE customer_id = %(s)s) RETURNING id),
+ac AS (UPDATE {t["Customer"]} SET merged_into_id = %(s)s, updated_at = %(now)s WHERE id = %(a)s RETURNING id)
+SELECT
+  (SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM c),
+  (SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM b),
+  (SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM o),
+  (SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM e),
+  (SELECT coalesce(array_agg(tag_id ORDER BY tag_id), '{{}}') FROM st),
+  (SELECT coalesce(json_agg(json_build_array({tag_cols})), '[]') FROM (SELECT * FROM dt UNION ALL SELECT * FROM mt) tg),
+  (SELECT coalesce(json_agg(json_build_array(customer_id, attribute_id, text_value, number_value::text,
+                   datetime_value, bool_value, updated_at) ORDER BY attribute_id), '[]') FROM v),
+  (SELECT count(*) FROM uv) + (SELECT count(*) FROM dv) + (SELECT count(*) FROM mv) + (SELECT count(*) FROM ac)
+"""
+    return _MOVE_SQL
+
+
+def _json_time(value):
+    return None if value is None else _dump(parse_datetime(value))
+
+
+def _move_rows_pg(survivor, absorbed, now):
+    with connection.cursor() as cursor:
+        cursor.execute(_move_sql(), {"s": survivor.pk, "a": absorbed.pk, "now": now})
+        contact_ids, binding_ids, order_ids, event_ids, survivor_tag_ids, tag_rows, value_rows, _n = cursor.fetchone()
+    values = {survivor.pk: [], absorbed.pk: []}
+    for customer_id, attribute_id, text, number, when, flag, updated_at in value_rows:
+        values[customer_id].append(
+            {
+                "attribute_id": attribute_id,
+                "text_value": text,
+                "number_value": number,
+                "datetime_value": _json_time(when),
+                "bool_value": flag,
+                "updated_at": _json_time(updated_at),
+            }
+        )
+    return {
+        "contact_ids": list(contact_ids),
+        "absorbed_tags": [
+            {"tag_id": tag_id, "channel_id": channel_id, "source": source, "applied_at": _json_time(applied_at)}
+            for tag_id, channel_id, source, applied_at in tag_rows
+        ],
+        "survivor_tag_ids": list(survivor_tag_ids),
+        "absorbed_values": values[absorbed.pk],
+        "survivor_values": values[survivor.pk],
+        "binding_ids": list(binding_ids),
+        "order_ids": list(order_ids),
+        "event_ids": list(event_ids),
+    }
 
 
 # --- un-merging ----------------------------------------------------------------------------------------------
