@@ -97,7 +97,9 @@ def _ensure_data(n):
             [attrs["city"], t],
         )
         for table in ("cdp_customer", "cdp_contact", "cdp_customertag", "cdp_attributevalue"):
-            cursor.execute(f"ANALYZE {table}")
+            # VACUUM as autovacuum would after a bulk load: sets the visibility map, so the covering contact
+            # index is read index-only (without it every count visits the heap too).
+            cursor.execute(f"VACUUM (ANALYZE) {table}")
     return team, channel
 
 

@@ -430,6 +430,27 @@ def _family(kind):
 
 # -------------------------------------------------------------------------------------------------- compilation
 
+CUSTOMER_ROW_TYPES = frozenset((*PROFILE_TYPES, "binding", *POINTS_TYPES, "last_checkout"))
+
+
+def _on_customer_row(node):
+    """A condition that reads only the customer row (when compiling for contacts)."""
+    return "children" not in node and node["type"] in CUSTOMER_ROW_TYPES
+
+
+def _combine(parts, op):
+    result = parts[0]
+    for part in parts[1:]:
+        result = (result & part) if op == "and" else (result | part)
+    return result
+
+
+class _PointProbe(Exists):
+    """``EXISTS`` that PostgreSQL runs per outer row (an index probe) and never turns into a hashed set or a
+    semi-join: a subquery with OFFSET is neither simplified nor pulled up. Valid SQL on SQLite too."""
+
+    template = "EXISTS(%(subquery)s OFFSET 0)"
+
 
 class _Compiler:
     """Builds a Q for Contact rows (base="contact") or Customer rows (base="customer")."""
@@ -442,15 +463,36 @@ class _Compiler:
         self.customer_prefix = "customer__" if base == "contact" else ""
         self.customer_ref = OuterRef("customer_id") if base == "contact" else OuterRef("pk")
 
-    def node(self, node):
-        if "children" in node:
-            parts = [self.node(child) for child in node["children"]]
-            result = parts[0]
-            for part in parts[1:]:
-                result = (result & part) if node["op"] == "and" else (result | part)
-            return result
-        kind = node["type"]
-        return getattr(self, f"c_{_family(kind)}")(node)
+    def node(self, node, conjunctive=True):
+        """The Q of a group or condition. ``conjunctive``: only AND groups lie between this node and the root.
+
+        For contacts, conditions on the customer row (profile, binding, points, last checkout) are JOIN filters
+        when conjunctive (the planner joins customers once). Under an OR they become one ``EXISTS`` on the
+        customer per group instead, placed after the group's other children; in an AND group beside a tag or
+        attribute test it is fenced (``OFFSET 0``) so PostgreSQL probes the customer by primary key only for
+        the contacts that passed the siblings, rather than hashing every matching customer (measured on the
+        nested shape of the benchmark: 540 ms with the JOIN, 270 ms with the probe).
+        """
+        if "children" not in node:
+            return getattr(self, f"c_{_family(node['type'])}")(node)
+        op = node["op"]
+        conjunctive = conjunctive and op == "and"
+        children = node["children"]
+        on_customer = []
+        if self.base == "contact" and not conjunctive:
+            on_customer = [child for child in children if _on_customer_row(child)]
+            children = [child for child in children if not _on_customer_row(child)]
+        parts = [self.node(child, conjunctive) for child in children]
+        if on_customer:
+            parts.append(self.customer_probe(on_customer, op, fenced=op == "and" and bool(parts)))
+        return _combine(parts, op)
+
+    def customer_probe(self, nodes, op, fenced):
+        """``EXISTS`` on the contact's customer row for customer-row conditions (compiled for customers)."""
+        compiler = _Compiler(self.team, "customer", self.now)
+        q = _combine([compiler.node(node) for node in nodes], op)
+        rows = Customer.objects.filter(team_id=self.team.pk, pk=OuterRef("customer_id")).filter(q)
+        return Q(_PointProbe(rows) if fenced else Exists(rows))
 
     # -- day boundaries --------------------------------------------------------------------------------------
 

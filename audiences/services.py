@@ -46,14 +46,27 @@ class AudienceError(ValueError):
         self.conflict = conflict  # True: the object's state forbids it (HTTP 409), else bad input (400)
 
 
+AUDIENCE_WORK_MEM = "64MB"
+# A preview page walks contacts newest first and stops after 50 matches: testing each contact's customer by
+# index is cheaper than hashing a large tag / attribute set first (tag OR attribute at 1M contacts: 51 ms → 1 ms),
+# while sets of up to a few thousand customers (rare tags, where the walk is long) still fit and are hashed.
+PREVIEW_WORK_MEM = "256kB"
+
+
 @contextmanager
-def planned_for_oltp():
-    """A transaction with PostgreSQL's JIT off: audience queries are costed high (1M-row scans) but run in
-    tens of milliseconds, and JIT compilation alone costs ~0.5 s per query. No-op on SQLite."""
+def planned_for_oltp(work_mem=AUDIENCE_WORK_MEM):
+    """A transaction planned for audience queries on PostgreSQL (no-op on SQLite):
+
+    - JIT off: the queries are costed high (1M-row scans) but run in milliseconds; compiling alone costs ~0.5 s.
+    - ``work_mem`` raised for this transaction only: a tag on 300,000 customers is then answered from one hashed
+      set instead of an index probe per contact (nested shape at 1M contacts: 1,050 ms → 700 ms), and hash
+      joins stay in memory instead of spilling to temporary files.
+    """
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
+                cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
         yield
 
 
@@ -157,7 +170,7 @@ def preview(*, team, channel, conditions, limit=PREVIEW_PAGE, after_id=None):
     queryset = audience(team=team, channel=channel, conditions=conditions).select_related("customer")
     if after_id:
         queryset = queryset.filter(pk__lt=after_id)
-    with planned_for_oltp():
+    with planned_for_oltp(work_mem=PREVIEW_WORK_MEM):
         return list(queryset.order_by("-pk")[:limit])
 
 

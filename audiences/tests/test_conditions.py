@@ -502,3 +502,31 @@ def test_other_teams_tags_are_unknown(team, other_team):
     with pytest.raises(ConditionError) as info:
         validate(team, {"op": "and", "children": [{"type": "tag", "op": "has", "tags": [foreign.pk]}]})
     assert info.value.path == "conditions.children[0].tags[0]"
+
+
+@pytest.mark.django_db
+def test_customer_row_conditions_under_or_are_probed_after_their_siblings(world, team):
+    """Under an OR, points / binding / profile conditions are one EXISTS on the customer row, after the group's
+    tag test and fenced with OFFSET 0 (a per-contact probe, never a hashed set); at the top (AND only) they
+    stay a JOIN on the customer."""
+    line, _other, _ev = world
+    nested = {
+        "op": "or",
+        "children": [
+            {"type": "tag", "op": "has", "tags": ["VIP"]},
+            {
+                "op": "and",
+                "children": [
+                    {"type": "points_balance", "op": "gte", "value": 100},
+                    {"type": "tag", "op": "has", "tags": ["A"]},
+                ],
+            },
+        ],
+    }
+    sql = str(contacts_matching(team=team, channel=line, tree=nested, now=NOW).query).upper()
+    assert "JOIN" not in sql and "DISTINCT" not in sql
+    probe = sql.index("OFFSET 0")
+    assert sql.index("POINTS_BALANCE") < probe and sql.rindex("CDP_CUSTOMERTAG") < sql.index("POINTS_BALANCE")
+    flat = {"op": "and", "children": [{"type": "binding", "bound": True}, {"type": "tag", "op": "has", "tags": ["A"]}]}
+    sql = str(contacts_matching(team=team, channel=line, tree=flat, now=NOW).query).upper()
+    assert "INNER JOIN" in sql and "OFFSET" not in sql
