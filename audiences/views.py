@@ -87,6 +87,10 @@ def _builder_context(team, tree, **extra):
     return context
 
 
+# Public: other apps embed the builder partial (journeys' split-node drawer passes its own builder_url).
+builder_context = _builder_context
+
+
 @team_required("audiences.manage")
 def pack_edit(request, pk=None):
     pack = get_object_or_404(AudiencePack.objects.for_team(request.team), pk=pk) if pk else None

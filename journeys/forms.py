@@ -1,23 +1,12 @@
-"""Parsing the builder's HTML forms into service arguments (settings, node configs, split condition rows)."""
+"""Parsing the builder's HTML forms into service arguments (settings, node configs; split conditions come from
+audiences' condition builder)."""
 
 import datetime as dt
-import json
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
-SPLIT_ROW_TYPES = [
-    ("tag_has", gettext_lazy("有標籤")),
-    ("tag_has_not", gettext_lazy("沒有標籤")),
-    ("attribute_equals", gettext_lazy("自訂屬性等於")),
-    ("points_gte", gettext_lazy("點數餘額 ≥")),
-    ("points_lt", gettext_lazy("點數餘額 <")),
-    ("bound", gettext_lazy("已社群身份綁定")),
-    ("not_bound", gettext_lazy("未社群身份綁定")),
-    ("checkout_within", gettext_lazy("最後完成結帳在幾天內")),
-]
-SPLIT_ROWS = 3
+from audiences.builder import tree_from_form
 
 
 class FormError(Exception):
@@ -124,56 +113,9 @@ def node_config(node_type, post):
             "parameters": params,
         }
     if node_type == "split":
-        raw = post.get("conditions_json", "").strip()
-        if post.get("mode") == "json" and raw:
-            try:
-                return {"conditions": json.loads(raw)}
-            except ValueError:
-                raise FormError({"conditions": [_("條件 JSON 格式錯誤。")]})
-        return {"conditions": split_tree(post)}
+        # The audiences condition builder's fields (r.kind, r.op, r.0.type, ...) → the stored JSON tree.
+        tree = tree_from_form(post)
+        if tree is None:
+            raise FormError({"conditions": [_("請設定分眾條件。")]})
+        return {"conditions": tree}
     return {}
-
-
-def split_tree(post):
-    children = []
-    for index in range(SPLIT_ROWS):
-        kind = post.get(f"row{index}_type", "")
-        value = post.get(f"row{index}_value", "").strip()
-        if not kind:
-            continue
-        if kind in ("tag_has", "tag_has_not"):
-            children.append(
-                {"type": "tag", "op": "has" if kind == "tag_has" else "has_not", "match": "any", "tags": _names(value)}
-            )
-        elif kind == "attribute_equals":
-            key, _sep, wanted = value.partition("=")
-            children.append({"type": "attribute", "key": key.strip(), "op": "equals", "value": wanted.strip()})
-        elif kind in ("points_gte", "points_lt"):
-            children.append({"type": "points_balance", "op": "gte" if kind == "points_gte" else "lt", "value": value})
-        elif kind in ("bound", "not_bound"):
-            children.append({"type": "binding", "bound": kind == "bound"})
-        elif kind == "checkout_within":
-            children.append({"type": "last_checkout", "op": "within_last_days", "days": value})
-    return {"op": post.get("op") if post.get("op") in ("and", "or") else "and", "children": children}
-
-
-def split_rows(tree):
-    """The inverse of split_tree for the rows it understands (others show in the JSON box)."""
-    rows = []
-    for child in (tree or {}).get("children", []):
-        kind = child.get("type")
-        if kind == "tag":
-            rows.append(
-                ("tag_has" if child.get("op") == "has" else "tag_has_not", ", ".join(map(str, child.get("tags", []))))
-            )
-        elif kind == "attribute" and child.get("op") == "equals":
-            rows.append(("attribute_equals", f"{child.get('key')}={child.get('value')}"))
-        elif kind == "points_balance" and child.get("op") in ("gte", "lt"):
-            rows.append(("points_gte" if child["op"] == "gte" else "points_lt", str(child.get("value"))))
-        elif kind == "binding":
-            rows.append(("bound" if child.get("bound") else "not_bound", ""))
-        elif kind == "last_checkout" and child.get("op") == "within_last_days":
-            rows.append(("checkout_within", str(child.get("days"))))
-    while len(rows) < SPLIT_ROWS:
-        rows.append(("", ""))
-    return rows

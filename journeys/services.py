@@ -326,21 +326,38 @@ class MoveResult:
     applied: bool
 
 
-def move_waiting(journey, *, from_version, node_id, dry_run=True):
-    """Move customers waiting on `node_id` of an older version to the same node of the current version."""
+def move_targets(journey):
+    """The nodes of the current version that waiting customers can be moved to: every node (the engine can start
+    a customer at any node), in display order."""
+    version = journey.current_version
+    return list(g.iter_nodes(version.graph)) if version else []
+
+
+def move_waiting(journey, *, from_version, node_id, to_node=None, dry_run=True, now=None):
+    """Move customers waiting on `node_id` of an older version to node `to_node` of the current version
+    (default: the node with the same id). Set-based, in one transaction.
+
+    To the same node they keep their wait (a delay started on the old version ends when it would have); to a
+    different node they arrive there now, as if they had just reached it (a delay starts over, a message is sent
+    on the next engine run). Rows a worker holds right now stay where they are."""
+    now = now or timezone.now()
     target = journey.current_version
     if target is None or from_version.journey_id != journey.pk or from_version.pk == target.pk:
         raise JourneyError({"version": [_("請選擇較舊的版本。")]})
-    if g.find_node(target.graph, node_id) is None:
-        raise JourneyError({"node": [_("新版本沒有這個節點，無法移動。")]})
+    to_node = to_node or node_id
+    if g.find_node(target.graph, to_node) is None:
+        message = _("新版本沒有這個節點，無法移動。") if to_node == node_id else _("請選擇新版本中的節點。")
+        raise JourneyError({"to_node": [message]})
     queryset = Enrollment.objects.for_team(journey.team).filter(
         journey=journey, version=from_version, node=node_id, state=EnrollmentState.ACTIVE
     )
     if dry_run:
-        return MoveResult(count=queryset.count(), applied=False)
+        return MoveResult(count=queryset.filter(claimed_until__isnull=True).count(), applied=False)
+    changes = {"version": target}
+    if to_node != node_id:
+        changes.update(node=to_node, waiting=False, next_run_at=now)
     with transaction.atomic():
-        # Rows a worker holds right now are left where they are (they move on their own, on their version).
-        moved = queryset.filter(claimed_until__isnull=True).update(version=target)
+        moved = queryset.filter(claimed_until__isnull=True).update(**changes)
     return MoveResult(count=moved, applied=True)
 
 

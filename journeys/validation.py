@@ -124,7 +124,8 @@ def _validate_split(team, config, channel_ids):
     try:
         validate(team, tree)
     except ConditionError as error:
-        return {"conditions": f"{error.path}: {error.message}"}
+        # Keyed by the bad condition's path ("conditions.children[1].tags"): the drawer marks that row.
+        return {error.path: error.message}
     return {}
 
 

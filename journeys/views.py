@@ -1,15 +1,22 @@
 """Console pages: the journey list, the builder (HTMX, node drawer), statistics, versions, test a journey."""
 
+import copy
+import re
+
 from django.contrib import messages
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import team_required
+from audiences import builder as condition_builder
+from audiences.models import AudiencePack
+from audiences.views import builder_context as condition_builder_context
 from cdp.models import Channel, CustomAttribute, Customer, Tag
 
 from . import forms, services, stats
@@ -87,6 +94,7 @@ def builder_context(request, journey, **extra):
     for version_id, by_node in services.version_node_counts(journey).items():
         version = JourneyVersion.objects.for_team(team).get(pk=version_id)
         older.append({"version": version, "nodes": sorted(by_node.items())})
+    move_targets = services.move_targets(journey) if older else []
     targets = {t.channel_id: t for t in journey.targets.all()}
     channels = [
         {"channel": c, "selected": c.pk in targets, "cap": targets[c.pk].message_cap if c.pk in targets else None}
@@ -100,6 +108,7 @@ def builder_context(request, journey, **extra):
         "compiled": compiled,
         "counts": counts,
         "older": older,
+        "move_targets": move_targets,
         "channels": channels,
         "dnd": dnd,
         "triggers": TriggerType.choices,
@@ -180,8 +189,27 @@ def _publish_errors(message_dict):
     out = []
     for key, messages_ in message_dict.items():
         node = key.split(".")[1] if key.startswith("nodes.") else ""
-        out.append({"key": key, "node": node, "message": "; ".join(messages_)})
+        message = "; ".join(messages_)
+        _path, where = condition_location(key.split(".", 2)[2] if node and key.count(".") >= 2 else "")
+        if where:
+            message = f"{where}: {message}"
+        out.append({"key": key, "node": node, "message": message})
     return out
+
+
+CONDITION_INDEX = re.compile(r"children\[(\d+)\]")
+
+
+def condition_location(key):
+    """An audiences condition path ("conditions.children[0].children[1].value") → the builder's row path
+    ("r.0.1") and words for the marketer ("條件 1 › 2"). ("", "") for keys that are not condition paths."""
+    if not key.startswith("conditions"):
+        return "", ""
+    indexes = CONDITION_INDEX.findall(key)
+    path = "r" + "".join(f".{i}" for i in indexes)
+    if not indexes:
+        return path, _("條件")
+    return path, _("條件 %(n)s") % {"n": " › ".join(str(int(i) + 1) for i in indexes)}
 
 
 @require_POST
@@ -256,14 +284,50 @@ def _drawer_context(request, journey, node, errors):
         context["templates"] = WhatsAppTemplate.objects.for_team(team).filter(deleted_at__isnull=True)
         context["parameters"] = "\n".join(node.get("config", {}).get("parameters") or [])
     if node["type"] == "split":
-        import json
-
-        tree = node.get("config", {}).get("conditions") or {}
-        context["split_rows"] = forms.split_rows(tree)
-        context["split_types"] = forms.SPLIT_ROW_TYPES
-        context["split_op"] = tree.get("op", "and")
-        context["conditions_json"] = json.dumps(tree, ensure_ascii=False, indent=1)
+        tree = (node.get("config") or {}).get("conditions") or {}
+        if not tree.get("children"):
+            tree = condition_builder.DEFAULT_TREE
+        located = [(key, *condition_location(key)) for key in errors]
+        bad_path = next((path for _key, path, _where in located if path), "")
+        context.update(_split_builder_context(request, journey, node["id"], tree, bad_path))
+        context["packs"] = AudiencePack.objects.for_team(team).active().select_related("channel")
+        context["condition_errors"] = [
+            {"key": key, "where": where, "message": "; ".join(errors[key])} for key, _path, where in located
+        ]
     return context
+
+
+def _split_builder_context(request, journey, node_id, tree, bad_path=""):
+    """The audiences condition builder, embedded: its actions post to the journey's own endpoint."""
+    return condition_builder_context(
+        request.team,
+        tree,
+        builder_url=reverse("journeys:split_builder", args=[journey.pk, node_id]),
+        bad_path=bad_path,
+    )
+
+
+@require_POST
+@team_required(PERM)
+def split_builder(request, pk, node_id):
+    """HTMX, the split drawer's condition builder: add / remove a condition or group, change a type, or copy an
+    audience pack's conditions in. Re-renders the builder; nothing is stored until the node is saved."""
+    journey = _journey(request, pk)
+    graph = journey.draft_graph or (journey.current_version.graph if journey.current_version else {})
+    node = g.find_node(graph, node_id)
+    if node is None or node.get("type") != "split":
+        raise Http404
+    tree = condition_builder.tree_from_form(request.POST) or condition_builder.DEFAULT_TREE
+    action = request.POST.get("action", "")
+    if action == "copy_pack":
+        pack_id = request.POST.get("from_pack", "")
+        pack = AudiencePack.objects.for_team(request.team).filter(pk=int(pack_id) if pack_id.isdigit() else 0).first()
+        if pack is not None and isinstance(pack.conditions, dict) and pack.conditions.get("children"):
+            tree = copy.deepcopy(pack.conditions)
+    else:
+        tree = condition_builder.apply_action(tree, action)
+    context = _split_builder_context(request, journey, node_id, tree)
+    return render(request, "audiences/partials/builder.html", context)
 
 
 @require_POST
@@ -281,16 +345,28 @@ def delete_node(request, pk, node_id):
 @require_POST
 @team_required(PERM)
 def move(request, pk):
+    """Move customers waiting on a node of an older version to a chosen node of the current version: a dry-run
+    count first (the default), then `apply=1`; `reset=1` shows the target choice again."""
     journey = _journey(request, pk)
     version = get_object_or_404(JourneyVersion.objects.for_team(request.team), pk=request.POST.get("version"))
-    dry_run = request.POST.get("apply") != "1"
+    node_id = request.POST.get("node", "")
+    to_node = request.POST.get("to_node") or node_id
+    targets = services.move_targets(journey)
+    context = {"journey": journey, "version": version, "node_id": node_id, "to_node": to_node, "targets": targets}
+    if request.POST.get("reset") == "1":
+        return render(request, "journeys/_move_form.html", context)
     try:
-        result = services.move_waiting(
-            journey, from_version=version, node_id=request.POST.get("node", ""), dry_run=dry_run
+        context["result"] = services.move_waiting(
+            journey,
+            from_version=version,
+            node_id=node_id,
+            to_node=to_node,
+            dry_run=request.POST.get("apply") != "1",
         )
     except services.JourneyError as error:
-        return HttpResponse("; ".join(error.messages), status=400)
-    context = {"journey": journey, "version": version, "node": request.POST.get("node"), "result": result}
+        context["error"] = "; ".join(error.messages)
+        return render(request, "journeys/_move_form.html", context, status=400)
+    context["target"] = g.find_node(journey.current_version.graph, to_node)
     return render(request, "journeys/move_result.html", context)
 
 
