@@ -7,6 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from audiences.tests.factories import AudiencePackFactory
+from cdp.models import Tag
+from cdp.tests.factories import TagFactory
 from journeys.models import Journey
 from tests.browser.conftest import CHROMIUM, SKIP_REASON, browser, page, screenshot  # noqa: F401
 from tests.factories import MembershipFactory
@@ -32,8 +35,55 @@ def logged_in(page, live_server, team):  # noqa: F811
     return page
 
 
+def ready(tab, selector):
+    """Wait until HTMX has swapped in and wired up `selector` (new content gets its handlers on settle)."""
+    tab.wait_for_function(
+        """s => { const e = document.querySelector(s);
+                  const wired = !e || !e.matches('[hx-post], [hx-get]') || e['htmx-internal-data'];
+                  return e && wired && !document.querySelector('.htmx-request, .htmx-settling'); }""",
+        arg=selector,
+    )
+
+
+def build_split_with_the_builder(tab, vip, screenshot, lang):  # noqa: F811
+    """In the open split drawer: VIP AND (points ≥ 100 OR checked out within 30 days), with audiences' builder.
+    A bad value first: the drawer names the node and marks the condition."""
+    ready(tab, "#drawer [data-testid='add-group-r']")
+    tab.select_option("#drawer [data-testid='tags-r.0']", label=vip.name)
+    tab.click("#drawer [data-testid='add-group-r']")
+    ready(tab, "#drawer [data-testid='type-r.1.0']")
+    tab.select_option("#drawer [data-testid='type-r.1.0']", "points_balance")
+    ready(tab, "#drawer input[name='r.1.0.value']")
+    tab.select_option("#drawer [data-testid='op-r.1.0']", "gte")
+    tab.wait_for_selector("#drawer [data-testid='op-r.1.0'] option[value=gte][selected]", state="attached")
+    ready(tab, "#drawer [data-testid='add-cond-r.1']")
+    tab.fill("#drawer input[name='r.1.0.value']", "lots")
+    tab.click("#drawer [data-testid='add-cond-r.1']")
+    ready(tab, "#drawer [data-testid='type-r.1.1']")
+    tab.select_option("#drawer [data-testid='type-r.1.1']", "last_checkout")
+    ready(tab, "#drawer input[name='r.1.1.days']")
+    assert tab.input_value("#drawer input[name='r.1.0.value']") == "lots"  # builder actions keep what was typed
+    tab.click("#drawer [data-testid=save-node]")
+    tab.wait_for_selector("#drawer [data-testid=node-errors]")
+    errors = tab.inner_text("#drawer [data-testid=node-errors]")
+    assert ("分眾條件" if lang == "zh" else "audience split") in errors
+    assert ("條件 2 › 1" if lang == "zh" else "Condition 2 › 1") in errors
+    assert tab.locator("#drawer [data-path='r.1.0'][data-bad]").count() == 1
+    screenshot(f"journeys-split-error-{lang}")
+    tab.fill("#drawer input[name='r.1.0.value']", "100")
+    screenshot(f"journeys-split-builder-{lang}")
+    tab.click("#drawer [data-testid=save-node]")
+    tab.wait_for_selector("#drawer [data-testid=node-form]", state="detached")
+
+
 def test_list_builder_and_statistics_in_both_languages(logged_in, live_server, team, screenshot):  # noqa: F811
     tab = logged_in
+    vip = Tag.objects.filter(team=team, name="VIP").first() or TagFactory(team=team, name="VIP")
+    pack = AudiencePackFactory(
+        team=team,
+        name="Bound customers",
+        conditions={"op": "or", "children": [{"type": "binding", "bound": True}]},
+    )
     tab.goto(f"{live_server.url}/journeys/")
     tab.wait_for_selector("[data-testid=journey-list]")
     assert tab.locator("[data-testid=status-warning]").count() >= 2
@@ -76,10 +126,7 @@ def test_list_builder_and_statistics_in_both_languages(logged_in, live_server, t
     tab.click("[data-testid=plus] >> nth=1")
     tab.click("[data-add=split] >> nth=1")
     tab.wait_for_selector("#drawer [data-testid=node-form]")
-    tab.select_option("#drawer select[name=row0_type]", "tag_has")
-    tab.fill("#drawer input[name=row0_value]", "VIP")
-    tab.click("#drawer [data-testid=save-node]")
-    tab.wait_for_selector("#drawer [data-testid=node-form]", state="detached")
+    build_split_with_the_builder(tab, vip, screenshot, "zh")
     tab.wait_for_selector(".j-branches")
     screenshot("journeys-builder-zh")
     tab.click("[data-testid=publish]")
@@ -87,6 +134,19 @@ def test_list_builder_and_statistics_in_both_languages(logged_in, live_server, t
     journey = Journey.objects.get(name="瀏覽器建立的旅程")
     assert journey.status == "active" and journey.current_version.number == 1
     assert [n["type"] for n in journey.current_version.graph["nodes"]] == ["delay", "split"]
+    assert journey.current_version.graph["nodes"][1]["config"]["conditions"] == {
+        "op": "and",
+        "children": [
+            {"type": "tag", "op": "has", "match": "any", "tags": [vip.pk]},
+            {
+                "op": "or",
+                "children": [
+                    {"type": "points_balance", "op": "gte", "value": 100},
+                    {"type": "last_checkout", "op": "within_last_days", "days": 30},
+                ],
+            },
+        ],
+    }
 
     demo = Journey.objects.get(team=team, name="購買後關懷")
     tab.goto(f"{live_server.url}/journeys/{demo.pk}/statistics/")
@@ -111,6 +171,49 @@ def test_list_builder_and_statistics_in_both_languages(logged_in, live_server, t
     tab.wait_for_selector("[data-testid=settings-form]")
     assert "Journey settings" in tab.content() and "Audience split" in tab.content()
     screenshot("journeys-builder-en")
+
+    # In English: a new journey's split starts from an audience pack's conditions, then is built on.
+    tab.goto(f"{live_server.url}/journeys/")
+    tab.fill("input[name=name]", "English split")
+    tab.click("text=New journey")
+    tab.wait_for_selector("[data-testid=settings-form]")
+    tab.click("[data-testid=plus] >> nth=0")
+    tab.click("[data-add=split] >> nth=0")
+    tab.wait_for_selector("#drawer [data-testid=node-form]")
+    assert "Copy conditions from an audience pack" in tab.inner_text("#drawer")
+    ready(tab, "#drawer [data-testid=copy-pack-apply]")
+    tab.select_option("#drawer [data-testid=copy-pack-select]", str(pack.pk))
+    tab.click("#drawer [data-testid=copy-pack-apply]")
+    ready(tab, "#drawer select[name='r.0.bound']")
+    assert tab.input_value("#drawer select[name='r.op']") == "or"
+    tab.select_option("#drawer select[name='r.op']", "and")
+    tab.click("#drawer [data-testid='add-cond-r']")
+    ready(tab, "#drawer [data-testid='tags-r.1']")
+    tab.select_option("#drawer [data-testid='tags-r.1']", label=vip.name)
+    tab.click("#drawer [data-testid='add-group-r']")
+    ready(tab, "#drawer [data-testid='type-r.2.0']")
+    tab.select_option("#drawer [data-testid='type-r.2.0']", "points_balance")
+    ready(tab, "#drawer input[name='r.2.0.value']")
+    tab.fill("#drawer input[name='r.2.0.value']", "")
+    tab.click("#drawer [data-testid=save-node]")
+    tab.wait_for_selector("#drawer [data-testid=node-errors]")
+    errors = tab.inner_text("#drawer [data-testid=node-errors]")
+    assert "audience split" in errors and "Condition 3 › 1" in errors
+    screenshot("journeys-split-error-en")
+    tab.fill("#drawer input[name='r.2.0.value']", "5")
+    screenshot("journeys-split-builder-en")
+    tab.click("#drawer [data-testid=save-node]")
+    tab.wait_for_selector("#drawer [data-testid=node-form]", state="detached")
+    english = Journey.objects.get(name="English split")
+    assert english.draft_graph["nodes"][0]["config"]["conditions"] == {
+        "op": "and",
+        "children": [
+            {"type": "binding", "bound": True},
+            {"type": "tag", "op": "has", "match": "any", "tags": [vip.pk]},
+            {"op": "or", "children": [{"type": "points_balance", "op": "eq", "value": 5}]},
+        ],
+    }
+
     tab.goto(f"{live_server.url}/journeys/{demo.pk}/statistics/")
     assert "Journey triggers" in tab.content() and "Open rate (LINE)" in tab.content()
     screenshot("journeys-statistics-en")
