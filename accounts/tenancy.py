@@ -10,3 +10,17 @@ def for_team(model_or_queryset, team):
     if isinstance(model_or_queryset, type) and issubclass(model_or_queryset, models.Model):
         queryset = model_or_queryset._default_manager.all()
     return queryset.filter(team=team)
+
+
+def get_for_team_or_404(model_or_queryset, team, pk):
+    """The team's row with this primary key, or 404 — also for a pk that is missing or not a number (never a 500)."""
+    from django.http import Http404
+
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise Http404("No such object.") from None
+    obj = for_team(model_or_queryset, team).filter(pk=pk).first()
+    if obj is None:
+        raise Http404("No such object.")
+    return obj

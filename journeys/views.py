@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import team_required
+from accounts.tenancy import get_for_team_or_404
 from audiences import builder as condition_builder
 from audiences.models import AudiencePack
 from audiences.views import builder_context as condition_builder_context
@@ -348,7 +349,7 @@ def move(request, pk):
     """Move customers waiting on a node of an older version to a chosen node of the current version: a dry-run
     count first (the default), then `apply=1`; `reset=1` shows the target choice again."""
     journey = _journey(request, pk)
-    version = get_object_or_404(JourneyVersion.objects.for_team(request.team), pk=request.POST.get("version"))
+    version = get_for_team_or_404(JourneyVersion, request.team, request.POST.get("version"))
     node_id = request.POST.get("node", "")
     to_node = request.POST.get("to_node") or node_id
     targets = services.move_targets(journey)
@@ -409,7 +410,7 @@ def test_journey(request, pk):
     path = None
     customer = None
     if request.GET.get("customer"):
-        customer = get_object_or_404(customers, pk=request.GET["customer"])
+        customer = get_for_team_or_404(customers, request.team, request.GET["customer"])
         from .simulate import simulate
 
         path = simulate(journey, customer)

@@ -188,3 +188,19 @@ def test_publish_from_the_settings_form_saves_then_publishes(console, team, line
     assert response.status_code == 204
     journey.refresh_from_db()
     assert journey.name == "新名稱" and journey.status == "active"
+
+
+@pytest.mark.parametrize("bad", ["abc", "", "1.5", "999999"])
+def test_bad_or_foreign_ids_in_parameters_are_404_not_500(console, team, other_team, bad):
+    journey = JourneyFactory(team=team)
+    # an empty choice is "no customer picked yet": the page itself
+    expected = 200 if bad == "" else 404
+    assert console.get(reverse("journeys:test", args=[journey.pk]), {"customer": bad}).status_code == expected
+    response = console.post(reverse("journeys:move", args=[journey.pk]), {"version": bad, "node": "n1"})
+    assert response.status_code == 404
+
+
+def test_another_teams_customer_cannot_be_simulated(console, team, other_team):
+    journey = JourneyFactory(team=team)
+    outsider = ContactFactory(team=other_team).customer
+    assert console.get(reverse("journeys:test", args=[journey.pk]), {"customer": outsider.pk}).status_code == 404
