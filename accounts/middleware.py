@@ -29,3 +29,33 @@ def resolve_current_team(request):
         if wanted != current.team_id:
             request.session[SESSION_TEAM_KEY] = current.team_id
     return current
+
+
+class RejectNulBytesMiddleware:
+    """A NUL byte in a query or form parameter is a 400: PostgreSQL text columns cannot hold one, so letting it
+    through would turn a search box into a 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith("/webhooks/") and _has_nul(request):
+            if request.path.startswith("/api/"):
+                from django.http import JsonResponse
+
+                body = {"error": {"code": "invalid", "message": "Parameters must not contain NUL bytes.", "fields": {}}}
+                return JsonResponse(body, status=400)
+            from django.http import HttpResponseBadRequest
+
+            return HttpResponseBadRequest("Parameters must not contain NUL bytes.")
+        return self.get_response(request)
+
+
+def _has_nul(request):
+    params = [request.GET]
+    if request.method == "POST" and request.content_type in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        params.append(request.POST)
+    return any("\x00" in key or any("\x00" in value for value in values) for p in params for key, values in p.lists())

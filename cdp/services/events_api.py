@@ -25,23 +25,28 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from ..events import batched_notifications, record_event
+from ..events import batched_notifications, record_event, record_events
 from ..models import (
+    Binding,
     BindingMethod,
     Channel,
     ChannelKind,
     Contact,
     ContactSource,
     Customer,
+    CustomerEvent,
     EventReceipt,
     EventType,
+    SubscriptionStatus,
     UnsubscribeScope,
 )
 from ..phones import normalize_phone
+from ..quota import schedule_refresh
 from . import attributes, contacts, customers, identity, tags
 
 MAX_EVENTS = 1000
@@ -141,44 +146,125 @@ def _int(value):
         return None
 
 
+ACCEPTED, DUPLICATE = "accepted", "duplicate"
+
+
 def process(team, body):
-    """Apply a request body; raises BadBody for a 400, otherwise returns the Outcome."""
+    """Apply a request body; raises BadBody for a 400, otherwise returns the Outcome.
+
+    Receipts of every well-formed new id are claimed in one INSERT (an id another request holds is a duplicate);
+    the receipts of ids that end up rejected are deleted again before commit, so a corrected event can be resent.
+    Runs of member.identify (without attributes) and binding events are applied together by FastRun (a few
+    set-based queries per run, decided in memory under the same locks); any other type is applied alone in its
+    own savepoint. If a run meets a race (a unique-constraint error) it is rolled back and applied event by event.
+    """
     events = check_body(body)
-    outcome = Outcome()
     batch = Batch(team, events)
-    in_batch = set()
+    items = []
+    results = [None] * len(events)
+    for index, event in enumerate(events):
+        event_id = event.get("id") if isinstance(event, dict) else None
+        try:
+            items.append(Item(index, *_check_event(batch, event)))
+        except Rejected as exc:
+            results[index] = (event_id, exc.errors)
     with transaction.atomic(), batched_notifications():
-        for index, event in enumerate(events):
-            event_id = event.get("id") if isinstance(event, dict) else None
-            try:
-                event_id, type_, occurred_at, data = _check_event(batch, event)
-                if event_id in batch.seen or event_id in in_batch:
-                    outcome.duplicates += 1
-                    continue
-                with transaction.atomic():
-                    if not _claim(team, event_id, type_, batch.now):
-                        outcome.duplicates += 1  # received concurrently by another request
-                        continue
-                    apply_event(batch, type_, occurred_at, data)
-                in_batch.add(event_id)
-                outcome.accepted += 1
-            except Rejected as exc:
-                outcome.rejected.append({"index": index, "id": event_id, "errors": exc.errors})
-            except ValidationError as exc:
-                outcome.rejected.append({"index": index, "id": event_id, "errors": _data_errors(exc)})
+        fresh = {}
+        for item in items:
+            if item.event_id not in batch.seen:
+                fresh.setdefault(item.event_id, item.type)
+        claimed = _claim_many(team, fresh, batch.now)
+        accepted = set()
+        run = []
+        for item in items:
+            if item.event_id in batch.seen or item.event_id not in claimed:
+                results[item.index] = DUPLICATE  # seen before, or received concurrently by another request
+            elif FastRun.handles(item):
+                run.append(item)
+            else:
+                _apply_run(batch, run, accepted, results)
+                run = []
+                _apply_one(batch, item, accepted, results)
+        _apply_run(batch, run, accepted, results)
+        unused = [event_id for event_id in claimed if event_id not in accepted]
+        if unused:
+            EventReceipt.objects.for_team(team).filter(event_id__in=unused).delete()
+    outcome = Outcome()
+    for index, result in enumerate(results):
+        if result == ACCEPTED:
+            outcome.accepted += 1
+        elif result == DUPLICATE:
+            outcome.duplicates += 1
+        else:
+            event_id, errors = result
+            outcome.rejected.append({"index": index, "id": event_id, "errors": errors})
     return outcome
 
 
-def _claim(team, event_id, type_, now):
-    """Insert the receipt unless the id is known (one statement, no savepoint). True when this call claimed it."""
+@dataclass
+class Item:
+    index: int
+    event_id: str
+    type: str
+    occurred_at: dt.datetime
+    data: dict
+
+
+def _apply_one(batch, item, accepted, results):
+    """One event in its own savepoint: applied whole or not at all."""
+    if item.event_id in accepted:
+        results[item.index] = DUPLICATE
+        return
+    contacts_before = dict(batch.contacts)
+    try:
+        with transaction.atomic():
+            apply_event(batch, item.type, item.occurred_at, item.data)
+    except Rejected as exc:
+        batch.contacts = contacts_before
+        results[item.index] = (item.event_id, exc.errors)
+        return
+    except ValidationError as exc:
+        batch.contacts = contacts_before
+        results[item.index] = (item.event_id, _data_errors(exc))
+        return
+    accepted.add(item.event_id)
+    results[item.index] = ACCEPTED
+
+
+def _apply_run(batch, run, accepted, results):
+    if not run:
+        return
+    accepted_before, contacts_before = set(accepted), dict(batch.contacts)
+    try:
+        with transaction.atomic():
+            FastRun(batch).apply(run, accepted, results)
+    except (IntegrityError, Fallback):
+        # A race with another writer (or a state the fast path does not model): redo the run event by event.
+        accepted.clear()
+        accepted.update(accepted_before)
+        batch.contacts = contacts_before
+        for item in run:
+            _apply_one(batch, item, accepted, results)
+
+
+def _claim_many(team, types_by_id, now):
+    """Insert the receipts of the given ids unless known (one statement). Returns the ids this call claimed."""
+    if not types_by_id:
+        return set()
     table = EventReceipt._meta.db_table
+    claimed = set()
+    rows = list(types_by_id.items())
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (team_id, event_id, type, received_at) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (team_id, event_id) DO NOTHING RETURNING id",
-            [team.pk, event_id, type_, now],
-        )
-        return cursor.fetchone() is not None
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            cursor.execute(
+                f"INSERT INTO {table} (team_id, event_id, type, received_at) VALUES "
+                + ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
+                + " ON CONFLICT (team_id, event_id) DO NOTHING RETURNING event_id",
+                [value for event_id, type_ in chunk for value in (team.pk, event_id, type_, now)],
+            )
+            claimed.update(row[0] for row in cursor.fetchall())
+    return claimed
 
 
 def _data_errors(exc, prefix="data"):
@@ -446,3 +532,420 @@ HANDLERS = {
     "attribute.set": _attribute_set,
     "unsubscribe": _unsubscribe,
 }
+
+
+# --- the batched path for identify + binding -------------------------------------------------------------------
+
+
+class Fallback(Exception):
+    """The run meets a state the batched path does not model: roll it back and apply it event by event."""
+
+
+def _token(obj):
+    return obj.pk if obj.pk is not None else ("new", id(obj))
+
+
+class _Customers:
+    """The customers a run may touch, locked, with the indexes identity.resolve() uses (kept current in memory)."""
+
+    KEYS = ("member_id", "phone", "email")
+
+    def __init__(self, team, rows):
+        self.team = team
+        self.by_pk = {}
+        self.index = {key: {} for key in self.KEYS}
+        self.order = {}
+        for customer in rows:
+            self.add(customer)
+
+    def add(self, customer):
+        if customer.pk is not None:
+            self.by_pk[customer.pk] = customer
+        self.order[id(customer)] = (customer.created_at, 0, customer.pk) if customer.pk else None
+        if customer.merged_into_id is None:
+            for key in self.KEYS:
+                self._index(key, customer, getattr(customer, key))
+
+    def _index(self, key, customer, value):
+        if value:
+            self.index[key].setdefault(value, []).append(customer)
+
+    def _unindex(self, key, customer, value):
+        if value:
+            bucket = self.index[key].get(value, [])
+            if customer in bucket:
+                bucket.remove(customer)
+
+    def new(self, seq, **fields):
+        customer = Customer(team=self.team, **fields)
+        self.add(customer)
+        self.order[id(customer)] = (customer.created_at, 1, seq)  # inserted after every existing row, in order
+        return customer
+
+    def set(self, customer, key, value):
+        if key in self.KEYS and customer.merged_into_id is None:
+            self._unindex(key, customer, getattr(customer, key))
+            self._index(key, customer, value)
+        setattr(customer, key, value)
+
+    def absorbed(self, customer):
+        for key in self.KEYS:
+            self._unindex(key, customer, getattr(customer, key))
+
+    def reindex(self, customer):
+        for key in self.KEYS:
+            self._unindex(key, customer, getattr(customer, key))
+            self._index(key, customer, getattr(customer, key))
+
+    def resolve(self, ident):
+        """identity.resolve() over the rows in memory (same order of rules)."""
+        if ident.member_id:
+            for customer in self.index["member_id"].get(ident.member_id, []):
+                return customer
+
+        def compatible(customer):
+            return not customer.member_id or customer.member_id == ident.member_id
+
+        for key, switch in (("phone", self.team.match_by_phone), ("email", self.team.match_by_email)):
+            value = getattr(ident, key)
+            if value and switch:
+                found = [c for c in self.index[key].get(value, []) if compatible(c)]
+                if found:
+                    return min(found, key=lambda c: self.order[id(c)])
+        return None
+
+
+class FastRun:
+    """A run of member.identify (without attributes) and binding events applied together.
+
+    Same rules and results as identity.identify_member / identity.bind_contact event by event (the module docs of
+    identity.py), but: the identity keys of the whole run are locked in one statement, the customers they name
+    and the contacts' customers are read and locked (FOR UPDATE) in one query, each event is decided in memory
+    against those rows (so a customer is resolved once, not once here and again in the service), and the writes
+    go out in bulk: new customers, changed customers, new contacts, bindings and timeline events, one statement
+    each. A merge flushes what is pending and runs identity's merge on the locked rows. Every check that can
+    reject an event happens before anything of that event is staged, so a rejected event leaves nothing.
+    """
+
+    @staticmethod
+    def handles(item):
+        if item.type == "binding":
+            return True
+        return item.type == "member.identify" and not item.data.get("attributes")
+
+    def __init__(self, batch):
+        self.batch = batch
+        self.team = batch.team
+        self.new_customers, self.new_contacts, self.new_bindings, self.events = [], [], [], []
+        self.dirty = {}  # id(customer) -> (customer, {fields})
+        self.owner = {}  # token(contact) -> customer
+        self.bound = set()  # (contact pk, customer pk, member id, phone, email) of existing bindings
+        self.staged_bound = []  # (contact, customer, member id, phone, email) of bindings not yet written
+        self.created_contact = False
+
+    # -- parsing: everything that can reject an event, before any state is touched --
+
+    def parse(self, item):
+        data = item.data
+        if item.type == "member.identify":
+            member_id, phone, email, name = (_text(data, key) for key in ("member_id", "phone", "email", "name"))
+            ident = self._identity(member_id, phone, email)
+            return {"ident": ident, "name": str(name or "").strip()[:200]}
+        method = data.get("method")
+        if method not in BindingMethod.values:
+            values = ", ".join(BindingMethod.values)
+            raise Rejected({"data.method": [_("綁定方式必須是：%(values)s") % {"values": values}]})
+        channel = _channel(self.batch, data)
+        external_id = _external_id(self.batch, channel, data)
+        member_id, phone, email = (_text(data, key) for key in ("member_id", "phone", "email"))
+        return {
+            "ident": self._identity(member_id, phone, email),
+            "method": BindingMethod(method),
+            "channel": channel,
+            "external_id": external_id,
+        }
+
+    def _identity(self, member_id, phone, email):
+        try:
+            ident = identity.normalize_identity(self.team, member_id=member_id, phone=phone, email=email)
+        except ValidationError as exc:
+            raise Rejected(_data_errors(exc))
+        if not ident:
+            raise Rejected({"data.member_id": [_("需要會員編號、電話或 Email 其中之一。")]})
+        return ident
+
+    # -- the run --
+
+    def apply(self, run, accepted, results):
+        parsed = []
+        for item in run:
+            try:
+                parsed.append((item, self.parse(item)))
+            except Rejected as exc:
+                parsed.append((item, exc))
+        ops = [(item, op) for item, op in parsed if not isinstance(op, Rejected)]
+        self._load([op for _item, op in ops])
+        for item, op in parsed:
+            if isinstance(op, Rejected):
+                results[item.index] = (item.event_id, op.errors)
+            elif item.event_id in accepted:
+                results[item.index] = DUPLICATE
+            else:
+                try:
+                    if item.type == "member.identify":
+                        self._identify(item, op)
+                    else:
+                        self._bind(item, op)
+                except Rejected as exc:
+                    results[item.index] = (item.event_id, exc.errors)
+                    continue
+                accepted.add(item.event_id)
+                results[item.index] = ACCEPTED
+        self.flush()
+
+    def _load(self, ops):
+        team = self.team
+        identity.lock_identities(team, [op["ident"] for op in ops])
+        known = {}
+        for op in ops:
+            if "channel" in op:
+                contact = self.batch.contacts.get((op["channel"].pk, op["external_id"]))
+                if contact is not None:
+                    known[contact.pk] = contact
+        if known:  # the contacts' customers as of now (after the identity locks)
+            for pk, customer_id in Contact.objects.filter(pk__in=list(known)).values_list("pk", "customer_id"):
+                known[pk].customer_id = customer_id
+        wanted = Q(pk__in=[c.customer_id for c in known.values()])
+        member_ids = {op["ident"].member_id for op in ops if op["ident"].member_id}
+        phones = {op["ident"].phone for op in ops if op["ident"].phone}
+        emails = {op["ident"].email for op in ops if op["ident"].email}
+        if member_ids:
+            wanted |= Q(member_id__in=member_ids, merged_into__isnull=True)
+        if phones and team.match_by_phone:
+            wanted |= Q(phone__in=phones, merged_into__isnull=True)
+        if emails and team.match_by_email:
+            wanted |= Q(email__in=emails, merged_into__isnull=True)
+        rows = list(Customer.objects.for_team(team).select_for_update().filter(wanted).order_by("pk"))
+        for customer in rows:
+            customer.team = team
+        self.customers = _Customers(team, rows)
+        for contact in known.values():
+            customer = self.customers.by_pk.get(contact.customer_id)
+            if customer is None or customer.merged_into_id is not None:
+                raise Fallback("contact moved concurrently")
+            self.owner[_token(contact)] = customer
+        if known:
+            self.bound = set(
+                Binding.objects.for_team(team)
+                .filter(contact_id__in=list(known))
+                .values_list("contact_id", "customer_id", "member_id", "phone", "email")
+            )
+
+    def _update(self, customer, updates):
+        changed = {key: value for key, value in updates.items() if getattr(customer, key) != value}
+        if not changed:
+            return
+        changed["updated_at"] = timezone.now()
+        for key, value in changed.items():
+            self.customers.set(customer, key, value)
+        if customer.pk is not None:
+            self.dirty.setdefault(id(customer), (customer, set()))[1].update(changed)
+
+    def _new_customer(self, **fields):
+        customer = self.customers.new(len(self.new_customers), **fields)
+        self.new_customers.append(customer)
+        return customer
+
+    def _event(self, customer, type_, occurred_at, data, contact=None, channel=None):
+        event = CustomerEvent(
+            team=self.team, customer=customer, contact=contact, channel=channel, type=type_, occurred_at=occurred_at
+        )
+        event.data = data
+        self.events.append(event)
+        return event
+
+    def _identify(self, item, op):
+        """identity.identify_member, in memory."""
+        ident, name, occurred_at = op["ident"], op["name"], item.occurred_at
+        customer = self.customers.resolve(ident)
+        if customer is None:
+            customer = self._new_customer(
+                member_id=ident.member_id or None,
+                phone=ident.phone,
+                email=ident.email,
+                name=name,
+                created_at=occurred_at,
+            )
+        first_time = not customer.is_member
+        updates = {"is_member": True}
+        if ident.member_id and not customer.member_id:
+            updates["member_id"] = ident.member_id
+        for key in ("phone", "email"):
+            if getattr(ident, key):
+                updates[key] = getattr(ident, key)
+        if name:
+            updates["name"] = name
+        if customer.member_since is None or occurred_at < customer.member_since:
+            updates["member_since"] = occurred_at
+        self._update(customer, updates)
+        event_type = EventType.MEMBER_REGISTERED if first_time else EventType.MEMBER_LOGIN
+        self._event(customer, event_type, occurred_at, ident.as_dict())
+
+    def _conflict(self, customer):
+        return Rejected(
+            {
+                "data.member_id": [
+                    _("會員編號衝突：此聯絡人的顧客已有其他會員編號（%(current)s）。") % {"current": customer.member_id}
+                ]
+            }
+        )
+
+    def _bind(self, item, op):
+        """The events API's binding (contact upsert) + identity.bind_contact, in memory."""
+        ident, method, channel, external_id = op["ident"], op["method"], op["channel"], op["external_id"]
+        occurred_at = item.occurred_at
+        key = (channel.pk, external_id)
+        contact = self.batch.contacts.get(key)
+        if contact is None:
+            # A new contact whose member already has a customer is born attached to it (no customer, no merge).
+            known = self.customers.resolve(ident)
+            phone = external_id if channel.kind == ChannelKind.WHATSAPP and external_id.startswith("+") else ""
+            if known is None:
+                known = self._new_customer(
+                    name="", phone=phone if channel.kind == "whatsapp" else "", created_at=occurred_at
+                )
+            contact = Contact(
+                team=self.team,
+                channel=channel,
+                customer=known,
+                external_id=external_id,
+                phone=phone,
+                business_scoped_id="" if phone or channel.kind != ChannelKind.WHATSAPP else external_id,
+                display_name="",
+                status=SubscriptionStatus.SUBSCRIBED,
+                subscribed_at=occurred_at,
+                status_changed_at=occurred_at,
+                source=SOURCE_FOR_METHOD[method],
+                source_detail="",
+                created_at=occurred_at,
+            )
+            self.new_contacts.append(contact)
+            self.owner[_token(contact)] = known
+            self.batch.contacts[key] = contact
+            self._event(
+                known,
+                EventType.CONTACT_CREATED,
+                occurred_at,
+                {"source": contact.source, "channel_kind": channel.kind, "status": contact.status},
+                contact=contact,
+                channel=channel,
+            )
+        customer = self.owner[_token(contact)]
+        target = self.customers.resolve(ident)
+        if ident.member_id and customer.member_id and customer.member_id != ident.member_id:
+            raise self._conflict(customer)
+        merged = False
+        if target is not None and target is not customer:
+            if target.member_id and customer.member_id and target.member_id != customer.member_id:
+                raise self._conflict(customer)
+            survivor, absorbed = (
+                (customer, target) if customer.member_id and not target.member_id else (target, customer)
+            )
+            self.flush()  # the merge works on written rows (and the evidence names the contact's id)
+            evidence = {"reason": "binding", "contact_id": contact.pk, "method": method.value, **ident.as_dict()}
+            self._merge(survivor, absorbed, evidence)
+            customer, merged = survivor, True
+        existing = self._is_bound(contact, customer, ident)
+        if existing and not merged:
+            return  # already bound: nothing changes
+        updates = {"is_bound": True}
+        if ident.member_id and not customer.member_id:
+            updates["member_id"] = ident.member_id
+        if ident.phone and not customer.phone:
+            updates["phone"] = ident.phone
+        if ident.email and not customer.email:
+            updates["email"] = ident.email
+        if customer.first_bound_at is None or occurred_at < customer.first_bound_at:
+            updates["first_bound_at"] = occurred_at
+            updates["first_bound_method"] = method.value
+        if ident.member_id:
+            updates["is_member"] = True
+            if customer.member_since is None or occurred_at < customer.member_since:
+                updates["member_since"] = occurred_at
+        self._update(customer, updates)
+        if not existing:
+            binding = Binding(
+                team=self.team,
+                contact=contact,
+                customer=customer,
+                method=method.value,
+                member_id=ident.member_id,
+                phone=ident.phone,
+                email=ident.email,
+                bound_at=occurred_at,
+            )
+            self.new_bindings.append(binding)
+            self.staged_bound.append((contact, customer, ident.member_id, ident.phone, ident.email))
+            event = self._event(
+                customer,
+                EventType.BINDING,
+                occurred_at,
+                {"method": method.value, "binding_id": None, **ident.as_dict()},
+                contact=contact,
+                channel=channel,
+            )
+            event._binding = binding
+
+    def _is_bound(self, contact, customer, ident):
+        wanted = (contact, customer, ident.member_id, ident.phone, ident.email)
+        for staged in self.staged_bound:
+            if staged[0] is wanted[0] and staged[1] is wanted[1] and staged[2:] == wanted[2:]:
+                return True
+        if contact.pk is None or customer.pk is None:
+            return False
+        return (contact.pk, customer.pk, ident.member_id, ident.phone, ident.email) in self.bound
+
+    def _merge(self, survivor, absorbed, evidence):
+        self.flush()
+        identity._merge_locked(survivor, absorbed, evidence)
+        self.customers.absorbed(absorbed)
+        self.customers.reindex(survivor)
+        for token, owner in self.owner.items():
+            if owner is absorbed:
+                self.owner[token] = survivor
+        self.bound = {(row[0], survivor.pk, *row[2:]) if row[1] == absorbed.pk else row for row in self.bound}
+
+    def flush(self):
+        """Write what is staged: one statement per table."""
+        if self.new_customers:
+            Customer.objects.bulk_create(self.new_customers)
+            for customer in self.new_customers:
+                self.customers.by_pk[customer.pk] = customer
+                self.customers.order[id(customer)] = (customer.created_at, 0, customer.pk)
+            self.new_customers = []
+        if self.dirty:
+            rows = [customer for customer, _fields in self.dirty.values()]
+            fields = sorted(set().union(*(fields for _customer, fields in self.dirty.values())))
+            Customer.objects.bulk_update(rows, fields)
+            self.dirty = {}
+        if self.new_contacts:
+            for contact in self.new_contacts:
+                contact.customer = self.owner.pop(("new", id(contact)))
+            Contact.objects.bulk_create(self.new_contacts)
+            for contact in self.new_contacts:
+                self.owner[contact.pk] = contact.customer
+            self.new_contacts = []
+            self.created_contact = True
+        if self.new_bindings:
+            Binding.objects.bulk_create(self.new_bindings)
+            self.bound.update((c.pk, cu.pk, *rest) for c, cu, *rest in self.staged_bound)
+            self.new_bindings, self.staged_bound = [], []
+        if self.events:
+            for event in self.events:
+                binding = getattr(event, "_binding", None)
+                if binding is not None:
+                    event.data = {**event.data, "binding_id": binding.pk}
+            record_events(self.events)
+            self.events = []
+        if self.created_contact:
+            schedule_refresh(self.team.pk)

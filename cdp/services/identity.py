@@ -124,16 +124,25 @@ def normalize_identity(team, *, member_id="", phone="", email=""):
 # --- locking -------------------------------------------------------------------------------------------------
 
 
-def _lock_identity(team, identity):
-    """Serialise concurrent work on the same identity keys (PostgreSQL advisory locks, held to commit)."""
-    if connection.vendor != "postgresql":
-        return
-    keys = sorted(
+def _identity_keys(team, identity):
+    return [
         int.from_bytes(
             hashlib.blake2b(f"{team.pk}:{kind}:{value}".encode(), digest_size=8).digest(), "big", signed=True
         )
         for kind, value in identity.as_dict().items()
-    )
+    ]
+
+
+def _lock_identity(team, identity):
+    """Serialise concurrent work on the same identity keys (PostgreSQL advisory locks, held to commit)."""
+    lock_identities(team, [identity])
+
+
+def lock_identities(team, identities):
+    """The advisory locks of many identities in one statement, in key order (so two batches cannot deadlock)."""
+    if connection.vendor != "postgresql":
+        return
+    keys = sorted({key for identity in identities for key in _identity_keys(team, identity)})
     if keys:
         with connection.cursor() as cursor:
             cursor.execute("SELECT " + ", ".join(["pg_advisory_xact_lock(%s)"] * len(keys)), keys)
