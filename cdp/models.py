@@ -246,6 +246,10 @@ class Customer(TeamOwned):
             models.Index(fields=["team", "last_team_marketing_at"], name="customer_team_ltm"),
             models.Index(fields=["team", "last_checkout_at"], name="customer_team_checkout"),
             models.Index(fields=["team", "is_bound", "is_member"], name="customer_team_bound_member"),
+            # The list's name-prefix search (LIKE 'term%'): pattern ops so PostgreSQL can use it in any collation.
+            models.Index(
+                fields=["team", "name"], name="customer_team_name_prefix", opclasses=["int8_ops", "varchar_pattern_ops"]
+            ),
         ]
 
     def __str__(self):
