@@ -1,0 +1,41 @@
+import io
+
+import pytest
+from django.core.management import call_command
+
+from audiences import services
+from audiences.models import AudiencePack, Broadcast, BroadcastStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def seed(**extra):
+    call_command("seed_demo", team="demo-a", contacts=1000, seed=3, stdout=io.StringIO(), **extra)
+
+
+def test_seed_demo_adds_packs_and_a_sent_broadcast_with_a_report_once():
+    seed()
+    packs = AudiencePack.objects.filter(team__slug="demo-a")
+    assert packs.count() == 7
+    assert packs.filter(archived_at__isnull=False).count() == 1
+    assert {p.channel.kind for p in packs} >= {"line", "whatsapp", "facebook", "instagram"}
+    assert all(p.last_count is not None for p in packs)
+    gold = packs.get(name="近 30 天互動的金卡以上會員")
+    assert gold.last_count == services.count_audience(team=gold.team, channel=gold.channel, conditions=gold.conditions)
+    assert gold.last_count > 0
+
+    broadcasts = {b.name: b for b in Broadcast.objects.filter(team__slug="demo-a")}
+    sent = broadcasts["金卡會員專屬優惠"]
+    assert sent.status == BroadcastStatus.SENT
+    report = services.report(sent)
+    assert report["recipients"] == gold.last_count
+    assert report["sent"] == report["recipients"]  # delivered through the sandbox during the seed
+    assert report["opens"] <= report["sent"] and report["clicks"] <= report["sent"]
+    assert report["opens"] + report["clicks"] + report["replies"] > 0  # the sandbox simulated the customers
+    assert broadcasts["週年慶開跑通知"].status == BroadcastStatus.SCHEDULED
+    draft = broadcasts["美妝新品試用（草稿）"]
+    assert draft.status == BroadcastStatus.DRAFT and draft.custom_conditions
+
+    seed(flush=True)  # re-seeding replaces the demo's packs and broadcasts instead of adding copies
+    assert AudiencePack.objects.filter(team__slug="demo-a").count() == 7
+    assert Broadcast.objects.filter(team__slug="demo-a").count() == 3
