@@ -1,10 +1,10 @@
 """Analytics benchmarks (`manage.py bench analytics`): API calls, the full page, rebuild and one-day refresh.
 
-Data: the `bench-analytics` team, 1,000,000 contacts × scale with 18 months of events ending 2026-06-30,
-written with bulk SQL by analytics.benchdata (seed_demo needs most of an hour for 1M contacts on this machine),
-created on the first run and reused afterwards. Each figure is printed beside a raw-SQL
-reference doing the same work by hand (reference="raw_sql"); the API figures also get a `direct_count`
-reference: the same numbers counted from the contact / event tables without rollups.
+Data: the seed_demo team that customer_list and audiences use too (cdp.bench_data: slug bench-list-<n>, seed 7,
+1,000,000 contacts × scale with 18 months of events), seeded on first use and kept. The 365-day range ends on the
+last day with contacts created. Each figure is printed beside a raw-SQL reference doing the same work by hand
+(reference="raw_sql"); the API figures also get a `direct_count` reference: the same numbers counted from the
+contact / event tables without rollups.
 """
 
 import time
@@ -17,27 +17,23 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.benchmarks import Timer, benchmark, figure
-from accounts.models import Membership, Team
-from accounts.services import create_api_key, create_team
-from cdp.models import Channel, Contact
+from accounts.models import Membership
+from accounts.services import create_api_key
+from cdp.bench_data import seed_demo_team
+from cdp.models import Channel, Contact, CustomerEvent, EventType
 
-from . import benchdata, rollups
-
-SLUG = "bench-analytics"
-END = date(2026, 6, 30)
-START = END - timedelta(days=364)
+from . import rollups
 
 
-def _team(scale):
-    n = int(1_000_000 * scale)
-    slug = f"{SLUG}-{n}"
-    team = Team.objects.filter(slug=slug).first()
-    if team is None:
-        team = create_team(slug=slug, name="Bench analytics", time_zone="Asia/Taipei", contact_quota=2 * n)
-        started = time.perf_counter()
-        benchdata.generate(team, n, END)
-        print(f"bulk SQL data, {n} contacts: {time.perf_counter() - started:.0f}s", flush=True)
-    return team
+def _last_day(team):
+    """The team-local day of the newest contact_created event: seed_demo's 18 months end on the day it ran."""
+    last = (
+        CustomerEvent.objects.filter(team=team, type=EventType.CONTACT_CREATED)
+        .order_by("-occurred_at")
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+    return last.astimezone(team.zone).date() if last else date.today()
 
 
 def _sql(sql, params):
@@ -49,13 +45,16 @@ def _sql(sql, params):
 @benchmark(
     "analytics",
     requires_postgres=True,
-    help="seed 000 dashboards over 1M contacts: API p50, page, rebuild, one-day refresh",
+    help="dashboards over the seed_demo team of 1M contacts: API p50, page, rebuild, one-day refresh",
 )
 def analytics_bench(scale=1.0):
-    team = _team(scale)
+    team = seed_demo_team(scale)
     contacts = Contact.objects.filter(team=team).count()
+    end_day = _last_day(team)
+    start_day = end_day - timedelta(days=364)
+    month = f"{end_day:%Y-%m}"
     channels = list(Channel.objects.filter(team=team).order_by("kind", "name", "pk").values_list("pk", flat=True))[:5]
-    yield figure("contacts", contacts, "contacts", n=contacts)
+    yield figure("contacts", contacts, "contacts", n=contacts, team=team.slug, start=str(start_day), end=str(end_day))
 
     # rebuild_analytics for the team
     started = time.perf_counter()
@@ -83,9 +82,11 @@ def analytics_bench(scale=1.0):
     ids = ",".join(map(str, channels))
     urls = {
         "kpis": "/api/v1/analytics/kpis",
-        "contact_overview": f"/api/v1/analytics/contact-overview?start={START}&end={END}&unit=week&channels={ids}",
-        "binding_sources": "/api/v1/analytics/binding-sources?month=2026-06",
-        "contact_sources": "/api/v1/analytics/contact-sources?month=2026-06",
+        "contact_overview": (
+            f"/api/v1/analytics/contact-overview?start={start_day}&end={end_day}&unit=week&channels={ids}"
+        ),
+        "binding_sources": f"/api/v1/analytics/binding-sources?month={month}",
+        "contact_sources": f"/api/v1/analytics/contact-sources?month={month}",
         "valid_contacts": "/api/v1/analytics/valid-contacts",
     }
     n = max(10, int(40 * min(scale, 1.0)))
@@ -105,12 +106,12 @@ def analytics_bench(scale=1.0):
             _sql(
                 "SELECT channel_id, day, new_contacts, unsubscribes, bound_valid_delta FROM analytics_channelday "
                 "WHERE team_id = %s AND channel_id = ANY(%s) AND day BETWEEN %s AND %s",
-                [team.pk, channels, START, END],
+                [team.pk, channels, start_day, end_day],
             )
             _sql(
                 "SELECT channel_id, SUM(new_contacts), SUM(bound_valid_delta) FROM analytics_channelday "
                 "WHERE team_id = %s AND channel_id = ANY(%s) AND day < %s GROUP BY 1",
-                [team.pk, channels, START],
+                [team.pk, channels, start_day],
             )
     yield figure("api_contact_overview_p50", ref.median * 1000, "ms", n=n, reference="raw_sql")
     direct = Timer()
@@ -140,7 +141,7 @@ def analytics_bench(scale=1.0):
     Membership.objects.get_or_create(team=team, user=user, defaults={"role": "owner"})
     client = Client()
     client.force_login(user)
-    page = f"/analytics/?start={START}&end={END}&unit=week&channels={ids}&month=2026-06"
+    page = f"/analytics/?start={start_day}&end={end_day}&unit=week&channels={ids}&month={month}"
     assert client.get(page).status_code == 200
     timer = Timer()
     for _ in range(max(5, n // 4)):
@@ -150,7 +151,7 @@ def analytics_bench(scale=1.0):
     yield figure("page_p50", timer.median * 1000, "ms", n=len(timer.samples))
 
     # refreshing one day's rollups (what the event consumer does for a day's batch)
-    day = END - timedelta(days=3)
+    day = end_day - timedelta(days=3)
     timer = Timer()
     for _ in range(5):
         with timer:
