@@ -1,3 +1,5 @@
+from django.utils import timezone
+
 from .models import Membership
 
 SESSION_TEAM_KEY = "current_team_id"
@@ -15,7 +17,11 @@ class CurrentTeamMiddleware:
         request.membership = None
         if not request.path.startswith(_SKIP_PREFIXES) and request.user.is_authenticated:
             resolve_current_team(request)
-        return self.get_response(request)
+        if request.team is None:
+            return self.get_response(request)
+        # Times are stored in UTC and shown (and typed into forms) in the team's time zone.
+        with timezone.override(request.team.zone):
+            return self.get_response(request)
 
 
 def resolve_current_team(request):

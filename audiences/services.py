@@ -17,7 +17,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from cdp.models import Contact, SubscriptionStatus
+from cdp.models import ChannelKind, Contact, SubscriptionStatus
 
 from . import conditions as cond
 from .models import (
@@ -543,5 +543,9 @@ def report(broadcast):
         .order_by("-n")
     )
     summary["snapshot"] = broadcast.recipient_count or 0
+    team = broadcast.team
+    summary["cost_currency"] = (
+        team.whatsapp_cost_currency if broadcast.channel.kind == ChannelKind.WHATSAPP else team.line_cost_currency
+    )
     summary["skipped"] = {row["skip_reason"]: row["n"] for row in skipped}
     return summary

@@ -101,6 +101,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.console",
             ],
+            "builtins": ["accounts.templatetags.console"],
         },
     },
 ]

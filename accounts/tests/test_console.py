@@ -135,3 +135,22 @@ class TestSettings:
 def test_other_team_data_never_in_the_shell(console):
     TeamFactory(slug="secret-team", name="Secret Competitor")
     assert "Secret Competitor" not in console.get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_console_shows_times_in_the_team_time_zone(console, team):
+    """The current team's zone is active for the whole request (middleware), not template by template."""
+    from datetime import UTC, datetime
+
+    from audiences.tests.factories import BroadcastFactory
+
+    team.time_zone = "Asia/Taipei"
+    team.save()
+    broadcast = BroadcastFactory(team=team, scheduled_at=datetime(2026, 6, 1, 4, 0, tzinfo=UTC))
+    html = console.get(f"/audiences/broadcasts/{broadcast.pk}/").content.decode()
+    assert "2026-06-01 12:00" in html and "2026-06-01 04:00" not in html
+
+    team.time_zone = "America/New_York"
+    team.save()
+    html = console.get(f"/audiences/broadcasts/{broadcast.pk}/").content.decode()
+    assert "2026-06-01 00:00" in html

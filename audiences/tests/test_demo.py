@@ -1,4 +1,5 @@
 import io
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -35,6 +36,18 @@ def test_seed_demo_adds_packs_and_a_sent_broadcast_with_a_report_once():
     assert broadcasts["週年慶開跑通知"].status == BroadcastStatus.SCHEDULED
     draft = broadcasts["美妝新品試用（草稿）"]
     assert draft.status == BroadcastStatus.DRAFT and draft.custom_conditions
+
+    team = sent.team
+    from django.test import Client
+
+    from tests.factories import MembershipFactory
+
+    client = Client()
+    client.force_login(MembershipFactory(team=team, role="owner").user)
+    html = client.get(f"/audiences/broadcasts/{sent.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hant").content.decode()
+    cost = report["cost"].quantize(Decimal("0.01"))
+    assert f"TWD {cost}" in html  # the amount with its currency, two decimals
+    assert f"{report['open_rate'] * 100:.1f}%" in html and "開封率" in html and "回應率" in html
 
     seed(flush=True)  # re-seeding replaces the demo's packs and broadcasts instead of adding copies
     assert AudiencePack.objects.filter(team__slug="demo-a").count() == 7
