@@ -1,4 +1,11 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_schedules(sender, **kwargs):
+    from .tasks import ensure_schedules
+
+    ensure_schedules()
 
 
 class MessagingConfig(AppConfig):
@@ -13,3 +20,5 @@ class MessagingConfig(AppConfig):
 
         post_save.connect(forget_channel, sender=Channel, dispatch_uid="messaging.forget_channel.save")
         post_delete.connect(forget_channel, sender=Channel, dispatch_uid="messaging.forget_channel.delete")
+        # The per-minute backstop Schedules (messaging.tasks.SCHEDULES) are created idempotently after migrate.
+        post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="messaging-schedules")

@@ -1,8 +1,37 @@
-"""django-q2 tasks: thin and idempotent; arguments are ids; work rows are claimed with skip_locked."""
+"""django-q2 tasks: thin and idempotent; arguments are ids; work rows are claimed with skip_locked.
+
+Queue messages are only hints (they may be lost: a worker restarted, a broker flushed). The stored rows are
+the work, and two Schedules, created idempotently after every migrate (`ensure_schedules`, apps.py), find it
+anyway every minute:
+- "messaging: webhook events" → drain_webhook_events: stored webhook events whose hint was lost;
+- "messaging: outbox" → dispatch_outbox: sends due later (retry backoff, send_after) and expired claims.
+"""
 
 import logging
 
 logger = logging.getLogger(__name__)
+
+SCHEDULES = [
+    ("messaging: webhook events", "messaging.tasks.drain_webhook_events"),
+    ("messaging: outbox", "messaging.tasks.dispatch_outbox"),
+]
+
+
+def ensure_schedules(**kwargs):
+    """Create or update the per-minute Schedules (idempotent: keyed by name)."""
+    from django_q.models import Schedule
+
+    for name, func in SCHEDULES:
+        Schedule.objects.update_or_create(
+            name=name, defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1}
+        )
+
+
+def drain_seconds():
+    """How long one drain task may run: a minute, and never more than half the worker's timeout."""
+    from django_q.conf import Conf
+
+    return min(60.0, (Conf.TIMEOUT or 300) / 2)
 
 
 def dispatch_outbox(batch_size=100):
@@ -22,7 +51,9 @@ def sweep_outbox():
 def process_webhook_events(team_id=None, batch_size=500, linger=None):
     """Process stored webhook events in batches until none is pending, then keep polling for `linger` seconds
     (default: twice MESSAGING_WEBHOOK_HINT_SECONDS; none when tasks run synchronously) for events whose
-    request skipped its hint (see messaging.services.ingest.hint_processing)."""
+    request skipped its hint (see messaging.services.ingest.hint_processing). Returns within
+    MESSAGING_WEBHOOK_DRAIN_SECONDS even under steady traffic, well before the worker's timeout would kill it
+    mid-batch; the hints enqueued meanwhile carry on."""
     from django.conf import settings
     from django_q.conf import Conf
 
@@ -30,7 +61,17 @@ def process_webhook_events(team_id=None, batch_size=500, linger=None):
 
     if linger is None:
         linger = 0 if Conf.SYNC else 2 * settings.MESSAGING_WEBHOOK_HINT_SECONDS
-    return processing.drain(team_id=team_id, batch_size=batch_size, linger=linger)
+    return processing.drain(team_id=team_id, batch_size=batch_size, linger=linger, max_seconds=drain_seconds())
+
+
+def drain_webhook_events():
+    """The per-minute backstop: whatever the hints missed (no lingering). Logs when it found work."""
+    from .services import processing
+
+    handled = processing.drain(max_seconds=drain_seconds())
+    if handled:
+        logger.info("webhook backstop processed %d events whose hint was lost or late", handled)
+    return handled
 
 
 def sync_whatsapp_templates(channel_id):

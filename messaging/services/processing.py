@@ -29,11 +29,13 @@ logger = logging.getLogger(__name__)
 KEYWORD_JOIN_WINDOW = timedelta(minutes=10)
 
 
-def drain(team_id=None, batch_size=500, linger=0, poll=0.1):
-    """Process batches until none is pending; then poll every `poll` s until nothing came for `linger` s."""
+def drain(team_id=None, batch_size=500, linger=0, poll=0.1, max_seconds=None):
+    """Process batches until none is pending; then poll every `poll` s until nothing came for `linger` s.
+    Stops after `max_seconds` (if given) so a task under steady traffic ends before the worker's timeout."""
     total = 0
     idle_since = None
-    while True:
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    while deadline is None or time.monotonic() < deadline:
         handled = process_batch(team_id=team_id, batch_size=batch_size)
         total += handled
         if handled:
@@ -44,6 +46,7 @@ def drain(team_id=None, batch_size=500, linger=0, poll=0.1):
         if now - idle_since >= linger:
             return total
         time.sleep(poll)
+    return total
 
 
 def process_batch(team_id=None, batch_size=500):
