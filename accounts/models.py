@@ -53,6 +53,15 @@ class Team(models.Model):
     )
     whatsapp_cost_currency = models.CharField(_("WhatsApp 費用幣別"), max_length=3, default="HKD")
     attribution_window_days = models.PositiveSmallIntegerField(_("營收歸因天數"), default=7)
+    # Plan setting (seed 002: 旅程觸發次數已達方案上限 → 觸發已關閉): triggers one journey may take, counted with
+    # repeats. Journeys copy it when published; empty means unlimited.
+    journey_trigger_limit = models.PositiveIntegerField(
+        _("方案：每個旅程觸發次數上限"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("每個旅程可被觸發的總次數（重複計算），於旅程發佈時套用；留白表示不限。"),
+    )
     outbound_webhook_url = models.URLField(_("對外 Webhook URL"), blank=True)
     outbound_webhook_secret = models.CharField(_("對外 Webhook 密鑰"), max_length=128, blank=True)
     created_at = models.DateTimeField(_("建立時間"), default=timezone.now)

@@ -54,6 +54,7 @@ class JourneySerializer(serializers.ModelSerializer):
             "per_customer_limit",
             "holdout_percent",
             "trigger_count",
+            "max_triggers",
             "channels",
             "current_version",
             "draft_graph",

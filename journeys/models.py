@@ -58,7 +58,8 @@ class Journey(TeamOwned):
     # Do-not-disturb windows in the team's zone: [["23:00", "23:59"], ["00:00", "08:00"]] (over midnight = two).
     dnd_segments = models.JSONField(_("勿擾時段"), default=list, blank=True)
     per_customer_limit = models.PositiveIntegerField(_("每位顧客觸發次數上限"), null=True, blank=True)
-    # The plan's total trigger limit for this journey (seed 002: 旅程觸發次數已達方案上限 → trigger closed).
+    # The plan's total trigger limit for this journey (seed 002: 旅程觸發次數已達方案上限 → trigger closed), counted
+    # with repeats like trigger_count. Set from Team.journey_trigger_limit by services.publish; None = unlimited.
     max_triggers = models.PositiveIntegerField(_("旅程觸發次數方案上限"), null=True, blank=True)
     trigger_count = models.PositiveIntegerField(_("觸發次數"), default=0)
     holdout_percent = models.PositiveSmallIntegerField(_("保留組比例 (%)"), default=0)

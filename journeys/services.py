@@ -13,6 +13,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.models import Team
 from cdp.models import Channel, ChannelKind
 
 from . import graph as g
@@ -294,7 +295,11 @@ def publish(journey, *, actor="", now=None):
         locked.current_version = version
         locked.draft_graph = {}
         locked.has_unpublished_changes = False
-        locked.save(update_fields=["current_version", "draft_graph", "has_unpublished_changes", "updated_at"])
+        # The team's plan in force when the journey is published caps its triggers (enforced in triggers.py).
+        locked.max_triggers = Team.objects.values_list("journey_trigger_limit", flat=True).get(pk=locked.team_id)
+        locked.save(
+            update_fields=["current_version", "draft_graph", "has_unpublished_changes", "max_triggers", "updated_at"]
+        )
         if locked.status == S.DRAFT:
             if locked.activation == Activation.SCHEDULED and locked.starts_at and locked.starts_at > now:
                 target = S.SCHEDULED
@@ -459,7 +464,6 @@ def copy_journey(journey):
             expiry_action=journey.expiry_action,
             dnd_segments=copylib.deepcopy(journey.dnd_segments),
             per_customer_limit=journey.per_customer_limit,
-            max_triggers=journey.max_triggers,
             holdout_percent=journey.holdout_percent,
             draft_graph=copylib.deepcopy(graph),
         )
