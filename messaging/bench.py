@@ -197,13 +197,16 @@ async def _closed_loop(host, port, path, requests, concurrency):
     return time.perf_counter() - start, latencies, statuses
 
 
-async def _open_loop(host, port, path, requests, rate):
-    """A fixed arrival rate (requests/s), whatever the answers' speed. Returns (latencies, statuses)."""
+async def _open_loop(host, port, path, requests, rate, sent_at=None):
+    """A fixed arrival rate (requests/s), whatever the answers' speed. Returns (latencies, statuses); fills
+    `sent_at` (a list) with each request's wall-clock send time, in order, when given."""
     import asyncio
 
     latencies, statuses = [], []
 
     async def one(body, sig):
+        if sent_at is not None:
+            sent_at.append(time.time())
         t0 = time.perf_counter()
         statuses.append(await _post(host, port, path, body, sig))
         latencies.append(time.perf_counter() - t0)
@@ -224,6 +227,75 @@ def _pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] if values else 0.0
 
 
+def _free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _server_env(**extra):
+    """The environment of the app's own processes (gunicorn, qcluster): production settings on this database."""
+    import os
+
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "Q_SYNC": "0",
+        **extra,
+    }
+
+
+def _root():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[1]
+
+
+def _start_gunicorn(port, workers=2, args=()):
+    """`gunicorn config.wsgi -w <workers> <args>` on a loopback port; returns once it accepts connections."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    server = subprocess.Popen(
+        [gunicorn, "config.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning"]
+        + list(args)
+        + os.environ.get("BENCH_GUNICORN_ARGS", "").split(),
+        cwd=_root(),
+        env=_server_env(),
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return server
+
+
+def _stop(process):
+    import subprocess
+
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:  # a stuck child must not outlive the benchmark
+        process.kill()
+        process.wait()
+
+
 @benchmark(
     "line_webhook_gunicorn",
     help="signed LINE webhooks of 10 events against gunicorn -w 2 on loopback: events/s, ack p99 at 150 req/s",
@@ -236,46 +308,14 @@ def line_webhook_gunicorn(scale=1.0):
     The load generator (asyncio, raw HTTP, pre-signed bodies) shares the machine's cores with gunicorn and
     PostgreSQL, as the issue's setup does."""
     import asyncio
-    import os
-    import socket
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from django.conf import settings
 
     n = max(300, int(3000 * scale))
     rate_requests = max(300, int(1500 * scale))
     team, channel = _channel("bench-line-gunicorn")
     WebhookEvent.objects.filter(team=team).delete()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    db = settings.DATABASES["default"]
-    root = Path(__file__).resolve().parents[1]
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "Q_SYNC": "0",
-    }
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    server = subprocess.Popen(
-        [gunicorn, "config.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning"]
-        + os.environ.get("BENCH_GUNICORN_ARGS", "").split(),
-        cwd=root,
-        env=env,
-    )
+    port = _free_port()
+    server = _start_gunicorn(port)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         path = f"/webhooks/line/{channel.pk}/"
         base = int(time.time() * 1000)
 
@@ -300,8 +340,7 @@ def line_webhook_gunicorn(scale=1.0):
         stored = WebhookEvent.objects.filter(team=team).count()
         assert stored == 10 * (40 + n + rate_requests), stored
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        _stop(server)
     # Reference: the same 10-row INSERT ... ON CONFLICT DO NOTHING per request over one connection (no HTTP).
     ref = Timer()
     now = timezone.now()
@@ -322,4 +361,203 @@ def line_webhook_gunicorn(scale=1.0):
     elapsed = time.perf_counter() - start
     yield figure("accepted_events_per_s", 10 * n / elapsed, "events/s", n=10 * n, reference="raw_sql")
     yield figure("ack_p99", ref.p(99) * 1000, "ms", n=n, reference="raw_sql")
+    WebhookEvent.objects.filter(team=team).delete()
+
+
+# ----------------------------------------------------------------- ingest-to-processed lag with a real worker
+def _start_worker():
+    """`manage.py qcluster` with ONE worker process (the broker configured for this database: ORM or Redis)."""
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=_root(),
+        env=_server_env(Q_WORKERS="1"),
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def _wait_processed(team, timeout):
+    """Wait until every stored event of `team` is processed; returns the number still pending."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = WebhookEvent.objects.filter(team=team, processed_at__isnull=True).count()
+        if not pending or time.monotonic() > deadline:
+            return pending
+        time.sleep(0.2)
+
+
+def _lags(team, prefix=""):
+    """processed − received (seconds) for each of the team's processed events."""
+    return [lag for _, lag, _ in _stamps(team, prefix)]
+
+
+def _stamps(team, prefix=""):
+    """(dedup key, processed − received in s, processed_at as epoch s) of the team's processed events."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT dedup_key, EXTRACT(EPOCH FROM processed_at - received_at), EXTRACT(EPOCH FROM processed_at)"
+            " FROM messaging_webhookevent WHERE team_id = %s AND processed_at IS NOT NULL AND dedup_key LIKE %s",
+            [team.pk, prefix + "%"],
+        )
+        return [(key, float(lag), float(at)) for key, lag, at in cursor.fetchall()]
+
+
+def _lag_figures(lags, pending, **extra):
+    n = len(lags)
+    yield figure("lag_p50", _pct(lags, 50), "s", n=n, **extra)
+    yield figure("lag_p95", _pct(lags, 95), "s", n=n, unprocessed=pending, **extra)
+    yield figure("lag_max", max(lags, default=0.0), "s", n=n, **extra)
+
+
+def _reference_lag(team, channel, seconds, poll=0.1):
+    """Raw SQL doing comparable work: a writer stores 10-event rows 10 times a second (one INSERT each, as a
+    request does) while a poller runs the set-based processing SQL every `poll` s (the drain's idle poll).
+    Returns the lags (processed − received) of the written rows and how many were left unprocessed."""
+    import threading
+
+    stop = threading.Event()
+    base = int(time.time() * 1000)
+
+    def writer():
+        try:
+            start = time.perf_counter()
+            with connection.cursor() as cursor:
+                for r in range(int(seconds * 10)):
+                    delay = start + r / 10 - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                    rows, params = [], []
+                    for e in _events(10, 1000, base + r * 10):
+                        rows.append("(%s, %s, %s, 'message', %s, clock_timestamp(), %s, clock_timestamp(), NULL, '')")
+                        params += [team.pk, channel.pk, "ref:" + e["webhookEventId"], e["source"]["userId"]]
+                        params.append(json.dumps(e))
+                    cursor.execute(
+                        "INSERT INTO messaging_webhookevent (team_id, channel_id, dedup_key, kind, user_key,"
+                        " occurred_at, payload, received_at, processed_at, error) VALUES "
+                        + ",".join(rows)
+                        + " ON CONFLICT DO NOTHING",
+                        params,
+                    )
+        finally:
+            stop.set()
+            connection.close()
+
+    def poller():
+        from django.db import transaction
+
+        try:
+            while True:
+                done = stop.is_set()
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute(
+                        "CREATE TEMP TABLE IF NOT EXISTS ref_batch (id bigint, user_key text, occurred_at timestamptz,"
+                        " text text) ON COMMIT DELETE ROWS"
+                    )
+                    cursor.execute(
+                        "INSERT INTO ref_batch SELECT id, user_key, occurred_at, payload->'message'->>'text'"
+                        " FROM messaging_webhookevent WHERE team_id = %s AND processed_at IS NULL"
+                        " ORDER BY occurred_at, id LIMIT 500 FOR UPDATE SKIP LOCKED",
+                        [team.pk],
+                    )
+                    cursor.execute(
+                        "INSERT INTO messaging_inboundmessage (team_id, channel_id, contact_id, external_id, kind,"
+                        " text, occurred_at, created_at) SELECT %s, %s, c.id, '', 'text', b.text, b.occurred_at,"
+                        " now() FROM ref_batch b JOIN cdp_contact c"
+                        " ON c.channel_id = %s AND c.external_id = b.user_key",
+                        [team.pk, channel.pk, channel.pk],
+                    )
+                    cursor.execute(
+                        "UPDATE cdp_contact c SET last_customer_interaction_at = m.at FROM (SELECT user_key,"
+                        " max(occurred_at) at FROM ref_batch GROUP BY user_key) m WHERE c.channel_id = %s"
+                        " AND c.external_id = m.user_key",
+                        [channel.pk],
+                    )
+                    cursor.execute(
+                        "UPDATE messaging_webhookevent e SET processed_at = clock_timestamp() FROM ref_batch b"
+                        " WHERE e.id = b.id"
+                    )
+                    handled = cursor.rowcount
+                if done and not handled:
+                    return
+                if not handled:
+                    time.sleep(poll)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=poller)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    pending = WebhookEvent.objects.filter(team=team, dedup_key__startswith="ref:", processed_at__isnull=True).count()
+    return _lags(team, "ref:"), pending
+
+
+@benchmark(
+    "line_webhook_lag",
+    help="ingest-to-processed lag at 100 events/s: gunicorn -w 2 + ONE qcluster worker, p50/p95/max",
+    requires_postgres=True,
+)
+def line_webhook_lag(scale=1.0):
+    """Starts gunicorn as the README deploys it (-w 2 --worker-class gthread --threads 4) and `manage.py
+    qcluster` with one worker against this database, then posts signed LINE webhooks at a steady 100 events/s
+    for ~30 s (open loop) in two shapes: 10 events per request at 10 requests/s, and 1 event per request at
+    100 requests/s (LINE's usual delivery). lag = processed_at − received_at of each event (both stamped by the
+    app, the issue's figure); e2e_lag = processed_at − the moment the load generator sent the request (adds
+    the time a request waits for a free gunicorn thread). Queued tasks left in this database's ORM queue by
+    earlier runs without a worker are dropped first: run benchmarks on a database of their own."""
+    import asyncio
+
+    from django.conf import settings
+    from django_q.models import OrmQ
+
+    seconds = max(5.0, 30.0 * scale)
+    team, channel = _channel("bench-line-lag")
+    WebhookEvent.objects.filter(team=team).delete()
+    if "orm" in settings.Q_CLUSTER:
+        OrmQ.objects.all().delete()
+    broker = "redis" if "redis" in settings.Q_CLUSTER else "orm"
+    port = _free_port()
+    server = _start_gunicorn(port, args=["--worker-class", "gthread", "--threads", "4"])
+    worker = _start_worker()
+    path = f"/webhooks/line/{channel.pk}/"
+    base = int(time.time() * 1000)
+
+    def signed(count, per_request, offset):
+        out, keys = [], {}
+        for r in range(count):
+            events = _events(per_request, 1000, base + (offset + r) * per_request)
+            keys.update({f"line:{e['webhookEventId']}": r for e in events})
+            body = json.dumps({"destination": "Ubench", "events": events}).encode()
+            out.append((body, line_signature(SECRET, body)))
+        return out, keys
+
+    try:
+        # Warm-up: the worker is up, contacts exist, gunicorn's workers have their channel cached.
+        asyncio.run(_open_loop("127.0.0.1", port, path, signed(20, 50, 0)[0], 10))
+        assert _wait_processed(team, 120) == 0, "the worker did not process the warm-up events"
+        offset = 20
+        for per_request in (10, 1):
+            WebhookEvent.objects.filter(team=team).delete()
+            rate = 100 / per_request
+            requests, request_of = signed(int(seconds * rate), per_request, offset)
+            offset += len(requests)
+            sent_at = []
+            latencies, statuses = asyncio.run(_open_loop("127.0.0.1", port, path, requests, rate, sent_at))
+            assert set(statuses) == {200}, set(statuses)
+            pending = _wait_processed(team, 60)
+            stamps = _stamps(team)
+            shape = {"events_per_request": per_request, "requests_per_s": rate, "broker": broker}
+            yield from _lag_figures([lag for _, lag, _ in stamps], pending, **shape)
+            e2e = [at - sent_at[request_of[key]] for key, _, at in stamps]
+            yield figure("e2e_lag_p95", _pct(e2e, 95), "s", n=len(e2e), **shape)
+            yield figure("ack_p99", _pct(latencies, 99) * 1000, "ms", n=len(latencies), **shape)
+    finally:
+        _stop(worker)
+        _stop(server)
+    WebhookEvent.objects.filter(team=team).delete()
+    lags, pending = _reference_lag(team, channel, seconds)
+    yield from _lag_figures(lags, pending, reference="raw_sql", events_per_request=10)
     WebhookEvent.objects.filter(team=team).delete()
