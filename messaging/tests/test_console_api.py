@@ -202,3 +202,27 @@ def test_agent_key_cannot_manage_modules(team):
     client = api_client_for(team, role="agent")
     assert client.get("/api/v1/chatbot-modules").status_code == 403
     ChatbotModuleFactory(team=team)
+
+
+@pytest.mark.parametrize(
+    ("zone", "shown"), [("Asia/Taipei", "2024-05-01 22:05"), ("America/New_York", "2024-05-01 10:05")]
+)
+def test_conversation_times_are_in_the_team_time_zone(console, team, zone, shown):
+    from datetime import UTC, datetime
+
+    team.time_zone = zone
+    team.save(update_fields=["time_zone"])
+    at = datetime(2024, 5, 1, 14, 5, tzinfo=UTC)
+    contact = ContactFactory(channel=ChannelFactory(team=team, kind="line"), last_customer_interaction_at=at)
+    InboundMessage.objects.create(
+        team=team, channel=contact.channel, contact=contact, external_id="m1", kind="text", text="hi", occurred_at=at
+    )
+    OutboundMessageFactory(contact=contact, sent_at=at + timedelta(minutes=1), preview="hello")
+    url = reverse("messaging:conversation", args=[contact.pk])
+    for page in (console.get(url), console.get(url, headers={"HX-Request": "true"})):
+        html = page.content.decode()
+        assert f">{shown}</time>" in html and "14:05" not in html
+        minute_later = shown[:-2] + "06"
+        assert f">{minute_later}</time>" in html
+    assert f"<dd>{shown}</dd>" in console.get(url).content.decode()  # last customer interaction
+    assert f">{shown}</time>" in console.get(reverse("messaging:conversations")).content.decode()
