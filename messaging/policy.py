@@ -3,10 +3,14 @@
 check_send(contact=, content=, now=, dnd_segments=(), kind="marketing") -> Decision(action, until, reason)
 - skip: channel disabled; contact blocked; (marketing) unsubscribed from broadcasts; over the contact quota;
   the channel's message budget exhausted; Messenger / Instagram outside the 24-hour customer-service window
-  (Messenger: unless the contact opted in to recurring notifications); WhatsApp free-form (anything but a
-  template) outside the window ("needs a template").
+  (Messenger: unless the contact opted in to recurring notifications); on WhatsApp, outside the 24-hour window
+  since the customer's last message ONLY an approved template may be sent: text and chatbot modules are
+  skipped with reason "needs a template". Inside the window text, modules (rendered to WhatsApp's interactive
+  messages, see messaging.services.content) and templates are all sent.
 - defer: inside a do-not-disturb segment ("HH:MM", "HH:MM") in the team's time zone → until the segment's end
-  (a window over midnight is given as two segments; adjoining segments are followed to the real end).
+  (a window over midnight is given as two segments; adjoining segments are followed to the real end). An end
+  of "23:59" (the last minute a time picker offers) or "24:00" means the end of that day, as in journeys:
+  22:00–23:59 plus 00:00–08:00 covers the whole night.
 - send otherwise.
 """
 
@@ -28,11 +32,17 @@ class Decision:
 SEND = Decision("send")
 
 
-def _parse(value):
-    if value in ("24:00", "24:00:00"):
-        return None  # end of day
+END_OF_DAY = ("23:59", "23:59:00", "24:00", "24:00:00")
+
+
+def _time(value):
     hours, minutes = str(value).split(":")[:2]
-    return time(int(hours), int(minutes))
+    return time(int(hours) % 24, int(minutes))
+
+
+def _end(value):
+    """A segment's end as a time; None for the end of the day ("23:59" included: no one-minute hole)."""
+    return None if str(value) in END_OF_DAY else _time(value)
 
 
 def dnd_until(now, segments, zone):
@@ -45,7 +55,7 @@ def dnd_until(now, segments, zone):
     for _ in range(len(segments) + 1):
         found = None
         for start, end in segments:
-            start_t, end_t = _parse(start) or time(0), _parse(end)
+            start_t, end_t = _time(start), _end(end)
             day = probe.date()
             start_dt = datetime.combine(day, start_t, tzinfo=zone)
             end_dt = (
@@ -84,8 +94,6 @@ def check_send(*, contact, content, now, dnd_segments=(), kind="marketing"):
     inside_window = last is not None and now - last <= WINDOW
     if channel.kind == "whatsapp" and content_type != "whatsapp_template" and not inside_window:
         return Decision("skip", reason="needs a template")
-    if channel.kind == "whatsapp" and content_type == "module":
-        return Decision("skip", reason="unsupported content")
     if channel.kind in ("facebook", "instagram") and not inside_window:
         if not (channel.kind == "facebook" and contact.fb_recurring_optin):
             return Decision("skip", reason="outside 24-hour window")

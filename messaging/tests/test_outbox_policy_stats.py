@@ -152,3 +152,41 @@ def test_summarize_follows_seed_003(team):
     assert result["clicks"] == 1 and result["ctr"] == round(1 / 3, 4)
     assert result["cost"] == Decimal("0.6")
     assert result["reads"] == 0 and result["read_rate"] == 0.0
+
+
+@pytest.mark.parametrize("end", ["23:59", "24:00"])
+@pytest.mark.parametrize(
+    "local",
+    [
+        datetime(2024, 5, 1, 22, 0),
+        datetime(2024, 5, 1, 23, 58, 59),
+        datetime(2024, 5, 1, 23, 59, 0),  # the minute a literal 23:59 end would leave open
+        datetime(2024, 5, 1, 23, 59, 59),
+        datetime(2024, 5, 2, 0, 0),
+        datetime(2024, 5, 2, 7, 59, 59),
+    ],
+)
+def test_dnd_over_midnight_has_no_one_minute_hole(team, local, end):
+    """22:00–23:59 plus 00:00–08:00 (journeys' way of writing a night) covers the whole night, as in journeys:
+    an end of 23:59 is the end of the day."""
+    from zoneinfo import ZoneInfo
+
+    taipei = ZoneInfo("Asia/Taipei")
+    now = local.replace(tzinfo=taipei)
+    until = policy.dnd_until(now, [("22:00", end), ("00:00", "08:00")], taipei)
+    assert until == datetime(2024, 5, 2, 8, 0, tzinfo=taipei)
+
+
+def test_dnd_edges_and_a_segment_starting_at_2359(team):
+    from zoneinfo import ZoneInfo
+
+    taipei = ZoneInfo("Asia/Taipei")
+    night = [("22:00", "23:59"), ("00:00", "08:00")]
+    assert policy.dnd_until(datetime(2024, 5, 1, 21, 59, 59, tzinfo=taipei), night, taipei) is None
+    assert policy.dnd_until(datetime(2024, 5, 2, 8, 0, tzinfo=taipei), night, taipei) is None
+    # Only an END of 23:59 means the end of the day; a segment starting at 23:59 starts at 23:59.
+    late = [("23:59", "24:00")]
+    assert policy.dnd_until(datetime(2024, 5, 1, 12, 0, tzinfo=taipei), late, taipei) is None
+    assert policy.dnd_until(datetime(2024, 5, 1, 23, 59, 30, tzinfo=taipei), late, taipei) == datetime(
+        2024, 5, 2, 0, 0, tzinfo=taipei
+    )
