@@ -10,6 +10,24 @@ Module content (per type):
 - image_map:      {"image_url", "alt_text", "width", "height", "areas": [{"x", "y", "width", "height", "url"}]}
 - coupon_card:    {"title", "text", "image_url", "code", "button": {"label", "url"}}
 
+WhatsApp (free-form, so only inside the 24-hour customer-service window; messaging.policy skips anything but
+a template outside it). Each module becomes ONE Cloud API message (one request, one wamid, one status trail):
+- buttons that send data (postbacks) → interactive reply buttons (≤ 3), or an interactive list (4: WhatsApp
+  allows 3 reply buttons; a list's header is text only, so an image is dropped there);
+- link buttons only → interactive cta_url (one URL button per message: further links are listed, tracked, as
+  "label: link" lines in the body); links beside postback buttons are listed the same way;
+- text with buttons → the above; coupon card → the above with the image as header and "優惠碼: code" in the
+  body (no button: an image with caption, or text);
+- carousel / image carousel of 2–10 cards → interactive carousel when WhatsApp's rule holds (every card an
+  image header and the same buttons: one link each, or the same number (≤ 2) of postbacks; the first link of
+  a card is used when a card has several). Otherwise (or a single card) a carousel is its first card as a
+  message with an image header (above), the other cards' links listed in the body; an image carousel is its
+  first image with a caption listing the cards' links (a single card with a link: cta_url with the image);
+- image map → WhatsApp has no tappable areas: the image as header of a cta_url message for the first area,
+  the other areas listed as numbered tracked links in the body.
+Limits applied: body 1024, card body 160, button / link title 20, list row 24, caption 1024 characters.
+WhatsApp opens are read statuses, so nothing here carries an open pixel.
+
 Tracking (seed 003): every button / area URL is rewritten to /r/<token> (one token per send and target), so a
 click is counted once per send; URLs inside plain text are left alone and never counted. LINE opens: each
 module is rendered as a Flex or imagemap message whose images are served through /o/<token> (the real image
@@ -216,7 +234,134 @@ def _render_whatsapp(kind, value, message):
             ]
         preview = f"[{value.name}] {value.body}"[:300]
         return Rendered(payload={"type": "template", "template": template}, preview=preview)
-    raise ContentError("unsupported", "WhatsApp takes text or templates, not chatbot modules")
+    links = _Links(message.pk)
+    payload = _wa_module(value, links)
+    preview = f"[{value.get_type_display()}] {value.name}"[:300]
+    return Rendered(payload=payload, urls=links.urls, preview=preview)
+
+
+WA_BODY, WA_CARD_BODY, WA_TITLE, WA_ROW, WA_CAPTION = 1024, 160, 20, 24, 1024
+WA_REPLY_BUTTONS, WA_CARD_REPLIES, WA_CARDS = 3, 2, (2, 10)
+
+
+def _wa_interactive(kind, body, action, image=None):
+    interactive = {"type": kind, "body": {"text": body[:WA_BODY]}, "action": action}
+    if image:
+        interactive["header"] = {"type": "image", "image": {"link": image}}
+    return {"type": "interactive", "interactive": interactive}
+
+
+def _wa_reply(button):
+    return {"type": "reply", "reply": {"id": str(button["data"])[:256], "title": button["label"][:WA_TITLE]}}
+
+
+def _wa_cta(button, links):
+    return {
+        "name": "cta_url",
+        "parameters": {"display_text": button["label"][:WA_TITLE], "url": links.click(button["url"])},
+    }
+
+
+def _wa_buttons(text, buttons, links, image=None):
+    """Text (+ image) with buttons as one WhatsApp message: reply buttons, a list or a cta_url (see above)."""
+    buttons = list(buttons or [])
+    postbacks = [b for b in buttons if not b.get("url")]
+    urls = [b for b in buttons if b.get("url")]
+    cta = _wa_cta(urls.pop(0), links) if urls and not postbacks else None
+    lines = [text] + [f"{b['label']}: {links.click(b['url'])}" for b in urls]
+    body = "\n".join(line for line in lines if line)
+    if cta:
+        return _wa_interactive("cta_url", body, cta, image)
+    if 0 < len(postbacks) <= WA_REPLY_BUTTONS:
+        return _wa_interactive("button", body, {"buttons": [_wa_reply(b) for b in postbacks]}, image)
+    if postbacks:
+        rows = [{"id": str(b["data"])[:200], "title": b["label"][:WA_ROW]} for b in postbacks[:10]]
+        action = {"button": _("選項")[:WA_TITLE], "sections": [{"rows": rows}]}
+        return _wa_interactive("list", body, action)
+    if image:
+        return {"type": "image", "image": {"link": image, "caption": body[:WA_CAPTION]}}
+    return {"type": "text", "text": {"body": body[:4096]}}
+
+
+def _wa_carousel(body, cards, links):
+    """WhatsApp's interactive carousel, or None when its rule (2–10 cards, same buttons on all) does not hold.
+    `cards`: [(image, text, buttons)]."""
+    if not WA_CARDS[0] <= len(cards) <= WA_CARDS[1]:
+        return None
+    shapes = {
+        (sum(1 for b in buttons if b.get("url")), sum(1 for b in buttons if not b.get("url")))
+        for _image, _text, buttons in cards
+    }
+    out = []
+    if all(urls >= 1 for urls, _postbacks in shapes):
+        for i, (image, text, buttons) in enumerate(cards):
+            first = next(b for b in buttons if b.get("url"))
+            card = {"card_index": i, "type": "cta_url", "header": {"type": "image", "image": {"link": image}}}
+            card["action"] = _wa_cta(first, links)
+            if text:
+                card["body"] = {"text": text[:WA_CARD_BODY]}
+            out.append(card)
+    elif len(shapes) == 1 and next(iter(shapes))[0] == 0 and 1 <= next(iter(shapes))[1] <= WA_CARD_REPLIES:
+        for i, (image, text, buttons) in enumerate(cards):
+            replies = [
+                {"type": "quick_reply", "quick_reply": {"id": str(b["data"])[:256], "title": b["label"][:WA_TITLE]}}
+                for b in buttons
+            ]
+            card = {"card_index": i, "type": "button", "header": {"type": "image", "image": {"link": image}}}
+            card["action"] = {"buttons": replies}
+            if text:
+                card["body"] = {"text": text[:WA_CARD_BODY]}
+            out.append(card)
+    else:
+        return None
+    return _wa_interactive("carousel", body, {"cards": out})
+
+
+def _wa_module(module, links):
+    c, t = module.content, module.type
+    if t == ModuleType.TEXT_BUTTONS:
+        return _wa_buttons(c["text"], c.get("buttons"), links)
+    if t in (ModuleType.CAROUSEL, ModuleType.IMAGE_CAROUSEL):
+        if t == ModuleType.CAROUSEL:
+            cards = [
+                (
+                    card["image_url"],
+                    "\n".join(filter(None, [card.get("title"), card.get("text")])),
+                    card.get("buttons") or [],
+                )
+                for card in c["cards"]
+            ]
+        else:
+            cards = [(card["image_url"], "", [card["button"]] if card.get("button") else []) for card in c["cards"]]
+        body = str(c.get("alt_text") or module.name)
+        carousel = _wa_carousel(body, cards, links)
+        if carousel:
+            return carousel
+        if t == ModuleType.CAROUSEL:
+            # One card as the message; the other cards' links follow it as tracked lines (their postbacks,
+            # which only a carousel could carry, are left out).
+            image, text, buttons = cards[0]
+            others = [
+                {"label": b["label"], "url": b["url"]} for _i, _t, more in cards[1:] for b in more if b.get("url")
+            ]
+            return _wa_buttons(text or body, buttons + others, links, image=image)
+        if len(cards) == 1:
+            image, _text, buttons = cards[0]
+            return _wa_buttons(body, buttons, links, image=image)
+        # Image-carousel cards without a link each: the first image, its caption listing the links.
+        lines = [body] + [f"{b['label']}: {links.click(b['url'])}" for _i, _t, card in cards for b in card]
+        return {"type": "image", "image": {"link": cards[0][0], "caption": "\n".join(lines)[:WA_CAPTION]}}
+    if t == ModuleType.IMAGE_MAP:
+        areas = c["areas"]
+        action = _wa_cta({"label": _("開啟連結"), "url": areas[0]["url"]}, links)
+        lines = [str(c.get("alt_text") or module.name)]
+        lines += [f"{i}. {links.click(a['url'])}" for i, a in enumerate(areas[1:], start=2)]
+        return _wa_interactive("cta_url", "\n".join(lines), action, c["image_url"])
+    if t == ModuleType.COUPON_CARD:
+        text = "\n".join(filter(None, [c["title"], c.get("text", ""), f"{_('優惠碼')}: {c['code']}"]))
+        buttons = [c["button"]] if c.get("button") else []
+        return _wa_buttons(text, buttons, links, image=c.get("image_url") or None)
+    raise ContentError("bad_content", f"unknown module type {t}")
 
 
 def _line_action(button, links):

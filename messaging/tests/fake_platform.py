@@ -98,3 +98,97 @@ class FakePlatform:
             {"sentMessages": [{"id": f"4610{len(self.requests)}", "quoteToken": "q"}]},
             {"x-line-request-id": request_id},
         )
+
+    # ------------------------------------------------------------------------------ WhatsApp Cloud API
+    def whatsapp_messages(self, request):
+        """POST /{phone-number-id}/messages, checked against the Cloud API's rules for free-form messages
+        (text, image, interactive button / list / cta_url / carousel, template). A body WhatsApp would refuse
+        answers 400 (#100) Invalid parameter, with the reason in error_data.details, as the platform does."""
+        problem = whatsapp_problem(request["json"] or {})
+        if problem:
+            error = {"code": 100, "message": "(#100) Invalid parameter", "error_data": {"details": problem}}
+            return 400, {"error": error}, {}
+        return 200, {"messaging_product": "whatsapp", "messages": [{"id": f"wamid.FAKE{len(self.requests)}"}]}, {}
+
+
+def _url(value):
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
+
+
+def _title(value, limit):
+    return isinstance(value, str) and 1 <= len(value) <= limit
+
+
+def _image_header(header):
+    return (header or {}).get("type") == "image" and _url(((header or {}).get("image") or {}).get("link"))
+
+
+def whatsapp_problem(body):
+    """Why WhatsApp would refuse this message body, or "" when it is valid."""
+    if body.get("messaging_product") != "whatsapp" or not (body.get("to") or body.get("recipient")):
+        return "messaging_product / to"
+    kind = body.get("type")
+    if kind == "text":
+        return "" if _title((body.get("text") or {}).get("body"), 4096) else "text.body"
+    if kind == "template":
+        return "" if (body.get("template") or {}).get("name") else "template.name"
+    if kind == "image":
+        image = body.get("image") or {}
+        if not _url(image.get("link")) or len(image.get("caption", "")) > 1024:
+            return "image.link / caption"
+        return ""
+    if kind != "interactive":
+        return f"unsupported type {kind!r}"
+    interactive = body.get("interactive") or {}
+    itype, action, header = interactive.get("type"), interactive.get("action") or {}, interactive.get("header")
+    if not _title((interactive.get("body") or {}).get("text"), 1024):
+        return "interactive.body.text (1-1024)"
+    if itype == "button":
+        buttons = action.get("buttons") or []
+        ids = [(b.get("reply") or {}).get("id") for b in buttons]
+        if not 1 <= len(buttons) <= 3 or len(set(ids)) != len(ids) or not all(ids):
+            return "reply buttons: 1-3 with unique ids"
+        if not all(b.get("type") == "reply" and _title(b["reply"].get("title"), 20) for b in buttons):
+            return "reply button title (1-20)"
+        return "" if header is None or _image_header(header) or header.get("type") == "text" else "header"
+    if itype == "list":
+        rows = [row for section in action.get("sections") or [] for row in section.get("rows") or []]
+        ids = [row.get("id") for row in rows]
+        if not _title(action.get("button"), 20) or not 1 <= len(rows) <= 10 or len(set(ids)) != len(ids):
+            return "list: button (1-20), 1-10 rows with unique ids"
+        if not all(_title(row.get("title"), 24) for row in rows):
+            return "list row title (1-24)"
+        return "" if header is None or header.get("type") == "text" else "list header must be text"
+    if itype == "cta_url":
+        params = action.get("parameters") or {}
+        if action.get("name") != "cta_url" or not _title(params.get("display_text"), 20) or not _url(params.get("url")):
+            return "cta_url: name, display_text (1-20), url"
+        return "" if header is None or _image_header(header) or header.get("type") == "text" else "header"
+    if itype == "carousel":
+        cards = action.get("cards") or []
+        if header is not None or not 2 <= len(cards) <= 10:
+            return "carousel: no header, 2-10 cards"
+        shapes = set()
+        for i, card in enumerate(cards):
+            if card.get("card_index") != i or not _image_header(card.get("header")):
+                return f"card {i}: card_index / image header"
+            if len((card.get("body") or {}).get("text", "")) > 160:
+                return f"card {i}: body over 160"
+            card_action = card.get("action") or {}
+            if card.get("type") == "cta_url":
+                params = card_action.get("parameters") or {}
+                if not (_title(params.get("display_text"), 20) and _url(params.get("url"))):
+                    return f"card {i}: cta_url"
+                shapes.add(("cta_url", 1))
+            elif card.get("type") == "button":
+                buttons = card_action.get("buttons") or []
+                if not 1 <= len(buttons) <= 2 or not all(
+                    b.get("type") == "quick_reply" and _title((b.get("quick_reply") or {}).get("title"), 20)
+                    for b in buttons
+                ):
+                    return f"card {i}: 1-2 quick replies"
+                shapes.add(("button", len(buttons)))
+            else:
+                return f"card {i}: type"
+        return "" if len(shapes) == 1 else "carousel cards must have the same buttons"
+    return f"unsupported interactive type {itype!r}"
