@@ -4,11 +4,12 @@ python manage.py bench events_api merge [--scale 0.1]
 """
 
 import importlib.util
+import multiprocessing
 import time
 import uuid
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -229,31 +230,104 @@ def _pairs(team, n, tag):
 
 @benchmark("merge", help="Identity merge of two customers with contacts, tags and attributes: merges/s and p95")
 def merge(scale=1.0):
-    n = max(50, int(1000 * scale))
+    # Production settings: DEBUG off (no query log), for the app and the raw-SQL reference alike.
+    with override_settings(DEBUG=False):
+        yield from _merge(scale)
+
+
+MERGE_BLOCK = 50  # app and raw SQL alternate in blocks of this many merges, so both see the same machine load
+PROCESSES = 2
+
+
+def _merge(scale):
+    n = max(50, int(1000 * scale)) // MERGE_BLOCK * MERGE_BLOCK
     team = _team("bench-merge")
-    pairs = _pairs(team, n, "m")
-    timer = Timer()
+    for survivor, absorbed in _pairs(team, 20, "w"):  # warm-up: first-use costs (imports, plans) are not timed
+        _app_merge(team.pk, survivor, absorbed)
+
+    # Sequential: one process, one connection.
+    app_pairs, ref_pairs = _pairs(team, n, "m"), _pairs(team, n, "r")
+    app, ref = Timer(), Timer()
+    for start in range(0, n, MERGE_BLOCK):
+        for timer, run, pairs in ((app, _app_merge, app_pairs), (ref, _raw_merge, ref_pairs)):
+            for survivor, absorbed in pairs[start : start + MERGE_BLOCK]:
+                with timer:
+                    run(team.pk, survivor, absorbed)
+    for timer, reference in ((app, None), (ref, "raw_sql")):
+        yield figure("merges_per_second", n / sum(timer.samples), "merges/s", n=n, reference=reference)
+        yield figure("merge_p95", timer.p(95) * 1000, "ms", n=n, reference=reference)
+        yield figure("merge_p50", timer.median * 1000, "ms", n=n, reference=reference)
+
+    # Concurrent: merges arrive from several web/worker processes at once. PROCESSES processes, each with its own
+    # connection and its own disjoint pairs; merges/s is all merges over the wall time from a common start.
+    if connection.vendor != "postgresql":
+        return  # SQLite serialises writers: there is no concurrent figure to give
+    app_pairs, ref_pairs = _pairs(team, n, "c"), _pairs(team, n, "d")
+    results = {"app": ([], 0.0), "raw_sql": ([], 0.0)}
+    for start in range(0, n, n // 2):
+        for name, pairs in (("app", app_pairs), ("raw_sql", ref_pairs)):
+            samples, elapsed = _concurrently(name, team.pk, pairs[start : start + n // 2])
+            results[name] = (results[name][0] + samples, results[name][1] + elapsed)
+    for name, (samples, elapsed) in results.items():
+        reference = None if name == "app" else name
+        timer = Timer(samples=samples)
+        extra = {"processes": PROCESSES, "reference": reference}
+        yield figure("merges_per_second_concurrent", len(samples) / elapsed, "merges/s", n=len(samples), **extra)
+        yield figure("merge_p95_concurrent", timer.p(95) * 1000, "ms", n=len(samples), **extra)
+
+
+def _app_merge(team_id, survivor, absorbed):
+    identity.merge_customers(survivor=survivor, absorbed=absorbed, evidence={"reason": "bench"})
+
+
+def _concurrently(name, team_id, pairs):
+    """Merge `pairs` split over PROCESSES forked processes that start together. Returns (latencies, wall time)."""
+    context = multiprocessing.get_context("fork")
+    ready = context.Barrier(PROCESSES + 1)
+    results = context.Queue()
+    connections.close_all()  # a forked child must open its own connection
+    workers = [
+        context.Process(target=_merge_worker, args=(name, team_id, pairs[i::PROCESSES], ready, results))
+        for i in range(PROCESSES)
+    ]
+    for worker in workers:
+        worker.start()
+    ready.wait(timeout=600)  # broken (an exception) when a worker fails before the start
     start = time.perf_counter()
-    for survivor, absorbed in pairs:
-        with timer:
-            identity.merge_customers(survivor=survivor, absorbed=absorbed, evidence={"reason": "bench"})
+    samples = []
+    for _ in workers:
+        outcome = results.get(timeout=600)
+        if isinstance(outcome, str):
+            raise RuntimeError(f"merge benchmark worker failed: {outcome}")
+        samples += outcome
     elapsed = time.perf_counter() - start
-    yield figure("merges_per_second", n / elapsed, "merges/s", n=n)
-    yield figure("merge_p95", timer.p(95) * 1000, "ms", n=n)
-    yield figure("merge_p50", timer.median * 1000, "ms", n=n)
-
-    ref_pairs = _pairs(team, n, "r")
-    ref = Timer()
-    start = time.perf_counter()
-    for survivor, absorbed in ref_pairs:
-        with ref:
-            _raw_merge(team.pk, survivor.pk, absorbed.pk)
-    yield figure("merges_per_second", n / (time.perf_counter() - start), "merges/s", n=n, reference="raw_sql")
-    yield figure("merge_p95", ref.p(95) * 1000, "ms", n=n, reference="raw_sql")
+    for worker in workers:
+        worker.join()
+    return samples, elapsed
 
 
-def _raw_merge(team_id, survivor_id, absorbed_id):
+def _merge_worker(name, team_id, pairs, ready, results):
+    """One process of the concurrent run: load its customers, wait for the others, merge, report latencies."""
+    try:
+        customers = Customer.objects.in_bulk([pk for pair in pairs for pk in (pair[0].pk, pair[1].pk)])
+        run = _app_merge if name == "app" else _raw_merge
+        timer = Timer()
+        ready.wait(timeout=600)
+        for survivor, absorbed in pairs:
+            with timer:
+                run(team_id, customers[survivor.pk], customers[absorbed.pk])
+        results.put(timer.samples)
+    except Exception as exc:  # reported to the parent, which fails the benchmark with it
+        ready.abort()
+        results.put(f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        connections.close_all()
+
+
+def _raw_merge(team_id, survivor, absorbed):
     """The same work by hand: lock, snapshot reads, move rows, resolve conflicts, record."""
+    survivor_id, absorbed_id = survivor.pk, absorbed.pk
     with transaction.atomic(), connection.cursor() as c:
         c.execute("SELECT id FROM cdp_customer WHERE id IN (%s, %s) ORDER BY id FOR UPDATE", [survivor_id, absorbed_id])
         c.execute("SELECT id FROM cdp_contact WHERE customer_id = %s", [absorbed_id])

@@ -40,6 +40,7 @@ constraint on (team, member_id) is the backstop (an IntegrityError retries the r
 """
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -50,7 +51,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from ..events import record_events
+from ..events import announce, record_events
 from ..models import (
     AttributeValue,
     Binding,
@@ -446,19 +447,44 @@ _VALUE_COLUMNS = ["text_value", "number_value", "datetime_value", "bool_value", 
 
 
 def _merge_locked(survivor, absorbed, evidence):
-    """The merge itself; both customers are locked by the caller. Set-based: on PostgreSQL the row moves and the
-    snapshot are one statement (UPDATE ... RETURNING in CTEs), then the survivor, the record and the events."""
+    """The merge itself; both customers are locked by the caller. Set-based, whatever the customers carry: on
+    PostgreSQL one statement moves every row and writes the merge record, its snapshot and the two "merged"
+    timeline events, then one updates the survivor. Consumers of the events are told as usual (events.announce)."""
     if survivor.member_id and absorbed.member_id and survivor.member_id != absorbed.member_id:
         raise MemberIdConflict([survivor.member_id, absorbed.member_id])
     team_id = survivor.team_id
     now = timezone.now()
+    before = {"survivor": _fields(survivor), "absorbed": _fields(absorbed)}
+    updates = _merged_fields(survivor, absorbed)
 
     if connection.vendor == "postgresql":
-        snapshot = _move_rows_pg(survivor, absorbed, now)
+        record = _merge_rows_pg(survivor, absorbed, evidence, before, now)
+        announce(team_id, record.event_ids)
     else:
         snapshot = _move_rows(survivor, absorbed, now)
-    snapshot = {"survivor": _fields(survivor), "absorbed": _fields(absorbed), **snapshot}
+        record = MergeRecord.objects.create(
+            team_id=team_id,
+            survivor=survivor,
+            absorbed=absorbed,
+            evidence=evidence,
+            snapshot={**before, **snapshot},
+            merged_at=now,
+        )
+        data = {"merge_id": record.pk, "survivor_id": survivor.pk, "absorbed_id": absorbed.pk, "evidence": evidence}
+        record_events(
+            [
+                CustomerEvent(team_id=team_id, customer=customer, type=EventType.MERGED, occurred_at=now, data=data)
+                for customer in (survivor, absorbed)
+            ]
+        )
     absorbed.merged_into_id = survivor.pk
+    # After the absorbed row left the active set: the survivor may take over its member id (partial unique).
+    _update(survivor, updates)
+    return record
+
+
+def _merged_fields(survivor, absorbed):
+    """The survivor's fields after the merge (the rules in the module docs), from the two locked rows."""
     updates = {
         "points_balance": survivor.points_balance + absorbed.points_balance,
         "points_accumulated": survivor.points_accumulated + absorbed.points_accumulated,
@@ -476,19 +502,7 @@ def _merge_locked(survivor, absorbed, evidence):
     for key in ("member_id", "phone", "email", "name"):
         if not getattr(survivor, key) and getattr(absorbed, key):
             updates[key] = getattr(absorbed, key)
-    _update(survivor, updates)
-
-    record = MergeRecord.objects.create(
-        team_id=team_id, survivor=survivor, absorbed=absorbed, evidence=evidence, snapshot=snapshot, merged_at=now
-    )
-    data = {"merge_id": record.pk, "survivor_id": survivor.pk, "absorbed_id": absorbed.pk, "evidence": evidence}
-    record_events(
-        [
-            CustomerEvent(team_id=team_id, customer=survivor, type=EventType.MERGED, occurred_at=now, data=data),
-            CustomerEvent(team_id=team_id, customer=absorbed, type=EventType.MERGED, occurred_at=now, data=data),
-        ]
-    )
-    return record
+    return updates
 
 
 def _move_rows(survivor, absorbed, now):
@@ -552,24 +566,34 @@ def _table(model):
     return model._meta.db_table
 
 
-_MOVE_SQL = None
+_MERGE_SQL = None
+
+# An attribute value as the snapshot keeps it (the portable path's _value_row, built by PostgreSQL).
+_VALUE_JSON = """coalesce(jsonb_agg(jsonb_build_object('attribute_id', attribute_id, 'text_value', text_value,
+    'number_value', number_value::text, 'datetime_value', datetime_value, 'bool_value', bool_value,
+    'updated_at', updated_at) ORDER BY attribute_id), '[]')"""
 
 
-def _move_sql():
-    """PostgreSQL: every row move of a merge in ONE statement (data-modifying CTEs), returning the snapshot.
+def _merge_sql():
+    """PostgreSQL: every row move of a merge, its MergeRecord and its events in ONE statement (data-modifying CTEs).
 
     All sub-statements see the rows as they were before the statement, so `st` / `v` are the pre-merge state;
     each row is modified by at most one sub-statement (the tag / value moves exclude what the deletes take).
+    The snapshot is assembled from what the moves return, so nothing is read twice or sent back and forth.
     """
-    global _MOVE_SQL
-    if _MOVE_SQL is None:
+    global _MERGE_SQL
+    if _MERGE_SQL is None:
         t = {
             m.__name__: _table(m)
-            for m in (Contact, Binding, Order, CustomerEvent, CustomerTag, AttributeValue, Customer)
+            for m in (Contact, Binding, Order, CustomerEvent, CustomerTag, AttributeValue, Customer, MergeRecord)
         }
         move = "UPDATE {table} SET customer_id = %(s)s WHERE customer_id = %(a)s RETURNING id"
         tag_cols = "tag_id, channel_id, source, applied_at"
-        _MOVE_SQL = f"""
+
+        def ids(cte):
+            return f"(SELECT coalesce(jsonb_agg(id ORDER BY id), '[]') FROM {cte})"
+
+        _MERGE_SQL = f"""
 WITH c AS ({move.format(table=t["Contact"])}),
 b AS ({move.format(table=t["Binding"])}),
 o AS ({move.format(table=t["Order"])}),
@@ -584,59 +608,54 @@ v AS (SELECT customer_id, attribute_id, text_value, number_value, datetime_value
 uv AS (UPDATE {t["AttributeValue"]} AS ours SET text_value = x.text_value, number_value = x.number_value,
               datetime_value = x.datetime_value, bool_value = x.bool_value, updated_at = x.updated_at
        FROM v AS x WHERE ours.customer_id = %(s)s AND x.customer_id = %(a)s
-       AND x.attribute_id = ours.attribute_id AND x.updated_at > ours.updated_at RETURNING ours.id),
+       AND x.attribute_id = ours.attribute_id AND x.updated_at > ours.updated_at),
 dv AS (DELETE FROM {t["AttributeValue"]} WHERE customer_id = %(a)s
-       AND attribute_id IN (SELECT attribute_id FROM v WHERE customer_id = %(s)s) RETURNING id),
+       AND attribute_id IN (SELECT attribute_id FROM v WHERE customer_id = %(s)s)),
 mv AS (UPDATE {t["AttributeValue"]} SET customer_id = %(s)s WHERE customer_id = %(a)s
-       AND attribute_id NOT IN (SELECT attribute_id FROM v WHERE customer_id = %(s)s) RETURNING id),
-ac AS (UPDATE {t["Customer"]} SET merged_into_id = %(s)s, updated_at = %(now)s WHERE id = %(a)s RETURNING id)
-SELECT
-  (SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM c),
-  (SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM b),
-  (SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM o),
-  (SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM e),
-  (SELECT coalesce(array_agg(tag_id ORDER BY tag_id), '{{}}') FROM st),
-  (SELECT coalesce(json_agg(json_build_array({tag_cols})), '[]') FROM (SELECT * FROM dt UNION ALL SELECT * FROM mt) tg),
-  (SELECT coalesce(json_agg(json_build_array(customer_id, attribute_id, text_value, number_value::text,
-                   datetime_value, bool_value, updated_at) ORDER BY attribute_id), '[]') FROM v),
-  (SELECT count(*) FROM uv) + (SELECT count(*) FROM dv) + (SELECT count(*) FROM mv) + (SELECT count(*) FROM ac)
+       AND attribute_id NOT IN (SELECT attribute_id FROM v WHERE customer_id = %(s)s)),
+ac AS (UPDATE {t["Customer"]} SET merged_into_id = %(s)s, updated_at = %(now)s WHERE id = %(a)s),
+mr AS (
+  INSERT INTO {t["MergeRecord"]} (team_id, survivor_id, absorbed_id, evidence, snapshot, merged_at, unmerged_by)
+  SELECT %(team)s, %(s)s, %(a)s, %(evidence)s::jsonb, %(before)s::jsonb || jsonb_build_object(
+    'contact_ids', {ids("c")},
+    'binding_ids', {ids("b")},
+    'order_ids', {ids("o")},
+    'event_ids', {ids("e")},
+    'survivor_tag_ids', (SELECT coalesce(jsonb_agg(tag_id ORDER BY tag_id), '[]') FROM st),
+    'absorbed_tags', (SELECT coalesce(jsonb_agg(jsonb_build_object('tag_id', tag_id, 'channel_id', channel_id,
+                      'source', source, 'applied_at', applied_at) ORDER BY tag_id), '[]')
+                      FROM (SELECT * FROM dt UNION ALL SELECT * FROM mt) tg),
+    'survivor_values', (SELECT {_VALUE_JSON} FROM v WHERE customer_id = %(s)s),
+    'absorbed_values', (SELECT {_VALUE_JSON} FROM v WHERE customer_id = %(a)s)
+  ), %(now)s, ''
+  RETURNING *
+),
+ev AS (
+  INSERT INTO {t["CustomerEvent"]} (team_id, customer_id, type, occurred_at, data, created_at)
+  SELECT mr.team_id, x.customer_id, %(type)s, mr.merged_at, jsonb_build_object('merge_id', mr.id,
+         'survivor_id', mr.survivor_id, 'absorbed_id', mr.absorbed_id, 'evidence', mr.evidence), mr.merged_at
+  FROM mr CROSS JOIN (VALUES (%(s)s), (%(a)s)) AS x (customer_id)
+  RETURNING id
+)
+SELECT mr.*, ARRAY(SELECT id FROM ev ORDER BY id) AS event_ids FROM mr
 """
-    return _MOVE_SQL
+    return _MERGE_SQL
 
 
-def _json_time(value):
-    return None if value is None else _dump(parse_datetime(value))
-
-
-def _move_rows_pg(survivor, absorbed, now):
-    with connection.cursor() as cursor:
-        cursor.execute(_move_sql(), {"s": survivor.pk, "a": absorbed.pk, "now": now})
-        contact_ids, binding_ids, order_ids, event_ids, survivor_tag_ids, tag_rows, value_rows, _n = cursor.fetchone()
-    values = {survivor.pk: [], absorbed.pk: []}
-    for customer_id, attribute_id, text, number, when, flag, updated_at in value_rows:
-        values[customer_id].append(
-            {
-                "attribute_id": attribute_id,
-                "text_value": text,
-                "number_value": number,
-                "datetime_value": _json_time(when),
-                "bool_value": flag,
-                "updated_at": _json_time(updated_at),
-            }
-        )
-    return {
-        "contact_ids": list(contact_ids),
-        "absorbed_tags": [
-            {"tag_id": tag_id, "channel_id": channel_id, "source": source, "applied_at": _json_time(applied_at)}
-            for tag_id, channel_id, source, applied_at in tag_rows
-        ],
-        "survivor_tag_ids": list(survivor_tag_ids),
-        "absorbed_values": values[absorbed.pk],
-        "survivor_values": values[survivor.pk],
-        "binding_ids": list(binding_ids),
-        "order_ids": list(order_ids),
-        "event_ids": list(event_ids),
+def _merge_rows_pg(survivor, absorbed, evidence, before, now):
+    """Run the one-statement merge (data-modifying CTEs always run to completion). Returns the MergeRecord, with
+    the ids of the two timeline events it wrote as `event_ids`."""
+    params = {
+        "type": EventType.MERGED.value,
+        "team": survivor.team_id,
+        "s": survivor.pk,
+        "a": absorbed.pk,
+        "now": now,
+        "evidence": json.dumps(evidence),
+        "before": json.dumps(before),
     }
+    (record,) = MergeRecord.objects.raw(_merge_sql(), params)
+    return record
 
 
 # --- un-merging ----------------------------------------------------------------------------------------------

@@ -3,7 +3,10 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.test import TestCase
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from cdp.models import AttributeValue, Binding, Contact, Customer, CustomerEvent, CustomerTag, EventType, MergeRecord
 from cdp.services import attributes, customers, identity, tags
@@ -192,6 +195,50 @@ class TestMerge:
             identity.merge_customers(survivor=s, absorbed=a, evidence={})
         assert not MergeRecord.objects.exists()
         assert Customer.objects.active().count() == 2
+
+    def test_merge_enqueues_the_event_consumers_in_its_own_transaction(self, team, line, wa, settings, monkeypatch):
+        """ORM broker: one django-q2 task per consumer, carrying the two "merged" events, written with the merge
+        (workers see it at commit); a merge that rolls back leaves no task behind."""
+        from django_q.conf import Conf
+        from django_q.models import OrmQ
+        from django_q.signing import SignedPackage
+
+        monkeypatch.setattr(Conf, "SYNC", False)
+        s, a, b = rich_customer(team, line), rich_customer(team, wa), rich_customer(team, wa)
+        old = set(OrmQ.objects.values_list("pk", flat=True))
+        record = identity.merge_customers(survivor=s, absorbed=a, evidence={"reason": "test"})
+        merged = set(CustomerEvent.objects.filter(type=EventType.MERGED).values_list("pk", flat=True))
+        assert len(merged) == 2
+        tasks = [SignedPackage.loads(q.payload) for q in OrmQ.objects.exclude(pk__in=old)]
+        assert sorted(task["func"] for task in tasks) == sorted(settings.CUSTOMER_EVENT_CONSUMERS)
+        for task in tasks:
+            assert task["args"][0] == team.pk and set(task["args"][1]) == merged
+            import_string(task["func"])(*task["args"])  # what a worker does with it
+        event = CustomerEvent.objects.get(customer=a, type=EventType.MERGED)
+        expected = {"merge_id": record.pk, "survivor_id": s.pk, "absorbed_id": a.pk, "evidence": {"reason": "test"}}
+        assert event.data == expected
+
+        queued = OrmQ.objects.count()
+        with pytest.raises(RuntimeError), transaction.atomic():
+            identity.merge_customers(survivor=s, absorbed=b, evidence={})
+            raise RuntimeError("rolled back")
+        assert OrmQ.objects.count() == queued and Customer.objects.get(pk=b.pk).merged_into_id is None
+
+    def test_merge_without_a_transactional_broker_enqueues_on_commit(self, team, line, wa, monkeypatch):
+        """Tasks run inline (or a Redis broker): the consumers are told by an on-commit callback instead."""
+        from django_q.conf import Conf
+        from django_q.models import OrmQ
+
+        monkeypatch.setattr(Conf, "SYNC", True)
+        s, a = rich_customer(team, line), rich_customer(team, wa)
+        queued = OrmQ.objects.count()
+        calls = []
+        monkeypatch.setattr("cdp.events.notify_consumers", lambda team_id, ids: calls.append((team_id, set(ids))))
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            identity.merge_customers(survivor=s, absorbed=a, evidence={})
+            assert calls == []
+        merged = set(CustomerEvent.objects.filter(type=EventType.MERGED).values_list("pk", flat=True))
+        assert calls == [(team.pk, merged)] and OrmQ.objects.count() == queued
 
 
 @pytest.mark.django_db
