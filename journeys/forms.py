@@ -93,23 +93,29 @@ def _names(value):
     return [part.strip() for part in (value or "").replace("，", ",").split(",") if part.strip()]
 
 
+def _number(value):
+    """Digits become an int, as graph.py stores them; anything else stays as typed so validation names it."""
+    value = (value or "").strip()
+    return int(value) if value.isdecimal() else (value or None)
+
+
 def node_config(node_type, post):
     """Drawer form → node config (validated by services.update_node)."""
     if node_type == "delay":
-        return {part: post.get(part, "0").strip() or "0" for part in ("days", "hours", "minutes")}
+        return {part: _number(post.get(part) or "0") for part in ("days", "hours", "minutes")}
     if node_type == "tags":
         return {"add": _names(post.get("add")), "remove": _names(post.get("remove"))}
     if node_type == "attribute":
         return {"key": post.get("key", "").strip(), "value": post.get("value", "")}
     if node_type == "points":
-        return {"op": post.get("op", "add"), "amount": post.get("amount", "").strip()}
+        return {"op": post.get("op", "add"), "amount": _number(post.get("amount"))}
     if node_type == "message":
         params = [line.strip() for line in post.get("parameters", "").splitlines() if line.strip()]
         return {
-            "channel_id": post.get("channel_id", ""),
+            "channel_id": _number(post.get("channel_id")),
             "kind": post.get("kind", "module"),
-            "module_id": post.get("module_id", ""),
-            "template_id": post.get("template_id", ""),
+            "module_id": _number(post.get("module_id")),
+            "template_id": _number(post.get("template_id")),
             "parameters": params,
         }
     if node_type == "split":

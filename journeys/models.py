@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import TeamOwned, TeamQuerySet
 
@@ -24,7 +25,7 @@ class TriggerType(models.TextChoices):
 
 class Activation(models.TextChoices):
     PERMANENT = "permanent", _("永久啟用")
-    SCHEDULED = "scheduled", _("排程")
+    SCHEDULED = "scheduled", pgettext_lazy("activation", "排程")  # audiences translates 排程 as a verb
 
 
 class ExpiryAction(models.TextChoices):

@@ -94,7 +94,9 @@ def builder_context(request, journey, **extra):
     older = []
     for version_id, by_node in services.version_node_counts(journey).items():
         version = JourneyVersion.objects.for_team(team).get(pk=version_id)
-        older.append({"version": version, "nodes": sorted(by_node.items())})
+        # Name each old node by its type and contents: a bare id means nothing to a marketer.
+        nodes = [(node_id, g.find_node(version.graph, node_id), n) for node_id, n in sorted(by_node.items())]
+        older.append({"version": version, "nodes": nodes})
     move_targets = services.move_targets(journey) if older else []
     targets = {t.channel_id: t for t in journey.targets.all()}
     channels = [

@@ -1,5 +1,6 @@
 from django import template
 from django.utils.translation import gettext as _
+from django.utils.translation import npgettext
 
 from journeys.views import NODE_LABELS
 
@@ -21,10 +22,20 @@ def node_summary(node):
     config = node.get("config") or {}
     kind = node.get("type")
     if kind == "delay":
+        units = (
+            ("days", lambda n: npgettext("delay", "%(n)s 天", "%(n)s 天", n)),
+            ("hours", lambda n: npgettext("delay", "%(n)s 小時", "%(n)s 小時", n)),
+            ("minutes", lambda n: npgettext("delay", "%(n)s 分鐘", "%(n)s 分鐘", n)),
+        )
         parts = []
-        for key, label in (("days", _("天")), ("hours", _("小時")), ("minutes", _("分鐘"))):
-            if str(config.get(key) or "0") not in ("0", ""):
-                parts.append(f"{config[key]} {label}")
+        for key, unit in units:
+            try:
+                n = int(config.get(key) or 0)
+            except (TypeError, ValueError):
+                parts.append(str(config[key]))  # not saved yet: validation names it
+                continue
+            if n:
+                parts.append(unit(n) % {"n": n})
         return _("等待 %(t)s") % {"t": " ".join(parts) or "—"}
     if kind == "tags":
         add, remove = config.get("add") or [], config.get("remove") or []

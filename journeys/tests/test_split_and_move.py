@@ -259,6 +259,19 @@ def test_move_through_the_builder_with_a_chosen_target(console, team, line):
     page = console.get(reverse("journeys:builder", args=[journey.pk])).content.decode()
     assert 'data-testid="move-target"' in page
     assert f'<option value="{first}" selected' in page and f'<option value="{tags}"' in page
+    old_node = page.split('data-testid="old-node">')[1].split("</td>")[0]
+    assert "時間延遲 · 等待 1 天" in old_node and first in old_node  # the old node is named, not a bare id
+    console.cookies["django_language"] = "en"
+    english = console.get(reverse("journeys:builder", args=[journey.pk])).content.decode()
+    assert "Time delay · Wait 1 day " in english and "Trigger: Tag added" in english
+    assert "(same node)" in english and "（" not in english.split('data-testid="older-versions"')[1]
+    dry_en = console.post(
+        reverse("journeys:move", args=[journey.pk]),
+        {"version": v1.pk, "node": first, "to_node": second},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "3 customers will move to node" in dry_en and " (Time delay · Wait 1 hour)" in dry_en
+    console.cookies["django_language"] = "zh-hant"
     url = reverse("journeys:move", args=[journey.pk])
     dry = console.post(url, {"version": v1.pk, "node": first, "to_node": second}, HTTP_HX_REQUEST="true")
     html = dry.content.decode()

@@ -80,6 +80,8 @@ def test_builder_flow_add_edit_validate_publish(console, team, line):
     zero = console.post(url, {"days": "0", "hours": "0", "minutes": "0"}, HTTP_HX_REQUEST="true")
     assert zero.status_code == 400 and "不能為 0" in zero.content.decode()
     assert console.post(url, {"days": "1", "hours": "0", "minutes": "0"}, HTTP_HX_REQUEST="true").status_code == 200
+    journey.refresh_from_db()
+    assert journey.draft_graph["nodes"][1]["config"] == {"days": 1, "hours": 0, "minutes": 0}  # ints, as graph.py
     tags_url = reverse("journeys:node", args=[journey.pk, tags_node["id"]])
     overlap = console.post(tags_url, {"add": "A, B", "remove": "B"}, HTTP_HX_REQUEST="true")
     assert overlap.status_code == 400 and "不能填入相同標籤" in overlap.content.decode()
