@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from functools import cache
 
 from django.conf import settings
-from django.db import router, transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -131,10 +131,18 @@ def _enqueue_in_transaction(team_id, event_ids):
     collector = _Collector()
     for path in _consumers():
         async_task(path, team_id, list(event_ids), task_name=f"customer-events:{path}", broker=collector)
-    now = timezone.now()
-    OrmQ.objects.using(Conf.ORM).bulk_create(
-        [OrmQ(key=collector.list_key, payload=package, lock=now) for package in collector.packages]
-    )
+    if not collector.packages:
+        return
+    # The row OrmQ.objects.create() would write, as one multi-row INSERT (this runs in every merge and batch).
+    connection = connections[Conf.ORM]
+    now = OrmQ._meta.get_field("lock").get_db_prep_value(timezone.now(), connection)
+    rows = [(collector.list_key, package, now) for package in collector.packages]
+    table, key, payload, lock = map(connection.ops.quote_name, (OrmQ._meta.db_table, "key", "payload", "lock"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({key}, {payload}, {lock}) VALUES " + ", ".join(["(%s, %s, %s)"] * len(rows)),
+            [value for row in rows for value in row],
+        )
 
 
 class _Collector:
