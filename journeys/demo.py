@@ -1,6 +1,7 @@
 """seed_demo hook: journeys of every trigger type in several statuses, with enrollments, steps, journey messages
 and orders to attribute, then the statistics rollups — so the list and statistics pages are not empty."""
 
+import random
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -140,8 +141,14 @@ def seed(team, rng, *, now=None, stdout=None):
         journeys.append(journey)
     _enrollments(team, rng, journeys[0], contacts, now, line)
     _enrollments(team, rng, journeys[1], contacts[200:], now, line)
+    # The journey closed by the plan limit took exactly its limit (own generator: the shared one stays as it was).
+    limited = next(j for j in journeys if j.status_reason == "trigger_limit_reached")
+    _enrollments(team, random.Random(limited.name), limited, contacts[:60], now, line)
     for journey in journeys:
-        Journey.objects.filter(pk=journey.pk).update(trigger_count=journey.enrollments.count())
+        count = journey.enrollments.count()
+        Journey.objects.filter(pk=journey.pk).update(
+            trigger_count=count, max_triggers=count if journey is limited else None
+        )
     refresh_team(team, now=now)
     if stdout is not None:
         stdout.write(f"journeys: {len(journeys)} journeys seeded in {time.perf_counter() - started:.1f}s")

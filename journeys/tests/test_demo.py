@@ -22,5 +22,7 @@ def test_seed_demo_adds_journeys_of_every_trigger_and_several_statuses():
         journeys.values_list("status", flat=True)
     )
     assert Enrollment.objects.filter(team__slug="demo-j").exists()
+    limited = journeys.get(status_reason="trigger_limit_reached")
+    assert limited.status == "trigger_closed" and limited.trigger_count == limited.max_triggers > 0
     rollup = VersionRollup.objects.filter(team__slug="demo-j", stats__messages__gt=0).first()
     assert rollup is not None and rollup.stats["successful"] > 0
