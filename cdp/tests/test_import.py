@@ -1,12 +1,15 @@
 """CSV import: mapping with preview, BOM / dialects, per-row errors with nothing half-applied, background path."""
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.urls import reverse
 
 from cdp import imports
 from cdp.models import AttributeValue, Contact, CustomAttribute, Customer, CustomerEvent, ImportJob, Tag
 from cdp.tests.factories import ChannelFactory, ContactFactory, TagFactory
+from cdp.tests.test_perf import count
 
 pytestmark = pytest.mark.django_db
 
@@ -159,3 +162,66 @@ def test_other_teams_import_jobs_are_404(console, other_team):
     job = ImportJob.objects.create(team=other_team, file="imports/x.csv")
     for name in ("cdp:import-mapping", "cdp:import-job", "cdp:import-errors"):
         assert console.get(reverse(name, args=[job.pk])).status_code == 404
+
+
+def make_job(team, channel, rows, *, start=0, mapping=None):
+    """An import job over `rows` generated LINE rows (uid, name, email, tags, level), ready for imports.run."""
+    lines = ["uid,name,email,tags,level"]
+    for i in range(start, start + rows):
+        lines.append(f'U{i:032x},顧客{i},user{i}@example.com,"VIP,{"新客" if i % 2 else "回購客"}",{i % 5}')
+    job = ImportJob(team=team, channel=channel, original_name="perf.csv")
+    job.file.save("perf.csv", ContentFile(("\n".join(lines) + "\n").encode()), save=False)
+    job.mapping = mapping or {
+        "key_column": "uid",
+        "key_kind": "external_id",
+        "columns": {"name": "name", "email": "email", "tags": "tags", "level": "attr:level"},
+    }
+    job.total_rows = rows
+    job.save()
+    return job
+
+
+# Per chunk: savepoint, contacts lookup, INSERT customers, contacts, tag links, attribute values, timeline events,
+# progress, release (existing contacts swap the two first INSERTs for the customers and values lookups).
+CHUNK_QUERIES = 9
+# Per run: claim, load the job, attribute definitions, archived tags, tags (create + read), finish, reload.
+RUN_QUERIES = 8
+
+
+def test_a_chunk_costs_a_fixed_number_of_queries_whatever_its_size(team, line, level, monkeypatch):
+    def queries(rows, start):
+        job = make_job(team, line, rows, start=start)
+        sql = count(lambda: imports.run(job.pk))
+        job.refresh_from_db()
+        assert (job.applied_rows, job.error_rows) == (rows, 0), job.errors[:3]
+        return sql
+
+    def show(sql):
+        return "\n".join(q[:150] for q in sql)
+
+    small, large = queries(10, 0), queries(200, 1000)
+    assert len(small) <= RUN_QUERIES + CHUNK_QUERIES, show(small)
+    again = queries(10, 0)  # existing contacts: lookups and updates, still per chunk
+    assert len(again) <= RUN_QUERIES + CHUNK_QUERIES, show(again)
+    monkeypatch.setattr(imports, "CHUNK", 50)
+    chunked = queries(200, 2000)
+    if connection.vendor == "postgresql":  # SQLite splits multi-row INSERTs at 999 parameters
+        assert len(large) == len(small), show(large)
+        assert len(chunked) <= RUN_QUERIES + 4 * CHUNK_QUERIES, show(chunked)
+    assert CustomerEvent.objects.filter(team=team, type="contact_created").count() == 410
+    assert CustomerEvent.objects.filter(team=team, type="tag_added").count() == 2 * 410
+
+
+def test_a_chunk_the_database_refuses_is_replayed_row_by_row(team, line, level, monkeypatch):
+    """A contact created after the chunk's lookup (a webhook, say) fails only its own row, whole."""
+    ContactFactory(team=team, channel=line, external_id=f"U{1:032x}")
+    monkeypatch.setattr(imports.Importer, "_existing_contacts", lambda self, keys: {})
+    customers = Customer.objects.filter(team=team).count()
+    job = make_job(team, line, 3)
+    imports.run(job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.processed_rows, job.applied_rows, job.error_rows) == ("done", 3, 2, 1)
+    assert [e["row"] for e in job.errors] == [3]
+    assert Customer.objects.filter(team=team).count() == customers + 2  # nothing of the refused row
+    assert AttributeValue.objects.filter(team=team).count() == 2
+    assert CustomerEvent.objects.filter(team=team, type="contact_created").count() == 2
