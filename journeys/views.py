@@ -8,7 +8,6 @@ from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -55,8 +54,7 @@ def index(request):
         "triggers": TriggerType.choices,
     }
     template = "journeys/index.html#table" if request.htmx else "journeys/index.html"
-    with timezone.override(request.team.zone):  # HTMX fragments too: times in the team's zone
-        return render(request, template, context)
+    return render(request, template, context)
 
 
 @require_POST

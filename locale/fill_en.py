@@ -28,6 +28,11 @@ EN = {
     "金鑰名稱，例如：官網整合": "Key name, e.g. Website integration",
     "成員的 Email": "Member's email",
     "顧客": "Customers",
+    "方案：每個旅程觸發次數上限": "Plan: trigger limit per journey",
+    "每個旅程可被觸發的總次數（重複計算），於旅程發佈時套用；留白表示不限。": (
+        "How many times each journey can be triggered in all (repeats counted), applied when a journey is "
+        "published; leave empty for no limit."
+    ),
     "分析": "Analytics",
     "受眾包": "Audiences",
     "推播": "Broadcasts",

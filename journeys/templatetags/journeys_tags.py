@@ -52,21 +52,3 @@ def node_summary(node):
             return _("WhatsApp 訊息範本 #%(id)s") % {"id": config.get("template_id") or "—"}
         return _("機器人模組 #%(id)s") % {"id": config.get("module_id") or "—"}
     return ""
-
-
-@register.filter
-def pct(value):
-    if value in (None, ""):
-        return "—"
-    try:
-        return f"{float(value) * 100:.1f}%"
-    except (TypeError, ValueError):
-        return "—"
-
-
-@register.filter
-def in_zone(value, team):
-    """A datetime in the team's time zone (templates: {{ dt|in_zone:current_team|date:"Y-m-d H:i" }})."""
-    if value is None or team is None:
-        return value
-    return team.localtime(value)
