@@ -23,6 +23,7 @@ PACKS = [
     "母親節活動名單（已結束）",
 ]
 LEVELS = ["金卡", "白金卡"]
+DELIVER_NOW = 2000  # recipients the seed sends itself
 BROADCASTS = ["週年慶開跑通知", "金卡會員專屬優惠", "美妝新品試用（草稿）"]
 
 
@@ -98,13 +99,15 @@ def seed(team, rng, *, now=None, stdout=None):
     services.archive_pack(ended)
 
     content = {"type": "module", "module_id": _module(team).pk}
-    # The sent one goes to the smallest pack: it is delivered synchronously here, also at --contacts 1000000.
+    # The sent one goes to the smallest pack. A demo-sized audience is delivered here, so its report is complete
+    # when the console opens; a large one (seed_demo --contacts 1000000) is left to the worker, as in production.
     sent = services.create_broadcast(
         team=team, name="金卡會員專屬優惠", channel=line, content=content, pack=packs["近 30 天互動的金卡以上會員"]
     )
-    services.send_now(sent, now=now)
-    services.send_all(sent.pk, now=now)
-    _deliver()
+    sent = services.send_now(sent, now=now)
+    if sent.recipient_count <= DELIVER_NOW:
+        services.send_all(sent.pk, now=now)
+        _deliver()
 
     local = now.astimezone(ZoneInfo(team.time_zone))
     noon = datetime.combine(local.date() + timedelta(days=2), datetime.min.time().replace(hour=12), local.tzinfo)

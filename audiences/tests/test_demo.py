@@ -52,3 +52,16 @@ def test_seed_demo_adds_packs_and_a_sent_broadcast_with_a_report_once():
     seed(flush=True)  # re-seeding replaces the demo's packs and broadcasts instead of adding copies
     assert AudiencePack.objects.filter(team__slug="demo-a").count() == 7
     assert Broadcast.objects.filter(team__slug="demo-a").count() == 3
+
+
+def test_a_large_demo_audience_is_left_to_the_worker(monkeypatch):
+    from audiences import demo
+
+    monkeypatch.setattr(demo, "DELIVER_NOW", 0)
+    seed()
+    sent = Broadcast.objects.get(team__slug="demo-a", name="金卡會員專屬優惠")
+    assert sent.status == BroadcastStatus.SENDING and sent.recipient_count > 0
+    assert services.report(sent)["sent"] == 0
+    services.send_all(sent.pk)  # what the worker's task does
+    sent.refresh_from_db()
+    assert sent.status == BroadcastStatus.SENT
