@@ -4,25 +4,24 @@ python manage.py bench csv_import customer_list [--scale 0.1]
 
 csv_import     100,000 × scale rows (LINE UID, name, email, tags, a number attribute) through cdp.imports, beside
                raw SQL inserting the same customers, contacts, tags and values with multi-row INSERTs.
-customer_list  the first page (search + tag filter) over a team of 1,000,000 × scale contacts made by seed_demo
-               (seeded on first run; slow), as the HTMX request the filter form sends, the ORM query alone, and
-               the hand-written SQL of the same query.
+customer_list  the first page (search + tag filter) over the seed_demo team of 1,000,000 × scale contacts
+               (cdp.bench_data: seeded on first run, slow; shared with analytics and audiences), as the HTMX
+               request the filter form sends, the ORM query alone, and the hand-written SQL of the same query.
 """
 
-import io
 import time
 import uuid
 
 from django.core.files.base import ContentFile
-from django.core.management import call_command
 from django.db import connection, reset_queries
 from django.test import Client
 
 from accounts.benchmarks import Timer, benchmark, figure
-from accounts.models import Membership, Team
+from accounts.models import Membership
 from accounts.services import create_team
 
 from . import imports
+from .bench_data import seed_demo_team
 from .filters import CustomerFilter, keyset_page
 from .models import Channel, Contact, CustomAttribute, Customer, ImportJob, Tag
 
@@ -146,12 +145,7 @@ LIMIT 51
 
 @benchmark("customer_list", help="customer list first page, search + tag filter, at 1,000,000 contacts (p50 ms)")
 def customer_list(scale=1.0, samples=30):
-    n = max(1000, int(1_000_000 * scale))
-    slug = f"bench-list-{n}"
-    team = Team.objects.filter(slug=slug).first()
-    if team is None or not Contact.objects.for_team(team).exists():
-        call_command("seed_demo", team=slug, contacts=n, seed=7, flush=True, stdout=io.StringIO())
-        team = Team.objects.get(slug=slug)
+    team = seed_demo_team(scale)
     contacts = Contact.objects.for_team(team).count()
     user = _bench_user(team)
     client = Client(SERVER_NAME="localhost")
