@@ -23,7 +23,7 @@ from importlib import import_module
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
-from django.db import reset_queries, transaction
+from django.db import connection, reset_queries, transaction
 
 from accounts.models import Team
 from accounts.services import create_team
@@ -184,6 +184,7 @@ class Command(BaseCommand):
         seeder = CdpSeeder(team_obj, random.Random(f"{seed}:cdp"), anchor, self.stdout)
         seeder.run(contacts)
         self.stdout.write(f"cdp: {contacts} contacts in {time.perf_counter() - started:.1f}s")
+        _analyze()
         quota.refresh_over_quota(team_obj)
         for label, hook in demo_hooks():
             app_started = time.perf_counter()
@@ -194,6 +195,19 @@ class Command(BaseCommand):
             hook(team_obj, random.Random(f"{seed}:{label}"), **context)
             self.stdout.write(f"{label}: demo data in {time.perf_counter() - app_started:.1f}s")
         self.stdout.write(self.style.SUCCESS(f"Seeded team {team_obj.slug} in {time.perf_counter() - started:.1f}s"))
+
+
+def _analyze():
+    """Refresh the planner statistics of the tables just filled, before the hooks query them.
+
+    Autovacuum gets there eventually, but the hooks run at once: on a fresh database their counts over
+    contacts and tags otherwise get plans fit for empty tables (audiences' hook took 14 s instead of 1 s at
+    30,000 contacts, 27 s at 100,000).
+    """
+    models = [Customer, Contact, CustomerTag, AttributeValue, Binding, CustomerEvent, Order, Tag]
+    with connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 
 def demo_hooks():
