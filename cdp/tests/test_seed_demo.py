@@ -61,6 +61,9 @@ def test_seed_demo_is_deterministic_and_complete():
     customers = Customer.objects.filter(team__slug=team)
     assert customers.count() < 300  # bound members own several contacts
     assert customers.filter(is_member=True).exists() and Order.objects.filter(team__slug=team).exists()
+    # Bound customers are mostly members, some bound by phone alone (seed 000 counts the two apart).
+    assert customers.filter(is_bound=True, is_member=True).exists()
+    assert customers.filter(is_bound=True, is_member=False).exists()
     assert set(CustomAttribute.objects.filter(team__slug=team).values_list("type", flat=True)) == {
         "text",
         "number",

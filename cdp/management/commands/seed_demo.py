@@ -115,6 +115,7 @@ METHODS = [
     (BindingMethod.OMNILINK, 8),
     (BindingMethod.API, 7),
 ]
+PHONE_METHODS = [(BindingMethod.CART_REMARKETING, 60), (BindingMethod.COUPON, 40)]  # bindings without a member
 TAGS = ["VIP", "新客", "回購客", "沉睡客", "高互動", "母親節活動", "週年慶", "雙11", "美妝", "保養", "男裝", "女裝"]
 ATTRIBUTES = [
     ("member_level", "會員等級", AttributeType.TEXT),
@@ -326,8 +327,11 @@ class CdpSeeder:
             index = self.person
             # Growth: more contacts joined recently (density rising over the 18 months).
             first_at = self.start + timedelta(seconds=span * rng.random() ** 0.6)
-            is_member = rng.random() < 0.28
-            bound = is_member and rng.random() < 0.7
+            roll = rng.random()
+            is_member = roll < 0.28
+            # Most bindings come with a website member; a few are by phone alone (WhatsApp pixel, cart
+            # remarketing, coupon): bound customers who are not members, as seed 000's KPIs tell apart.
+            bound = (is_member and rng.random() < 0.7) or roll >= 0.97
             count = 1
             if bound:
                 count = min(_pick(rng, [(1, 55), (2, 32), (3, 13)]), size - made)
@@ -341,7 +345,7 @@ class CdpSeeder:
             customer = Customer(
                 team=team,
                 name=name,
-                phone=phone if is_member else "",
+                phone=phone if is_member or bound else "",
                 email=f"member{index}@example.com" if is_member and rng.random() < 0.8 else "",
                 member_id=f"M{index:08d}" if is_member else None,
                 is_member=is_member,
@@ -445,15 +449,16 @@ class CdpSeeder:
                     )
                 if customer.is_bound:
                     method = BindingMethod.PIXEL if kind == ChannelKind.WHATSAPP and rng.random() < 0.5 else None
-                    method = method or _pick(rng, METHODS)
-                    bound_at = self._time_after(max(contact.created_at, customer.member_since), 30)
+                    method = method or _pick(rng, METHODS if customer.is_member else PHONE_METHODS)
+                    since = customer.member_since or contact.created_at
+                    bound_at = self._time_after(max(contact.created_at, since), 30)
                     bindings.append(
                         Binding(
                             team=team,
                             contact=contact,
                             customer=customer,
                             method=method,
-                            member_id=customer.member_id,
+                            member_id=customer.member_id or "",
                             phone=customer.phone,
                             email=customer.email,
                             bound_at=bound_at,
