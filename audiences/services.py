@@ -388,13 +388,19 @@ def _take_snapshot_locked(b, now):
     queryset = cond.contacts_matching(team=b.team, channel=b.channel, tree=b.conditions, now=now)
     sql, params = queryset.values_list("team_id", "id").query.sql_with_params()
     table = BroadcastRecipient._meta.db_table
+    # A plain INSERT, in contact order: the contact ids are distinct (one row per contact), the broadcast has no
+    # rows yet (its snapshot is taken once, under its row lock; leftovers are cleared first), so ON CONFLICT would
+    # only add a speculative insertion per row (~25 % of the statement); sorted ids append to the right-hand edge
+    # of both (broadcast, ..., contact) indexes instead of random leaf pages. The row count comes back with it.
     with planned_for_oltp(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE broadcast_id = %s", [b.pk])
         cursor.execute(
             f"INSERT INTO {table} (team_id, contact_id, broadcast_id, state, skip_reason) "
-            f"SELECT s.team_id, s.id, %s, %s, '' FROM ({sql}) s WHERE true ON CONFLICT DO NOTHING",
+            f"SELECT s.team_id, s.id, %s, %s, '' FROM ({sql}) s ORDER BY s.id",
             (b.pk, RecipientState.PENDING, *params),
         )
-    b.recipient_count = BroadcastRecipient.objects.filter(broadcast_id=b.pk).count()
+        inserted = cursor.rowcount
+    b.recipient_count = inserted
     b.snapshot_taken_at = now
 
 
