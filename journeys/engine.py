@@ -12,6 +12,7 @@
 The engine runs across teams (it is the system's worker); every row it touches carries its own team.
 """
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -485,9 +486,9 @@ def _reserve(target):
 
 def _message(batch, items):
     from messaging.policy import check_send
-    from messaging.services.outbox import enqueue_many
 
     out = []
+    sends = {}  # (team, channel, content, journey) -> [(contact id, key)]: one bulk INSERT per group
     for enrollment, node in items:
         journey = batch.journeys[enrollment.journey_id]
         if journey.status not in RUNNING:
@@ -524,7 +525,11 @@ def _message(batch, items):
                     _halt(batch, enrollment, node, StatusReason(reason).label)
                     continue
                 decision = check_send(
-                    contact=contact, content=content, now=batch.now, dnd_segments=policy_segments(journey.dnd_segments)
+                    contact=contact,
+                    content=content,
+                    now=batch.now,
+                    dnd_segments=policy_segments(journey.dnd_segments),
+                    budget_exhausted=False,  # read once per batch just above
                 )
                 if decision.action == "defer":
                     if not enrollment.waiting:
@@ -545,21 +550,24 @@ def _message(batch, items):
                         _halt(batch, enrollment, node, StatusReason(reason).label)
                         continue
                     # One row, keyed by enrollment + node (+ the contact, fixed for that pair): exactly once.
-                    key_prefix = f"journey:{enrollment.pk}:{node['id']}"
-                    enqueue_many(
-                        team=journey.team,
-                        channel=channel,
-                        contacts_or_ids=[contact.pk],
-                        content=content,
-                        origin="journey",
-                        origin_id=str(journey.pk),
-                        key_prefix=key_prefix,
-                    )
+                    key = f"journey:{enrollment.pk}:{node['id']}:{contact.pk}"
+                    group = (journey.team_id, channel.pk, json.dumps(content, sort_keys=True), journey.pk)
+                    sends.setdefault(group, (journey.team, channel, content, []))[3].append((contact.pk, key))
                     _step(batch, enrollment, node, StepOutcome.SENT)
-                    batch.sent.append((batch.steps[-1], journey.team_id, f"{key_prefix}:{contact.pk}"))
+                    batch.sent.append((batch.steps[-1], journey.team_id, key))
         if _move(enrollment, node, node["next"], batch.now):
             out.append(enrollment)
+    _enqueue_sends(sends)
     return out
+
+
+def _enqueue_sends(sends):
+    from messaging.services.outbox import enqueue_keyed
+
+    for (_team_id, _channel_id, _content, journey_id), (team, channel, content, items) in sends.items():
+        enqueue_keyed(
+            team=team, channel=channel, items=items, content=content, origin="journey", origin_id=str(journey_id)
+        )
 
 
 HANDLERS = {

@@ -77,7 +77,8 @@ def dnd_until(now, segments, zone):
     return until.astimezone(UTC) if until else None
 
 
-def check_send(*, contact, content, now, dnd_segments=(), kind="marketing"):
+def check_send(*, contact, content, now, dnd_segments=(), kind="marketing", budget_exhausted=None):
+    """`budget_exhausted`: the channel's budget state when the caller already read it for a whole batch."""
     channel = contact.channel
     if not channel.is_active:
         return Decision("skip", reason="channel_disabled")
@@ -87,7 +88,7 @@ def check_send(*, contact, content, now, dnd_segments=(), kind="marketing"):
         return Decision("skip", reason="unsubscribed")
     if contact.is_over_quota:
         return Decision("skip", reason="over_quota")
-    if budgets.is_exhausted(channel, now):
+    if budgets.is_exhausted(channel, now) if budget_exhausted is None else budget_exhausted:
         return Decision("skip", reason="budget_exhausted")
     content_type = (content or {}).get("type")
     last = contact.last_customer_interaction_at

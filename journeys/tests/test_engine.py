@@ -363,3 +363,20 @@ def test_a_failing_enrollment_does_not_poison_its_batch(team, line, module, monk
     good.refresh_from_db(), bad.refresh_from_db()
     assert good.state == "completed"
     assert bad.state == "failed" and "boom" in bad.reason and bad.claimed_until is None
+
+
+def test_message_node_sends_a_batch_in_a_constant_number_of_queries(team, line, module):
+    """One outbox lookup and one INSERT per batch, not per enrollment (the engine's speed target)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_for(count):
+        journey = published_journey(team, line, [message(line, module)])
+        for _ in range(count):
+            enroll_directly(journey, ContactFactory(channel=line))
+        with CaptureQueriesContext(connection) as ctx:
+            run_all()
+        assert OutboundMessage.objects.filter(origin="journey", origin_id=str(journey.pk)).count() == count
+        return len([q for q in ctx.captured_queries if "messaging_outboundmessage" in q["sql"]])
+
+    assert queries_for(3) == queries_for(30)

@@ -85,21 +85,41 @@ def enqueue(
 def enqueue_many(*, team, channel, contacts_or_ids, content, origin, origin_id, key_prefix, send_after=None):
     """Bulk form: one row per contact, key `<key_prefix>:<contact id>`; duplicates are ignored. Returns new rows."""
     contact_ids = sorted({getattr(c, "pk", c) for c in contacts_or_ids})
-    if not contact_ids:
+    items = [(cid, f"{key_prefix}:{cid}") for cid in contact_ids]
+    return enqueue_keyed(
+        team=team,
+        channel=channel,
+        items=items,
+        content=content,
+        origin=origin,
+        origin_id=origin_id,
+        send_after=send_after,
+    )
+
+
+def enqueue_keyed(*, team, channel, items, content, origin, origin_id, send_after=None):
+    """Rows for (contact id, idempotency key) pairs in a few statements; known keys are ignored. Returns new rows.
+
+    For senders whose key is not per contact alone (a journey's enrollment + node), so a whole batch of them is
+    still one lookup and one bulk INSERT."""
+    if not items:
         return 0
-    keys = {cid: f"{key_prefix}:{cid}" for cid in contact_ids}
     existing = set()
     chunk = 5000
-    for i in range(0, len(contact_ids), chunk):
-        part = [keys[cid] for cid in contact_ids[i : i + chunk]]
+    for i in range(0, len(items), chunk):
+        part = [key for _cid, key in items[i : i + chunk]]
         found = OutboundMessage.objects.filter(team=team, idempotency_key__in=part)
         existing.update(found.values_list("idempotency_key", flat=True))
     now = timezone.now()
     multicast = channel.kind == "line" and (content or {}).get("type") == "text" and not channel.is_sandbox
     rows = []
     group = None
-    for n, cid in enumerate(cid for cid in contact_ids if keys[cid] not in existing):
-        if multicast and n % MULTICAST_MAX == 0:
+    seen = set()
+    for cid, key in items:
+        if key in existing or key in seen:
+            continue
+        seen.add(key)
+        if multicast and len(rows) % MULTICAST_MAX == 0:
             group = uuid.uuid4()
         rows.append(
             OutboundMessage(
@@ -109,7 +129,7 @@ def enqueue_many(*, team, channel, contacts_or_ids, content, origin, origin_id, 
                 content=content,
                 origin=origin,
                 origin_id=str(origin_id or ""),
-                idempotency_key=keys[cid],
+                idempotency_key=key,
                 multicast_group=group if multicast else None,
                 next_attempt_at=send_after or now,
             )
