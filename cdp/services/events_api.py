@@ -858,21 +858,7 @@ class FastRun:
         existing = self._is_bound(contact, customer, ident)
         if existing and not merged:
             return  # already bound: nothing changes
-        updates = {"is_bound": True}
-        if ident.member_id and not customer.member_id:
-            updates["member_id"] = ident.member_id
-        if ident.phone and not customer.phone:
-            updates["phone"] = ident.phone
-        if ident.email and not customer.email:
-            updates["email"] = ident.email
-        if customer.first_bound_at is None or occurred_at < customer.first_bound_at:
-            updates["first_bound_at"] = occurred_at
-            updates["first_bound_method"] = method.value
-        if ident.member_id:
-            updates["is_member"] = True
-            if customer.member_since is None or occurred_at < customer.member_since:
-                updates["member_since"] = occurred_at
-        self._update(customer, updates)
+        self._update(customer, identity.binding_updates(customer, ident, method, occurred_at))
         if not existing:
             binding = Binding(
                 team=self.team,

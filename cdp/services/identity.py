@@ -271,6 +271,25 @@ def _update(customer, updates):
 # --- bindings ------------------------------------------------------------------------------------------------
 
 
+def binding_updates(customer, identity, method, occurred_at):
+    """What a binding changes on its customer: bound, identity keys it lacked, first binding, membership."""
+    updates = {"is_bound": True}
+    if identity.member_id and not customer.member_id:
+        updates["member_id"] = identity.member_id
+    if identity.phone and not customer.phone:
+        updates["phone"] = identity.phone
+    if identity.email and not customer.email:
+        updates["email"] = identity.email
+    if customer.first_bound_at is None or occurred_at < customer.first_bound_at:
+        updates["first_bound_at"] = occurred_at
+        updates["first_bound_method"] = method.value
+    if identity.member_id:
+        updates["is_member"] = True
+        if customer.member_since is None or occurred_at < customer.member_since:
+            updates["member_since"] = occurred_at
+    return updates
+
+
 def bind_contact(*, contact, method, member_id="", phone="", email="", occurred_at=None):
     """Bind a channel contact to a website member identity. See the module docs for the rules."""
     team = contact.team
@@ -318,21 +337,7 @@ def bind_contact(*, contact, method, member_id="", phone="", email="", occurred_
         ).exists()
         if existing and not merges:
             return BindResult("already_bound", customer)
-        updates = {"is_bound": True}
-        if identity.member_id and not customer.member_id:
-            updates["member_id"] = identity.member_id
-        if identity.phone and not customer.phone:
-            updates["phone"] = identity.phone
-        if identity.email and not customer.email:
-            updates["email"] = identity.email
-        if customer.first_bound_at is None or occurred_at < customer.first_bound_at:
-            updates["first_bound_at"] = occurred_at
-            updates["first_bound_method"] = method.value
-        if identity.member_id:
-            updates["is_member"] = True
-            if customer.member_since is None or occurred_at < customer.member_since:
-                updates["member_since"] = occurred_at
-        _update(customer, updates)
+        _update(customer, binding_updates(customer, identity, method, occurred_at))
         binding = None
         if not existing:
             binding = Binding.objects.create(
