@@ -85,3 +85,32 @@ def enroll_directly(journey, contact, **fields):
 
 
 __all__ = ["ChannelFactory", "JourneyFactory", "published_journey", "enroll_directly"]
+
+
+def fire_concurrently(team, event_ids, threads=8):
+    """The triggers of `event_ids`, fired from `threads` threads released together (PostgreSQL tests): the
+    database, not the order of calls, must keep the limits."""
+    import threading
+
+    from django.db import connection
+
+    from journeys.tasks import on_customer_events
+
+    barrier = threading.Barrier(threads)
+    errors = []
+
+    def worker(chunk):
+        try:
+            barrier.wait()
+            on_customer_events(team.pk, chunk)
+        except Exception as error:  # noqa: BLE001 - reported by the assert below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    started = [threading.Thread(target=worker, args=(event_ids[i::threads],)) for i in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join()
+    assert not errors, errors

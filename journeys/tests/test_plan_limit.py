@@ -4,12 +4,9 @@ The limit counts one journey's triggers with repeats, like the statistics' æ—…ç¨
 (ops edit it in the admin) that a journey takes when it is published, enforced under the locked Journey row.
 """
 
-import threading
-
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,7 +16,7 @@ from cdp.tests.factories import ContactFactory
 from journeys import services
 from journeys.models import Enrollment, Journey, StatusChange
 from journeys.tasks import on_customer_events
-from journeys.tests.factories import delay, published_journey
+from journeys.tests.factories import delay, fire_concurrently, published_journey
 
 pytestmark = pytest.mark.django_db
 
@@ -158,24 +155,7 @@ def test_plan_limit_under_concurrent_triggers(team, line):
         ]
     )
     ids = [e.pk for e in events]
-    barrier = threading.Barrier(8)
-    errors = []
-
-    def worker(chunk):
-        try:
-            barrier.wait()
-            on_customer_events(team.pk, chunk)
-        except Exception as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(ids[i::8],)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    fire_concurrently(team, ids)
     journey = Journey.objects.get(pk=journey.pk)
     assert Enrollment.objects.filter(journey=journey).count() == 5
     assert (journey.trigger_count, journey.status) == (5, "trigger_closed")

@@ -1,8 +1,5 @@
-import threading
-
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from cdp.models import CustomerEvent, EventType
 from cdp.services.attributes import set_attributes
@@ -12,7 +9,7 @@ from cdp.services.tags import add_tags
 from cdp.tests.factories import ContactFactory, CustomAttributeFactory
 from journeys.models import Enrollment
 from journeys.tasks import on_customer_events
-from journeys.tests.factories import delay, published_journey
+from journeys.tests.factories import delay, fire_concurrently, published_journey
 
 pytestmark = pytest.mark.django_db
 
@@ -159,24 +156,7 @@ def test_per_customer_limit_under_concurrent_triggers(team, line):
         ]
     )
     ids = [e.pk for e in events]
-    barrier = threading.Barrier(8)
-    errors = []
-
-    def worker(chunk):
-        try:
-            barrier.wait()
-            on_customer_events(team.pk, chunk)
-        except Exception as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(ids[i::8],)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    fire_concurrently(team, ids)
     assert Enrollment.objects.filter(journey=journey).count() == 3
     journey.refresh_from_db()
     assert journey.trigger_count == 3
