@@ -777,17 +777,7 @@ class FastRun:
                 created_at=occurred_at,
             )
         first_time = not customer.is_member
-        updates = {"is_member": True}
-        if ident.member_id and not customer.member_id:
-            updates["member_id"] = ident.member_id
-        for key in ("phone", "email"):
-            if getattr(ident, key):
-                updates[key] = getattr(ident, key)
-        if name:
-            updates["name"] = name
-        if customer.member_since is None or occurred_at < customer.member_since:
-            updates["member_since"] = occurred_at
-        self._update(customer, updates)
+        self._update(customer, identity.identify_updates(customer, ident, name, occurred_at))
         event_type = EventType.MEMBER_REGISTERED if first_time else EventType.MEMBER_LOGIN
         self._event(customer, event_type, occurred_at, ident.as_dict())
 

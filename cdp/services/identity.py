@@ -225,17 +225,7 @@ def identify_member(
             )
         customer = _lock_customers(customer.pk)[customer.pk]
         first_time = not customer.is_member
-        updates = {"is_member": True}
-        if identity.member_id and not customer.member_id:
-            updates["member_id"] = identity.member_id
-        for key in ("phone", "email"):
-            if getattr(identity, key):
-                updates[key] = getattr(identity, key)
-        if name:
-            updates["name"] = name
-        if customer.member_since is None or occurred_at < customer.member_since:
-            updates["member_since"] = occurred_at
-        _update(customer, updates)
+        _update(customer, identify_updates(customer, identity, name, occurred_at))
         event_type = EventType.MEMBER_REGISTERED if first_time else EventType.MEMBER_LOGIN
         record_events(
             [
@@ -269,6 +259,21 @@ def _update(customer, updates):
 
 
 # --- bindings ------------------------------------------------------------------------------------------------
+
+
+def identify_updates(customer, identity, name, occurred_at):
+    """What a member login / registration changes on its customer: membership, identity keys, name."""
+    updates = {"is_member": True}
+    if identity.member_id and not customer.member_id:
+        updates["member_id"] = identity.member_id
+    for key in ("phone", "email"):
+        if getattr(identity, key):
+            updates[key] = getattr(identity, key)
+    if name:
+        updates["name"] = name
+    if customer.member_since is None or occurred_at < customer.member_since:
+        updates["member_since"] = occurred_at
+    return updates
 
 
 def binding_updates(customer, identity, method, occurred_at):
