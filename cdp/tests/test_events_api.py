@@ -182,3 +182,33 @@ class TestEventsApi:
 
         agent = api_client_for(team, role="agent")
         assert agent.post(URL, {"events": []}, format="json").status_code == 403
+
+
+@pytest.mark.django_db
+def test_another_teams_channel_and_member_stay_out_of_reach(api, other_api, team, other_team, line):
+    """Team B names team A's channel and member id in a batch (the batched identify + binding path)."""
+    assert (
+        post(
+            api, [{"id": "a1", "type": "member.identify", "data": {"member_id": "M-A", "email": "a@example.com"}}]
+        ).status_code
+        == 200
+    )
+    a_customer = Customer.objects.for_team(team).get(member_id="M-A")
+    body = post(
+        other_api,
+        [
+            {"id": "b1", "type": "member.identify", "data": {"member_id": "M-A", "email": "a@example.com"}},
+            {
+                "id": "b2",
+                "type": "binding",
+                "data": {"channel": line.pk, "external_id": "U-A", "member_id": "M-A", "method": "api"},
+            },
+        ],
+    ).json()
+    assert body["accepted"] == 1 and [r["index"] for r in body["rejected"]] == [1]
+    assert "data.channel" in body["rejected"][0]["errors"]
+    assert Contact.objects.for_team(team).count() == 0  # nothing on team A's channel
+    b_customer = Customer.objects.for_team(other_team).get(member_id="M-A")  # team B's own customer
+    assert b_customer.pk != a_customer.pk
+    a_customer.refresh_from_db()
+    assert not a_customer.is_bound and Customer.objects.for_team(team).count() == 1
