@@ -111,3 +111,21 @@ def test_nul_bytes_in_parameters_are_a_400(console, api, path):
     assert response.status_code == 400
     if path.startswith("/api/"):
         assert response.json()["error"]["code"] == "invalid"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("prefix", ["events", *COLLECTIONS])
+def test_nul_characters_in_json_bodies_are_a_400(api, team, prefix):
+    """PostgreSQL text cannot hold NUL: the parser refuses it before any view or service sees it."""
+    from cdp.models import Customer
+
+    body = {
+        "events": [{"id": "n1", "type": "member.identify", "data": {"member_id": "M\x00"}}],
+        "name": "a\x00b",
+        "tags": ["t\x00"],
+    }
+    response = api.post(f"/api/v1/{prefix}", body, format="json")
+    assert response.status_code in (400, 405), (prefix, response.status_code)
+    if response.status_code == 400:
+        assert response.json()["error"]["code"] == "parse_error"
+    assert not Customer.objects.for_team(team).exists()
