@@ -73,7 +73,21 @@ def _load(body):
         raise Rejected(400, "malformed JSON") from exc
     if not isinstance(data, dict):
         raise Rejected(400, "body is not an object")
+    if b"\\u0000" in body:
+        data = _without_nul(data)
     return data
+
+
+def _without_nul(value):
+    """A customer can type a NUL character and the platform (signed, genuine) escapes it as \\u0000; PostgreSQL
+    text and jsonb cannot store it. Refusing would lose the message to endless redeliveries, so it becomes U+FFFD."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
 
 
 CHANNEL_CACHE_SECONDS = 10

@@ -90,6 +90,14 @@ def test_line_signature_header_is_case_insensitive(client, line):
     assert Contact.objects.count() == 1
 
 
+def test_a_nul_character_typed_by_a_customer_is_kept_as_a_replacement_character(client, line):
+    """A genuine signed delivery is never refused (it would be redelivered forever); PostgreSQL cannot store NUL."""
+    assert post_line(client, line, line_body(line_text("hi\x00there"))).status_code == 200
+    message = InboundMessage.objects.get(contact__external_id=U1)
+    assert message.text == "hi\ufffdthere"
+    assert "\x00" not in json.dumps(WebhookEvent.objects.get().payload)
+
+
 def test_line_follow_message_unfollow_use_event_times(client, line):
     t_follow = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
     follow = line_event("follow", ts=ms(t_follow), follow={"isUnblocked": False})
