@@ -713,7 +713,9 @@ class FastRun:
                 if contact is not None:
                     known[contact.pk] = contact
         if known:  # the contacts' customers as of now (after the identity locks)
-            for pk, customer_id in Contact.objects.for_team(team).filter(pk__in=list(known)).values_list("pk", "customer_id"):
+            for pk, customer_id in (
+                Contact.objects.for_team(team).filter(pk__in=list(known)).values_list("pk", "customer_id")
+            ):
                 known[pk].customer_id = customer_id
         wanted = Q(pk__in=[c.customer_id for c in known.values()])
         member_ids = {op["ident"].member_id for op in ops if op["ident"].member_id}
