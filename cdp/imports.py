@@ -20,16 +20,19 @@ and values actually written, all in the chunk's one events INSERT.
 
 import codecs
 import csv
+import functools
 import io
+import itertools
 import logging
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import orjson
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from .events import batched_notifications, notify_consumers
@@ -221,7 +224,24 @@ class Importer:
 
     # Validation ------------------------------------------------------------------------------------------
 
+    def parse_chunk(self, headers, numbered_rows, language):
+        """(rows read, valid rows, errors) of the next chunk, None at the end of the file.
+
+        Runs in the reader thread while the main thread writes the previous chunk: reading and validating costs
+        about as much Python as the writing, and the database works while this thread holds the interpreter.
+        It touches no database and no state the writer reads (errors come back, the main thread records them)."""
+        raw_rows = list(itertools.islice(numbered_rows, CHUNK))
+        if not raw_rows:
+            return None
+        rows, errors = [], []
+        with translation.override(language):
+            for number, cells in raw_rows:
+                row = self.parse(number, headers, cells)
+                (rows if isinstance(row, Row) else errors).append(row)
+        return len(raw_rows), rows, errors
+
     def parse(self, number, headers, cells):
+        """A valid Row, or the error report's entry (row number, {column: messages}, values)."""
         values = {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(headers)}
         errors = {}
         key = values.get(self.key_column, "")
@@ -241,8 +261,7 @@ class Importer:
         if not errors and row.key in self.seen:
             errors[self.key_column] = [_("與第 %(row)s 列重複。") % {"row": self.seen[row.key]}]
         if errors:
-            self.error(number, errors, values)
-            return None
+            return number, errors, values
         self.seen[row.key] = number
         return row
 
@@ -291,14 +310,13 @@ class Importer:
         missing = [c for c in [self.key_column, *self.columns] if c not in headers]
         if missing:
             raise ImportFileError(_("檔案缺少欄位：%(names)s") % {"names": ", ".join(missing)})
-        chunk = []
-        for number, cells in _rows(reader):
-            chunk.append((number, cells))
-            if len(chunk) >= CHUNK:
-                self.chunk(headers, chunk)
-                chunk = []
-        if chunk:
-            self.chunk(headers, chunk)
+        numbered_rows = _rows(reader)
+        read_next = functools.partial(self.parse_chunk, headers, numbered_rows, translation.get_language())
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"import-{self.job.pk}") as reader_thread:
+            pending = reader_thread.submit(read_next)
+            while (parsed := pending.result()) is not None:
+                pending = reader_thread.submit(read_next)
+                self.chunk(*parsed)
         ImportJob.objects.filter(pk=self.job.pk).update(
             status=ImportStatus.DONE,
             finished_at=timezone.now(),
@@ -316,13 +334,14 @@ class Importer:
             status=ImportStatus.FAILED, finished_at=timezone.now(), errors=self.errors, error_rows=self.error_count
         )
 
-    def chunk(self, headers, raw_rows):
-        """Validate, then write the good rows set-based in one transaction (progress saved with them)."""
-        rows = [row for number, cells in raw_rows if (row := self.parse(number, headers, cells)) is not None]
+    def chunk(self, read, rows, errors):
+        """Write a chunk's valid rows set-based in one transaction (progress saved with them)."""
+        for entry in errors:
+            self.error(*entry)
         try:
             with transaction.atomic(), batched_notifications():
                 self.write(rows)
-                self.save_progress(self.processed + len(raw_rows), self.applied + len(rows))
+                self.save_progress(self.processed + read, self.applied + len(rows))
             self.applied += len(rows)
         except (DatabaseError, ValidationError):
             # A row the database refused (a contact created meanwhile, a tag deleted...): replay row by row so
@@ -335,8 +354,8 @@ class Importer:
                 except (DatabaseError, ValidationError) as exc:
                     messages = exc.messages if isinstance(exc, ValidationError) else [str(exc).splitlines()[0]]
                     self.error(row.number, {self.key_column: messages}, row.values)
-            self.save_progress(self.processed + len(raw_rows), self.applied)
-        self.processed += len(raw_rows)
+            self.save_progress(self.processed + read, self.applied)
+        self.processed += read
 
     def save_progress(self, processed, applied):
         ImportJob.objects.filter(pk=self.job.pk).update(

@@ -117,10 +117,10 @@ class ContactQuerySet(TeamQuerySet):
         return self.valid().filter(is_over_quota=False)
 
 
-def team_column():
+def team_column(**options):
     """The team foreign key without its own index, for hot write tables whose (team, ...) indexes cover team_id:
     one index fewer to maintain on every insert (imports, the events API, merges)."""
-    return models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", db_index=False)
+    return models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", db_index=False, **options)
 
 
 class Contact(TeamOwned):
@@ -431,13 +431,23 @@ class EventType(models.TextChoices):
 
 
 class CustomerEvent(TeamOwned):
-    """The customer timeline. Analytics and journey triggers read it; occurred_at is when it happened."""
+    """The customer timeline. Analytics and journey triggers read it; occurred_at is when it happened.
 
-    team = team_column()
+    An append-only log, written only by services that have just read or written the rows it points at, in the
+    same transaction: its foreign keys carry no database constraint, because each one costs a deferred check per
+    event at commit, and an import writes about three events per row (a 100,000-row import spent 7.0 s of 19.9 s
+    committing, 4.0 s without these checks). Deleting a customer, contact or channel still cascades or nulls
+    through the ORM's on_delete, and seed_demo's flush deletes events first."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
-    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
-    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    team = team_column(db_constraint=False)
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events", db_constraint=False)
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="events", db_constraint=False
+    )
+    channel = models.ForeignKey(
+        Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
     type = models.CharField(_("事件類型"), max_length=32, choices=EventType.choices)
     occurred_at = models.DateTimeField(_("發生時間"))
     data = models.JSONField(default=dict, blank=True)
