@@ -152,7 +152,13 @@ def lock_identities(team, identities):
 def _lock_customers(*pks):
     """Lock the given customers in id order (deadlock-free) and return them fresh, as a dict by pk."""
     pks = sorted({pk for pk in pks if pk})
-    rows = Customer.objects.select_for_update().filter(pk__in=pks).order_by("pk")
+    if connection.vendor == "postgresql":
+        # Every binding and merge starts here: a fixed statement skips the ORM's build (~0.3 ms of a ~5 ms merge).
+        rows = Customer.objects.raw(
+            f"SELECT * FROM {_table(Customer)} WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [pks]
+        )
+    else:
+        rows = Customer.objects.select_for_update().filter(pk__in=pks).order_by("pk")
     return {customer.pk: customer for customer in rows}
 
 
@@ -468,8 +474,14 @@ def _merge_locked(survivor, absorbed, evidence):
     updates = _merged_fields(survivor, absorbed)
 
     if connection.vendor == "postgresql":
-        record = _merge_rows_pg(survivor, absorbed, evidence, before, now)
+        # The survivor's row is written by the merge statement too, except a member id it takes over: that
+        # must wait until the absorbed row has left the active set (partial unique constraint).
+        record = _merge_rows_pg(survivor, absorbed, evidence, before, now, updates)
         announce(team_id, record.event_ids)
+        for key in _SURVIVOR_COLUMNS:
+            setattr(survivor, key, updates.get(key, getattr(survivor, key)))
+        survivor.updated_at = now
+        updates = {"member_id": updates["member_id"]} if "member_id" in updates else {}
     else:
         snapshot = _move_rows(survivor, absorbed, now)
         record = MergeRecord.objects.create(
@@ -577,6 +589,8 @@ def _table(model):
 
 
 _MERGE_SQL = None
+# What the merge statement writes on the survivor's row: _merged_fields' keys but the member id.
+_SURVIVOR_COLUMNS = [key for key in _FIELDS if key != "member_id"]
 
 # An attribute value as the snapshot keeps it (the portable path's _value_row, built by PostgreSQL).
 _VALUE_JSON = """coalesce(jsonb_agg(jsonb_build_object('attribute_id', attribute_id, 'text_value', text_value,
@@ -624,6 +638,8 @@ dv AS (DELETE FROM {t["AttributeValue"]} WHERE customer_id = %(a)s
 mv AS (UPDATE {t["AttributeValue"]} SET customer_id = %(s)s WHERE customer_id = %(a)s
        AND attribute_id NOT IN (SELECT attribute_id FROM v WHERE customer_id = %(s)s)),
 ac AS (UPDATE {t["Customer"]} SET merged_into_id = %(s)s, updated_at = %(now)s WHERE id = %(a)s),
+sc AS (UPDATE {t["Customer"]} SET {", ".join(f"{c} = %({c})s" for c in _SURVIVOR_COLUMNS)}, updated_at = %(now)s
+       WHERE id = %(s)s),
 mr AS (
   INSERT INTO {t["MergeRecord"]} (team_id, survivor_id, absorbed_id, evidence, snapshot, merged_at, unmerged_by)
   SELECT %(team)s, %(s)s, %(a)s, %(evidence)s::jsonb, %(before)s::jsonb || jsonb_build_object(
@@ -652,10 +668,11 @@ SELECT mr.*, ARRAY(SELECT id FROM ev ORDER BY id) AS event_ids FROM mr
     return _MERGE_SQL
 
 
-def _merge_rows_pg(survivor, absorbed, evidence, before, now):
+def _merge_rows_pg(survivor, absorbed, evidence, before, now, updates):
     """Run the one-statement merge (data-modifying CTEs always run to completion). Returns the MergeRecord, with
     the ids of the two timeline events it wrote as `event_ids`."""
     params = {
+        **{key: updates.get(key, getattr(survivor, key)) for key in _SURVIVOR_COLUMNS},
         "type": EventType.MERGED.value,
         "team": survivor.team_id,
         "s": survivor.pk,
