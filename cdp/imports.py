@@ -12,10 +12,11 @@ progress (ImportJob.processed_rows) is committed with every chunk.
 
 Keys: into a WhatsApp channel the key is the phone number (E.164 with the team's default region); into a LINE
 channel a LINE UID (U + 32 hex digits); other channels take the platform id as given. By member id, a member
-not seen before is created through identity.identify_member (so phone/email matching applies); existing
-members are updated in bulk (a new member costs its own queries: the identity rules are per customer). New
-contacts get source "import" and a contact_created event; tag_added and attribute_changed events follow the links
-and values actually written, all in the chunk's one events INSERT.
+not seen before is resolved by identity's rules (phone / email matching by the team's switches, as
+identify_member does, with a member_registered or member_login event), the chunk's members together under their
+identity locks (chunks of MEMBER_CHUNK rows there: one advisory lock per identity key); existing members are
+updated in bulk. New contacts get source "import" and a contact_created event; tag_added and attribute_changed
+events follow the links and values actually written, all in the chunk's one events INSERT.
 """
 
 import codecs
@@ -59,6 +60,7 @@ from .services import tags as tag_services
 logger = logging.getLogger(__name__)
 
 CHUNK = 2000  # a progress update every second or so at the target speed
+MEMBER_CHUNK = 250  # by member id: at most 750 advisory locks held at once (the server's lock table is shared)
 BACKGROUND_ROWS = 2000
 PREVIEW_ROWS = 5
 MAX_STORED_ERRORS = 20_000
@@ -221,6 +223,8 @@ class Importer:
         self.processed = self.applied = self.error_count = 0
         self.errors = []
         self.now = timezone.now()
+        # By member id, a chunk holds one advisory lock per identity key (up to 3 per row) until it commits.
+        self.chunk_size = min(CHUNK, MEMBER_CHUNK) if self.key_kind == "member_id" else CHUNK
 
     # Validation ------------------------------------------------------------------------------------------
 
@@ -230,7 +234,7 @@ class Importer:
         Runs in the reader thread while the main thread writes the previous chunk: reading and validating costs
         about as much Python as the writing, and the database works while this thread holds the interpreter.
         It touches no database and no state the writer reads (errors come back, the main thread records them)."""
-        raw_rows = list(itertools.islice(numbered_rows, CHUNK))
+        raw_rows = list(itertools.islice(numbered_rows, self.chunk_size))
         if not raw_rows:
             return None
         rows, errors = [], []
@@ -457,24 +461,50 @@ class Importer:
         )
 
     def _member_customers(self, rows):
+        """{member id: customer id}. A member not seen before is resolved as identity.identify_member would
+        (phone / email matching by the team's switches: such a customer takes the member id), but for the whole
+        chunk at once: its identities locked in one statement, the customers they can name read and locked in one
+        query and decided in memory, new customers inserted in one statement, changed ones updated in one."""
         from .services import identity
 
-        existing = dict(
-            Customer.objects.for_team(self.team)
-            .active()
-            .filter(member_id__in=[r.key for r in rows])
-            .values_list("member_id", "pk")
-        )
+        idents = [identity.Identity(member_id=r.key, phone=r.phone, email=r.email) for r in rows]
+        identity.lock_identities(self.team, idents)
+        index = identity.CustomerIndex.locked(self.team, idents)
+        customers, new, changed, events = {}, [], {}, []
         self.new_keys = set()
-        for r in rows:
-            if r.key not in existing:
-                # Per new member: identify_member applies the team's phone / email matching rules.
-                customer = identity.identify_member(
-                    team=self.team, member_id=r.key, phone=r.phone, email=r.email, name=r.name, source="import"
-                )
-                existing[r.key] = customer.pk
+        for r, ident in zip(rows, idents, strict=True):
+            customer = index.resolve(ident)
+            if customer is None or customer.member_id != r.key:
                 self.new_keys.add(r.key)
-        return existing
+                if customer is None:
+                    customer = index.new(len(new), member_id=r.key, created_at=self.now)
+                    new.append(customer)
+                first_time = not customer.is_member
+                for key, value in identity.identify_updates(customer, ident, r.name, self.now).items():
+                    if getattr(customer, key) != value:
+                        index.set(customer, key, value)
+                        if customer.pk is not None:
+                            changed.setdefault(customer.pk, (customer, set()))[1].add(key)
+                kind = EventType.MEMBER_REGISTERED if first_time else EventType.MEMBER_LOGIN
+                events.append((customer, kind.value, ident.as_dict()))
+            customers[r.key] = customer
+        if new:
+            fields = ("member_id", "phone", "email", "name", "is_member", "member_since", "created_at")
+            returned = insert_rows(
+                Customer,
+                {**{f: [getattr(c, f) for c in new] for f in fields}, "team": self.team.pk, "updated_at": self.now},
+                returning=["id"],
+            )
+            for customer, (pk,) in zip(new, returned, strict=True):
+                customer.pk = pk
+        if changed:
+            for customer, _fields in changed.values():
+                customer.updated_at = self.now
+            fields = sorted(set().union(*(fields for _customer, fields in changed.values())))
+            Customer.objects.bulk_update([customer for customer, _fields in changed.values()], [*fields, "updated_at"])
+        for customer, kind, data in events:
+            self._event(customer.pk, kind, data)
+        return {key: customer.pk for key, customer in customers.items()}
 
     def _update_customers(self, rows, customers):
         """Given name / phone / email overwrite the customer's (new contacts already have them)."""

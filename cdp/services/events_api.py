@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -545,76 +544,6 @@ def _token(obj):
     return obj.pk if obj.pk is not None else ("new", id(obj))
 
 
-class _Customers:
-    """The customers a run may touch, locked, with the indexes identity.resolve() uses (kept current in memory)."""
-
-    KEYS = ("member_id", "phone", "email")
-
-    def __init__(self, team, rows):
-        self.team = team
-        self.by_pk = {}
-        self.index = {key: {} for key in self.KEYS}
-        self.order = {}
-        for customer in rows:
-            self.add(customer)
-
-    def add(self, customer):
-        if customer.pk is not None:
-            self.by_pk[customer.pk] = customer
-        self.order[id(customer)] = (customer.created_at, 0, customer.pk) if customer.pk else None
-        if customer.merged_into_id is None:
-            for key in self.KEYS:
-                self._index(key, customer, getattr(customer, key))
-
-    def _index(self, key, customer, value):
-        if value:
-            self.index[key].setdefault(value, []).append(customer)
-
-    def _unindex(self, key, customer, value):
-        if value:
-            bucket = self.index[key].get(value, [])
-            if customer in bucket:
-                bucket.remove(customer)
-
-    def new(self, seq, **fields):
-        customer = Customer(team=self.team, **fields)
-        self.add(customer)
-        self.order[id(customer)] = (customer.created_at, 1, seq)  # inserted after every existing row, in order
-        return customer
-
-    def set(self, customer, key, value):
-        if key in self.KEYS and customer.merged_into_id is None:
-            self._unindex(key, customer, getattr(customer, key))
-            self._index(key, customer, value)
-        setattr(customer, key, value)
-
-    def absorbed(self, customer):
-        for key in self.KEYS:
-            self._unindex(key, customer, getattr(customer, key))
-
-    def reindex(self, customer):
-        for key in self.KEYS:
-            self._unindex(key, customer, getattr(customer, key))
-            self._index(key, customer, getattr(customer, key))
-
-    def resolve(self, ident):
-        """identity.resolve() over the rows in memory (same order of rules)."""
-        if ident.member_id:
-            for customer in self.index["member_id"].get(ident.member_id, []):
-                return customer
-
-        def compatible(customer):
-            return not customer.member_id or customer.member_id == ident.member_id
-
-        for key, switch in (("phone", self.team.match_by_phone), ("email", self.team.match_by_email)):
-            value = getattr(ident, key)
-            if value and switch:
-                found = [c for c in self.index[key].get(value, []) if compatible(c)]
-                if found:
-                    return min(found, key=lambda c: self.order[id(c)])
-        return None
-
-
 class FastRun:
     """A run of member.identify (without attributes) and binding events applied together.
 
@@ -717,20 +646,9 @@ class FastRun:
                 Contact.objects.for_team(team).filter(pk__in=list(known)).values_list("pk", "customer_id")
             ):
                 known[pk].customer_id = customer_id
-        wanted = Q(pk__in=[c.customer_id for c in known.values()])
-        member_ids = {op["ident"].member_id for op in ops if op["ident"].member_id}
-        phones = {op["ident"].phone for op in ops if op["ident"].phone}
-        emails = {op["ident"].email for op in ops if op["ident"].email}
-        if member_ids:
-            wanted |= Q(member_id__in=member_ids, merged_into__isnull=True)
-        if phones and team.match_by_phone:
-            wanted |= Q(phone__in=phones, merged_into__isnull=True)
-        if emails and team.match_by_email:
-            wanted |= Q(email__in=emails, merged_into__isnull=True)
-        rows = list(Customer.objects.for_team(team).select_for_update().filter(wanted).order_by("pk"))
-        for customer in rows:
-            customer.team = team
-        self.customers = _Customers(team, rows)
+        self.customers = identity.CustomerIndex.locked(
+            team, [op["ident"] for op in ops], also=[c.customer_id for c in known.values()]
+        )
         for contact in known.values():
             customer = self.customers.by_pk.get(contact.customer_id)
             if customer is None or customer.merged_into_id is not None:

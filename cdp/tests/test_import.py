@@ -225,3 +225,88 @@ def test_a_chunk_the_database_refuses_is_replayed_row_by_row(team, line, level, 
     assert Customer.objects.filter(team=team).count() == customers + 2  # nothing of the refused row
     assert AttributeValue.objects.filter(team=team).count() == 2
     assert CustomerEvent.objects.filter(team=team, type="contact_created").count() == 2
+
+
+MEMBER_ROWS = [
+    # (member id, name, phone, email)
+    ("M1", "甲", "0911000001", ""),  # takes the phone-matched customer without a member id
+    ("M2", "乙", "0911000002", ""),  # that phone's customer holds another member id: a new customer
+    ("M3", "丙", "", "c@example.com"),  # email matching
+    ("M4", "丁", "0911000004", ""),  # new, and the next row shares its phone
+    ("M6", "戊", "0911000004", ""),  # M4's new customer holds M4: another new customer
+    ("M5", "己", "", "m5@example.com"),  # an existing member: updated
+    ("M7", "庚", "", ""),  # new, nothing to match
+]
+
+
+def _member_start(team):
+    """The same starting customers in any team."""
+    from cdp.tests.factories import CustomerFactory
+
+    CustomerFactory(team=team, name="a", phone="+886911000001")
+    CustomerFactory(team=team, name="b", phone="+886911000002", member_id="M9", is_member=True)
+    CustomerFactory(team=team, name="c", email="c@example.com")
+    CustomerFactory(team=team, name="舊名", member_id="M5", is_member=True)
+
+
+def _customers_and_events(team):
+    customers = sorted(
+        Customer.objects.filter(team=team, merged_into=None).values_list(
+            "member_id", "name", "phone", "email", "is_member"
+        ),
+        key=str,
+    )
+    events = sorted(
+        CustomerEvent.objects.filter(team=team, type__startswith="member_").values_list("customer__member_id", "type")
+    )
+    return customers, events
+
+
+def test_member_rows_resolve_as_identify_member_does_row_by_row(team, other_team):
+    from cdp.services import identity
+
+    _member_start(team)
+    _member_start(other_team)
+    for member_id, name, phone, email in MEMBER_ROWS:  # the reference: the service, one member at a time
+        if member_id != "M5":
+            identity.identify_member(
+                team=other_team, member_id=member_id, name=name, phone=phone, email=email, source="import"
+            )
+    Customer.objects.filter(team=other_team, member_id="M5").update(name="己", email="m5@example.com")
+
+    lines = ["member,name,phone,email", *(",".join(row) for row in MEMBER_ROWS)]
+    job = ImportJob(team=team, original_name="members.csv")
+    job.file.save("members.csv", ContentFile(("\n".join(lines) + "\n").encode()), save=False)
+    job.mapping = {
+        "key_column": "member",
+        "key_kind": "member_id",
+        "columns": {"name": "name", "phone": "phone", "email": "email"},
+    }
+    job.save()
+    imports.run(job.pk)
+    job.refresh_from_db()
+    assert (job.applied_rows, job.error_rows) == (len(MEMBER_ROWS), 0), job.errors
+    imported, reference = _customers_and_events(team), _customers_and_events(other_team)
+    assert imported == reference
+    members = {row[0]: row for row in imported[0]}
+    assert members["M1"][2] == "+886911000001" and members["M9"][2] == members["M2"][2] == "+886911000002"
+    assert members["M4"][2] == members["M6"][2] and members["M5"][1:4] == ("己", "", "m5@example.com")
+
+
+def test_member_chunks_cost_a_fixed_number_of_queries_whatever_the_new_members(team):
+    def queries(first, rows):
+        lines = ["member,phone"] + [f"N{i},0922{i:06d}" for i in range(first, first + rows)]
+        job = ImportJob(team=team, original_name="m.csv")
+        job.file.save("m.csv", ContentFile(("\n".join(lines) + "\n").encode()), save=False)
+        job.mapping = {"key_column": "member", "key_kind": "member_id", "columns": {"phone": "phone"}}
+        job.save()
+        sql = count(lambda: imports.run(job.pk))
+        job.refresh_from_db()
+        assert (job.applied_rows, job.error_rows) == (rows, 0), job.errors[:3]
+        return sql
+
+    small, large = queries(0, 5), queries(100, 200)
+    if connection.vendor == "postgresql":  # SQLite splits multi-row INSERTs at 999 parameters
+        assert len(large) == len(small), "\n".join(q[:150] for q in large)
+    assert Customer.objects.filter(team=team, member_id__startswith="N", is_member=True).count() == 205
+    assert CustomerEvent.objects.filter(team=team, type="member_registered").count() == 205
