@@ -11,7 +11,8 @@ A minimal hook is therefore:
     def seed(team, rng, *, now):
         ...  # bulk_create rows for team; read channels/contacts of team from the database
 
-Hooks must write in bulk (no per-row services) so that `--contacts 1000000` stays fast.
+Hooks must write in bulk (no per-row services) so that `--contacts 1000000` stays fast. The cdp rows themselves
+are written by `cdp.imports.insert_rows`, one INSERT per table and chunk, from plain column lists.
 """
 
 import inspect
@@ -20,6 +21,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from importlib import import_module
+from itertools import accumulate
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
@@ -28,6 +30,7 @@ from django.db import connection, reset_queries, transaction
 from accounts.models import Team
 from accounts.services import create_team
 from cdp import quota
+from cdp.imports import VALUE_COLUMNS, insert_rows
 from cdp.models import (
     AttributeType,
     AttributeValue,
@@ -49,9 +52,20 @@ from cdp.models import (
     Tag,
 )
 
+
+def _weighted(pairs):
+    """(values, cumulative weights) of (value, weight) pairs, for `_pick`."""
+    return [value for value, _weight in pairs], list(accumulate(weight for _value, weight in pairs))
+
+
+def _pick(rng, weighted):
+    """One value drawn by weight. Cumulative weights computed once give the same draws as `weights=` would."""
+    values, cum_weights = weighted
+    return rng.choices(values, cum_weights=cum_weights)[0]
+
+
 HISTORY_DAYS = 548  # 18 months
 CHUNK = 5000
-BATCH = 2000
 
 CHANNELS = [
     (ChannelKind.LINE, "LINE 官方帳號", 0.44),
@@ -61,61 +75,75 @@ CHANNELS = [
     (ChannelKind.WECHAT, "WeChat 服務號", 0.03),
     (ChannelKind.WEB, "官網訪客", 0.06),
 ]
+CHANNEL_KINDS = _weighted([(kind, weight) for kind, _name, weight in CHANNELS])
 
 S = ContactSource
 # Which new-contact sources are possible on which channel, with believable weights.
 SOURCES = {
-    ChannelKind.LINE: [
-        (S.ORGANIC, 40),
-        (S.KEYWORD, 12),
-        (S.WEBSITE_BINDING, 10),
-        (S.OMO_BINDING, 8),
-        (S.IMPORT, 6),
-        (S.API_SYNC, 6),
-        (S.CART_REMARKETING, 5),
-        (S.COUPON, 5),
-        (S.GAME, 3),
-        (S.APP91_LINE_BINDING, 5),
-    ],
-    ChannelKind.FACEBOOK: [
-        (S.ORGANIC, 35),
-        (S.FB_POST_REPLY, 20),
-        (S.FB_AD_MESSENGER, 15),
-        (S.FB_RECURRING_NOTIFICATION, 8),
-        (S.KEYWORD, 8),
-        (S.WEBSITE_BINDING, 6),
-        (S.COUPON, 5),
-        (S.GAME, 3),
-    ],
-    ChannelKind.INSTAGRAM: [
-        (S.ORGANIC, 35),
-        (S.IG_POST_REPLY, 20),
-        (S.IG_STORY_REPLY, 15),
-        (S.IG_STORY_MENTION, 12),
-        (S.IG_LIVE_COMMENT_REPLY, 10),
-        (S.KEYWORD, 8),
-    ],
-    ChannelKind.WHATSAPP: [
-        (S.ORGANIC, 35),
-        (S.FB_AD_WHATSAPP, 20),
-        (S.PIXEL, 15),
-        (S.MANUAL, 10),
-        (S.IMPORT, 10),
-        (S.CART_REMARKETING, 5),
-        (S.OMO_BINDING, 5),
-    ],
-    ChannelKind.WECHAT: [(S.ORGANIC, 70), (S.KEYWORD, 20), (S.IMPORT, 10)],
-    ChannelKind.WEB: [(S.ORGANIC, 60), (S.CART_REMARKETING, 25), (S.WEBSITE_BINDING, 15)],
+    ChannelKind.LINE: _weighted(
+        [
+            (S.ORGANIC, 40),
+            (S.KEYWORD, 12),
+            (S.WEBSITE_BINDING, 10),
+            (S.OMO_BINDING, 8),
+            (S.IMPORT, 6),
+            (S.API_SYNC, 6),
+            (S.CART_REMARKETING, 5),
+            (S.COUPON, 5),
+            (S.GAME, 3),
+            (S.APP91_LINE_BINDING, 5),
+        ]
+    ),
+    ChannelKind.FACEBOOK: _weighted(
+        [
+            (S.ORGANIC, 35),
+            (S.FB_POST_REPLY, 20),
+            (S.FB_AD_MESSENGER, 15),
+            (S.FB_RECURRING_NOTIFICATION, 8),
+            (S.KEYWORD, 8),
+            (S.WEBSITE_BINDING, 6),
+            (S.COUPON, 5),
+            (S.GAME, 3),
+        ]
+    ),
+    ChannelKind.INSTAGRAM: _weighted(
+        [
+            (S.ORGANIC, 35),
+            (S.IG_POST_REPLY, 20),
+            (S.IG_STORY_REPLY, 15),
+            (S.IG_STORY_MENTION, 12),
+            (S.IG_LIVE_COMMENT_REPLY, 10),
+            (S.KEYWORD, 8),
+        ]
+    ),
+    ChannelKind.WHATSAPP: _weighted(
+        [
+            (S.ORGANIC, 35),
+            (S.FB_AD_WHATSAPP, 20),
+            (S.PIXEL, 15),
+            (S.MANUAL, 10),
+            (S.IMPORT, 10),
+            (S.CART_REMARKETING, 5),
+            (S.OMO_BINDING, 5),
+        ]
+    ),
+    ChannelKind.WECHAT: _weighted([(S.ORGANIC, 70), (S.KEYWORD, 20), (S.IMPORT, 10)]),
+    ChannelKind.WEB: _weighted([(S.ORGANIC, 60), (S.CART_REMARKETING, 25), (S.WEBSITE_BINDING, 15)]),
 }
-METHODS = [
-    (BindingMethod.BINDING_PLUGIN, 35),
-    (BindingMethod.CHATBOT_TO_WEBSITE, 25),
-    (BindingMethod.CART_REMARKETING, 15),
-    (BindingMethod.COUPON, 10),
-    (BindingMethod.OMNILINK, 8),
-    (BindingMethod.API, 7),
-]
-PHONE_METHODS = [(BindingMethod.CART_REMARKETING, 60), (BindingMethod.COUPON, 40)]  # bindings without a member
+METHODS = _weighted(
+    [
+        (BindingMethod.BINDING_PLUGIN, 35),
+        (BindingMethod.CHATBOT_TO_WEBSITE, 25),
+        (BindingMethod.CART_REMARKETING, 15),
+        (BindingMethod.COUPON, 10),
+        (BindingMethod.OMNILINK, 8),
+        (BindingMethod.API, 7),
+    ]
+)
+PHONE_METHODS = _weighted([(BindingMethod.CART_REMARKETING, 60), (BindingMethod.COUPON, 40)])  # no member
+CONTACTS_PER_BOUND = _weighted([(1, 55), (2, 32), (3, 13)])
+ORDERS_PER_MEMBER = _weighted([(0, 45), (1, 30), (2, 15), (3, 7), (4, 3)])
+TAGS_PER_CUSTOMER = _weighted([(0, 35), (1, 35), (2, 20), (3, 10)])
 TAGS = ["VIP", "新客", "回購客", "沉睡客", "高互動", "母親節活動", "週年慶", "雙11", "美妝", "保養", "男裝", "女裝"]
 ATTRIBUTES = [
     ("member_level", "會員等級", AttributeType.TEXT),
@@ -135,10 +163,6 @@ PRODUCTS = [
     ("牛仔褲", 1490),
     ("帆布包", 780),
 ]
-
-
-def _pick(rng, weighted):
-    return rng.choices([w[0] for w in weighted], weights=[w[1] for w in weighted])[0]
 
 
 def _external_id(rng, kind, phone):
@@ -259,7 +283,80 @@ def _flush(team):
     Customer.objects.filter(team=team)._raw_delete(Customer.objects.db)
 
 
+CUSTOMER_FIELDS = (
+    "name",
+    "phone",
+    "email",
+    "member_id",
+    "is_member",
+    "is_bound",
+    "created_at",
+    "member_since",
+    "first_bound_at",
+    "first_bound_method",
+    "last_customer_interaction_at",
+    "last_team_marketing_at",
+    "last_team_interaction_at",
+    "last_checkout_at",
+    "points_balance",
+    "points_accumulated",
+)
+CONTACT_FIELDS = (
+    "channel",
+    "customer",
+    "external_id",
+    "phone",
+    "display_name",
+    "source",
+    "status",
+    "created_at",
+    "subscribed_at",
+    "status_changed_at",
+    "unsubscribed_broadcast",
+    "fb_recurring_optin",
+    "last_customer_interaction_at",
+    "last_team_marketing_at",
+    "last_team_interaction_at",
+    "omo_staff",
+    "omo_branch",
+)
+INTERACTIONS = ("last_customer_interaction_at", "last_team_marketing_at", "last_team_interaction_at")
+
+
+class Rows:
+    """One model's rows of a chunk, kept as one list per column (what cdp.imports.insert_rows takes), plus the
+    values that are the same on every row.
+
+    `customer` and `contact` hold positions in the chunk until the chunk's customers and contacts are written;
+    `write` turns them into their ids.
+    """
+
+    def __init__(self, model, *names, **constants):
+        self.model = model
+        self.columns = {name: [] for name in names}
+        self.constants = constants
+
+    def add(self, **row):
+        if row.keys() != self.columns.keys():
+            raise ValueError(f"{self.model.__name__} row has columns {sorted(row)}, expected {sorted(self.columns)}")
+        for name, value in row.items():
+            self.columns[name].append(value)
+
+    def write(self, customer_ids, contact_ids):
+        columns = dict(self.columns)
+        if not columns["customer"]:
+            return
+        columns["customer"] = [customer_ids[i] for i in columns["customer"]]
+        if "contact" in columns:
+            columns["contact"] = [None if i is None else contact_ids[i] for i in columns["contact"]]
+        insert_rows(self.model, {**self.constants, **columns})
+
+
 class CdpSeeder:
+    """Writes the demo's cdp rows chunk by chunk: customers and contacts are dicts, their related rows `Rows`,
+    all written by insert_rows (no model instances). The random draws happen in a fixed order, so a seed
+    always gives the same rows."""
+
     def __init__(self, team, rng, now, stdout):
         self.team, self.rng, self.now, self.stdout = team, rng, now, stdout
         self.start = now - timedelta(days=HISTORY_DAYS)
@@ -270,12 +367,16 @@ class CdpSeeder:
         self.channels = self._channels()
         self.tags = self._tags()
         self.attributes = self._attributes()
+        # The team has no contacts at this point (handle flushed them or refused). When n exceeds the quota nearly
+        # every contact ends over it: writing them so leaves quota.refresh_over_quota the few within the quota to
+        # flip, instead of an UPDATE of almost every row and its indexes.
+        self.over_quota = n > self.team.contact_quota
         done = 0
         while done < n:
             size = min(CHUNK, n - done)
             with transaction.atomic():
                 self._chunk(size)
-            reset_queries()  # with DEBUG on, the logged bulk INSERTs would otherwise pile up in memory
+            reset_queries()  # with DEBUG on, the logged INSERTs would otherwise pile up in memory
             done += size
             if n >= 50_000 and done % 50_000 < CHUNK:
                 self.stdout.write(f"  {done:,} / {n:,} contacts")
@@ -316,11 +417,15 @@ class CdpSeeder:
         return at + timedelta(seconds=self.rng.uniform(0, max(limit, 1)))
 
     def _chunk(self, size):
-        rng, team = self.rng, self.team
-        kinds = [c[0] for c in CHANNELS]
-        weights = [c[2] for c in CHANNELS]
+        people = self._people(size)
+        rows = self._relations(people)
+        self._write(people, rows)
+
+    def _people(self, size):
+        """[(customer, [contact, ...])] with `size` contacts in all; each a dict of its model's fields."""
+        rng = self.rng
         span = (self.now - self.start).total_seconds()
-        people = []  # (customer, [(contact, extras)])
+        people = []
         made = 0
         while made < size:
             self.person += 1
@@ -334,164 +439,178 @@ class CdpSeeder:
             bound = (is_member and rng.random() < 0.7) or roll >= 0.97
             count = 1
             if bound:
-                count = min(_pick(rng, [(1, 55), (2, 32), (3, 13)]), size - made)
+                count = min(_pick(rng, CONTACTS_PER_BOUND), size - made)
             person_kinds = []
             while len(person_kinds) < count:
-                kind = rng.choices(kinds, weights=weights)[0]
+                kind = _pick(rng, CHANNEL_KINDS)
                 if kind not in person_kinds:
                     person_kinds.append(kind)
             name = rng.choice(SURNAMES) + rng.choice(GIVEN)
             phone = _phone(index)
-            customer = Customer(
-                team=team,
-                name=name,
-                phone=phone if is_member or bound else "",
-                email=f"member{index}@example.com" if is_member and rng.random() < 0.8 else "",
-                member_id=f"M{index:08d}" if is_member else None,
-                is_member=is_member,
-                is_bound=bound,
-                created_at=first_at,
-            )
+            customer = {
+                "name": name,
+                "phone": phone if is_member or bound else "",
+                "email": f"member{index}@example.com" if is_member and rng.random() < 0.8 else "",
+                "member_id": f"M{index:08d}" if is_member else None,
+                "is_member": is_member,
+                "is_bound": bound,
+                "created_at": first_at,
+                "member_since": None,
+                "first_bound_at": None,
+                "first_bound_method": "",
+                "last_checkout_at": None,
+                "points_balance": 0,
+                "points_accumulated": 0,
+            }
             contacts = []
             at = first_at
             for position, kind in enumerate(person_kinds):
                 if position:
                     at = self._time_after(at, 120)
-                contact, extra = self._contact(customer, kind, at, phone, name)
-                contact.customer = customer
-                contacts.append((contact, extra))
+                contacts.append(self._contact(len(people), kind, at, phone, name))
             if is_member:
-                customer.member_since = self._time_after(first_at, 60)
+                customer["member_since"] = self._time_after(first_at, 60)
             people.append((customer, contacts))
             made += len(contacts)
-        # Related rows reference the unsaved objects; bulk_create copies each parent's new pk into the child.
-        rows = self._relations(people)
-        Customer.objects.bulk_create([p[0] for p in people], batch_size=BATCH)
-        Contact.objects.bulk_create([c for p in people for c, _e in p[1]], batch_size=BATCH)
-        for model in (Binding, CustomerTag, AttributeValue, Order, CustomerEvent):
-            model.objects.bulk_create(rows[model], batch_size=BATCH)
+        return people
 
-    def _contact(self, customer, kind, at, phone, name):
+    def _contact(self, person, kind, at, phone, name):
         rng = self.rng
-        channel = self.channels[kind]
         source = _pick(rng, SOURCES[kind])
-        contact = Contact(
-            team=self.team,
-            channel=channel,
-            external_id=_external_id(rng, kind, phone),
-            phone=phone if kind == ChannelKind.WHATSAPP else "",
-            display_name=name if kind != ChannelKind.WEB else "",
-            source=source,
-            created_at=at,
-            subscribed_at=at,
-            status_changed_at=at,
-            fb_recurring_optin=kind == ChannelKind.FACEBOOK and rng.random() < 0.12,
-        )
-        extra = {"blocked_at": None, "refollowed_at": None, "unsubscribed_at": None}
+        contact = {
+            "kind": kind,
+            "channel": self.channels[kind].pk,
+            "customer": person,
+            "external_id": _external_id(rng, kind, phone),
+            "phone": phone if kind == ChannelKind.WHATSAPP else "",
+            "display_name": name if kind != ChannelKind.WEB else "",
+            "source": source,
+            "status": SubscriptionStatus.SUBSCRIBED,
+            "created_at": at,
+            "subscribed_at": at,
+            "status_changed_at": at,
+            "unsubscribed_broadcast": False,
+            "fb_recurring_optin": kind == ChannelKind.FACEBOOK and rng.random() < 0.12,
+            "last_team_marketing_at": None,
+            "last_team_interaction_at": None,
+            "omo_staff": "",
+            "omo_branch": "",
+            "blocked_at": None,
+            "refollowed_at": None,
+            "unsubscribed_at": None,
+        }
         roll = rng.random()
         if roll < 0.16:  # blocked; a third of them came back later
-            extra["blocked_at"] = self._time_after(at, 200)
-            contact.status = SubscriptionStatus.BLOCKED
-            contact.status_changed_at = extra["blocked_at"]
+            contact["blocked_at"] = self._time_after(at, 200)
+            contact["status"] = SubscriptionStatus.BLOCKED
+            contact["status_changed_at"] = contact["blocked_at"]
             if rng.random() < 0.33:
-                extra["refollowed_at"] = self._time_after(extra["blocked_at"], 120)
-                contact.status = SubscriptionStatus.SUBSCRIBED
-                contact.subscribed_at = contact.status_changed_at = extra["refollowed_at"]
+                contact["refollowed_at"] = self._time_after(contact["blocked_at"], 120)
+                contact["status"] = SubscriptionStatus.SUBSCRIBED
+                contact["subscribed_at"] = contact["status_changed_at"] = contact["refollowed_at"]
         elif roll < 0.19:
-            extra["unsubscribed_at"] = self._time_after(at, 200)
-            contact.status = SubscriptionStatus.UNSUBSCRIBED
-            contact.unsubscribed_broadcast = True
-            contact.status_changed_at = extra["unsubscribed_at"]
-        contact.last_customer_interaction_at = self._time_after(contact.status_changed_at, 300)
+            contact["unsubscribed_at"] = self._time_after(at, 200)
+            contact["status"] = SubscriptionStatus.UNSUBSCRIBED
+            contact["unsubscribed_broadcast"] = True
+            contact["status_changed_at"] = contact["unsubscribed_at"]
+        contact["last_customer_interaction_at"] = self._time_after(contact["status_changed_at"], 300)
         if rng.random() < 0.7:
-            contact.last_team_marketing_at = self._time_after(at, 400)
+            contact["last_team_marketing_at"] = self._time_after(at, 400)
         if rng.random() < 0.25:
-            contact.last_team_interaction_at = self._time_after(contact.last_customer_interaction_at, 3)
+            contact["last_team_interaction_at"] = self._time_after(contact["last_customer_interaction_at"], 3)
         if source == ContactSource.OMO_BINDING:
-            contact.omo_staff = rng.choice(["王店長", "林小姐", "陳先生"])
-            contact.omo_branch = rng.choice(["信義旗艦店", "台中公益店", "高雄夢時代店"])
-        return contact, extra
+            contact["omo_staff"] = rng.choice(["王店長", "林小姐", "陳先生"])
+            contact["omo_branch"] = rng.choice(["信義旗艦店", "台中公益店", "高雄夢時代店"])
+        return contact
 
     def _relations(self, people):
-        rng, team, now = self.rng, self.team, self.now
-        events, bindings, tags, values, orders = [], [], [], [], []
-        for customer, contacts in people:
-            for contact, extra in contacts:
-                base = {"team": team, "customer": customer, "contact": contact, "channel": contact.channel}
-                kind = contact.channel.kind
-                events.append(
-                    CustomerEvent(
-                        **base,
-                        type=EventType.CONTACT_CREATED,
-                        occurred_at=contact.created_at,
-                        data={"source": contact.source, "channel_kind": kind},
-                    )
+        """The chunk's bindings, tags, attribute values, orders and timeline; completes the customers' own
+        fields that follow from them (first binding, interaction times, checkout, points)."""
+        rng, team = self.rng, self.team.pk
+        bindings = Rows(
+            Binding, "contact", "customer", "method", "member_id", "phone", "email", "bound_at", "created_at", team=team
+        )
+        tags = Rows(CustomerTag, "customer", "tag", "channel", "source", "applied_at", team=team)
+        values = Rows(AttributeValue, "customer", "attribute", *VALUE_COLUMNS, "updated_at", team=team)
+        orders = Rows(
+            Order, "customer", "order_id", "amount", "currency", "items", "occurred_at", "created_at", team=team
+        )
+        events = Rows(
+            CustomerEvent,
+            "customer",
+            "contact",
+            "channel",
+            "type",
+            "occurred_at",
+            "data",
+            team=team,
+            created_at=self.now,
+        )
+        position = 0  # of the contact in the chunk, as written
+        for person, (customer, contacts) in enumerate(people):
+            for contact in contacts:
+                event = {"customer": person, "contact": position, "channel": contact["channel"]}
+                kind = contact["kind"]
+                events.add(
+                    **event,
+                    type=EventType.CONTACT_CREATED,
+                    occurred_at=contact["created_at"],
+                    data={"source": contact["source"], "channel_kind": kind},
                 )
-                if extra["blocked_at"]:
-                    events.append(CustomerEvent(**base, type=EventType.BLOCKED, occurred_at=extra["blocked_at"]))
-                if extra["refollowed_at"]:
-                    events.append(
-                        CustomerEvent(
-                            **base,
-                            type=EventType.SUBSCRIBED,
-                            occurred_at=extra["refollowed_at"],
-                            data={"reason": "follow"},
-                        )
+                if contact["blocked_at"]:
+                    events.add(**event, type=EventType.BLOCKED, occurred_at=contact["blocked_at"], data={})
+                if contact["refollowed_at"]:
+                    events.add(
+                        **event,
+                        type=EventType.SUBSCRIBED,
+                        occurred_at=contact["refollowed_at"],
+                        data={"reason": "follow"},
                     )
-                if extra["unsubscribed_at"]:
-                    events.append(
-                        CustomerEvent(
-                            **base,
-                            type=EventType.UNSUBSCRIBED,
-                            occurred_at=extra["unsubscribed_at"],
-                            data={"scope": "broadcast", "status_before": "subscribed"},
-                        )
+                if contact["unsubscribed_at"]:
+                    events.add(
+                        **event,
+                        type=EventType.UNSUBSCRIBED,
+                        occurred_at=contact["unsubscribed_at"],
+                        data={"scope": "broadcast", "status_before": "subscribed"},
                     )
-                if customer.is_bound:
+                if customer["is_bound"]:
                     method = BindingMethod.PIXEL if kind == ChannelKind.WHATSAPP and rng.random() < 0.5 else None
-                    method = method or _pick(rng, METHODS if customer.is_member else PHONE_METHODS)
-                    since = customer.member_since or contact.created_at
-                    bound_at = self._time_after(max(contact.created_at, since), 30)
-                    bindings.append(
-                        Binding(
-                            team=team,
-                            contact=contact,
-                            customer=customer,
-                            method=method,
-                            member_id=customer.member_id or "",
-                            phone=customer.phone,
-                            email=customer.email,
-                            bound_at=bound_at,
-                            created_at=bound_at,
-                        )
+                    method = method or _pick(rng, METHODS if customer["is_member"] else PHONE_METHODS)
+                    since = customer["member_since"] or contact["created_at"]
+                    bound_at = self._time_after(max(contact["created_at"], since), 30)
+                    bindings.add(
+                        contact=position,
+                        customer=person,
+                        method=method,
+                        member_id=customer["member_id"] or "",
+                        phone=customer["phone"],
+                        email=customer["email"],
+                        bound_at=bound_at,
+                        created_at=bound_at,
                     )
-                    events.append(
-                        CustomerEvent(
-                            **base,
-                            type=EventType.BINDING,
-                            occurred_at=bound_at,
-                            data={"method": method, "member_id": customer.member_id},
-                        )
+                    events.add(
+                        **event,
+                        type=EventType.BINDING,
+                        occurred_at=bound_at,
+                        data={"method": method, "member_id": customer["member_id"]},
                     )
-                    if customer.first_bound_at is None or bound_at < customer.first_bound_at:
-                        customer.first_bound_at, customer.first_bound_method = bound_at, method
-            first = contacts[0][0]
-            for field in ("last_customer_interaction_at", "last_team_marketing_at", "last_team_interaction_at"):
-                times = [getattr(c, field) for c, _e in contacts if getattr(c, field)]
-                setattr(customer, field, max(times) if times else None)
-            base = {"team": team, "customer": customer, "contact": None, "channel": None}
-            if customer.is_member:
-                events.append(
-                    CustomerEvent(
-                        **base,
-                        type=EventType.MEMBER_REGISTERED,
-                        occurred_at=customer.member_since,
-                        data={"member_id": customer.member_id},
-                    )
+                    if customer["first_bound_at"] is None or bound_at < customer["first_bound_at"]:
+                        customer["first_bound_at"], customer["first_bound_method"] = bound_at, method
+                position += 1
+            for field in INTERACTIONS:
+                times = [c[field] for c in contacts if c[field]]
+                customer[field] = max(times) if times else None
+            event = {"customer": person, "contact": None, "channel": None}
+            if customer["is_member"]:
+                events.add(
+                    **event,
+                    type=EventType.MEMBER_REGISTERED,
+                    occurred_at=customer["member_since"],
+                    data={"member_id": customer["member_id"]},
                 )
                 spent = 0
-                for _ in range(_pick(rng, [(0, 45), (1, 30), (2, 15), (3, 7), (4, 3)])):
-                    at = self._time_after(customer.member_since, 500)
+                for _ in range(_pick(rng, ORDERS_PER_MEMBER)):
+                    at = self._time_after(customer["member_since"], 500)
                     items = [
                         {"name": name, "quantity": rng.randint(1, 3), "price": price}
                         for name, price in rng.sample(PRODUCTS, rng.randint(1, 3))
@@ -500,95 +619,70 @@ class CdpSeeder:
                     spent += amount
                     self.order_seq += 1
                     order_id = f"DEMO-{self.order_seq:08d}"
-                    orders.append(
-                        Order(
-                            team=team,
-                            customer=customer,
-                            order_id=order_id,
-                            amount=Decimal(amount),
-                            currency="TWD",
-                            items=items,
-                            occurred_at=at,
-                            created_at=at,
-                        )
+                    orders.add(
+                        customer=person,
+                        order_id=order_id,
+                        amount=Decimal(amount),
+                        currency="TWD",
+                        items=items,
+                        occurred_at=at,
+                        created_at=at,
                     )
-                    events.append(
-                        CustomerEvent(
-                            **base,
-                            type=EventType.CHECKOUT_COMPLETED,
-                            occurred_at=at,
-                            data={"order_id": order_id, "amount": str(amount), "currency": "TWD", "items": items},
-                        )
+                    events.add(
+                        **event,
+                        type=EventType.CHECKOUT_COMPLETED,
+                        occurred_at=at,
+                        data={"order_id": order_id, "amount": str(amount), "currency": "TWD", "items": items},
                     )
-                    customer.last_checkout_at = max(filter(None, [customer.last_checkout_at, at]))
-                    customer.points_accumulated += amount // 100
-                customer.points_balance = rng.randint(0, customer.points_accumulated)
-                values += self._values(customer, spent)
-            for tag in rng.sample(self.tags, _pick(rng, [(0, 35), (1, 35), (2, 20), (3, 10)])):
-                at = self._time_after(first.created_at, 365)
-                tags.append(
-                    CustomerTag(
-                        team=team,
-                        customer=customer,
-                        tag=tag,
-                        channel=first.channel,
-                        source=rng.choice(["api", "journey", "keyword", "import"]),
-                        applied_at=at,
-                    )
+                    customer["last_checkout_at"] = max(filter(None, [customer["last_checkout_at"], at]))
+                    customer["points_accumulated"] += amount // 100
+                customer["points_balance"] = rng.randint(0, customer["points_accumulated"])
+                self._values(values, person, customer["member_since"], spent)
+            first = contacts[0]
+            for tag in rng.sample(self.tags, _pick(rng, TAGS_PER_CUSTOMER)):
+                at = self._time_after(first["created_at"], 365)
+                tags.add(
+                    customer=person,
+                    tag=tag.pk,
+                    channel=first["channel"],
+                    source=rng.choice(["api", "journey", "keyword", "import"]),
+                    applied_at=at,
                 )
-                events.append(
-                    CustomerEvent(
-                        **base, type=EventType.TAG_ADDED, occurred_at=at, data={"tag": tag.name, "tag_id": tag.pk}
-                    )
-                )
-        for event in events:
-            event.created_at = now
-        return {Binding: bindings, CustomerTag: tags, AttributeValue: values, Order: orders, CustomerEvent: events}
+                events.add(**event, type=EventType.TAG_ADDED, occurred_at=at, data={"tag": tag.name, "tag_id": tag.pk})
+        return [bindings, tags, values, orders, events]
 
-    def _values(self, customer, spent):
-        rng, attrs = self.rng, self.attributes
-        at = customer.member_since
-        rows = [
-            AttributeValue(
-                team=self.team,
-                customer=customer,
-                attribute=attrs["member_level"],
-                text_value=LEVELS[min(3, int(spent // 3000))],
-                updated_at=at,
-            ),
-            AttributeValue(
-                team=self.team,
-                customer=customer,
-                attribute=attrs["total_spent"],
-                number_value=Decimal(spent),
-                updated_at=at,
-            ),
-            AttributeValue(
-                team=self.team,
-                customer=customer,
-                attribute=attrs["newsletter"],
-                bool_value=rng.random() < 0.6,
-                updated_at=at,
-            ),
-        ]
+    def _values(self, values, person, at, spent):
+        """The member's attribute values (a birthday for 70 % of them), as of becoming a member."""
+        rng = self.rng
+
+        def add(key, column, value):
+            row = dict.fromkeys(VALUE_COLUMNS)
+            row[column] = value
+            values.add(customer=person, attribute=self.attributes[key].pk, updated_at=at, **row)
+
+        add("member_level", "text_value", LEVELS[min(3, int(spent // 3000))])
+        add("total_spent", "number_value", Decimal(spent))
+        add("newsletter", "bool_value", rng.random() < 0.6)
         if rng.random() < 0.7:
             birthday = datetime(rng.randint(1965, 2005), rng.randint(1, 12), rng.randint(1, 28), tzinfo=UTC)
-            rows.append(
-                AttributeValue(
-                    team=self.team,
-                    customer=customer,
-                    attribute=attrs["birthday"],
-                    datetime_value=birthday,
-                    updated_at=at,
-                )
-            )
-        rows.append(
-            AttributeValue(
-                team=self.team,
-                customer=customer,
-                attribute=attrs["last_login_at"],
-                datetime_value=self._time_after(at, 500),
-                updated_at=at,
-            )
-        )
-        return rows
+            add("birthday", "datetime_value", birthday)
+        add("last_login_at", "datetime_value", self._time_after(at, 500))
+
+    def _write(self, people, rows):
+        """Customers, then contacts, then their related rows; the RETURNING ids (in insertion order) replace the
+        positions the related rows hold."""
+        team = self.team.pk
+        customers = [customer for customer, _contacts in people]
+        returned = insert_rows(Customer, {"team": team, **_columns(customers, CUSTOMER_FIELDS)}, returning=("id",))
+        customer_ids = [row[0] for row in returned]
+        contacts = [contact for _customer, own in people for contact in own]
+        columns = _columns(contacts, CONTACT_FIELDS)
+        columns["customer"] = [customer_ids[i] for i in columns["customer"]]
+        returned = insert_rows(Contact, {"team": team, "is_over_quota": self.over_quota, **columns}, returning=("id",))
+        contact_ids = [row[0] for row in returned]
+        for table in rows:
+            table.write(customer_ids, contact_ids)
+
+
+def _columns(rows, names):
+    return {name: [row[name] for row in rows] for name in names}
