@@ -1,24 +1,31 @@
 """Request parsers of the API (DRF settings name them; kept apart from api_base to avoid an import cycle)."""
 
+import math
+
 from rest_framework import exceptions, parsers
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, refusing a NUL character anywhere in the body: PostgreSQL text cannot store one, so it
-    would otherwise reach the database as a 500 (the form-parameter case is RejectNulBytesMiddleware)."""
+    """DRF's JSON parser, refusing what the database cannot store, which would otherwise reach it as a 500: a NUL
+    character anywhere (PostgreSQL text cannot hold one; the form-parameter case is RejectNulBytesMiddleware), and
+    a number too large for a float (`1e400` parses to infinity, which neither jsonb nor an integer column takes;
+    DRF's strict mode refuses only the words `Infinity` and `NaN`)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         data = super().parse(stream, media_type, parser_context)
-        if _contains_nul(data):
-            raise exceptions.ParseError("JSON strings must not contain NUL (\\u0000) characters.")
+        problem = _unstorable(data)
+        if problem:
+            raise exceptions.ParseError(problem)
         return data
 
 
-def _contains_nul(value):
+def _unstorable(value):
     if isinstance(value, str):
-        return "\x00" in value
+        return "JSON strings must not contain NUL (\\u0000) characters." if "\x00" in value else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "JSON numbers must be finite (a number like 1e400 is too large)."
     if isinstance(value, dict):
-        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+        return next((p for k, v in value.items() if (p := _unstorable(k) or _unstorable(v))), None)
     if isinstance(value, list):
-        return any(_contains_nul(item) for item in value)
-    return False
+        return next((p for item in value if (p := _unstorable(item))), None)
+    return None

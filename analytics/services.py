@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext, pgettext_lazy
 
+from accounts.params import parse_id
 from cdp.models import BindingMethod, Channel, ContactSource
 
 from . import rollups
@@ -173,11 +174,11 @@ def clean_overview(team, start=None, end=None, unit=None, channels=None):
     elif len(set(ids)) > MAX_CHANNELS:
         errors["channels"] = [_("最多同時選取 %(n)s 個渠道。") % {"n": MAX_CHANNELS}]
         chosen = []
-    elif not all(value.isdigit() for value in ids):
+    elif any(parse_id(value) is None for value in ids):
         errors["channels"] = [_("渠道應為渠道 ID。")]
         chosen = []
     else:
-        wanted = list(dict.fromkeys(int(value) for value in ids))
+        wanted = list(dict.fromkeys(parse_id(value) for value in ids))
         found = {c.pk: c for c in team_channels.filter(pk__in=wanted)}
         missing = [pk for pk in wanted if pk not in found]
         if missing:

@@ -8,6 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.api_base import TeamScopedMixin, error_response
+from accounts.params import parse_id
 from cdp.models import Channel
 
 from . import conditions as cond
@@ -205,11 +206,11 @@ class AudiencePackViewSet(_Base, viewsets.GenericViewSet):
     def contacts(self, request, pk=None):
         pack = self.get_object()
         after = request.query_params.get("after")
-        if after is not None and not after.isdigit():
+        if after is not None and parse_id(after) is None:
             return error_response("after must be an integer", fields={"after": ["must be an integer"]})
         try:
             rows = services.preview(
-                team=self.team, channel=pack.channel, conditions=pack.conditions, after_id=int(after) if after else None
+                team=self.team, channel=pack.channel, conditions=pack.conditions, after_id=parse_id(after)
             )
         except services.AudienceError as exc:
             return _error(exc)

@@ -11,6 +11,7 @@ import json
 
 from django.utils.translation import gettext_lazy as _
 
+from accounts.params import parse_id
 from cdp.models import AttributeType, ContactSource
 
 from .conditions import ATTRIBUTE_OPS, TIME_OPS
@@ -144,7 +145,7 @@ def condition_from_form(data, path):
     op = get("op")
     node = {"type": kind, "op": op}
     if kind == "tag":
-        node.update(match=get("match") or "any", tags=[int(v) if v.isdigit() else v for v in many("tags")])
+        node.update(match=get("match") or "any", tags=[v if parse_id(v) is None else parse_id(v) for v in many("tags")])
     elif kind == "attribute":
         node["key"] = get("key")
         if op == "between":
@@ -173,7 +174,7 @@ def condition_from_form(data, path):
     elif kind == "source":
         node["values"] = many("values")
     elif kind == "channel":
-        node["channels"] = [int(v) for v in many("channels") if v.isdigit()]
+        node["channels"] = [parse_id(v) for v in many("channels") if parse_id(v) is not None]
     return node
 
 

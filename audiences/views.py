@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import team_required
+from accounts.params import parse_id
 from cdp.models import AttributeValue, Channel, Contact, CustomAttribute, Customer, Tag
 
 from . import builder, services
@@ -33,8 +34,8 @@ def index(request):
     if query:
         packs = packs.filter(name__icontains=query)
     channel_id = request.GET.get("channel", "")
-    if channel_id.isdigit():
-        packs = packs.filter(channel_id=int(channel_id))
+    if parse_id(channel_id) is not None:
+        packs = packs.filter(channel_id=parse_id(channel_id))
     page = Paginator(packs, 25).get_page(request.GET.get("page"))
     context = {
         "section": "audiences",
@@ -103,7 +104,7 @@ def pack_edit(request, pk=None):
             if pack:
                 services.update_pack(pack, name=name, conditions=tree)
             else:
-                channel = _channels(request.team).filter(pk=_int(request.POST.get("channel"))).first()
+                channel = _channels(request.team).filter(pk=parse_id(request.POST.get("channel"))).first()
                 pack = services.create_pack(
                     team=request.team, name=name, channel=channel, conditions=tree, user=request.user
                 )
@@ -119,13 +120,9 @@ def pack_edit(request, pk=None):
         errors=errors,
         channels=_channels(request.team),
         name=request.POST.get("name", pack.name if pack else ""),
-        channel_id=_int(request.POST.get("channel")) or (pack.channel_id if pack else None),
+        channel_id=parse_id(request.POST.get("channel")) or (pack.channel_id if pack else None),
     )
     return render(request, "audiences/pack_edit.html", context, status=400 if errors else 200)
-
-
-def _int(value):
-    return int(value) if value and str(value).isdigit() else None
 
 
 @require_POST
@@ -139,7 +136,7 @@ def builder_action(request):
 
 def _posted_audience(request):
     tree = builder.tree_from_form(request.POST)
-    channel = _channels(request.team).filter(pk=_int(request.POST.get("channel"))).first()
+    channel = _channels(request.team).filter(pk=parse_id(request.POST.get("channel"))).first()
     return channel, tree
 
 
@@ -152,7 +149,7 @@ def count(request):
     try:
         context["count"] = services.count_audience(team=request.team, channel=channel, conditions=tree)
         context["counted_at"] = timezone.now()
-        pack_id = _int(request.POST.get("pack"))
+        pack_id = parse_id(request.POST.get("pack"))
         if pack_id:
             AudiencePack.objects.for_team(request.team).filter(pk=pack_id, conditions=tree).update(
                 last_count=context["count"], last_counted_at=context["counted_at"]
@@ -214,11 +211,11 @@ def _content_choices(team):
 
 def _content_from_post(post):
     kind = post.get("content_type")
-    if kind == "module" and _int(post.get("module_id")):
-        return {"type": "module", "module_id": _int(post.get("module_id"))}
-    if kind == "whatsapp_template" and _int(post.get("template_id")):
+    if kind == "module" and parse_id(post.get("module_id")):
+        return {"type": "module", "module_id": parse_id(post.get("module_id"))}
+    if kind == "whatsapp_template" and parse_id(post.get("template_id")):
         parameters = [p.strip() for p in post.get("parameters", "").split("\n") if p.strip()]
-        return {"type": "whatsapp_template", "template_id": _int(post.get("template_id")), "parameters": parameters}
+        return {"type": "whatsapp_template", "template_id": parse_id(post.get("template_id")), "parameters": parameters}
     return None
 
 
@@ -235,7 +232,7 @@ def broadcast_edit(request, pk=None):
             return redirect("audiences:broadcast", pk=broadcast.pk)
         except services.AudienceError as exc:
             errors = {exc.field: exc.message}
-    initial_pack = _int(request.GET.get("pack"))
+    initial_pack = parse_id(request.GET.get("pack"))
     packs = AudiencePack.objects.for_team(request.team).active().select_related("channel")
     packs = packs.filter(channel__kind__in=BROADCAST_CHANNEL_KINDS)
     modules, templates = _content_choices(request.team)
@@ -258,10 +255,10 @@ def broadcast_edit(request, pk=None):
 
 def _save_broadcast(request, broadcast):
     post = request.POST
-    pack = AudiencePack.objects.for_team(request.team).filter(pk=_int(post.get("pack"))).first()
+    pack = AudiencePack.objects.for_team(request.team).filter(pk=parse_id(post.get("pack"))).first()
     action = post.get("action", "save")
     if broadcast is None:
-        channel = pack.channel if pack else _channels(request.team).filter(pk=_int(post.get("channel"))).first()
+        channel = pack.channel if pack else _channels(request.team).filter(pk=parse_id(post.get("channel"))).first()
         broadcast = services.create_broadcast(
             team=request.team,
             name=post.get("name", ""),

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from accounts.api_auth import IsTeamMember
 from accounts.api_base import TeamScopedViewSet, current_team, error_response
+from accounts.params import parse_id
 
 from . import quota as quota_module
 from . import serializers as s
@@ -329,10 +330,9 @@ class ContactViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMo
         params = self.request.query_params
         for key in ("channel", "customer"):
             if params.get(key):
-                try:
-                    queryset = queryset.filter(**{f"{key}_id": int(params[key])})
-                except ValueError:
+                if parse_id(params[key]) is None:
                     raise DRFValidationError({key: ["Must be an integer."]})
+                queryset = queryset.filter(**{f"{key}_id": parse_id(params[key])})
         for key in ("external_id", "status", "source"):
             if params.get(key):
                 queryset = queryset.filter(**{key: params[key]})
@@ -355,7 +355,8 @@ def filter_customers(queryset, team, params):
         queryset = queryset.filter(match)
     for name in params.getlist("tag") if hasattr(params, "getlist") else [params.get("tag")]:
         if name:
-            tag_filter = Q(tag__name=name) | (Q(tag_id=int(name)) if name.isdigit() else Q(pk__in=[]))
+            tag_id = parse_id(name)
+            tag_filter = Q(tag__name=name) | (Q(tag_id=tag_id) if tag_id is not None else Q(pk__in=[]))
             queryset = queryset.filter(
                 Exists(CustomerTag.objects.filter(tag_filter, team=team, customer=OuterRef("pk")))
             )
@@ -378,9 +379,8 @@ def filter_customers(queryset, team, params):
         if value is not None:
             queryset = queryset.filter(**{column: value})
     if params.get("channel"):
-        try:
-            channel_id = int(params["channel"])
-        except ValueError:
+        channel_id = parse_id(params["channel"])
+        if channel_id is None:
             raise DRFValidationError({"channel": ["Must be an integer."]})
         queryset = queryset.filter(
             Exists(Contact.objects.filter(team=team, channel_id=channel_id, customer=OuterRef("pk")))
@@ -592,9 +592,10 @@ class MergeViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMode
     def scope_queryset(self, queryset):
         customer = self.request.query_params.get("customer")
         if customer:
-            if not customer.isdigit():
+            customer_id = parse_id(customer)
+            if customer_id is None:
                 raise DRFValidationError({"customer": ["Must be an integer."]})
-            queryset = queryset.filter(Q(survivor_id=customer) | Q(absorbed_id=customer))
+            queryset = queryset.filter(Q(survivor_id=customer_id) | Q(absorbed_id=customer_id))
         return queryset
 
     @extend_schema(request=None, responses=s.UnmergeResultSerializer, summary="Un-merge: restore both customers")

@@ -9,6 +9,7 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 
 from accounts.api_base import TeamScopedViewSet
+from accounts.params import parse_id
 
 from . import services, stats
 from .models import Enrollment, Journey, TriggerType
@@ -273,6 +274,6 @@ class EnrollmentViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.Retriev
 
     def scope_queryset(self, queryset):
         journey = self.request.query_params.get("journey")
-        if journey and journey.isdigit():
-            queryset = queryset.filter(journey_id=int(journey))
+        if parse_id(journey) is not None:
+            queryset = queryset.filter(journey_id=parse_id(journey))
         return queryset

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import team_required
+from accounts.params import parse_id
 from accounts.tenancy import get_for_team_or_404
 from audiences import builder as condition_builder
 from audiences.models import AudiencePack
@@ -322,7 +323,7 @@ def split_builder(request, pk, node_id):
     action = request.POST.get("action", "")
     if action == "copy_pack":
         pack_id = request.POST.get("from_pack", "")
-        pack = AudiencePack.objects.for_team(request.team).filter(pk=int(pack_id) if pack_id.isdigit() else 0).first()
+        pack = AudiencePack.objects.for_team(request.team).filter(pk=parse_id(pack_id) or 0).first()
         if pack is not None and isinstance(pack.conditions, dict) and pack.conditions.get("children"):
             tree = copy.deepcopy(pack.conditions)
     else:

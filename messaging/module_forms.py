@@ -5,6 +5,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from accounts.params import parse_id
+
 from .models import ModuleType
 from .services.content import validate_module_content
 
@@ -122,7 +124,7 @@ def _row_content(module_type, values):
     if module_type == ModuleType.IMAGE_MAP:
         area = {"url": values["url"]}
         for k in NUMERIC:
-            area[k] = int(values[k]) if values[k].isdigit() else 0
+            area[k] = parse_id(values[k]) or 0
         return area
     button = {"label": values["label"], "url": values["url"]} if values["label"] or values["url"] else None
     card = {"image_url": values["image_url"]}

@@ -28,6 +28,8 @@ JUNK_QUERY = {
     "archived": "perhaps",
     "page_size": "-5",
 }
+# Characters that are digits to str.isdigit() but not to int(), and an id beyond a bigint.
+DIGIT_LIKE = {key: "²" for key in JUNK_QUERY} | {"journey": "³", "pack": "²", "channels": "1,²", "after": "9" * 30}
 SKIP_PREFIXES = ("admin/", "api/", "accounts/", "i18n/", "jsi18n/", "webhooks/", "healthz", "r/", "o/", "static/")
 
 
@@ -54,12 +56,13 @@ CONSOLE_PATHS = _console_paths()
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", CONSOLE_PATHS)
 def test_console_pages_survive_junk_parameters(console, path):
-    response = console.get(path, JUNK_QUERY)
-    assert response.status_code < 500, (path, response.status_code)
-    response = console.get(path, JUNK_QUERY, HTTP_HX_REQUEST="true")
-    assert response.status_code < 500, (path, response.status_code)
-    response = console.post(path, {**JUNK_QUERY, "name": "", "conditions": "{", "file": "not a file"})
-    assert response.status_code < 500, ("POST", path, response.status_code)
+    for junk in (JUNK_QUERY, DIGIT_LIKE):
+        response = console.get(path, junk)
+        assert response.status_code < 500, (path, junk, response.status_code)
+        response = console.get(path, junk, HTTP_HX_REQUEST="true")
+        assert response.status_code < 500, (path, junk, response.status_code)
+        response = console.post(path, {**junk, "name": "", "conditions": "{", "file": "not a file"})
+        assert response.status_code < 500, ("POST", path, junk, response.status_code)
 
 
 COLLECTIONS = [prefix for prefix, _viewset, _basename in router.registry]
@@ -68,8 +71,9 @@ COLLECTIONS = [prefix for prefix, _viewset, _basename in router.registry]
 @pytest.mark.django_db
 @pytest.mark.parametrize("prefix", COLLECTIONS)
 def test_api_collections_survive_junk(api, prefix):
-    response = api.get(f"/api/v1/{prefix}", JUNK_QUERY)
-    assert response.status_code < 500, (prefix, response.status_code)
+    for junk in (JUNK_QUERY, DIGIT_LIKE):
+        response = api.get(f"/api/v1/{prefix}", junk)
+        assert response.status_code < 500, (prefix, junk, response.status_code)
     for body in ({}, {"name": ["x"], "channel": "abc", "conditions": "nope", "kind": 7}, []):
         response = api.post(f"/api/v1/{prefix}", body, format="json")
         assert response.status_code < 500, (prefix, body, response.status_code)
@@ -92,8 +96,9 @@ def test_api_collections_survive_junk(api, prefix):
     ],
 )
 def test_api_reports_survive_junk_parameters(api, path):
-    response = api.get(path, JUNK_QUERY)
-    assert response.status_code < 500, (path, response.status_code)
+    for junk in (JUNK_QUERY, DIGIT_LIKE):
+        response = api.get(path, junk)
+        assert response.status_code < 500, (path, junk, response.status_code)
 
 
 @pytest.mark.django_db
@@ -101,6 +106,23 @@ def test_api_reports_survive_junk_parameters(api, path):
 def test_events_api_survives_junk(api, body):
     response = api.post("/api/v1/events", body, format="json")
     assert response.status_code in (200, 400), response.content[:300]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("prefix", ["events", *COLLECTIONS])
+def test_numbers_beyond_a_float_are_a_400(api, team, prefix):
+    """JSON 1e400 parses to infinity: int() of it raises OverflowError and jsonb refuses it."""
+    from cdp.models import Customer
+
+    event = '{"id": "big", "type": "checkout.completed", "data": {"customer": 1e400, "channel": 1e400, '
+    event += '"order_id": "O1", "amount": 1, "items": [{"name": "Tea", "quantity": 1e400}]}}'
+    body = '{"events": [' + event + '], "name": "x", "channel": 1e400, "points": -1e999}'
+    response = api.generic("POST", f"/api/v1/{prefix}", body.encode(), content_type="application/json")
+    assert response.status_code in (400, 405), (prefix, response.status_code)
+    if response.status_code == 400:
+        assert response.json()["error"]["code"] == "parse_error"
+        assert "finite" in response.json()["error"]["message"]
+    assert not Customer.objects.for_team(team).exists()
 
 
 @pytest.mark.django_db

@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.params import parse_id
+
 from ..events import record_events
 from ..models import Customer, CustomerEvent, EventType, Order
 
@@ -65,12 +67,17 @@ def clean_items(items):
     for index, item in enumerate(items):
         if not isinstance(item, dict) or not str(item.get("name") or "").strip():
             raise ValidationError({"items": [_("第 %(i)s 項需要 name。") % {"i": index}]})
+        quantity = item.get("quantity", 1)
+        if isinstance(quantity, float) and quantity.is_integer():
+            quantity = int(quantity)
+        quantity = parse_id(quantity)  # a whole number, 0 or more; 2.5 or "²" is not a quantity
         try:
-            quantity = int(item.get("quantity", 1))
             price = Decimal(str(item.get("price", 0)))
         except (TypeError, ValueError, InvalidOperation):
+            price = None
+        if quantity is None or price is None:
             raise ValidationError({"items": [_("第 %(i)s 項的 quantity / price 無效。") % {"i": index}]})
-        if quantity < 0 or not price.is_finite() or price < 0:
+        if not price.is_finite() or price < 0:
             raise ValidationError({"items": [_("第 %(i)s 項的 quantity / price 不可為負。") % {"i": index}]})
         out.append({"name": str(item["name"]).strip()[:200], "quantity": quantity, "price": str(price)})
     return out

@@ -29,6 +29,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
+from accounts.params import parse_id
+
 from ..events import batched_notifications, record_event, record_events
 from ..models import (
     Binding,
@@ -114,7 +116,7 @@ class Batch:
         for event in events:
             data = event.get("data") if isinstance(event, dict) else None
             if isinstance(data, dict) and isinstance(data.get("external_id"), str):
-                channel = self.channels.get(_int(data.get("channel")))
+                channel = self.channels.get(parse_id(data.get("channel")))
                 if channel is not None:
                     keys.setdefault(channel.pk, set()).add(self.external_id(channel, data["external_id"], strict=False))
         self.contacts = {}
@@ -134,15 +136,6 @@ class Batch:
                 if strict:
                     raise Rejected({"data.external_id": exc.messages})
         return value
-
-
-def _int(value):
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 ACCEPTED, DUPLICATE = "accepted", "duplicate"
@@ -355,7 +348,7 @@ def _identify(batch, occurred_at, data):
 
 
 def _channel(batch, data):
-    channel = batch.channels.get(_int(data.get("channel")))
+    channel = batch.channels.get(parse_id(data.get("channel")))
     if channel is None:
         raise Rejected({"data.channel": [_("找不到渠道：%(value)s") % {"value": data.get("channel")}]})
     return channel
@@ -441,7 +434,7 @@ def resolve_reference(batch, data):
         except IntegrityError:
             return Customer.objects.for_team(batch.team).active().get(member_id=member_id)
     if data.get("customer") not in (None, ""):
-        pk = _int(data.get("customer"))
+        pk = parse_id(data.get("customer"))
         customer = Customer.objects.for_team(batch.team).filter(pk=pk).first() if pk else None
         hops = 0
         while customer is not None and customer.merged_into_id and hops < 20:
@@ -477,7 +470,7 @@ def _tag_names(data):
 def _tag_add(batch, occurred_at, data):
     names = _tag_names(data)
     customer = resolve_reference(batch, data)
-    channel = batch.channels.get(_int(data.get("channel")))
+    channel = batch.channels.get(parse_id(data.get("channel")))
     tags.add_tags(customer=customer, names=names, source="api", channel=channel, occurred_at=occurred_at)
 
 
@@ -515,7 +508,7 @@ def _system(batch, name, occurred_at, data):
     record_event(
         team=batch.team,
         customer=customer,
-        channel=batch.channels.get(_int(data.get("channel"))),
+        channel=batch.channels.get(parse_id(data.get("channel"))),
         type=EventType.SYSTEM,
         occurred_at=occurred_at,
         data={**payload, "name": name},

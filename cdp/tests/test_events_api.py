@@ -161,6 +161,53 @@ class TestEventsApi:
             days=39
         )
 
+    def test_tag_remove_attribute_set_and_customer_reference_through_a_merge(self, api, team, line):
+        from cdp.services import identity
+
+        CustomAttributeFactory(team=team, key="level", type="number")
+        kept = Customer.objects.create(team=team, member_id="M1")
+        gone = Customer.objects.create(team=team)
+        identity.merge_customers(survivor=kept, absorbed=gone, evidence={"test": True})
+        body = post(
+            api,
+            [
+                {"id": "t1", "type": "tag.add", "data": {"customer": gone.pk, "tags": ["VIP", "New"]}},
+                {"id": "t2", "type": "tag.remove", "data": {"customer": str(gone.pk), "tags": ["New"]}},
+                {"id": "a1", "type": "attribute.set", "data": {"member_id": "M1", "attributes": {"level": "3.5"}}},
+            ],
+        ).json()
+        assert body == {"accepted": 3, "duplicates": 0, "rejected": []}
+        assert list(CustomerTag.objects.filter(customer=kept).values_list("tag__name", flat=True)) == ["VIP"]
+        assert not CustomerTag.objects.filter(customer=gone).exists()
+        assert str(kept.attribute_values.get().number_value) == "3.500000"
+        types = list(CustomerEvent.objects.filter(customer=kept).values_list("type", flat=True))
+        assert {"tag_added", "tag_removed", "attribute_changed"} <= set(types)
+
+    def test_ids_and_quantities_must_be_whole_numbers(self, api, team, line):
+        ContactFactory(team=team, channel=line, external_id="U1")
+        order = {"channel": line.pk, "external_id": "U1", "order_id": "O1", "amount": 1, "currency": "TWD"}
+        body = post(
+            api,
+            [
+                {"id": "c1", "type": "tag.add", "data": {"channel": line.pk + 0.5, "external_id": "U1", "tags": ["A"]}},
+                {"id": "c2", "type": "tag.add", "data": {"customer": "²", "tags": ["A"]}},
+                {
+                    "id": "c3",
+                    "type": "checkout.completed",
+                    "data": {**order, "items": [{"name": "T", "quantity": 2.5}]},
+                },
+                {
+                    "id": "c4",
+                    "type": "checkout.completed",
+                    "data": {**order, "items": [{"name": "T", "quantity": 2.0}]},
+                },
+            ],
+        ).json()
+        rejected = {r["index"]: r["errors"] for r in body["rejected"]}
+        assert body["accepted"] == 1 and set(rejected) == {0, 1, 2}, body
+        assert "data.channel" in rejected[0] and "data.customer" in rejected[1] and "data.items" in rejected[2]
+        assert Order.objects.get().order_id == "O1" and not CustomerTag.objects.exists()
+
     def test_unsubscribe_scope(self, api, team, line):
         contact = ContactFactory(channel=line, external_id="Uu")
         body = post(
