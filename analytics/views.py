@@ -1,14 +1,14 @@
 """Console pages: the home page (KPIs) and the analytics page; each card reloads in place with HTMX and exports CSV."""
 
-import csv
-
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from accounts.csv_lines import BOM, CsvLines
 from accounts.decorators import team_required
+from accounts.params import parse_id
 from cdp.models import Channel
 
 from . import charts, services
@@ -52,7 +52,7 @@ def card_context(request, name):
             ctx["filters"] = {"start": data["start"].isoformat(), "end": data["end"].isoformat(), "unit": data["unit"]}
             params = {**ctx["filters"], "channels": ",".join(str(pk) for pk in sorted(ctx["selected"]))}
         else:
-            ctx["selected"] = {int(v) for v in services._channel_ids(params.get("channels")) or [] if v.isdigit()}
+            ctx["selected"] = {parse_id(v) for v in services._channel_ids(params.get("channels")) or []} - {None}
             ctx["filters"] = {k: params.get(k) or "" for k in ("start", "end", "unit")}
     elif name in ("binding_sources", "contact_sources") and data is not None:
         ctx["figure"] = getattr(charts, name)(data)
@@ -100,7 +100,6 @@ def export(request, name):
         return HttpResponse("\n".join(lines), status=400, content_type="text/plain; charset=utf-8")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-    response.write("\ufeff")
-    writer = csv.writer(response)
-    writer.writerows(services.csv_rows(name, data))
+    lines = CsvLines()
+    response.write(BOM + "".join(lines.row(row) for row in services.csv_rows(name, data)))
     return response

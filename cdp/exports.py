@@ -5,11 +5,12 @@ and the chosen customer fields. Rows are read with iterator(chunk_size=...) and 
 fetched once per chunk, so memory stays flat at a million contacts.
 """
 
-import csv
 from collections import defaultdict
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+from accounts.csv_lines import BOM, CsvLines
 
 from .models import (
     AttributeValue,
@@ -23,7 +24,6 @@ from .models import (
 from .presenters import display_value
 
 CHUNK = 2000
-BOM = "\ufeff"
 
 FIELD_CHOICES = [
     ("member_id", gettext_lazy("會員編號")),
@@ -55,11 +55,6 @@ CONTACT_FIELDS = {"status", "source", "created_at", "subscribed_at"} | {
     "last_team_interaction_at",
 }
 CUSTOMER_FIELDS = {"member_id", "name", "phone", "email", "is_bound", "is_member", "points_balance"}
-
-
-class _Echo:
-    def write(self, value):
-        return value
 
 
 def export_csv(team, customers, fields):
@@ -102,8 +97,7 @@ def export_csv(team, customers, fields):
         return "" if value is None else value
 
     def lines():
-        writer = csv.writer(_Echo())
-        yield BOM + writer.writerow(header)
+        yield BOM + CsvLines().row(header)
         batch = []
         for row in contacts.iterator(chunk_size=CHUNK):
             batch.append(row)
@@ -114,7 +108,7 @@ def export_csv(team, customers, fields):
             yield "".join(_render(batch))
 
     def _render(batch):
-        writer = csv.writer(_Echo())
+        lines = CsvLines()
         customer_ids = {row["customer_id"] for row in batch}
         tags = _tags(team, customer_ids) if "tags" in fields else {}
         values = _values(team, customer_ids, attributes.values()) if attributes else {}
@@ -126,7 +120,7 @@ def export_csv(team, customers, fields):
             other = "" if kind in dict(ID_COLUMNS) else row["external_id"]
             out = [row["customer_id"], kind, row["channel__name"], *ids, other]
             out += [cell(f, row, tags, values) for f in fields]
-            yield writer.writerow(out)
+            yield lines.row(out)
 
     return lines()
 

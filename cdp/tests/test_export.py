@@ -57,3 +57,23 @@ def test_export_needs_permission_and_valid_filters(client, console, team):
     assert console.get(reverse("cdp:export"), {"channel": "999999"}).status_code == 400
     client.force_login(MembershipFactory(team=team, role="agent").user)
     assert client.get(reverse("cdp:export")).status_code == 403
+
+
+def test_cells_a_spreadsheet_would_run_are_defused(console, team):
+    """A name a customer typed into a chat reaches the export; phone numbers and negative numbers stay numbers."""
+    from accounts.csv_lines import safe_cell
+
+    wa = ChannelFactory(team=team, kind="whatsapp")
+    contact = ContactFactory(channel=wa, external_id="+886912345678", phone="+886912345678")
+    Customer.objects.filter(pk=contact.customer_id).update(name='=HYPERLINK("http://evil.example","點我")')
+    [row] = read(console.get(reverse("cdp:export"), {"fields": ["name", "points_balance"]}))
+    assert row["姓名"] == '\'=HYPERLINK("http://evil.example","點我")'
+    assert row["WhatsApp 電話號碼"] == "+886912345678"
+    assert [safe_cell(v) for v in ["@SUM(A1)", "+1+cmd|' /C calc'!A0", "-3.5", "+886 912-345-678", "a=b", 7]] == [
+        "'@SUM(A1)",
+        "'+1+cmd|' /C calc'!A0",
+        "-3.5",
+        "+886 912-345-678",
+        "a=b",
+        7,
+    ]

@@ -1,8 +1,9 @@
 """The conversation with one contact (messages in and out), agent replies and the CSV export (seed 004)."""
 
-import csv
 import uuid
 from itertools import chain
+
+from accounts.csv_lines import BOM, CsvLines
 
 from ..models import InboundMessage, Origin, OutboundMessage
 from . import outbox
@@ -43,11 +44,6 @@ def agent_reply(*, contact, text, user=None):
     )[0]
 
 
-class Echo:
-    def write(self, value):
-        return value
-
-
 EXPORT_HEADER = [
     "time",
     "channel",
@@ -63,8 +59,8 @@ EXPORT_HEADER = [
 
 def export_rows(team, start, end):
     """CSV lines (strings) of every message in and out in [start, end), in the team's time zone, by time."""
-    writer = csv.writer(Echo())
-    yield "\ufeff" + writer.writerow(EXPORT_HEADER)
+    lines = CsvLines()
+    yield BOM + lines.row(EXPORT_HEADER)
     inbound = (
         InboundMessage.objects.filter(team=team, occurred_at__gte=start, occurred_at__lt=end)
         .select_related("channel", "contact")
@@ -83,7 +79,7 @@ def export_rows(team, start, end):
     )
     for at, m, direction in sorted(rows, key=lambda r: r[0]):
         text = m.text if direction == "in" else (m.preview or (m.content or {}).get("text", ""))
-        yield writer.writerow(
+        yield lines.row(
             [
                 team.localtime(at).isoformat(timespec="seconds"),
                 m.channel.name,
