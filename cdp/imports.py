@@ -36,6 +36,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts.csv_lines import BOM, CsvLines
+
 from .events import batched_notifications, notify_consumers
 from .models import (
     AttributeValue,
@@ -68,6 +70,9 @@ SNIFF_BYTES = 64 * 1024
 LINE_UID = re.compile(r"^U[0-9a-f]{32}$")
 TAG_SPLIT = re.compile(r"[,;、，；]")
 VALUE_COLUMNS = ("text_value", "number_value", "datetime_value", "bool_value")
+
+
+NUL = "\x00"
 
 
 class ImportFileError(Exception):
@@ -115,6 +120,10 @@ def _open(job):
         raise ImportFileError(_("檔案是空的。"))
     except UnicodeDecodeError:
         raise ImportFileError(_("檔案不是 UTF-8 編碼：請在 Excel 另存為「CSV UTF-8（逗號分隔）」。"))
+    except csv.Error as exc:
+        raise ImportFileError(_("第 1 列不是有效的 CSV（%(error)s）。") % {"error": exc})
+    if any(NUL in h for h in headers):
+        raise ImportFileError(_("第一列含有 NUL 字元：檔案不是文字 CSV。"))
     if not any(headers):
         raise ImportFileError(_("第一列必須是欄位名稱。"))
     if len(set(headers)) != len(headers):
@@ -134,6 +143,10 @@ def _rows(reader):
             return
         except UnicodeDecodeError:
             raise ImportFileError(_("第 %(row)s 列之後的內容不是 UTF-8 編碼。") % {"row": number})
+        except csv.Error as exc:
+            # e.g. a quote that is never closed swallows the rest of the file into one oversized field
+            message = _("第 %(row)s 列之後不是有效的 CSV（%(error)s）：請檢查未成對的引號。")
+            raise ImportFileError(message % {"row": number + 1, "error": exc})
         number += 1
         if any(cell.strip() for cell in cells):
             yield number, cells
@@ -247,6 +260,10 @@ class Importer:
     def parse(self, number, headers, cells):
         """A valid Row, or the error report's entry (row number, {column: messages}, values)."""
         values = {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(headers)}
+        if any(NUL in value for value in values.values()):
+            # PostgreSQL text cannot hold NUL; the report shows where it was
+            values = {h: value.replace(NUL, "\ufffd") for h, value in values.items()}
+            return number, {"": [_("此列含有 NUL 字元（\\0），無法匯入。")]}, values
         errors = {}
         key = values.get(self.key_column, "")
         try:
@@ -677,18 +694,14 @@ def _unnest(sql, fields, columns):
 def error_report(job):
     """The per-row error report as CSV lines (UTF-8 with BOM): row, column, message, then the row's cells."""
 
-    class Echo:
-        def write(self, value):
-            return value
-
-    writer = csv.writer(Echo())
+    lines = CsvLines()
     headers = []
     for entry in job.errors:
         for column in entry.get("values", {}):
             if column not in headers:
                 headers.append(column)
-    yield "\ufeff" + writer.writerow([_("列號"), _("欄位"), _("錯誤"), *headers])
+    yield BOM + lines.row([_("列號"), _("欄位"), _("錯誤"), *headers])
     for entry in job.errors:
         values = entry.get("values", {})
         for column, messages in entry["errors"].items():
-            yield writer.writerow([entry["row"], column, " ".join(messages), *[values.get(h, "") for h in headers]])
+            yield lines.row([entry["row"], column, " ".join(messages), *[values.get(h, "") for h in headers]])

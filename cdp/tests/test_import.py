@@ -132,6 +132,27 @@ def test_mapping_errors_and_unreadable_files(console, team, line):
     assert response.status_code == 400
 
 
+def test_an_unclosed_quote_is_a_clear_file_error_not_a_500(console, team, line):
+    """csv raises "field larger than field limit" once an unclosed quote swallows the rest of the file."""
+    text = f'uid,name\n{UID1},ok\n{UID2},"never closed\n' + "x" * 140_000 + "\n"
+    job = upload(console, text, line)
+    page = console.get(reverse("cdp:import-mapping", args=[job.pk]))
+    assert page.status_code == 200 and "第 3 列之後不是有效的 CSV" in page.content.decode()
+    response = run_mapping(console, job, ["key", "name"])
+    assert response.status_code < 500
+    job.refresh_from_db()
+    assert job.status != "running" and not Contact.objects.filter(team=team).exists()
+
+
+def test_a_nul_character_fails_its_row_only(console, team, line):
+    job = upload(console, f"uid,name\n{UID1},好\n{UID2},壞\x00名\n", line)
+    run_mapping(console, job, ["key", "name"])
+    job.refresh_from_db()
+    assert (job.status, job.applied_rows, job.error_rows) == ("done", 1, 1)
+    assert job.errors[0]["row"] == 3 and job.errors[0]["values"]["name"] == "壞\ufffd名"
+    assert list(Contact.objects.filter(team=team).values_list("external_id", flat=True)) == [UID1]
+
+
 def test_large_files_run_in_the_background_with_progress(
     console, team, line, monkeypatch, django_capture_on_commit_callbacks
 ):
