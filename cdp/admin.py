@@ -3,6 +3,7 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html_join
 
+from . import quota
 from .models import (
     AttributeTypeChange,
     AttributeValue,
@@ -31,8 +32,26 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class QuotaRefreshingAdmin(admin.ModelAdmin):
+    """Adding or deleting contacts here (a channel's delete cascades to its contacts) moves the quota line."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        quota.schedule_refresh(obj.team_id)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        quota.schedule_refresh(obj.team_id)
+
+    def delete_queryset(self, request, queryset):
+        team_ids = set(queryset.values_list("team_id", flat=True))
+        super().delete_queryset(request, queryset)
+        for team_id in team_ids:
+            quota.schedule_refresh(team_id)
+
+
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(QuotaRefreshingAdmin):
     list_display = ["name", "kind", "team", "external_id", "status", "is_sandbox", "created_at"]
     list_filter = ["kind", "status", "is_sandbox", "team"]
     search_fields = ["name", "external_id", "team__slug"]
@@ -50,7 +69,7 @@ class ChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(QuotaRefreshingAdmin):
     list_display = ["external_id", "channel", "team", "customer", "status", "source", "is_over_quota", "created_at"]
     list_filter = ["status", "source", "is_over_quota", "channel__kind", "team"]
     search_fields = ["external_id", "phone", "display_name", "business_scoped_id"]

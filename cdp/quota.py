@@ -5,11 +5,14 @@ them (the newest) is over quota and is excluded from audiences and broadcasts. B
 contacts still count towards the quota (they are still contacts of the team), as in the reference product.
 """
 
+import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from .models import Contact
 
@@ -53,7 +56,9 @@ def refresh_over_quota(team):
 
 
 def schedule_refresh(team_id):
-    """After commit, refresh the team's over-quota flags; at most once per debounce window per team.
+    """After commit, refresh the team's over-quota flags: at once for the first change of a debounce window,
+    and once more at the window's end for the changes made inside it (the first refresh may have run before they
+    committed). Any change is so reflected within the window plus the scheduler's poll (about 30 s).
 
     Within one transaction the callback is registered once per team (a batch creating 100 contacts checks the
     debounce cache once, not 100 times).
@@ -65,10 +70,21 @@ def schedule_refresh(team_id):
         return
 
     def enqueue():
-        if cache.add(f"quota-refresh:{team_id}", 1, timeout=REFRESH_DEBOUNCE_SECONDS):
-            from django_q.tasks import async_task
+        from django_q.models import Schedule
+        from django_q.tasks import async_task, schedule
 
+        if cache.add(f"quota-refresh:{team_id}", 1, timeout=REFRESH_DEBOUNCE_SECONDS):
             async_task("cdp.tasks.refresh_quota", team_id, task_name=f"quota:{team_id}")
+        elif cache.add(f"quota-refresh-trailing:{team_id}", 1, timeout=REFRESH_DEBOUNCE_SECONDS):
+            # Runs after every change that finds this key set: they all committed within the window before it.
+            schedule(
+                "cdp.tasks.refresh_quota",
+                team_id,
+                name=f"quota:{team_id}:{uuid.uuid4().hex[:12]}",  # django-q2 refuses a name twice
+                schedule_type=Schedule.ONCE,
+                repeats=-1,  # a ONCE schedule with negative repeats deletes itself after running
+                next_run=timezone.now() + timedelta(seconds=REFRESH_DEBOUNCE_SECONDS),
+            )
 
     enqueue.quota_team_id = team_id
     transaction.on_commit(enqueue)

@@ -96,3 +96,51 @@ def test_quota_newest_contacts_are_over(team, line):
     refresh_over_quota(team)
     assert set(Contact.objects.filter(is_over_quota=True).values_list("pk", flat=True)) == {made[3].pk}
     assert Contact.objects.for_team(team).reachable().count() == 3
+
+
+def _quota_refreshes(team):
+    """(queued refresh tasks, scheduled trailing refreshes) of the team's quota."""
+    from django_q.models import OrmQ, Schedule
+
+    queued = sum(1 for task in OrmQ.objects.all() if task.func() == "cdp.tasks.refresh_quota")
+    trailing = Schedule.objects.filter(func="cdp.tasks.refresh_quota", args=f"({team.pk},)")
+    return queued, list(trailing)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_quota_flags_follow_every_change_inside_a_debounce_window(team, line, admin_client):
+    """The first change refreshes at once; changes inside the window get one more refresh after it (the first
+    may have run before they committed); adding, deleting and a new quota all count. Real commits (transaction=True):
+    the callbacks run as they do in production."""
+    from accounts.models import Team
+    from cdp import tasks
+
+    Team.objects.filter(pk=team.pk).update(contact_quota=1)
+    team.refresh_from_db()
+    first = contacts.upsert_contact(channel=line, external_id="U1", occurred_at=T0).contact
+    assert _quota_refreshes(team) == (1, [])
+    tasks.refresh_quota(team.pk)  # the queued task runs before the next contacts commit
+    second = contacts.upsert_contact(channel=line, external_id="U2", occurred_at=T0 + timedelta(minutes=1))
+    contacts.upsert_contact(channel=line, external_id="U3", occurred_at=T0 + timedelta(minutes=2))
+    queued, trailing = _quota_refreshes(team)
+    assert queued == 1 and len(trailing) == 1  # one trailing refresh for the whole window
+    assert trailing[0].schedule_type == "O" and trailing[0].repeats == -1
+    assert trailing[0].next_run > timezone.now() + timedelta(seconds=3)
+    assert not Contact.objects.filter(is_over_quota=True).exists()  # stale until the trailing refresh
+    tasks.refresh_quota(team.pk)
+    assert set(Contact.objects.filter(is_over_quota=True).values_list("external_id", flat=True)) == {"U2", "U3"}
+
+    # Deleting a contact in the admin (a new window) moves the line too.
+    from django.core.cache import cache
+
+    cache.clear()
+    response = admin_client.post(f"/admin/cdp/contact/{first.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302 and _quota_refreshes(team)[0] == 2
+    tasks.refresh_quota(team.pk)
+    assert set(Contact.objects.filter(is_over_quota=True).values_list("external_id", flat=True)) == {"U3"}
+    assert second.contact.external_id == "U2"
+
+    cache.clear()
+    team.contact_quota = 5
+    team.save()
+    assert _quota_refreshes(team)[0] == 3
