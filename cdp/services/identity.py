@@ -29,8 +29,9 @@ Customers with different non-empty member ids are never merged (MemberIdConflict
 Un-merging (unmerge) restores the absorbed customer from the snapshot (fields, contacts, tags, attribute values,
 bindings, orders, timeline) and the survivor's own fields as they were before the merge. What happened after the
 merge is attributed like this: anything tied to one of the absorbed customer's contacts (bindings of those
-contacts, timeline events of those contacts) goes back with the contact; tags, attribute values and interaction
-times changed after the merge stay on the survivor; points earned or spent after the merge stay on the survivor
+contacts, timeline events of those contacts) goes back with the contact; tags, attribute values, interaction
+times and any field written after the merge (a member id, phone, email or name the survivor gained since) stay on
+the survivor; points earned or spent after the merge stay on the survivor
 (the absorbed customer gets back exactly its balance at merge time, the survivor keeps the rest, never below 0).
 A merge whose survivor has since been absorbed by another merge cannot be undone until that one is.
 
@@ -298,9 +299,9 @@ def identify_member(
     """A website member registered or logged in: find or create their customer and mark it a member.
 
     Writes member_registered the first time the customer becomes a member, member_login afterwards. Given
-    phone / email / name overwrite the customer's (the website is the member's source of truth), except that a
-    phone or email another customer holds for the same member is left alone. Attributes go through
-    attributes.set_attributes (ValidationError keyed by attribute key).
+    phone / email / name overwrite the customer's (the website is the member's source of truth); a member id
+    never replaces another one. Attributes go through attributes.set_attributes (ValidationError keyed by
+    attribute key).
     """
     identity = normalize_identity(team, member_id=member_id, phone=phone, email=email)
     if not identity:
@@ -828,13 +829,19 @@ def unmerge(*, merge_record, actor=""):
         # Attributes: values not written since the merge go back to what each customer had.
         _restore_values(record, survivor, absorbed)
 
-        # Fields: the absorbed customer as it was; the survivor as it was, keeping later activity and points.
+        # Fields: the absorbed customer as it was. The survivor as it was where a field still holds what the merge
+        # made of it; a field written since (its own login gave it a member id, a new phone, a later
+        # interaction) keeps that; points lose what the absorbed customer brought.
         before_s, before_a = snap["survivor"], snap["absorbed"]
-        updates = {k: _load(k, v) for k, v in before_s.items() if k not in _TIME_FIELDS}
-        for key in _TIME_FIELDS:
-            merged_value = _later(_load(key, before_s[key]), _load(key, before_a[key]))
+        loaded_s = {k: _load(k, v) for k, v in before_s.items()}
+        merged = {
+            **loaded_s,
+            **_merged_fields(Customer(**loaded_s), Customer(**{k: _load(k, v) for k, v in before_a.items()})),
+        }
+        updates = {}
+        for key, value in loaded_s.items():
             current = getattr(survivor, key)
-            updates[key] = _load(key, before_s[key]) if current == merged_value else current
+            updates[key] = value if current == merged[key] else current
         for key in ("points_balance", "points_accumulated"):
             updates[key] = max(getattr(survivor, key) - before_a[key], 0)
         later_bindings = Binding.objects.filter(customer=survivor).order_by("bound_at").first()

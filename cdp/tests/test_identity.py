@@ -89,6 +89,19 @@ class TestBinding:
         assert result.merges  # matched the oldest customer with that phone
         assert Contact.objects.get(pk=c.pk).customer_id == Contact.objects.get(pk=a.pk).customer_id
 
+    def test_email_match_is_a_team_switch(self, team, line, wa):
+        a, b, c = ContactFactory(channel=line), ContactFactory(channel=wa), ContactFactory(channel=wa)
+        bind(a, email="Amy@Example.com")
+        team.match_by_email = False
+        team.save()
+        bind(Contact.objects.get(pk=b.pk), email="amy@example.com")
+        assert Contact.objects.get(pk=b.pk).customer_id != Contact.objects.get(pk=a.pk).customer_id
+        team.match_by_email = True
+        team.save()
+        result = bind(Contact.objects.select_related("team").get(pk=c.pk), email="AMY@example.com")
+        assert result.merges  # normalised, and matched the oldest customer with that email
+        assert Contact.objects.get(pk=c.pk).customer_id == Contact.objects.get(pk=a.pk).customer_id
+
     def test_bad_phone_names_the_field(self, line):
         with pytest.raises(ValidationError) as exc:
             bind(ContactFactory(channel=line), phone="12")
@@ -187,6 +200,24 @@ class TestMerge:
         assert s.member_id == "M9"
         survivor, restored = identity.unmerge(merge_record=record)
         assert restored.member_id == "M9" and not survivor.member_id
+
+    def test_what_the_survivor_gained_after_the_merge_survives_the_unmerge(self, team, line, wa):
+        s = rich_customer(team, line)
+        a = rich_customer(team, wa)
+        Customer.objects.filter(pk=s.pk).update(name="Amy", email="amy@old.example")
+        Customer.objects.filter(pk=a.pk).update(phone="+886912345678", name="")
+        s.refresh_from_db()
+        a.refresh_from_db()
+        record = identity.merge_customers(survivor=s, absorbed=a, evidence={})
+        s.refresh_from_db()
+        assert s.phone == "+886912345678"  # taken from the absorbed customer
+        # later, the survivor's own member logs in: a member id and a new email of its own
+        identity.identify_member(team=team, member_id="M5", email="amy@new.example", phone="+886912345678")
+        survivor, restored = identity.unmerge(merge_record=record)
+        assert survivor.pk == s.pk and survivor.member_id == "M5" and survivor.is_member
+        assert survivor.email == "amy@new.example" and survivor.name == "Amy"
+        # the phone still holds what the merge made of it, so it goes back with the absorbed customer
+        assert restored.phone == "+886912345678" and restored.member_id is None and not restored.is_member
 
     def test_different_member_ids_never_merge(self, team, line, wa):
         s = rich_customer(team, line, member_id="M1")
