@@ -37,6 +37,13 @@ class TestChannelsApi:
             format="json",
         )
         assert line.status_code == 201 and "/webhooks/line/" in line.json()["webhook_url"]
+        ig_credentials = {"ig_account_id": "1784", "app_secret": "s", "verify_token": "v", "access_token": "t"}
+        ig_body = {"kind": "instagram", "name": "IG", "credentials": ig_credentials}
+        ig = api.post("/api/v1/channels", ig_body, format="json")
+        assert ig.status_code == 201 and "/webhooks/meta/" in ig.json()["webhook_url"]
+        assert "credentials" not in ig.json()  # write-only
+        missing = api.post("/api/v1/channels", {"kind": "instagram", "name": "IG", "credentials": {}}, format="json")
+        assert {"credentials.ig_account_id", "credentials.app_secret"} <= set(missing.json()["error"]["fields"])
 
     def test_update_and_disable(self, api, team):
         channel = ChannelFactory(team=team, kind="facebook", credentials={"page_id": "1", "app_secret": "a"})
@@ -125,6 +132,54 @@ class TestDefinitionsApi:
         quota = api.get("/api/v1/quota").json()
         assert quota["used"] == 2 and quota["remaining"] == team.contact_quota - 2 and quota["percent"] == 0.0
 
+    def test_contact_filters_by_status_and_source(self, api, team):
+        line = ChannelFactory(team=team)
+        blocked = ContactFactory(channel=line, status="blocked", source="import")
+        ContactFactory(channel=line, status="subscribed", source="import")
+        ContactFactory(channel=line, status="blocked", source="api")
+        body = api.get("/api/v1/contacts", {"status": "blocked", "source": "import"}).json()
+        assert [c["id"] for c in body["results"]] == [blocked.pk]
+        assert api.get("/api/v1/contacts", {"status": "nonsense"}).json()["results"] == []
+
+
+@pytest.mark.django_db
+def test_another_teams_ids_reach_nothing(api, team, other_team):
+    """Team A's key with team B's contact, channel, tag and customer ids: refused or empty, team B unchanged."""
+    theirs = ContactFactory(channel=ChannelFactory(team=other_team), external_id="U-B")
+    their_tag = tags.add_tags(customer=theirs.customer, names=["B-VIP"], source="api")[0]
+    ContactFactory(channel=ChannelFactory(team=team))
+    response = api.post(
+        "/api/v1/customers/bind", {"contact": theirs.pk, "member_id": "M-A", "method": "api"}, format="json"
+    )
+    assert response.status_code == 400 and "contact" in response.json()["error"]["fields"]
+    theirs.customer.refresh_from_db()
+    assert theirs.customer.member_id is None and not Customer.objects.filter(member_id="M-A").exists()
+    for params in ({"channel": theirs.channel_id}, {"tag": their_tag.pk}, {"tag": "B-VIP"}):
+        assert api.get("/api/v1/customers", params).json()["results"] == [], params
+    assert api.get("/api/v1/merges", {"customer": theirs.customer_id}).json()["results"] == []
+    assert api.get("/api/v1/quota").json()["used"] == 1
+
+
+@pytest.mark.django_db
+def test_merge_records_are_read_only_in_the_admin_and_unmerge_is_an_action(admin_client, team):
+    from cdp.models import MergeRecord
+
+    survivor, absorbed = CustomerFactory(team=team), CustomerFactory(team=team)
+    record = identity.merge_customers(survivor=survivor, absorbed=absorbed, evidence={"reason": "test"})
+    page = admin_client.get(f"/admin/cdp/mergerecord/{record.pk}/change/")
+    assert page.status_code == 200 and not page.context["has_change_permission"]
+    response = admin_client.post(f"/admin/cdp/mergerecord/{record.pk}/change/", {"evidence": "{}"})
+    assert response.status_code == 403
+    assert admin_client.get("/admin/cdp/mergerecord/add/").status_code == 403
+    response = admin_client.post(
+        "/admin/cdp/mergerecord/", {"action": "unmerge", "_selected_action": [record.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    record.refresh_from_db()
+    absorbed.refresh_from_db()
+    assert record.unmerged_at is not None and absorbed.merged_into_id is None
+    assert MergeRecord.objects.count() == 1
+
 
 @pytest.mark.django_db
 def test_admin_pages_render(admin_client, team):
@@ -153,3 +208,13 @@ def test_admin_pages_render(admin_client, team):
         assert response.status_code == 200, model
     page = admin_client.get(reverse("admin:cdp_channel_change", args=[contact.channel_id]))
     assert b"supersecret" not in page.content and b"cret" in page.content
+
+
+@pytest.mark.django_db
+def test_the_schema_documents_every_event_type_with_an_example(api):
+    from cdp.services.events_api import HANDLERS
+
+    operation = api.get("/api/schema/", {"format": "json"}).json()["paths"]["/api/v1/events"]["post"]
+    examples = operation["requestBody"]["content"]["application/json"]["examples"]
+    documented = {event["type"] for example in examples.values() for event in example["value"]["events"]}
+    assert documented >= set(HANDLERS), set(HANDLERS) - documented
