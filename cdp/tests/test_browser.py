@@ -119,3 +119,230 @@ def test_csv_import_flow(live_server, page, screenshot, tmp_path):  # noqa: F811
     assert "不是有效的 LINE UID" in page.get_by_test_id("import-progress").inner_text()
     screenshot("import-done-zh-hant")
     assert Contact.objects.filter(team=team, external_id=uid, source="import").exists()
+
+
+def test_tag_management(live_server, page, screenshot):  # noqa: F811
+    from cdp.tests.factories import CustomerTagFactory
+    from tests.factories import TeamFactory
+
+    team = TeamFactory(slug="browser-tags", name="標籤測試品牌")
+    CustomerTagFactory(team=team, customer__team=team, tag=Tag.objects.create(team=team, name="既有標籤"))
+    other_team_tag = Tag.objects.create(team=TeamFactory(slug="browser-tags-other"), name="別隊標籤")
+    user = MembershipFactory(team=team, role="marketer").user
+    login(page, live_server, user)
+
+    page.goto(f"{live_server.url}/customers/tags/")
+    rows = page.get_by_test_id("tag-row")
+    assert rows.count() == 1
+    assert other_team_tag.name not in page.get_by_test_id("tag-table").inner_text()
+
+    # Create (a plain form post, then the redirect back to the list).
+    create_form = page.get_by_test_id("tag-create-form")
+    create_form.locator("input[name=name]").fill("  週年慶  ")
+    with page.expect_navigation():
+        create_form.locator("button[type=submit]").click()
+    assert page.url == f"{live_server.url}/customers/tags/"
+    tag = Tag.objects.get(team=team, name="週年慶")
+    row = rows.filter(has=page.locator(f"#tag-{tag.pk}"))
+    assert row.locator(f"#tag-{tag.pk}").input_value() == "週年慶"
+    assert "使用中" in row.get_by_test_id("tag-status").inner_text()
+    assert rows.count() == 2
+    screenshot("tags-created-zh-hant")
+
+    # Rename in place.
+    row.locator(f"#tag-{tag.pk}").fill("週年慶 2025")
+    with page.expect_navigation():
+        row.get_by_test_id("tag-rename").click()
+    tag.refresh_from_db()
+    assert tag.name == "週年慶 2025"
+    assert page.locator(f"#tag-{tag.pk}").input_value() == "週年慶 2025"
+    assert not Tag.objects.filter(team=team, name="週年慶").exists()
+
+    # Renaming to a name the team already uses is refused with a message, nothing changes.
+    page.locator(f"#tag-{tag.pk}").fill("既有標籤")
+    with page.expect_navigation():
+        rows.filter(has=page.locator(f"#tag-{tag.pk}")).get_by_test_id("tag-rename").click()
+    assert "已經有名為「既有標籤」的標籤" in page.locator(".field-error").inner_text()
+    tag.refresh_from_db()
+    assert tag.name == "週年慶 2025"
+    screenshot("tags-rename-clash-zh-hant")
+
+    # Archive (confirm dialog): the row turns into a plain label with the archived pill.
+    page.goto(f"{live_server.url}/customers/tags/")
+    dialogs = []
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+    with page.expect_navigation():
+        rows.filter(has=page.locator(f"#tag-{tag.pk}")).get_by_test_id("tag-archive").click()
+    assert "確定封存" in dialogs[0]
+    assert "標籤已封存" in page.locator(".flash-list").inner_text()
+    archived = rows.filter(has_text="週年慶 2025")
+    assert "已封存" in archived.get_by_test_id("tag-status").inner_text()
+    assert archived.get_by_test_id("tag-rename").count() == 0
+    assert archived.get_by_test_id("tag-archive").count() == 0
+    assert page.locator(f"#tag-{tag.pk}").count() == 0
+    tag.refresh_from_db()
+    assert tag.archived_at is not None
+    screenshot("tags-archived-zh-hant")
+
+
+def test_custom_attribute_type_change(live_server, page, screenshot):  # noqa: F811
+    from cdp.models import AttributeTypeChange, AttributeValue, CustomAttribute
+    from cdp.services.attributes import set_attributes
+    from cdp.tests.factories import CustomerFactory
+    from tests.factories import TeamFactory
+
+    team = TeamFactory(slug="browser-attrs", name="屬性測試品牌")
+    user = MembershipFactory(team=team, role="marketer").user
+    login(page, live_server, user)
+
+    page.goto(f"{live_server.url}/customers/attributes/")
+    assert "尚未定義自訂屬性" in page.get_by_test_id("attribute-table").inner_text()
+    form = page.get_by_test_id("attribute-create-form")
+    form.locator("input[name=key]").fill("vip_level")
+    form.locator("input[name=label]").fill("會員等級")
+    form.locator("select[name=type]").select_option("text")
+    with page.expect_navigation():
+        form.locator("button[type=submit]").click()
+    assert "已新增自訂屬性 vip_level" in page.locator(".flash-list").inner_text()
+    attribute = CustomAttribute.objects.get(team=team, key="vip_level")
+    assert (attribute.label, attribute.type) == ("會員等級", "text")
+    row = page.get_by_test_id("attribute-row").filter(has_text="vip_level")
+    assert row.get_by_test_id("attribute-type").inner_text().strip() == "文字"
+    assert page.locator(f"#label-{attribute.pk}").input_value() == "會員等級"
+    screenshot("attributes-created-zh-hant")
+
+    # A value that the type change will clear.
+    customer = CustomerFactory(team=team)
+    set_attributes(customer=customer, values={"vip_level": "gold"}, source="test")
+
+    # The warning only shows once "變更類型" is opened; the confirmation checkbox is required.
+    warning = row.get_by_test_id("attribute-type-warning")
+    assert not warning.is_visible()
+    row.get_by_test_id("attribute-type-toggle").click()
+    warning.wait_for(state="visible")
+    assert "顧客旅程將會停止" in warning.inner_text()
+    row.locator("select[name=type]").select_option("number")
+    row.get_by_test_id("attribute-type-submit").click()  # blocked by the browser: the box is not ticked
+    assert row.locator("input[name=confirm]").evaluate("el => el.validity.valueMissing")
+    assert page.url == f"{live_server.url}/customers/attributes/"
+    assert not AttributeTypeChange.objects.filter(attribute=attribute).exists()
+    screenshot("attributes-type-warning-zh-hant")
+
+    row.locator("input[name=confirm]").check()
+    with page.expect_navigation():
+        row.get_by_test_id("attribute-type-submit").click()
+    flash = page.locator(".flash-list").inner_text()
+    assert "vip_level 的類型已變更" in flash
+    row = page.get_by_test_id("attribute-row").filter(has_text="vip_level")
+    assert "數字" in row.get_by_test_id("attribute-type").inner_text()
+    assert "變更過 1 次" in row.get_by_test_id("attribute-type").inner_text()
+    attribute.refresh_from_db()
+    assert attribute.type == "number"
+    change = AttributeTypeChange.objects.get(attribute=attribute)
+    assert (change.team_id, change.old_type, change.new_type) == (team.pk, "text", "number")
+    assert not AttributeValue.objects.filter(attribute=attribute).exists()
+    screenshot("attributes-type-changed-zh-hant")
+
+
+def test_unmerge_from_customer_page(live_server, page, screenshot):  # noqa: F811
+    from cdp.models import MergeRecord
+    from cdp.services.identity import merge_customers
+    from cdp.tests.factories import ChannelFactory, ContactFactory
+    from tests.factories import TeamFactory
+
+    team = TeamFactory(slug="browser-unmerge", name="合併測試品牌")
+    line = ChannelFactory(team=team, kind="line", name="LINE 官方帳號")
+    facebook = ChannelFactory(team=team, kind="facebook", name="Facebook 粉絲專頁")
+    kept_contact = ContactFactory(channel=line, display_name="陳大文")
+    gone_contact = ContactFactory(channel=facebook, display_name="大文 FB")
+    survivor, absorbed = kept_contact.customer, gone_contact.customer
+    survivor_name, absorbed_name = str(survivor), str(absorbed)
+    record = merge_customers(survivor=survivor, absorbed=absorbed, evidence={"phone": "+886912345678"})
+    user = MembershipFactory(team=team, role="admin").user
+    login(page, live_server, user)
+
+    # The absorbed customer's page redirects to the survivor's, which lists both contacts and the merge.
+    page.goto(f"{live_server.url}/customers/{absorbed.pk}/")
+    assert page.url == f"{live_server.url}/customers/{survivor.pk}/"
+    assert "已合併到另一位顧客" in page.locator(".flash-list").inner_text()
+    assert page.get_by_test_id("contact-card").count() == 2
+    merge_row = page.locator("tr", has=page.get_by_test_id("unmerge"))
+    assert f"{absorbed_name} → {survivor_name}" in merge_row.inner_text()
+    assert "phone=+886912345678" in merge_row.inner_text()
+    screenshot("customer-merged-zh-hant")
+
+    dialogs = []
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+    with page.expect_navigation():
+        page.get_by_test_id("unmerge").click()
+    assert "確定要取消這次合併" in dialogs[0]
+    assert page.url == f"{live_server.url}/customers/{survivor.pk}/"
+    assert f"已取消合併，顧客 {absorbed_name} 已還原" in page.locator(".flash-list").inner_text()
+    assert page.get_by_test_id("unmerge").count() == 0
+    assert "已取消合併" in page.locator("tr", has_text=f"{absorbed_name} → {survivor_name}").inner_text()
+    assert page.get_by_test_id("contact-card").count() == 1
+    assert page.locator(f"#contact-{kept_contact.pk}").count() == 1
+    screenshot("customer-unmerged-zh-hant")
+
+    record.refresh_from_db()
+    absorbed.refresh_from_db()
+    gone_contact.refresh_from_db()
+    assert record.unmerged_at is not None and record.unmerged_by == user.username
+    assert absorbed.merged_into_id is None
+    assert gone_contact.customer_id == absorbed.pk
+    assert MergeRecord.objects.filter(team=team, unmerged_at=None).count() == 0
+
+    # The restored customer has its own page again, with its contact back.
+    page.goto(f"{live_server.url}/customers/{absorbed.pk}/")
+    assert page.url == f"{live_server.url}/customers/{absorbed.pk}/"
+    assert page.get_by_test_id("customer-name").inner_text() == absorbed_name
+    assert page.locator(f"#contact-{gone_contact.pk}").count() == 1
+
+
+def test_csv_export_download(live_server, page, screenshot):  # noqa: F811
+    from cdp.tests.factories import ChannelFactory, ContactFactory, CustomerTagFactory
+    from tests.factories import TeamFactory
+
+    team = TeamFactory(slug="browser-export", name="匯出測試品牌")
+    line = ChannelFactory(team=team, kind="line", name="LINE 官方帳號")
+    instagram = ChannelFactory(team=team, kind="instagram", name="IG 帳號")
+    contacts = [ContactFactory(channel=line, display_name=f"顧客{i}") for i in range(3)]
+    contacts.append(ContactFactory(channel=instagram, display_name="IG 顧客", external_id="IG-17841400000000001"))
+    vip = Tag.objects.create(team=team, name="VIP")
+    CustomerTagFactory(team=team, customer=contacts[0].customer, tag=vip)
+    stranger = ContactFactory(channel=ChannelFactory(kind="line"), external_id="U-other-team-contact")
+    user = MembershipFactory(team=team, role="marketer").user
+    login(page, live_server, user)
+
+    page.goto(f"{live_server.url}/customers/")
+    page.get_by_test_id("export-open").click()
+    dialog = page.locator("#export-dialog")
+    dialog.wait_for(state="visible")
+    assert "匯出目前篩選的聯絡人" in dialog.inner_text()
+    screenshot("customers-export-dialog-zh-hant")
+    assert dialog.locator("input[name=fields][value=name]").is_checked()  # a default field
+    dialog.locator("input[name=fields][value=is_bound]").check()
+    with page.expect_download() as info:
+        page.get_by_test_id("export-submit").click()
+    download = info.value
+    assert download.suggested_filename == "contacts.csv"
+    raw = open(download.path(), "rb").read()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    text = raw.decode("utf-8-sig")
+    header = text.splitlines()[0]
+    assert "LINE UID" in header and "姓名" in header and "社群身份綁定" in header
+    for contact in contacts:
+        assert contact.external_id in text
+    assert stranger.external_id not in text
+    assert len(text.strip().splitlines()) == 1 + len(contacts)
+    assert not dialog.is_visible()
+
+    # The export carries the list's current filters: only the VIP customer's contact.
+    page.select_option("select[name=tag]", str(vip.pk))
+    page.wait_for_function("document.querySelectorAll('[data-testid=customer-row]').length === 1")
+    page.get_by_test_id("export-open").click()
+    with page.expect_download() as info:
+        page.get_by_test_id("export-submit").click()
+    text = open(info.value.path(), "rb").read().decode("utf-8-sig")
+    assert contacts[0].external_id in text
+    assert all(c.external_id not in text for c in contacts[1:])
