@@ -234,6 +234,7 @@ class Importer:
         self.seen = {}
         self.tag_ids = {}
         self.processed = self.applied = self.error_count = 0
+        self.next_analyze = CHUNK
         self.errors = []
         self.now = timezone.now()
         # By member id, a chunk holds one advisory lock per identity key (up to 3 per row) until it commits.
@@ -338,6 +339,7 @@ class Importer:
             while (parsed := pending.result()) is not None:
                 pending = reader_thread.submit(read_next)
                 self.chunk(*parsed)
+                self.refresh_planner_statistics()
         ImportJob.objects.filter(pk=self.job.pk).update(
             status=ImportStatus.DONE,
             finished_at=timezone.now(),
@@ -377,6 +379,22 @@ class Importer:
                     self.error(row.number, {self.key_column: messages}, row.values)
             self.save_progress(self.processed + read, self.applied)
         self.processed += read
+
+    def refresh_planner_statistics(self):
+        """ANALYZE the team columns of the tables a chunk looks up in, when this import has grown the team tenfold.
+
+        A team the statistics do not know yet (created after the last ANALYZE; autovacuum waits for 10 % of the
+        whole table to change) is estimated at about one row, so every chunk's lookups scan the whole team:
+        quadratic in the import's size (62 ms a chunk instead of 2 ms at 200,000 customers). Analyzing only the
+        team columns costs 0.3-0.4 s at 2,500,000 rows, done at 2,000, 20,000, 200,000... rows."""
+        if connection.vendor != "postgresql" or connection.in_atomic_block or self.applied < self.next_analyze:
+            return
+        self.next_analyze = self.applied * 10
+        with connection.cursor() as cursor:
+            if self.key_kind == "member_id":  # identities are looked up among the team's customers
+                cursor.execute("ANALYZE cdp_customer (team_id)")
+            else:  # keys among the channel's contacts
+                cursor.execute("ANALYZE cdp_contact (team_id, channel_id)")
 
     def save_progress(self, processed, applied):
         ImportJob.objects.filter(pk=self.job.pk).update(
@@ -470,12 +488,25 @@ class Importer:
         return existing
 
     def _existing_contacts(self, keys):
-        """{external id: customer id} of the channel's contacts among `keys`."""
-        return dict(
-            Contact.objects.for_team(self.team)
-            .filter(channel=self.channel, external_id__in=keys)
-            .values_list("external_id", "customer_id")
-        )
+        """{external id: customer id} of the channel's contacts among `keys`.
+
+        On PostgreSQL one probe of the (team, channel, external id) unique index per key: given the keys as an
+        IN list the planner prefers scanning the whole channel's range and filtering, which grows with every
+        chunk the import has written (20 ms a chunk at 100,000 contacts in the channel, 6 ms this way)."""
+        if connection.vendor != "postgresql":
+            return dict(
+                Contact.objects.for_team(self.team)
+                .filter(channel=self.channel, external_id__in=keys)
+                .values_list("external_id", "customer_id")
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.external_id, c.customer_id FROM unnest(%s::varchar[]) AS k(external_id) "
+                "CROSS JOIN LATERAL (SELECT external_id, customer_id FROM cdp_contact WHERE team_id = %s "
+                "AND channel_id = %s AND external_id = k.external_id OFFSET 0) AS c",
+                [list(keys), self.team.pk, self.channel.pk],
+            )
+            return dict(cursor.fetchall())
 
     def _member_customers(self, rows):
         """{member id: customer id}. A member not seen before is resolved as identity.identify_member would

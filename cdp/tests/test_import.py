@@ -331,3 +331,28 @@ def test_member_chunks_cost_a_fixed_number_of_queries_whatever_the_new_members(t
         assert len(large) == len(small), "\n".join(q[:150] for q in large)
     assert Customer.objects.filter(team=team, member_id__startswith="N", is_member=True).count() == 205
     assert CustomerEvent.objects.filter(team=team, type="member_registered").count() == 205
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (planner statistics)")
+@pytest.mark.django_db(transaction=True)
+def test_a_growing_import_refreshes_the_planner_statistics_of_its_team(team, line, level, monkeypatch):
+    """A team the statistics do not know is estimated at ~1 row, and every chunk's lookups then scan the team."""
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(imports, "CHUNK", 50)
+    job = make_job(team, line, 520)
+    with CaptureQueriesContext(connection) as captured:
+        imports.run(job.pk)
+    analyzed = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("ANALYZE")]
+    assert analyzed == ["ANALYZE cdp_contact (team_id, channel_id)"] * 2  # at 50 and 500 rows
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT most_common_vals::text FROM pg_stats WHERE tablename = 'cdp_contact' AND attname = 'team_id'"
+        )
+        assert str(team.pk) in cursor.fetchone()[0]
+    assert Contact.objects.filter(team=team).count() == 520
+    # the unnest lookup finds them all again: a re-import updates, creating nothing
+    job = make_job(team, line, 520)
+    imports.run(job.pk)
+    assert Contact.objects.filter(team=team).count() == 520 and Customer.objects.filter(team=team).count() == 520
