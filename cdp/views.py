@@ -150,9 +150,19 @@ def unmerge(request, pk):
 
 @team_required("customers.view")
 def tag_list(request):
-    context = {"section": "customers", "tags": presenters.tag_rows(request.team), "form": TagForm(team=request.team)}
-    context["perms"] = _perms(request)
-    return render(request, "cdp/tags.html", context)
+    return _tag_page(request)
+
+
+def _tag_page(request, form=None, rename_form=None, status=200):
+    """The tags page; a failed rename shows on its own row (rename_form), the create box stays empty."""
+    context = {
+        "section": "customers",
+        "tags": presenters.tag_rows(request.team),
+        "form": form or TagForm(team=request.team),
+        "rename_form": rename_form,
+        "perms": _perms(request),
+    }
+    return render(request, "cdp/tags.html", context, status=status)
 
 
 @require_POST
@@ -162,18 +172,23 @@ def tag_save(request, pk=None):
 
     tag = get_object_or_404(Tag.objects.for_team(request.team), pk=pk) if pk else None
     form = TagForm(request.POST, team=request.team, instance=tag)
-    if not form.is_valid():
-        context = {"section": "customers", "tags": presenters.tag_rows(request.team), "form": form}
-        context.update(perms=_perms(request), edit_tag=tag)
-        return render(request, "cdp/tags.html", context, status=400)
-    try:
-        if tag:
-            tag_services.rename_tag(tag, form.cleaned_data["name"])
+    if form.is_valid():
+        name = form.cleaned_data["name"]
+        try:
+            if tag:
+                tag_services.rename_tag(tag, name)
+                message = _("標籤已重新命名為「%(name)s」。")
+            else:
+                tag_services.create_tag(request.team, name)
+                message = _("已新增標籤「%(name)s」。")
+        except ValidationError as exc:
+            form.add_error(None, exc)
         else:
-            tag_services.create_tag(request.team, form.cleaned_data["name"])
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    return redirect("cdp:tags")
+            messages.success(request, message % {"name": name})
+            return redirect("cdp:tags")
+    if tag:
+        return _tag_page(request, rename_form=form, status=400)
+    return _tag_page(request, form=form, status=400)
 
 
 @require_POST

@@ -142,11 +142,15 @@ def test_tag_management(live_server, page, screenshot):  # noqa: F811
     with page.expect_navigation():
         create_form.locator("button[type=submit]").click()
     assert page.url == f"{live_server.url}/customers/tags/"
+    assert "已新增標籤「週年慶」" in page.locator(".flash-list").inner_text()
     tag = Tag.objects.get(team=team, name="週年慶")
     row = rows.filter(has=page.locator(f"#tag-{tag.pk}"))
     assert row.locator(f"#tag-{tag.pk}").input_value() == "週年慶"
     assert "使用中" in row.get_by_test_id("tag-status").inner_text()
     assert rows.count() == 2
+    # The two cards of the grid line up (no `.card + .card` top margin inside a grid).
+    tops = page.locator(".grid-2 > .card").evaluate_all("cards => cards.map(card => card.getBoundingClientRect().top)")
+    assert len(tops) == 2 and tops[0] == tops[1]
     screenshot("tags-created-zh-hant")
 
     # Rename in place.
@@ -156,16 +160,39 @@ def test_tag_management(live_server, page, screenshot):  # noqa: F811
     tag.refresh_from_db()
     assert tag.name == "週年慶 2025"
     assert page.locator(f"#tag-{tag.pk}").input_value() == "週年慶 2025"
+    assert "標籤已重新命名為「週年慶 2025」" in page.locator(".flash-list").inner_text()
     assert not Tag.objects.filter(team=team, name="週年慶").exists()
 
-    # Renaming to a name the team already uses is refused with a message, nothing changes.
+    # Renaming to a name the team already uses is refused on the renamed row (in red, keeping the rejected
+    # name there); the create box stays empty and shows no error; nothing changes.
     page.locator(f"#tag-{tag.pk}").fill("既有標籤")
-    with page.expect_navigation():
+    with page.expect_navigation() as refused:
         rows.filter(has=page.locator(f"#tag-{tag.pk}")).get_by_test_id("tag-rename").click()
-    assert "已經有名為「既有標籤」的標籤" in page.locator(".field-error").inner_text()
+    assert refused.value.status == 400
+    renamed = rows.filter(has=page.locator(f"#tag-{tag.pk}"))
+    error = renamed.get_by_test_id("tag-rename-error")
+    assert "已經有名為「既有標籤」的標籤" in error.inner_text()
+    assert error.evaluate("el => getComputedStyle(el).color") == "rgb(214, 69, 69)"  # --danger
+    assert page.locator(f"#tag-{tag.pk}").input_value() == "既有標籤"
+    assert page.locator(".field-error").count() == 1
+    assert create_form.locator(".field-error").count() == 0
+    assert create_form.locator("input[name=name]").input_value() == ""
     tag.refresh_from_db()
     assert tag.name == "週年慶 2025"
     screenshot("tags-rename-clash-zh-hant")
+
+    # Creating a name the team already uses is refused in the create box, in red (not `.field > span` grey).
+    create_form.locator("input[name=name]").fill("既有標籤")
+    with page.expect_navigation() as refused:
+        create_form.locator("button[type=submit]").click()
+    assert refused.value.status == 400
+    error = create_form.locator(".field-error")
+    assert "已經有名為「既有標籤」的標籤" in error.inner_text()
+    assert error.evaluate("el => getComputedStyle(el).color") == "rgb(214, 69, 69)"  # --danger
+    assert create_form.locator("input[name=name]").input_value() == "既有標籤"
+    assert page.get_by_test_id("tag-rename-error").count() == 0
+    assert page.locator(f"#tag-{tag.pk}").input_value() == "週年慶 2025"
+    screenshot("tags-create-clash-zh-hant")
 
     # Archive (confirm dialog): the row turns into a plain label with the archived pill.
     page.goto(f"{live_server.url}/customers/tags/")
@@ -183,6 +210,10 @@ def test_tag_management(live_server, page, screenshot):  # noqa: F811
     tag.refresh_from_db()
     assert tag.archived_at is not None
     screenshot("tags-archived-zh-hant")
+
+
+# The type-change warning sits in a nowrap actions cell: its text must wrap within the 320px box, not run past it.
+WRAPS_INSIDE_ITS_BOX = "el => el.scrollWidth <= el.clientWidth && el.getBoundingClientRect().width <= 320"
 
 
 def test_custom_attribute_type_change(live_server, page, screenshot):  # noqa: F811
@@ -221,6 +252,7 @@ def test_custom_attribute_type_change(live_server, page, screenshot):  # noqa: F
     row.get_by_test_id("attribute-type-toggle").click()
     warning.wait_for(state="visible")
     assert "顧客旅程將會停止" in warning.inner_text()
+    assert warning.evaluate(WRAPS_INSIDE_ITS_BOX)
     row.locator("select[name=type]").select_option("number")
     row.get_by_test_id("attribute-type-submit").click()  # blocked by the browser: the box is not ticked
     assert row.locator("input[name=confirm]").evaluate("el => el.validity.valueMissing")
@@ -242,6 +274,16 @@ def test_custom_attribute_type_change(live_server, page, screenshot):  # noqa: F
     assert (change.team_id, change.old_type, change.new_type) == (team.pk, "text", "number")
     assert not AttributeValue.objects.filter(attribute=attribute).exists()
     screenshot("attributes-type-changed-zh-hant")
+
+    # English: the longer warning wraps inside its box too.
+    switch_language(page, "en")
+    row = page.get_by_test_id("attribute-row").filter(has_text="vip_level")
+    row.get_by_test_id("attribute-type-toggle").click()
+    warning = row.get_by_test_id("attribute-type-warning")
+    warning.wait_for(state="visible")
+    assert "journeys using this attribute will stop" in warning.inner_text()
+    assert warning.evaluate(WRAPS_INSIDE_ITS_BOX)
+    screenshot("attributes-type-warning-en")
 
 
 def test_unmerge_from_customer_page(live_server, page, screenshot):  # noqa: F811

@@ -248,6 +248,27 @@ def test_role_permissions(client, team, line, role, allowed):
         assert (status != 403) == (name in allowed), (role, name, status)
 
 
+def test_tag_messages_and_rename_clash_on_its_row(console, team):
+    response = console.post(reverse("cdp:tag-create"), {"name": "新客"}, follow=True)
+    assert "已新增標籤「新客」。" in [str(m) for m in response.context["messages"]]
+    tag = Tag.objects.get(team=team, name="新客")
+    TagFactory(team=team, name="VIP")
+
+    # A clash on rename: 400, the error and the rejected name on that row; the create form is a fresh one.
+    response = console.post(reverse("cdp:tag-rename", args=[tag.pk]), {"name": "VIP"})
+    assert response.status_code == 400
+    assert response.context["rename_form"].errors["name"] == ["已經有名為「VIP」的標籤。"]
+    assert not response.context["form"].is_bound
+    html = response.content.decode()
+    assert f'id="tag-{tag.pk}-error"' in html and f'id="tag-{tag.pk}" type="text" name="name" value="VIP"' in html
+
+    console.cookies["django_language"] = "en"
+    response = console.post(reverse("cdp:tag-rename", args=[tag.pk]), {"name": "首購客"}, follow=True)
+    assert "Tag renamed to “首購客”." in [str(m) for m in response.context["messages"]]
+    response = console.post(reverse("cdp:tag-create"), {"name": "回購客"}, follow=True)
+    assert "Tag “回購客” added." in [str(m) for m in response.context["messages"]]
+
+
 def test_list_in_english(console, team, line):
     ContactFactory(channel=line)
     console.cookies["django_language"] = "en"
