@@ -10,7 +10,7 @@ from datetime import datetime
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
 from .models import Channel, Contact, Customer, CustomerTag, SubscriptionStatus, Tag
@@ -83,7 +83,11 @@ class CustomerFilter(django_filters.FilterSet):
         self.team = team
         super().__init__(data, queryset=Customer.objects.for_team(team).active(), **kwargs)
         self.filters["channel"].queryset = Channel.objects.for_team(team)
-        self.filters["tag"].queryset = Tag.objects.for_team(team).filter(archived_at__isnull=True)
+        # Archived tags stay on the customers that carry them, so they can still be filtered by (listed last).
+        self.filters["tag"].queryset = Tag.objects.for_team(team).order_by(
+            F("archived_at").asc(nulls_first=True), "name"
+        )
+        self.form.fields["tag"].label_from_instance = _tag_label
         self.form.fields["q"].widget = forms.TextInput(
             attrs={"type": "search", "placeholder": _("會員編號、電話、Email、姓名、渠道 ID 或標籤")}
         )
@@ -138,3 +142,7 @@ def keyset_page(queryset, cursor=None, size=PAGE_SIZE):
     more = len(rows) > size
     rows = rows[:size]
     return rows, (encode_cursor(rows[-1]) if more else None)
+
+
+def _tag_label(tag):
+    return tag.name if tag.archived_at is None else _("%(name)s（已封存）") % {"name": tag.name}

@@ -87,6 +87,10 @@ def test_filters_use_exists_and_render_the_partial_for_htmx(console, team, line,
     other_tag = TagFactory(team=ChannelFactory(kind="line").team, name="VIP")
     response = console.get(url, {"tag": other_tag.pk})
     assert response.context["rows"] == [] and response.context["filter"].errors
+    # An archived tag still filters the customers who carry it, listed last and marked.
+    Tag.objects.filter(pk=vip.pk).update(archived_at=timezone.now())
+    page = console.get(url, {"tag": vip.pk})
+    assert names(page) == ["LINE 客"] and "VIP（已封存）" in page.content.decode()
 
 
 def test_keyset_pagination(console, team, line, monkeypatch):
