@@ -453,12 +453,18 @@ class _PointProbe(Exists):
 
 
 class _Compiler:
-    """Builds a Q for Contact rows (base="contact") or Customer rows (base="customer")."""
+    """Builds a Q for Contact rows (base="contact") or Customer rows (base="customer").
 
-    def __init__(self, team, base, now):
+    ``probe``: every ``EXISTS`` (tags, attributes, the customer row, the customer's contacts) is a fenced
+    per-row probe (``_PointProbe``), so the query can only be run by walking the outer rows and testing each;
+    for a bounded walk (the preview's window of newest contacts, see ``services.preview``), whose cost must not
+    depend on the planner's estimate of how many rows match."""
+
+    def __init__(self, team, base, now, probe=False):
         self.team = team
         self.base = base
         self.now = now or timezone.now()
+        self.probe = probe
         self.zone = team.zone
         self.customer_prefix = "customer__" if base == "contact" else ""
         self.customer_ref = OuterRef("customer_id") if base == "contact" else OuterRef("pk")
@@ -489,10 +495,13 @@ class _Compiler:
 
     def customer_probe(self, nodes, op, fenced):
         """``EXISTS`` on the contact's customer row for customer-row conditions (compiled for customers)."""
-        compiler = _Compiler(self.team, "customer", self.now)
+        compiler = _Compiler(self.team, "customer", self.now, probe=self.probe)
         q = _combine([compiler.node(node) for node in nodes], op)
         rows = Customer.objects.filter(team_id=self.team.pk, pk=OuterRef("customer_id")).filter(q)
-        return Q(_PointProbe(rows) if fenced else Exists(rows))
+        return Q(_PointProbe(rows) if fenced or self.probe else Exists(rows))
+
+    def exists(self, rows):
+        return _PointProbe(rows) if self.probe else Exists(rows)
 
     # -- day boundaries --------------------------------------------------------------------------------------
 
@@ -528,7 +537,7 @@ class _Compiler:
     # -- condition families ----------------------------------------------------------------------------------
 
     def tag_exists(self, tag_ids):
-        return Exists(
+        return self.exists(
             CustomerTag.objects.filter(team_id=self.team.pk, customer_id=self.customer_ref, tag_id__in=tag_ids)
         )
 
@@ -577,7 +586,7 @@ class _Compiler:
                 where = self.time_q("datetime_value", op, days=value)
             else:
                 where = self.time_q("datetime_value", op, value=value, zone=zone)
-        q = Q(Exists(rows.filter(where)))
+        q = Q(self.exists(rows.filter(where)))
         return ~q if negate else q
 
     def c_profile(self, node):
@@ -601,8 +610,8 @@ class _Compiler:
         else:  # subscribed_at for a customer: any of its contacts
             inner = self.time_q("subscribed_at", node["op"], node.get("value"), node.get("days"))
             if node["op"] == "not_set":
-                return ~Q(Exists(self.customer_contacts().filter(subscribed_at__isnull=False)))
-            return Q(Exists(self.customer_contacts().filter(inner)))
+                return ~Q(self.exists(self.customer_contacts().filter(subscribed_at__isnull=False)))
+            return Q(self.exists(self.customer_contacts().filter(inner)))
         return self.time_q(field, node["op"], node.get("value"), node.get("days"))
 
     def customer_contacts(self):
@@ -624,40 +633,48 @@ class _Compiler:
         if self.base == "contact":
             q = Q(source__in=node["values"])
         else:
-            q = Q(Exists(self.customer_contacts().filter(source__in=node["values"])))
+            q = Q(self.exists(self.customer_contacts().filter(source__in=node["values"])))
         return q if node["op"] == "in" else ~q
 
     def c_channel(self, node):
         q = Q(
-            Exists(
+            self.exists(
                 self.customer_contacts().filter(channel_id__in=node["channels"], status=SubscriptionStatus.SUBSCRIBED)
             )
         )
         return q if node["op"] == "has_contact" else ~q
 
 
-def compile_q(team, tree, *, base="contact", now=None):
-    """The Q object of a (validated or raw) tree for Contact rows or Customer rows."""
+def compile_q(team, tree, *, base="contact", now=None, probe=False):
+    """The Q object of a (validated or raw) tree for Contact rows or Customer rows (``probe``: see _Compiler)."""
     checked = validate(team, tree)
-    return _Compiler(team, base, now).node(checked.tree)
+    return _Compiler(team, base, now, probe=probe).node(checked.tree)
 
 
 # ------------------------------------------------------------------------------------------------ public entry
 
 
-def contacts_matching(*, team, channel, tree, now=None, exclude_broadcast_unsubscribed=True):
+def reachable_contacts(*, team, channel, exclude_broadcast_unsubscribed=True):
+    """The reachable contacts of ``channel`` (no conditions): the rows ``contacts_matching`` filters."""
+    if channel.team_id != team.pk:
+        raise ConditionError("channel", _("渠道不屬於此團隊。"))
+    queryset = Contact.objects.for_team(team).reachable().filter(channel=channel)
+    if exclude_broadcast_unsubscribed:
+        queryset = queryset.filter(unsubscribed_broadcast=False)
+    return queryset
+
+
+def contacts_matching(*, team, channel, tree, now=None, exclude_broadcast_unsubscribed=True, probe=False):
     """The reachable contacts of ``channel`` that match ``tree``: ONE SQL query (a lazy QuerySet).
 
     Reachable = subscribed (not unsubscribed, not blocked) and within the team's contact quota; by default
     contacts who unsubscribed from broadcasts (推播訊息) are left out too. Raises ConditionError on a bad tree.
+    ``probe``: every EXISTS a per-row probe (only for a walk bounded otherwise, see ``services.preview``).
     """
-    if channel.team_id != team.pk:
-        raise ConditionError("channel", _("渠道不屬於此團隊。"))
-    q = compile_q(team, tree, base="contact", now=now)
-    queryset = Contact.objects.for_team(team).reachable().filter(channel=channel)
-    if exclude_broadcast_unsubscribed:
-        queryset = queryset.filter(unsubscribed_broadcast=False)
-    return queryset.filter(q)
+    queryset = reachable_contacts(
+        team=team, channel=channel, exclude_broadcast_unsubscribed=exclude_broadcast_unsubscribed
+    )
+    return queryset.filter(compile_q(team, tree, base="contact", now=now, probe=probe))
 
 
 def customer_matches(*, team, customer, tree, channel=None, now=None, reachable_only=False):

@@ -165,13 +165,45 @@ def refresh_pack_count(pack):
     return pack.last_count
 
 
+# The preview first walks this many of the newest reachable contacts, testing each by index: at 1M contacts
+# ~15-30 ms when none of them matches (the bound of step 1 below), ~2-5 ms when 1 in 20 does.
+PREVIEW_WINDOW = 10000
+
+
 def preview(*, team, channel, conditions, limit=PREVIEW_PAGE, after_id=None):
-    """The first page of matching contacts, newest first (keyset pagination by id)."""
-    queryset = audience(team=team, channel=channel, conditions=conditions).select_related("customer")
+    """The first page of matching contacts, newest first (keyset pagination by id).
+
+    Two steps, so that no planner estimate can make a page slow. 1) The newest PREVIEW_WINDOW reachable contacts
+    (older than ``after_id``), each tested by per-row index probes (``probe=True``: every EXISTS fenced): a walk of
+    at most PREVIEW_WINDOW contacts, whatever the statistics say. 2) Only when the window held fewer than
+    ``limit`` matches (under 0.5 % of the newest contacts): the rest of the page from the older
+    contacts with the plain query, which the planner may answer from the (then small) matching set first.
+
+    One plan for both (the plain query alone) flipped on statistics: tag / attribute sets are underestimated
+    (tag and attribute ids imply the team, and a number range is costed over every attribute's numbers), so
+    after an ANALYZE the planner built the whole set and sorted it — 55,954 attribute rows probed into contacts
+    for the total_spent range AND bound shape at 1M contacts (~550 ms) where the walk needs ~1,000 probes (~5 ms).
+    """
+    _check_channel(team, channel, PACK_CHANNEL_KINDS)
+    checked = _check_conditions(team, conditions)
+    now = timezone.now()  # one `now` for both steps
+    contacts = cond.reachable_contacts(team=team, channel=channel)
     if after_id:
-        queryset = queryset.filter(pk__lt=after_id)
+        contacts = contacts.filter(pk__lt=after_id)
+
+    def matching(probe):
+        queryset = cond.contacts_matching(team=team, channel=channel, tree=checked, now=now, probe=probe)
+        queryset = queryset.select_related("customer").order_by("-pk")
+        return queryset.filter(pk__lt=after_id) if after_id else queryset
+
     with planned_for_oltp(work_mem=PREVIEW_WORK_MEM):
-        return list(queryset.order_by("-pk")[:limit])
+        oldest = list(contacts.order_by("-pk").values_list("pk", flat=True)[PREVIEW_WINDOW - 1 : PREVIEW_WINDOW])
+        if not oldest:  # the window is every contact left
+            return list(matching(probe=True)[:limit])
+        rows = list(matching(probe=True).filter(pk__gte=oldest[0])[:limit])
+        if len(rows) < limit:
+            rows += matching(probe=False).filter(pk__lt=oldest[0])[: limit - len(rows)]
+        return rows
 
 
 # -------------------------------------------------------------------------------------------- broadcasts
