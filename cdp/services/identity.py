@@ -29,9 +29,10 @@ Customers with different non-empty member ids are never merged (MemberIdConflict
 Un-merging (unmerge) restores the absorbed customer from the snapshot (fields, contacts, tags, attribute values,
 bindings, orders, timeline) and the survivor's own fields as they were before the merge. What happened after the
 merge is attributed like this: anything tied to one of the absorbed customer's contacts (bindings of those
-contacts, timeline events of those contacts) goes back with the contact; tags, attribute values, interaction
-times and any field written after the merge (a member id, phone, email or name the survivor gained since) stay on
-the survivor; points earned or spent after the merge stay on the survivor
+contacts, timeline events of those contacts) goes back with the contact; tags, attribute values and interaction
+times changed after the merge stay on the survivor, and so do identity fields (member id, phone, email, name,
+membership) written since when the member the survivor then holds is its own (not the absorbed customer's, whose
+logins they were otherwise); points earned or spent after the merge stay on the survivor
 (the absorbed customer gets back exactly its balance at merge time, the survivor keeps the rest, never below 0).
 A merge whose survivor has since been absorbed by another merge cannot be undone until that one is.
 
@@ -493,6 +494,7 @@ _FIELDS = [
     "points_balance",
     "points_accumulated",
 ]
+_IDENTITY_FIELDS = ["member_id", "phone", "email", "name", "is_member", "member_since"]
 _TIME_FIELDS = [
     "last_customer_interaction_at",
     "last_team_marketing_at",
@@ -830,19 +832,36 @@ def unmerge(*, merge_record, actor=""):
         # Attributes: values not written since the merge go back to what each customer had.
         _restore_values(record, survivor, absorbed)
 
-        # Fields: the absorbed customer as it was. The survivor as it was where a field still holds what the merge
-        # made of it; a field written since (its own login gave it a member id, a new phone, a later
-        # interaction) keeps that; points lose what the absorbed customer brought.
+        # Fields: the absorbed customer as it was; the survivor as it was, except what was written since the merge
+        # and is its own: later interaction times always; identity fields when the member it holds now is its own
+        # (held before the merge, or met after it) - a member id going back to the absorbed customer means the
+        # logins since were the absorbed member's, so the survivor's identity goes back to before the merge.
+        # Points lose what the absorbed customer brought.
         before_s, before_a = snap["survivor"], snap["absorbed"]
         loaded_s = {k: _load(k, v) for k, v in before_s.items()}
         merged = {
             **loaded_s,
             **_merged_fields(Customer(**loaded_s), Customer(**{k: _load(k, v) for k, v in before_a.items()})),
         }
+        own_member = bool(survivor.member_id) and survivor.member_id != before_a["member_id"]
         updates = {}
         for key, value in loaded_s.items():
             current = getattr(survivor, key)
-            updates[key] = value if current == merged[key] else current
+            kept = key in _TIME_FIELDS or (own_member and key in _IDENTITY_FIELDS)
+            updates[key] = current if kept and current != merged[key] else value
+        if own_member and not loaded_s["member_id"]:  # became a member after the merge: since its first login
+            updates["is_member"] = True
+            updates["member_since"] = (
+                CustomerEvent.objects.filter(
+                    customer=survivor,
+                    type__in=[EventType.MEMBER_REGISTERED, EventType.MEMBER_LOGIN],
+                    occurred_at__gte=record.merged_at,
+                )
+                .order_by("occurred_at")
+                .values_list("occurred_at", flat=True)
+                .first()
+                or survivor.member_since
+            )
         for key in ("points_balance", "points_accumulated"):
             updates[key] = max(getattr(survivor, key) - before_a[key], 0)
         later_bindings = Binding.objects.filter(customer=survivor).order_by("bound_at").first()

@@ -146,6 +146,7 @@ class TestDefinitionsApi:
 def test_another_teams_ids_reach_nothing(api, team, other_team):
     """Team A's key with team B's contact, channel, tag and customer ids: refused or empty, team B unchanged."""
     theirs = ContactFactory(channel=ChannelFactory(team=other_team), external_id="U-B")
+    identity.merge_customers(survivor=theirs.customer, absorbed=CustomerFactory(team=other_team), evidence={})
     their_tag = tags.add_tags(customer=theirs.customer, names=["B-VIP"], source="api")[0]
     ContactFactory(channel=ChannelFactory(team=team))
     response = api.post(

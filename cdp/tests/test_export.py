@@ -69,6 +69,8 @@ def test_cells_a_spreadsheet_would_run_are_defused(console, team):
     [row] = read(console.get(reverse("cdp:export"), {"fields": ["name", "points_balance"]}))
     assert row["姓名"] == '\'=HYPERLINK("http://evil.example","點我")'
     assert row["WhatsApp 電話號碼"] == "+886912345678"
+    long_number_then_text = "-" + "1" * 32000 + "x"  # linear to check (a nested repetition took 11 s)
+    assert safe_cell(long_number_then_text) == "'" + long_number_then_text and safe_cell("-") == "'-"
     assert [safe_cell(v) for v in ["@SUM(A1)", "+1+cmd|' /C calc'!A0", "-3.5", "+886 912-345-678", "a=b", 7]] == [
         "'@SUM(A1)",
         "'+1+cmd|' /C calc'!A0",

@@ -219,6 +219,35 @@ class TestMerge:
         # the phone still holds what the merge made of it, so it goes back with the absorbed customer
         assert restored.phone == "+886912345678" and restored.member_id is None and not restored.is_member
 
+    def test_a_member_met_after_the_merge_keeps_its_membership_on_unmerge(self, team, line, wa):
+        s = rich_customer(team, line)
+        a = rich_customer(team, wa)
+        Customer.objects.filter(pk=a.pk).update(is_member=True, member_since=T0, phone="+886911111111")
+        a.refresh_from_db()
+        record = identity.merge_customers(survivor=s, absorbed=a, evidence={})
+        identity.bind_contact(contact=Contact.objects.get(customer=s, channel=line), method="api", member_id="X1")
+        identity.identify_member(team=team, member_id="X1")
+        login = CustomerEvent.objects.get(customer=s, type=EventType.MEMBER_LOGIN)
+        survivor, restored = identity.unmerge(merge_record=record)
+        assert survivor.member_id == "X1" and survivor.is_member
+        assert survivor.member_since == login.occurred_at > record.merged_at
+        assert restored.is_member and restored.member_since == T0 and restored.phone == "+886911111111"
+
+    def test_logins_of_the_absorbed_member_go_back_with_its_member_id(self, team, line, wa):
+        s = rich_customer(team, line)
+        a = rich_customer(team, wa, member_id="M7")
+        Customer.objects.filter(pk=s.pk).update(phone="+886922222222")
+        Customer.objects.filter(pk=a.pk).update(phone="+886933333333")
+        s.refresh_from_db()
+        a.refresh_from_db()
+        record = identity.merge_customers(survivor=s, absorbed=a, evidence={})
+        identity.identify_member(team=team, member_id="M7", phone="+886933333333", email="m7@example.com")
+        s.refresh_from_db()
+        assert s.member_id == "M7" and s.phone == "+886933333333"
+        survivor, restored = identity.unmerge(merge_record=record)
+        assert survivor.member_id is None and survivor.phone == "+886922222222" and not survivor.email
+        assert restored.member_id == "M7" and restored.phone == "+886933333333"
+
     def test_different_member_ids_never_merge(self, team, line, wa):
         s = rich_customer(team, line, member_id="M1")
         a = rich_customer(team, wa, member_id="M2")
