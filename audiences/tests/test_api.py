@@ -36,6 +36,10 @@ def test_create_list_update_pack(api, team, line, vips):
     assert AudiencePack.objects.get(pk=pack_id).last_count == 2
     body = api.get(f"/api/v1/audiences/{pack_id}/contacts").json()
     assert {row["id"] for row in body["results"]} == {c.pk for c in vips}
+    # `after` is an id: digit-like characters and ids beyond a bigint are a 400, not a 500
+    for after in ("²", "9" * 30, "-1"):
+        response = api.get(f"/api/v1/audiences/{pack_id}/contacts", {"after": after})
+        assert response.status_code == 400 and "after" in response.json()["error"]["fields"], after
 
 
 def test_adhoc_count(api, line, vips):
