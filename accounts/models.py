@@ -163,3 +163,30 @@ class ApiKey(TeamOwned):
         """Return (prefix, raw_key)."""
         prefix = secrets.token_hex(4)
         return prefix, f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+
+
+class Handoff(models.Model):
+    """A fact a higher app still has to handle, written in the transaction that recorded the fact.
+
+    cdp's timeline events (for analytics and journeys) and system signals (for journeys) reach their consumers
+    through these rows, not through queue messages: a consumer claims its rows with SKIP LOCKED and deletes them in
+    the transaction that handles them, so a worker dying, a lost hint or a flushed broker loses nothing and
+    handles nothing twice. See accounts/handoff.py.
+    """
+
+    consumer = models.CharField(max_length=120)  # dotted path of the consumer function
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    topic = models.CharField(max_length=10)  # "events" (payload: [event ids]) or "signal" ({"kind", "payload"})
+    payload = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    available_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("待處理交接")
+        verbose_name_plural = _("待處理交接")
+        indexes = [models.Index(fields=["consumer", "team", "id"], name="handoff_consumer_team")]
+
+    def __str__(self):
+        return f"{self.consumer} team {self.team_id} #{self.pk}"

@@ -36,9 +36,10 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts import queues
 from accounts.csv_lines import BOM, CsvLines
 
-from .events import batched_notifications, notify_consumers
+from .events import announce, batched_notifications
 from .models import (
     AttributeValue,
     ChannelKind,
@@ -185,9 +186,7 @@ def start(job, mapping):
     ImportJob.objects.filter(pk=job.pk).update(mapping=mapping, total_rows=total)
     job.mapping, job.total_rows = mapping, total
     if total > BACKGROUND_ROWS:
-        from django_q.tasks import async_task
-
-        transaction.on_commit(lambda: async_task("cdp.tasks.run_import", job.pk, task_name=f"import:{job.pk}"))
+        transaction.on_commit(lambda: queues.enqueue("cdp.tasks.run_import", job.pk, task_name=f"import:{job.pk}"))
         return job
     return run(job.pk)
 
@@ -431,7 +430,8 @@ class Importer:
         self.events.append((customer_id, contact_id, channel_id, type_, data))
 
     def _record_events(self):
-        """One INSERT for the chunk's timeline events; consumers (journeys, analytics) are told after commit."""
+        """One INSERT for the chunk's timeline events, announced to the consumers (journeys, analytics) in the
+        chunk's transaction."""
         if not self.events:
             return
         customer_ids, contact_ids, channel_ids, types, data = (list(c) for c in zip(*self.events, strict=True))
@@ -448,8 +448,7 @@ class Importer:
             },
             returning=["id"],
         )
-        team_id, ids = self.team.pk, [pk for (pk,) in returned]
-        transaction.on_commit(lambda: notify_consumers(team_id, ids))
+        announce(self.team.pk, [pk for (pk,) in returned])
 
     def _channel_customers(self, rows):
         """{row key: customer id}; new contacts (and their own customers) are inserted in bulk."""

@@ -14,6 +14,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts import queues
+
 from .models import Contact
 
 REFRESH_DEBOUNCE_SECONDS = 5
@@ -71,10 +73,10 @@ def schedule_refresh(team_id):
 
     def enqueue():
         from django_q.models import Schedule
-        from django_q.tasks import async_task, schedule
+        from django_q.tasks import schedule
 
         if cache.add(f"quota-refresh:{team_id}", 1, timeout=REFRESH_DEBOUNCE_SECONDS):
-            async_task("cdp.tasks.refresh_quota", team_id, task_name=f"quota:{team_id}")
+            queues.enqueue("cdp.tasks.refresh_quota", team_id, task_name=f"quota:{team_id}")
         elif cache.add(f"quota-refresh-trailing:{team_id}", 1, timeout=REFRESH_DEBOUNCE_SECONDS):
             # Runs after every change that finds this key set: they all committed within the window before it.
             schedule(
@@ -84,6 +86,7 @@ def schedule_refresh(team_id):
                 schedule_type=Schedule.ONCE,
                 repeats=-1,  # a ONCE schedule with negative repeats deletes itself after running
                 next_run=timezone.now() + timedelta(seconds=REFRESH_DEBOUNCE_SECONDS),
+                cluster=queues.cluster_for("cdp.tasks.refresh_quota"),
             )
 
     enqueue.quota_team_id = team_id

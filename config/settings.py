@@ -160,17 +160,37 @@ else:
     Q_CLUSTER["orm"] = "default"
 if env_bool("Q_SYNC", False):
     Q_CLUSTER["sync"] = True
+# A second cluster with its own queue for the heavy work (accounts/queues.py), so imports and rollups never sit in
+# front of inbound messages and sends: `Q_CLUSTER_NAME=socialcdp-heavy manage.py qcluster`. Its tasks may run for
+# many minutes (a 1,000,000-row import), so its timeout is long and its redelivery (retry) longer still.
+Q_HEAVY_CLUSTER = "socialcdp-heavy"
+Q_CLUSTER["ALT_CLUSTERS"] = {
+    Q_HEAVY_CLUSTER: {
+        "workers": int(env("Q_HEAVY_WORKERS", "1")),
+        "timeout": int(env("Q_HEAVY_TIMEOUT", "3600")),
+        "retry": int(env("Q_HEAVY_TIMEOUT", "3600")) + 300,
+    }
+}
+HEAVY_TASKS = [
+    "analytics.tasks.on_customer_events",
+    "analytics.tasks.rebuild_team",
+    "cdp.tasks.run_import",
+    "cdp.tasks.refresh_quota",
+    "journeys.tasks.refresh_rollups",
+]
 
-# Tasks told about new customer timeline events (team_id, [event ids]); see cdp/events.py.
+# Consumers of new customer timeline events, called (team_id, [event ids]); see cdp/events.py and
+# accounts/handoff.py (the hand-off rows are durable; a drain is hinted at most once per HANDOFF_HINT_SECONDS).
 CUSTOMER_EVENT_CONSUMERS = [
     "analytics.tasks.on_customer_events",
     "journeys.tasks.on_customer_events",
 ]
 
-# Tasks told about system signals (team_id, kind, payload); see accounts/notify.py.
+# Consumers of system signals, called (team_id, kind, payload); see accounts/notify.py.
 SIGNAL_CONSUMERS = [
     "journeys.tasks.on_signal",
 ]
+HANDOFF_HINT_SECONDS = float(env("HANDOFF_HINT_SECONDS", "0.5"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -16,6 +16,7 @@ import urllib.request
 
 from django.db.models import Q
 
+from accounts import queues
 from accounts.models import Team
 
 logger = logging.getLogger(__name__)
@@ -31,10 +32,8 @@ def ensure_schedules(**kwargs):
     from django_q.models import Schedule
 
     for name, func, kind, minutes in SCHEDULES:
-        defaults = {"func": func, "schedule_type": Schedule.MINUTES if kind == "I" else Schedule.HOURLY, "repeats": -1}
-        if minutes:
-            defaults["minutes"] = minutes
-        Schedule.objects.update_or_create(name=name, defaults=defaults)
+        schedule_type = Schedule.MINUTES if kind == "I" else Schedule.HOURLY
+        queues.ensure_schedule(name, func, schedule_type=schedule_type, minutes=minutes)
 
 
 def on_customer_events(team_id, event_ids):

@@ -9,6 +9,9 @@ anyway every minute:
 
 import logging
 
+from accounts import queues
+from accounts.queues import drain_seconds
+
 logger = logging.getLogger(__name__)
 
 SCHEDULES = [
@@ -19,19 +22,8 @@ SCHEDULES = [
 
 def ensure_schedules(**kwargs):
     """Create or update the per-minute Schedules (idempotent: keyed by name)."""
-    from django_q.models import Schedule
-
     for name, func in SCHEDULES:
-        Schedule.objects.update_or_create(
-            name=name, defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1}
-        )
-
-
-def drain_seconds():
-    """How long one drain task may run: a minute, and never more than half the worker's timeout."""
-    from django_q.conf import Conf
-
-    return min(60.0, (Conf.TIMEOUT or 300) / 2)
+        queues.ensure_schedule(name, func)
 
 
 def dispatch_outbox(batch_size=100):

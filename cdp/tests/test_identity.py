@@ -6,8 +6,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.test import TestCase
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
+from accounts import handoff
 from cdp.models import AttributeValue, Binding, Contact, Customer, CustomerEvent, CustomerTag, EventType, MergeRecord
 from cdp.services import attributes, customers, identity, tags
 from cdp.tests.factories import ChannelFactory, ContactFactory, CustomAttributeFactory
@@ -256,51 +256,43 @@ class TestMerge:
         assert not MergeRecord.objects.exists()
         assert Customer.objects.active().count() == 2
 
-    def test_merge_enqueues_the_event_consumers_in_its_own_transaction(self, team, line, wa, settings, monkeypatch):
-        """ORM broker: one django-q2 task per consumer, carrying the two "merged" events, written with the merge
-        (workers see it at commit); a merge that rolls back leaves no task behind."""
-        from django_q.brokers import get_broker
-        from django_q.conf import Conf
-        from django_q.models import OrmQ
-        from django_q.signing import SignedPackage
+    def test_merge_hands_its_events_to_the_consumers_in_its_own_transaction(self, team, line, wa, settings):
+        """One hand-off row per consumer, carrying the two "merged" events, written with the merge (a worker sees
+        it at commit and drains it); a merge that rolls back leaves no row behind."""
+        from accounts.models import Handoff
 
-        monkeypatch.setattr(Conf, "SYNC", False)
         s, a, b = rich_customer(team, line), rich_customer(team, wa), rich_customer(team, wa)
-        OrmQ.objects.all().delete()  # the queue holds only what the merge adds
+        Handoff.objects.all().delete()  # only what the merge adds
         record = identity.merge_customers(survivor=s, absorbed=a, evidence={"reason": "test"})
         merged = set(CustomerEvent.objects.filter(type=EventType.MERGED).values_list("pk", flat=True))
         assert len(merged) == 2
-        # What a worker's broker hands out (key and lock as django-q2 reads them).
-        tasks = [SignedPackage.loads(payload) for _pk, payload in get_broker().dequeue()]
-        assert sorted(task["func"] for task in tasks) == sorted(settings.CUSTOMER_EVENT_CONSUMERS)
-        for task in tasks:
-            assert task["args"][0] == team.pk and set(task["args"][1]) == merged
-            import_string(task["func"])(*task["args"])  # what a worker does with it
+        rows = list(Handoff.objects.all())
+        assert sorted(row.consumer for row in rows) == sorted(settings.CUSTOMER_EVENT_CONSUMERS)
+        for row in rows:
+            assert row.team_id == team.pk and row.topic == "events" and set(row.payload) == merged
+            assert handoff.handle_team(row.consumer, team.pk) == 1  # what a worker does with it
+        assert not Handoff.objects.exists()
         event = CustomerEvent.objects.get(customer=a, type=EventType.MERGED)
         expected = {"merge_id": record.pk, "survivor_id": s.pk, "absorbed_id": a.pk, "evidence": {"reason": "test"}}
         assert event.data == expected
 
-        queued = OrmQ.objects.count()
         with pytest.raises(RuntimeError), transaction.atomic():
             identity.merge_customers(survivor=s, absorbed=b, evidence={})
+            assert Handoff.objects.count() == 2
             raise RuntimeError("rolled back")
-        assert OrmQ.objects.count() == queued and Customer.objects.get(pk=b.pk).merged_into_id is None
+        assert not Handoff.objects.exists() and Customer.objects.get(pk=b.pk).merged_into_id is None
 
-    def test_merge_without_a_transactional_broker_enqueues_on_commit(self, team, line, wa, monkeypatch):
-        """Tasks run inline (or a Redis broker): the consumers are told by an on-commit callback instead."""
-        from django_q.conf import Conf
-        from django_q.models import OrmQ
-
-        monkeypatch.setattr(Conf, "SYNC", True)
+    def test_the_drain_is_hinted_after_commit(self, team, line, wa, monkeypatch):
+        """Queue messages are only hints, sent when the merge has committed (never for a rolled-back one)."""
         s, a = rich_customer(team, line), rich_customer(team, wa)
-        queued = OrmQ.objects.count()
-        calls = []
-        monkeypatch.setattr("cdp.events.notify_consumers", lambda team_id, ids: calls.append((team_id, set(ids))))
+        hinted = []
+        monkeypatch.setattr("accounts.queues.enqueue", lambda func, *args, **kw: hinted.append((func, args)))
+        handoff._hint.cache_clear()
         with TestCase.captureOnCommitCallbacks(execute=True):
             identity.merge_customers(survivor=s, absorbed=a, evidence={})
-            assert calls == []
-        merged = set(CustomerEvent.objects.filter(type=EventType.MERGED).values_list("pk", flat=True))
-        assert calls == [(team.pk, merged)] and OrmQ.objects.count() == queued
+            assert hinted == []
+        assert sorted(args for _func, args in hinted) == sorted((path,) for path in handoff.consumers("events"))
+        handoff._hint.cache_clear()
 
 
 @pytest.mark.django_db

@@ -203,8 +203,9 @@ def make_job(team, channel, rows, *, start=0, mapping=None):
 
 
 # Per chunk: savepoint, contacts lookup, INSERT customers, contacts, tag links, attribute values, timeline events,
-# progress, release (existing contacts swap the two first INSERTs for the customers and values lookups).
-CHUNK_QUERIES = 9
+# their hand-off rows for the consumers, progress, release (existing contacts swap the two first INSERTs for the
+# customers and values lookups).
+CHUNK_QUERIES = 10
 # Per run: claim, load the job, attribute definitions, archived tags, tags (create + read), finish, reload; on
 # PostgreSQL the EXPLAIN that chooses the contacts lookup (once here: statistics refresh only outside a transaction).
 RUN_QUERIES = 8 + (connection.vendor == "postgresql")

@@ -1,8 +1,8 @@
 """Query counts pinned: a regression to per-event / per-row queries fails here (the speed targets of issue 4).
 
 POST /api/v1/events with identify + binding events costs a fixed number of queries per batch, whatever its size;
-a merge costs a fixed number of queries whatever the customers carry. The consumers' django-q2 tasks (ORM broker)
-are inserted in the same transaction with one statement; they are counted apart.
+a merge costs a fixed number of queries whatever the customers carry. The consumers' hand-off rows
+(accounts.Handoff) are inserted in the same transaction with one statement; they are counted apart.
 """
 
 import pytest
@@ -20,7 +20,7 @@ EVENTS_BATCH_MAX_QUERIES = 14
 # merge on PostgreSQL: savepoint, lock both, one statement moving every row and writing the record, its snapshot
 # and the events, survivor, release.
 MERGE_MAX_QUERIES = {"postgresql": 5, "sqlite": 19}
-TASKS = 'INSERT INTO "django_q_ormq"'
+TASKS = 'INSERT INTO "accounts_handoff"'
 
 
 def count(func, tasks=None):
@@ -54,7 +54,7 @@ def test_events_batch_costs_a_fixed_number_of_queries(team):
     small_queries = count(lambda: events_api.process(team, {"events": small}), tasks=[])
     tasks = []
     large_queries = count(lambda: events_api.process(team, {"events": large}), tasks=tasks)
-    assert len(tasks) == 1, "one INSERT for the consumers' tasks of the whole batch"
+    assert len(tasks) == 1, "one INSERT for the consumers' hand-off rows of the whole batch"
     if connection.vendor == "postgresql":
         assert len(large_queries) == len(small_queries), "queries grow with the batch size"
         assert len(large_queries) <= EVENTS_BATCH_MAX_QUERIES, "\n".join(large_queries)
@@ -83,4 +83,4 @@ def test_merge_costs_a_fixed_number_of_queries(team):
             tasks=tasks,
         )
         assert len(queries) <= limit, "\n".join(queries)
-        assert len(tasks) == 1, "one INSERT for the consumers' tasks of the merge"
+        assert len(tasks) == 1, "one INSERT for the consumers' hand-off rows of the merge"

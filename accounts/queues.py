@@ -1,0 +1,80 @@
+"""Which django-q2 cluster runs which task, and the per-minute backstop Schedules.
+
+Two clusters share one broker (Redis or the ORM), each with its own queue:
+- settings.Q_CLUSTER["name"] ("socialcdp"), the realtime cluster: webhook processing, the outbox, the journey
+  engine and triggers, broadcasts, outbound webhooks — work a customer or a marketer is waiting for;
+- settings.Q_HEAVY_CLUSTER ("socialcdp-heavy"): imports, analytics rollups and rebuilds, journey statistics —
+  work that can take minutes and must never sit in front of the realtime queue.
+A task's cluster is decided here, from settings.HEAVY_TASKS, for every enqueue and every Schedule alike. Run one
+`manage.py qcluster` per cluster (`Q_CLUSTER_NAME=socialcdp-heavy manage.py qcluster` for the heavy one).
+"""
+
+import threading
+import time
+
+from django.conf import settings
+
+
+def cluster_for(func):
+    """The cluster name for a task path (None: the default, realtime cluster)."""
+    return settings.Q_HEAVY_CLUSTER if func in settings.HEAVY_TASKS else None
+
+
+def enqueue(func, *args, task_name=None, route=None):
+    """async_task on the right cluster. `route` names the task whose cluster to use, when `func` runs on behalf
+    of another (a handoff drain runs where its consumer belongs)."""
+    from django_q.tasks import async_task
+
+    options = {"task_name": task_name or func}
+    cluster = cluster_for(route or func)
+    if cluster:
+        options["cluster"] = cluster
+    return async_task(func, *args, **options)
+
+
+def drain_seconds():
+    """How long one drain task may run: a minute, and never more than half the worker's timeout, so a drain
+    under steady traffic ends (and the next hint or Schedule carries on) before the worker would kill it."""
+    from django_q.conf import Conf
+
+    return min(60.0, (Conf.TIMEOUT or 300) / 2)
+
+
+def ensure_schedule(name, func, *, args=None, schedule_type="I", minutes=1, route=None):
+    """Create or update one repeating Schedule (idempotent: keyed by name), on the task's cluster."""
+    from django_q.models import Schedule
+
+    defaults = {
+        "func": func,
+        "args": repr(tuple(args)) if args else None,
+        "schedule_type": schedule_type,
+        "minutes": minutes if schedule_type == Schedule.MINUTES else None,
+        "repeats": -1,
+        "cluster": cluster_for(route or func),
+    }
+    Schedule.objects.update_or_create(name=name, defaults=defaults)
+
+
+class Hint:
+    """A wake-up message for a drain task, enqueued at most once per `interval` seconds per process.
+
+    A hint is only a hint: the rows are the work, the drain it wakes lingers for twice the interval after its
+    backlog empties (so rows whose hint was skipped here are still picked up), and a per-minute Schedule finds
+    whatever is left. Each process throttles on its own; several processes only mean more hints.
+    """
+
+    def __init__(self, func, *args, interval, route=None):
+        self.func, self.args, self.interval, self.route = func, args, interval, route
+        self._lock = threading.Lock()
+        self._last = 0.0
+
+    def __call__(self):
+        from django_q.conf import Conf
+
+        now = time.monotonic()
+        with self._lock:
+            if not Conf.SYNC and now - self._last < self.interval:
+                return False
+            self._last = now
+        enqueue(self.func, *self.args, task_name=f"hint:{self.func}", route=self.route)
+        return True
