@@ -169,6 +169,13 @@ def _failed(rows, error):
     )
 
 
+def backlog():
+    """{consumer: seconds since its oldest pending row was written} for the consumers with pending rows."""
+    now = timezone.now()
+    oldest = Handoff.objects.values("consumer").annotate(first=Min("created_at")).values_list("consumer", "first")
+    return {consumer: round((now - first).total_seconds(), 1) for consumer, first in oldest}
+
+
 def ensure_schedules(**kwargs):
     """A per-minute backstop drain per consumer, on the consumer's cluster (post_migrate)."""
     for topic in TOPICS:

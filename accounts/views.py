@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.db import connection
 from django.http import Http404, JsonResponse
@@ -6,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from . import services
+from . import handoff, services
 from .decorators import team_required
 from .forms import ApiKeyForm, MemberForm, TeamSettingsForm
 from .middleware import SESSION_TEAM_KEY
@@ -107,7 +108,8 @@ def member_remove(request, pk):
 
 @require_GET
 def healthz(request):
-    """Database reachable and a worker heartbeat seen recently. 200 when both hold, 503 otherwise."""
+    """Database reachable, a worker heartbeat seen recently and no hand-off waiting for longer than
+    HANDOFF_STALE_SECONDS (each cluster drains its consumers'). 200 when all hold, 503 otherwise."""
     checks = {"database": "ok", "worker": "ok"}
     try:
         with connection.cursor() as cursor:
@@ -122,6 +124,11 @@ def healthz(request):
         checks["worker_heartbeat_age_seconds"] = round(age, 1)
         if age > WORKER_HEARTBEAT_MAX_AGE_SECONDS:
             checks["worker"] = "stale"
+    if checks["database"] == "ok":
+        # Work handed on but not yet handled, per consumer: a cluster that is down (or far behind) shows here.
+        checks["handoff_backlog_seconds"] = backlog = handoff.backlog()
+        if any(age > settings.HANDOFF_STALE_SECONDS for age in backlog.values()):
+            checks["worker"] = "behind"
     healthy = checks["database"] == "ok" and checks["worker"] == "ok"
     return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)
 

@@ -9,6 +9,7 @@ Edit matrix: draft — change pack, apply to custom conditions, edit pack; sched
 
 import datetime as dt
 import logging
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import queues
 from cdp.models import ChannelKind, Contact, SubscriptionStatus
 
 from . import conditions as cond
@@ -363,8 +365,7 @@ def schedule(broadcast, *, at, now=None):
         _check_ready(b)
         b.status, b.scheduled_at = BroadcastStatus.SCHEDULED, at
         b.save()
-    _hint_sweep()
-    return b
+    return b  # the per-minute sweep takes the snapshot 15 minutes before `at`
 
 
 def unschedule(broadcast):
@@ -527,10 +528,13 @@ def send_batch(broadcast_id, *, now=None, size=SEND_BATCH):
     return BatchResult(len(pending), enqueued, sum(len(v) for v in skipped.values()))
 
 
-def send_all(broadcast_id, *, now=None, size=SEND_BATCH, max_batches=None):
-    """Run batches until the broadcast is sent (or `max_batches`). Safe to run in several workers at once."""
+def send_all(broadcast_id, *, now=None, size=SEND_BATCH, max_batches=None, deadline=None):
+    """Run batches until the broadcast is sent (or `max_batches`, or the monotonic `deadline`). Safe to run in
+    several workers at once."""
     batches = 0
     while max_batches is None or batches < max_batches:
+        if deadline is not None and time.monotonic() >= deadline:
+            break
         result = send_batch(broadcast_id, now=now, size=size)
         batches += 1
         if result.claimed == 0:
@@ -538,26 +542,23 @@ def send_all(broadcast_id, *, now=None, size=SEND_BATCH, max_batches=None):
     return batches
 
 
-def sweep(*, now=None):
-    """Take due snapshots (15 minutes before the send time), start due sends, and push sending broadcasts."""
+def sweep(*, now=None, max_seconds=50.0):
+    """Take due snapshots (15 minutes before the send time), start due sends, and send for the broadcasts that are
+    sending, for up to `max_seconds`. The sweep sends itself rather than enqueue a task per broadcast: a send whose
+    worker died resumes at the next sweep, not behind whatever the queue holds, and no hints pile up."""
     now = now or timezone.now()
+    deadline = time.monotonic() + max_seconds
     for b in Broadcast.objects.snapshot_due(now).only("pk"):
         take_snapshot(b, now=now)
     start_due_sends(now=now)
     sending = list(Broadcast.objects.filter(status=BroadcastStatus.SENDING).values_list("pk", flat=True))
     for broadcast_id in sending:
-        _enqueue_send(broadcast_id)
+        send_all(broadcast_id, now=now, deadline=deadline)
     return sending
 
 
-def _hint_sweep():
-    pass  # the per-minute Schedule finds due snapshots; nothing to enqueue now
-
-
 def _enqueue_send(broadcast_id):
-    from django_q.tasks import async_task
-
-    async_task("audiences.tasks.send_broadcast", broadcast_id)
+    queues.enqueue("audiences.tasks.send_broadcast", broadcast_id, task_name=f"broadcast:{broadcast_id}")
 
 
 def _hint_send(broadcast_id):

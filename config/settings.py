@@ -142,7 +142,7 @@ else:
 
 # Background work: django-q2, Redis broker when REDIS_URL is set, the ORM broker otherwise.
 Q_CLUSTER = {
-    "name": "socialcdp",
+    "name": env("Q_NAME", "socialcdp"),  # the queue's name: another name is another, separate set of queues
     "workers": int(env("Q_WORKERS", "2")),
     "timeout": 300,
     "retry": 360,
@@ -163,7 +163,7 @@ if env_bool("Q_SYNC", False):
 # A second cluster with its own queue for the heavy work (accounts/queues.py), so imports and rollups never sit in
 # front of inbound messages and sends: `Q_CLUSTER_NAME=socialcdp-heavy manage.py qcluster`. Its tasks may run for
 # many minutes (a 1,000,000-row import), so its timeout is long and its redelivery (retry) longer still.
-Q_HEAVY_CLUSTER = "socialcdp-heavy"
+Q_HEAVY_CLUSTER = f"{Q_CLUSTER['name']}-heavy"
 Q_CLUSTER["ALT_CLUSTERS"] = {
     Q_HEAVY_CLUSTER: {
         "workers": int(env("Q_HEAVY_WORKERS", "1")),
@@ -191,6 +191,8 @@ SIGNAL_CONSUMERS = [
     "journeys.tasks.on_signal",
 ]
 HANDOFF_HINT_SECONDS = float(env("HANDOFF_HINT_SECONDS", "0.5"))
+# /healthz reports a worker as behind when a hand-off row has waited longer than this (a cluster down, a backlog).
+HANDOFF_STALE_SECONDS = int(env("HANDOFF_STALE_SECONDS", "300"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -74,7 +74,12 @@ class TestHealthz:
         with mock.patch("accounts.views.worker_heartbeat", return_value=None):
             response = client.get("/healthz")
         assert response.status_code == 503
-        assert response.json() == {"status": "degraded", "database": "ok", "worker": "no heartbeat"}
+        assert response.json() == {
+            "status": "degraded",
+            "database": "ok",
+            "worker": "no heartbeat",
+            "handoff_backlog_seconds": {},
+        }
 
     def test_ok_with_fresh_heartbeat(self, client):
         with mock.patch("accounts.views.worker_heartbeat", return_value=timezone.now() - timedelta(seconds=3)):
@@ -84,6 +89,22 @@ class TestHealthz:
     def test_stale_heartbeat(self, client):
         with mock.patch("accounts.views.worker_heartbeat", return_value=timezone.now() - timedelta(minutes=5)):
             assert client.get("/healthz").json()["worker"] == "stale"
+
+    def test_a_hand_off_waiting_too_long_means_a_worker_is_behind(self, client, team):
+        """The heavy cluster down (or far behind): its consumer's rows age, and /healthz says so."""
+        from accounts.models import Handoff
+
+        Handoff.objects.create(
+            consumer="analytics.tasks.on_customer_events",
+            team=team,
+            topic="events",
+            payload=[1],
+            created_at=timezone.now() - timedelta(minutes=10),
+        )
+        with mock.patch("accounts.views.worker_heartbeat", return_value=timezone.now()):
+            response = client.get("/healthz")
+        assert response.status_code == 503 and response.json()["worker"] == "behind"
+        assert response.json()["handoff_backlog_seconds"]["analytics.tasks.on_customer_events"] >= 600
 
     def test_reads_django_q_cluster_stats(self):
         from accounts.views import worker_heartbeat
