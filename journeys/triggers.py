@@ -143,7 +143,11 @@ def _enroll(journey, events, target_channel_ids, now):
         contacts = _contacts_for(team, customer_ids, target_channel_ids)
         candidates = []
         for event in events:
-            contact_id = event.contact_id if event.channel_id in target_channel_ids else contacts.get(event.customer_id)
+            # The event's own contact when it has one on a target channel; otherwise (a tag or system event that
+            # named the customer through a channel reference or a member id records no contact) the customer's
+            # best contact on the journey's target channels.
+            own = event.contact_id if event.channel_id in target_channel_ids else None
+            contact_id = own or contacts.get(event.customer_id)
             if contact_id is None:
                 continue  # a customer with no contact on a target channel cannot take this journey
             candidates.append((event, contact_id))

@@ -160,3 +160,28 @@ def test_per_customer_limit_under_concurrent_triggers(team, line):
     assert Enrollment.objects.filter(journey=journey).count() == 3
     journey.refresh_from_db()
     assert journey.trigger_count == 3
+
+
+def test_a_tag_or_system_event_with_a_channel_reference_fires_the_trigger(team, line):
+    """Issue 24.5: the events API's `channel` + `external_id` reference records the channel but no contact; the
+    trigger still fires and sends through the customer's contact on the journey's target channel."""
+    from cdp.services import events_api
+
+    tagged = _journey(team, line, "tag_added", {"tag": "VIP"})
+    system = _journey(team, line, "system", {"name": "visit"})
+    contact = ContactFactory(team=team, channel=line, external_id="U-ref")
+    reference = {"channel": line.pk, "external_id": "U-ref"}
+    outcome = events_api.process(
+        team,
+        {
+            "events": [
+                {"id": "t1", "type": "tag.add", "data": {**reference, "tags": ["VIP"]}},
+                {"id": "s1", "type": "system.visit", "data": reference},
+            ]
+        },
+    )
+    assert outcome.accepted == 2, outcome.rejected
+    assert _fire(team) == 2
+    for journey in (tagged, system):
+        enrollment = Enrollment.objects.get(journey=journey)
+        assert (enrollment.customer_id, enrollment.contact_id) == (contact.customer_id, contact.pk)
