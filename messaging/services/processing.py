@@ -67,8 +67,11 @@ def drain(team_id=None, batch_size=500, linger=0, poll=0.1, max_seconds=None):
     while deadline is None or time.monotonic() < deadline:
         try:
             handled = process_batch(team_id=team_id, batch_size=batch_size)
-        except BatchLost as exc:  # the database went away: stop; the next hint or the backstop schedule retries
-            logger.warning("webhook batch lost, %s; its events stay pending", exc)
+        except (BatchLost, *TRANSIENT_ERRORS) as exc:
+            # The database went away (mid-batch, or at the claim or commit): nothing of the batch is kept. Stop;
+            # the next hint or the per-minute backstop schedule tries again.
+            detail = exc if isinstance(exc, BatchLost) else _describe(exc)
+            logger.warning("webhook batch lost, %s; its events stay pending", detail)
             return total
         total += handled
         if handled:

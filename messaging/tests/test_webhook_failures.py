@@ -366,3 +366,22 @@ def test_a_batch_announces_its_timeline_events_once_per_team(no_hint, monkeypatc
         complete = [ids for ids in announced if ids >= recorded]
         assert len(complete) == 1, "one announcement carries all the batch's events of the team"
         assert all(ids <= complete[0] for ids in announced)
+
+
+def test_a_database_gone_at_the_claim_or_commit_stops_the_drain_with_one_line(monkeypatch, caplog):
+    calls = []
+
+    def batch(**kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OperationalError("could not connect to server")
+        return 3
+
+    monkeypatch.setattr(processing, "process_batch", batch)
+    caplog.set_level(logging.DEBUG)
+    assert processing.drain(linger=10) == 3 and len(calls) == 2
+    logs = _processing_logs(caplog)
+    assert len(logs) == 1 and logs[0].exc_info is None
+    assert logs[0].getMessage() == (
+        "webhook batch lost, OperationalError: could not connect to server; its events stay pending"
+    )
