@@ -122,13 +122,15 @@ class Batch:
         self._load_contacts(groups)
         self._prepare_replies()
         failed = []
-        for group in groups.values():
+        for key, group in groups.items():
             group.sort(key=lambda e: (e.occurred_at, e.id))
             inbound = len(self.inbound)
             try:
                 self.apply(group)
             except Exception as exc:  # one bad group must not block the batch; the error is kept on its rows
-                del self.inbound[inbound:]  # its messages were rolled back with it
+                del self.inbound[inbound:]  # its messages and interaction were rolled back with it
+                if key in self.contacts:
+                    self.interactions.pop(self.contacts[key].pk, None)
                 if connection.needs_rollback:  # the savepoint could not be rolled back: the transaction is gone
                     raise BatchLost(len(self.events), exc) from exc
                 failed.append((group, exc))

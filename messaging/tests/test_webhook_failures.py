@@ -385,3 +385,21 @@ def test_a_database_gone_at_the_claim_or_commit_stops_the_drain_with_one_line(mo
     assert logs[0].getMessage() == (
         "webhook batch lost, OperationalError: could not connect to server; its events stay pending"
     )
+
+
+def test_a_group_failing_after_its_message_was_read_leaves_no_orphan_message(line, no_hint, monkeypatch):
+    """The failed group's new contact was rolled back: its message must not be inserted with the batch (it would
+    point at no contact, and the whole batch would fail at commit, again at every retry)."""
+    _store_line_events(line, ["Unew", "Uok"])
+    original = processing.Batch.customer_message
+
+    def customer_message(self, event, contact, **kw):
+        original(self, event, contact, **kw)
+        if event.user_key == "Unew":
+            raise ValueError("auto-reply rule is broken")
+
+    monkeypatch.setattr(processing.Batch, "customer_message", customer_message)
+    assert processing.process_batch() == 2
+    assert list(InboundMessage.objects.values_list("contact__external_id", flat=True)) == ["Uok"]
+    assert list(Contact.objects.values_list("external_id", flat=True)) == ["Uok"]
+    assert WebhookEvent.objects.get(user_key="Unew").state == "failed"
