@@ -403,3 +403,35 @@ def test_a_group_failing_after_its_message_was_read_leaves_no_orphan_message(lin
     assert list(InboundMessage.objects.values_list("contact__external_id", flat=True)) == ["Uok"]
     assert list(Contact.objects.values_list("external_id", flat=True)) == ["Uok"]
     assert WebhookEvent.objects.get(user_key="Unew").state == "failed"
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="terminates a PostgreSQL backend")
+@pytest.mark.django_db(transaction=True)
+def test_a_backend_terminated_mid_batch_logs_one_line_and_loses_nothing(line, no_hint, monkeypatch, caplog):
+    """The real thing: the server ends our connection while a batch of 30 contacts is half done."""
+    import psycopg
+
+    users = [f"U{i:02d}" for i in range(30)]
+    _store_line_events(line, users)
+    db = connection.settings_dict
+    original = processing.Batch.handle
+
+    def handle(self, event):
+        if event.user_key == "U10":
+            pid = connection.connection.info.backend_pid
+            with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"]) as killer:
+                killer.execute("SELECT pg_terminate_backend(%s)", [pid])
+        return original(self, event)
+
+    monkeypatch.setattr(processing.Batch, "handle", handle)
+    caplog.set_level(logging.DEBUG)
+    assert processing.drain(linger=0) == 0
+    logs = _processing_logs(caplog)
+    assert len(logs) == 1 and logs[0].exc_info is None and "webhook batch lost, 30 events" in logs[0].getMessage()
+
+    monkeypatch.undo()
+    assert WebhookEvent.objects.filter(state="pending", attempts=0).count() == 30  # a new connection, nothing lost
+    assert not Contact.objects.exists()
+    assert processing.drain(linger=0) == 30
+    assert Contact.objects.count() == 30 and not WebhookEvent.objects.exclude(state="processed").exists()
