@@ -80,7 +80,8 @@ def _s(value):
     return event_time(value, 1)
 
 
-# What a malformed event of a genuine (signed) request raises while it is read: that event is rejected.
+# What a malformed part of a genuine (signed) request raises while it is read: an event is rejected alone, a
+# malformed request (an entry or change that is not an object) answers 400.
 MALFORMED = (KeyError, TypeError, ValueError, AttributeError)
 
 
@@ -250,7 +251,7 @@ def parse_meta(channel, body, signature):
                 refusal = f"{account} {account_id} is not connected to this team"
             for item in entry.get("messaging") or []:
                 rows.append(_meta_row(target, channel, account, account_id, item, refusal))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except MALFORMED as exc:
         raise Rejected(400, f"malformed event: {exc}") from exc
     return rows
 
@@ -325,7 +326,7 @@ def parse_whatsapp(channel, body, signature):
                     user = wa_external_id(status.get("recipient_id"), status.get("recipient_user_id"))
                     key = f"wa:{status.get('id') or stable_hash(channel.pk, status)}:{status.get('status')}"
                     rows.append(_wa_row(target, channel, key, "status", user, status, status, refusal))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except MALFORMED as exc:
         raise Rejected(400, f"malformed event: {exc}") from exc
     return rows
 

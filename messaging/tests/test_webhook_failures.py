@@ -435,3 +435,12 @@ def test_a_backend_terminated_mid_batch_logs_one_line_and_loses_nothing(line, no
     assert not Contact.objects.exists()
     assert processing.drain(linger=0) == 30
     assert Contact.objects.count() == 30 and not WebhookEvent.objects.exclude(state="processed").exists()
+
+
+def test_signed_meta_requests_whose_entries_are_not_objects_answer_400_not_500(client, page, team):
+    wa = ChannelFactory(team=team, kind="whatsapp", external_id="1065", credentials={"app_secret": META_SECRET})
+    assert post_meta(client, page, b'{"object": "page", "entry": [1]}').status_code == 400
+    assert post_meta(client, page, b'{"object": "page", "entry": [{"id": "1", "messaging": [2]}]}').status_code == 400
+    body = b'{"object": "whatsapp_business_account", "entry": [{"changes": ["x"]}]}'
+    assert post_meta(client, wa, body, path="whatsapp").status_code == 400
+    assert not WebhookEvent.objects.exists()
