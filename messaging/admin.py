@@ -22,8 +22,8 @@ class OutboundMessageAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(admin.ModelAdmin):
-    list_display = ["id", "team", "channel", "kind", "user_key", "occurred_at", "processed_at", "error"]
-    list_filter = ["kind"]
+    list_display = ["id", "team", "channel", "kind", "user_key", "occurred_at", "state", "processed_at", "error"]
+    list_filter = ["state", "kind"]
     search_fields = ["dedup_key", "user_key"]
     raw_id_fields = ["channel", "team"]
 

@@ -212,8 +212,21 @@ class WebhookPlatform(models.TextChoices):
     WHATSAPP = "whatsapp", "WhatsApp"
 
 
+class WebhookEventState(models.TextChoices):
+    PENDING = "pending", _("待處理")
+    PROCESSED = "processed", _("已處理")
+    FAILED = "failed", _("處理失敗")  # bad data: `error` says why; never retried
+    REJECTED = (
+        "rejected",
+        _("已拒收"),
+    )  # refused at receipt (a page not connected, an absurd timestamp); never processed
+
+
 class WebhookEvent(TeamOwned):
-    """One raw platform event, stored at receipt (deduplicated by the platform's id), processed by a worker."""
+    """One raw platform event, stored at receipt (deduplicated by the platform's id), processed by a worker.
+
+    `processed_at` is when the event left the work queue (processed, failed, or rejected at receipt). A group
+    that failed for a transient reason (the database connection, a timeout) stays pending with `retry_at`."""
 
     channel = models.ForeignKey("cdp.Channel", on_delete=models.CASCADE, related_name="+")
     dedup_key = models.CharField(max_length=255)
@@ -224,7 +237,12 @@ class WebhookEvent(TeamOwned):
     payload = models.JSONField(default=dict)
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
-    error = models.CharField(max_length=500, blank=True)
+    state = models.CharField(
+        max_length=16, choices=WebhookEventState, default=WebhookEventState.PENDING, db_default="pending"
+    )
+    error = models.CharField(max_length=500, blank=True)  # why it failed or was rejected; the last transient error
+    attempts = models.PositiveSmallIntegerField(default=0, db_default=0)  # transient failures so far
+    retry_at = models.DateTimeField(null=True, blank=True)  # a pending event is not claimed before this
 
     class Meta:
         verbose_name = _("Webhook 事件")

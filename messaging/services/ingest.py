@@ -18,15 +18,16 @@ import json
 import logging
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from cdp.models import Channel, ChannelKind
 
-from ..models import WebhookEvent
+from ..models import WebhookEvent, WebhookEventState
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +54,41 @@ def check_signature(expected, given):
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(days=1)  # how far ahead of our clock a platform's timestamp may be
+
+
+def event_time(value, per_second):
+    """A platform timestamp (milliseconds: per_second=1000; WhatsApp's seconds as a digit string: 1) as a UTC
+    datetime. ValueError for anything else: a non-integer, or a time before 2000 or more than a day ahead."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"timestamp {str(value)[:40]!r} is not an integer")
+    earliest = int(EARLIEST_EVENT_TIME.timestamp()) * per_second
+    latest = int((datetime.now(UTC) + CLOCK_SKEW).timestamp()) * per_second
+    if not earliest <= value <= latest:
+        raise ValueError(f"timestamp {str(value)[:40]} is out of range")
+    return datetime.fromtimestamp(value / per_second, tz=UTC)
+
+
 def _ms(value):
-    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    return event_time(value, 1000)
 
 
 def _s(value):
-    return datetime.fromtimestamp(int(value), tz=UTC)
+    return event_time(value, 1)
+
+
+# What a malformed part of a genuine (signed) request raises while it is read: an event is rejected alone, a
+# malformed request (an entry or change that is not an object) answers 400.
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError)
+
+
+def _malformed(exc):
+    if isinstance(exc, KeyError):
+        return f"malformed event: {exc.args[0]!r} missing"
+    return f"malformed event: {exc}"
 
 
 def stable_hash(*parts):
@@ -118,7 +148,8 @@ def forget_channel(sender=None, instance=None, **kwargs):
 
 
 def accept(channel_id, kinds, parse, body, signature):
-    """Verify, parse and store one webhook request; returns the number of new events. Raises Rejected."""
+    """Verify, parse and store one webhook request; returns the number of new events to process. Raises
+    Rejected. Events refused one by one (see _rejected_row) are stored as rejected and logged once here."""
     channel = get_channel(channel_id, kinds)
     try:
         rows = parse(channel, body, signature)
@@ -127,7 +158,18 @@ def accept(channel_id, kinds, parse, body, signature):
             raise
         channel = get_channel(channel_id, kinds, fresh=True)  # the secret may have been rotated
         rows = parse(channel, body, signature)
-    return store(rows, channel=channel)
+    inserted = store(rows, channel=channel)
+    refused = [row for row in rows if row.state == WebhookEventState.REJECTED]
+    if refused:
+        logger.warning(
+            "%s webhook for channel %s: %d of %d events rejected (first: %s)",
+            channel.kind,
+            channel.pk,
+            len(refused),
+            len(rows),
+            refused[0].error,
+        )
+    return inserted
 
 
 def _row(channel, dedup_key, kind, user_key, occurred_at, payload):
@@ -135,11 +177,22 @@ def _row(channel, dedup_key, kind, user_key, occurred_at, payload):
         team_id=channel.team_id,
         channel_id=channel.pk,
         dedup_key=dedup_key[:255],
-        kind=kind,
+        kind=str(kind)[:32],
         user_key=str(user_key or "")[:128],
         occurred_at=occurred_at,
         payload=payload,
     )
+
+
+def _rejected_row(channel, dedup_key, kind, user_key, payload, reason):
+    """An event of a genuine request that is refused (answering an error would make the platform redeliver the
+    whole request forever): kept on the receiving channel for the operator to see, never processed. Its own
+    dedup key space, so a rejection never hides a later genuine event."""
+    row = _row(channel, f"rejected:{dedup_key}", kind or "unknown", user_key, timezone.now(), payload)
+    row.state = WebhookEventState.REJECTED
+    row.processed_at = row.received_at = row.occurred_at
+    row.error = reason[:500]
+    return row
 
 
 # --------------------------------------------------------------------------------------------------- LINE
@@ -153,16 +206,16 @@ def parse_line(channel, body, signature):
     if not isinstance(events, list):
         raise Rejected(400, "events missing")
     rows = []
-    try:
-        for event in events:
-            kind = str(event["type"])
-            occurred_at = _ms(event["timestamp"])
-            source = event.get("source") or {}
-            user = source.get("userId", "")
-            key = event.get("webhookEventId") or stable_hash(channel.pk, event)
-            rows.append(_row(channel, f"line:{key}", kind, user, occurred_at, event))
-    except (KeyError, TypeError, ValueError, OverflowError) as exc:
-        raise Rejected(400, f"malformed event: {exc}") from exc
+    for event in events:
+        if not isinstance(event, dict):
+            raise Rejected(400, "malformed event: not an object")
+        key = f"line:{event.get('webhookEventId') or stable_hash(channel.pk, event)}"
+        user = ""
+        try:
+            user = (event.get("source") or {}).get("userId", "")
+            rows.append(_row(channel, key, event["type"], user, _ms(event["timestamp"]), event))
+        except MALFORMED as exc:
+            rows.append(_rejected_row(channel, key, event.get("type"), user, event, _malformed(exc)))
     return rows
 
 
@@ -186,31 +239,49 @@ def parse_meta(channel, body, signature):
         raise Rejected(400, "unsupported object")
     channel_kind = kind_by_object[obj]
     known = _channels_by_external_id(channel.team_id, channel_kind)
+    account = "page" if channel_kind == ChannelKind.FACEBOOK else "Instagram account"
     rows = []
     try:
         for entry in data["entry"]:
-            target = known.get(str(entry.get("id", "")))
-            if target is None and channel.kind == channel_kind:
-                target = channel
+            account_id = str(entry.get("id", ""))
+            target = known.get(account_id)
+            refusal = None
             if target is None or not target.is_active:
-                logger.warning("meta webhook: entry %s has no channel in team %s", entry.get("id"), channel.team_id)
-                continue
+                # Never the receiving channel by default: its contacts would be another page's customers.
+                refusal = f"{account} {account_id} is not connected to this team"
             for item in entry.get("messaging") or []:
-                kind = next((k for k in META_KINDS if k in item), "other")
-                message = item.get("message") or {}
-                echo = bool(message.get("is_echo"))
-                user = item["recipient"]["id"] if echo else item["sender"]["id"]
-                if kind == "message" and echo:
-                    kind = "echo"
-                mid = message.get("mid") or (item.get("postback") or {}).get("mid")
-                if kind in ("message", "echo", "postback") and mid:
-                    key = f"meta:{kind}:{mid}"
-                else:
-                    key = f"meta:{kind}:{stable_hash(target.pk, item)}"
-                rows.append(_row(target, key, kind, user, _ms(item["timestamp"]), item))
-    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+                rows.append(_meta_row(target, channel, account, account_id, item, refusal))
+    except MALFORMED as exc:
         raise Rejected(400, f"malformed event: {exc}") from exc
     return rows
+
+
+def _meta_row(target, channel, account, account_id, item, refusal):
+    """One Messenger / Instagram event of the entry for `account_id` (target: its channel, None if unknown)."""
+    kind = next((k for k in META_KINDS if k in item), "other")
+    message = item.get("message") or {}
+    echo = bool(message.get("is_echo"))
+    if kind == "message" and echo:
+        kind = "echo"
+    mid = message.get("mid") or (item.get("postback") or {}).get("mid")
+    if kind in ("message", "echo", "postback") and mid:
+        key = f"meta:{kind}:{mid}"
+    else:
+        key = f"meta:{kind}:{stable_hash((target or channel).pk, item)}"
+    user = ""
+    try:
+        # The customer is the sender, or the recipient of our own echoed message; the other side is the account.
+        user_side, account_side = ("recipient", "sender") if echo else ("sender", "recipient")
+        user = item[user_side]["id"]
+        ours = str((item.get(account_side) or {}).get("id", account_id))
+        if refusal is None and ours != account_id:
+            refusal = f"{account_side} {ours} is not {account} {account_id}"
+        occurred_at = _ms(item["timestamp"])
+    except MALFORMED as exc:
+        refusal = refusal or _malformed(exc)
+    if refusal is not None:
+        return _rejected_row(channel, key, kind, user, item, refusal)
+    return _row(target, key, kind, user, occurred_at, item)
 
 
 # ------------------------------------------------------------------------------------------------ WhatsApp
@@ -239,26 +310,37 @@ def parse_whatsapp(channel, body, signature):
                     continue
                 phone_number_id = str(value["metadata"]["phone_number_id"])
                 target = known.get(phone_number_id)
+                refusal = None
                 if target is None or not target.is_active:
-                    logger.warning(
-                        "whatsapp webhook: unknown phone_number_id %s (team %s)", phone_number_id, channel.team_id
-                    )
-                    continue
+                    refusal = f"phone number {phone_number_id} is not connected to this team"
                 profiles = {}
                 for contact in value.get("contacts") or []:
                     ext = wa_external_id(contact.get("wa_id"), contact.get("user_id"))
                     profiles[ext] = contact
                 for message in value.get("messages") or []:
                     user = wa_external_id(message.get("from"), message.get("from_user_id"))
+                    key = f"wa:{message.get('id') or stable_hash(channel.pk, message)}"
                     payload = {**message, "_contact": profiles.get(user) or {}}
-                    rows.append(_row(target, f"wa:{message['id']}", "message", user, _s(message["timestamp"]), payload))
+                    rows.append(_wa_row(target, channel, key, "message", user, message, payload, refusal))
                 for status in value.get("statuses") or []:
                     user = wa_external_id(status.get("recipient_id"), status.get("recipient_user_id"))
-                    key = f"wa:{status['id']}:{status['status']}"
-                    rows.append(_row(target, key, "status", user, _s(status["timestamp"]), status))
-    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+                    key = f"wa:{status.get('id') or stable_hash(channel.pk, status)}:{status.get('status')}"
+                    rows.append(_wa_row(target, channel, key, "status", user, status, status, refusal))
+    except MALFORMED as exc:
         raise Rejected(400, f"malformed event: {exc}") from exc
     return rows
+
+
+def _wa_row(target, channel, key, kind, user, item, payload, refusal):
+    try:
+        occurred_at = _s(item["timestamp"])
+        if "id" not in item:
+            raise KeyError("id")
+    except MALFORMED as exc:
+        refusal = refusal or _malformed(exc)
+    if refusal is not None:
+        return _rejected_row(channel, key, kind, user, payload, refusal)
+    return _row(target, key, kind, user, occurred_at, payload)
 
 
 # --------------------------------------------------------------------------------------------------- store
@@ -267,11 +349,13 @@ def _insert_sql():
     return (
         f"WITH ch AS (SELECT 1 FROM {Channel._meta.db_table} WHERE id = %s AND status = 'active'), "
         f"ins AS (INSERT INTO {WebhookEvent._meta.db_table} "
-        "(team_id, channel_id, dedup_key, kind, user_key, occurred_at, payload, received_at, error) "
-        "SELECT %s, u.c, u.k, u.t, u.u, u.o, u.p::jsonb, %s, '' "
-        "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[]) "
-        "AS u(c, k, t, u, o, p) WHERE EXISTS (SELECT 1 FROM ch) ON CONFLICT DO NOTHING RETURNING 1) "
-        "SELECT EXISTS (SELECT 1 FROM ch), (SELECT count(*) FROM ins)"
+        "(team_id, channel_id, dedup_key, kind, user_key, occurred_at, payload, received_at, "
+        "state, processed_at, error, attempts) "
+        "SELECT %s, u.c, u.k, u.t, u.u, u.o, u.p::jsonb, %s, u.s, u.d, u.e, 0 "
+        "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], "
+        "%s::text[], %s::timestamptz[], %s::text[]) "
+        "AS u(c, k, t, u, o, p, s, d, e) WHERE EXISTS (SELECT 1 FROM ch) ON CONFLICT DO NOTHING RETURNING state) "
+        "SELECT EXISTS (SELECT 1 FROM ch), (SELECT count(*) FROM ins WHERE state = 'pending')"
     )
 
 
@@ -281,7 +365,7 @@ INSERT_SQL = _insert_sql()
 def store(rows, *, channel=None):
     """One INSERT for the request's events; redeliveries hit the unique (team, dedup_key) and are ignored.
 
-    Returns the number of new events. Raises Rejected(404) when the channel was disabled meanwhile.
+    Returns the number of new events to process. Raises Rejected(404) when the channel was disabled meanwhile.
     """
     if not rows:
         return 0
@@ -297,6 +381,9 @@ def store(rows, *, channel=None):
             [r.user_key for r in rows],
             [r.occurred_at for r in rows],
             [orjson.dumps(r.payload).decode() for r in rows],
+            [r.state for r in rows],
+            [r.processed_at for r in rows],
+            [r.error for r in rows],
         ]
         with connection.cursor() as cursor:
             cursor.execute(INSERT_SQL, params)
@@ -312,7 +399,8 @@ def store(rows, *, channel=None):
                 _channel_cache.pop(channel_id, None)
                 raise Rejected(404, "channel disabled")
             WebhookEvent.objects.bulk_create(rows, ignore_conflicts=True)
-            inserted = len(rows)  # (duplicates included: only used to decide on a hint)
+            # (duplicates included: only used to decide on a hint)
+            inserted = sum(1 for row in rows if row.state == WebhookEventState.PENDING)
     if inserted:
         hint_processing()
     return inserted

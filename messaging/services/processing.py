@@ -1,9 +1,13 @@
 """Processing stored webhook events: in batches claimed with skip_locked, per contact in event-time order.
 
 One batch = one transaction. Events are grouped by (channel, platform user id) and each group is applied in
-its event-timestamp order inside a savepoint (a failing group marks its events with the error and does not
-stop the batch). Contacts are looked up in one query per channel; customer-interaction times are written in
-bulk at the end; reply tracking touches the outbox only for contacts that have a recent successful send.
+its event-timestamp order inside a savepoint. A group that fails for a transient reason (the database
+connection, a timeout) stays pending and is retried with backoff; a group that fails on its data is marked
+failed with the error. Neither stops the batch, and a failing batch logs one line, not one per group. If the
+batch's transaction itself is lost, nothing of it commits, its events stay pending and the drain stops.
+Contacts are looked up in one query per channel; customer-interaction times are written in bulk at the end;
+reply tracking touches the outbox only for contacts that have a recent successful send. The timeline events a
+batch records are announced once per team (cdp.events.batched_notifications), not once per contact.
 """
 
 import logging
@@ -11,15 +15,17 @@ import time
 from collections import defaultdict
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
+from cdp.events import batched_notifications
 from cdp.models import Contact, ContactSource, SubscriptionStatus
 from cdp.services.contacts import block, follow, upsert_contact
 
 from .. import adapters
 from ..adapters.whatsapp import classify
-from ..models import InboundMessage, KeywordRule, OutboundMessage, OutboundStatus, WebhookEvent
+from ..models import InboundMessage, KeywordRule, OutboundMessage, OutboundStatus, WebhookEvent, WebhookEventState
 from . import autoreply, tracking
 from .ingest import _ms
 from .interactions import record_customer_interactions
@@ -27,6 +33,29 @@ from .interactions import record_customer_interactions
 logger = logging.getLogger(__name__)
 
 KEYWORD_JOIN_WINDOW = timedelta(minutes=10)
+
+# Failures that say nothing about the events: the same events will succeed once the database is back.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+RETRY_FIRST_SECONDS = 5
+RETRY_MAX_SECONDS = 300
+
+
+class BatchLost(Exception):
+    """The batch's transaction cannot commit (the connection was lost): none of its work is kept."""
+
+    def __init__(self, size, first_error):
+        super().__init__(f"{size} events: {_describe(first_error)}")
+        self.size = size
+        self.first_error = first_error
+
+
+def _describe(exc):
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def retry_delay(attempts):
+    """Backoff after the n-th transient failure: 5 s, 10 s, 20 s, ... at most 5 minutes."""
+    return timedelta(seconds=min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** max(0, attempts - 1)))
 
 
 def drain(team_id=None, batch_size=500, linger=0, poll=0.1, max_seconds=None):
@@ -36,7 +65,14 @@ def drain(team_id=None, batch_size=500, linger=0, poll=0.1, max_seconds=None):
     idle_since = None
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     while deadline is None or time.monotonic() < deadline:
-        handled = process_batch(team_id=team_id, batch_size=batch_size)
+        try:
+            handled = process_batch(team_id=team_id, batch_size=batch_size)
+        except (BatchLost, *TRANSIENT_ERRORS) as exc:
+            # The database went away (mid-batch, or at the claim or commit): nothing of the batch is kept. Stop;
+            # the next hint or the per-minute backstop schedule tries again.
+            detail = exc if isinstance(exc, BatchLost) else _describe(exc)
+            logger.warning("webhook batch lost, %s; its events stay pending", detail)
+            return total
         total += handled
         if handled:
             idle_since = None
@@ -50,14 +86,21 @@ def drain(team_id=None, batch_size=500, linger=0, poll=0.1, max_seconds=None):
 
 
 def process_batch(team_id=None, batch_size=500):
+    """Claim and process one batch; returns the number of events claimed. Raises BatchLost."""
+    now = timezone.now()
     with transaction.atomic():
-        qs = WebhookEvent.objects.select_for_update(skip_locked=True, of=("self",)).filter(processed_at__isnull=True)
+        qs = (
+            WebhookEvent.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(processed_at__isnull=True)
+            .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+        )
         if team_id:
             qs = qs.filter(team_id=team_id)
         events = list(qs.select_related("channel", "team").order_by("occurred_at", "id")[:batch_size])
         if not events:
             return 0
-        Batch(events).run()
+        with batched_notifications():
+            Batch(events).run()
     return len(events)
 
 
@@ -67,7 +110,8 @@ class Batch:
         self.contacts = {}  # (channel_id, external_id) -> Contact
         self.interactions = {}  # contact_id -> latest customer interaction time
         self.inbound = []
-        self.errors = {}
+        self.errors = {}  # event id -> why its group failed on its data (marked failed)
+        self.retries = {}  # event id -> the transient error of its group (left pending, retried later)
         self.rules = {}
 
     # ------------------------------------------------------------------------------------------ driver
@@ -77,23 +121,56 @@ class Batch:
             groups[(event.channel_id, event.user_key)].append(event)
         self._load_contacts(groups)
         self._prepare_replies()
-        for (channel_id, user_key), group in groups.items():
+        failed = []
+        for key, group in groups.items():
             group.sort(key=lambda e: (e.occurred_at, e.id))
+            inbound = len(self.inbound)
             try:
-                with transaction.atomic():
-                    for event in group:
-                        self.handle(event)
+                self.apply(group)
             except Exception as exc:  # one bad group must not block the batch; the error is kept on its rows
-                logger.exception("webhook group %s/%s failed", channel_id, user_key)
+                del self.inbound[inbound:]  # its messages and interaction were rolled back with it
+                if key in self.contacts:
+                    self.interactions.pop(self.contacts[key].pk, None)
+                if connection.needs_rollback:  # the savepoint could not be rolled back: the transaction is gone
+                    raise BatchLost(len(self.events), exc) from exc
+                failed.append((group, exc))
+                target = self.retries if isinstance(exc, TRANSIENT_ERRORS) else self.errors
                 for event in group:
-                    self.errors[event.pk] = f"{type(exc).__name__}: {exc}"[:500]
+                    target[event.pk] = _describe(exc)
+        if failed:
+            logger.warning(
+                "webhook batch: %d of %d contact groups failed (%d events to retry, %d failed); first: %s",
+                len(failed),
+                len(groups),
+                len(self.retries),
+                len(self.errors),
+                _describe(failed[0][1]),
+            )
         InboundMessage.objects.bulk_create(self.inbound)
         record_customer_interactions(self.interactions)
+        self._record_outcomes()
+
+    def apply(self, group):
+        """One contact's events, in order, all or nothing."""
+        with transaction.atomic():
+            for event in group:
+                self.handle(event)
+
+    def _record_outcomes(self):
         now = timezone.now()
-        ok_ids = [e.pk for e in self.events if e.pk not in self.errors]
-        WebhookEvent.objects.filter(pk__in=ok_ids).update(processed_at=now)
+        ok_ids = [e.pk for e in self.events if e.pk not in self.errors and e.pk not in self.retries]
+        WebhookEvent.objects.filter(pk__in=ok_ids).update(
+            processed_at=now, state=WebhookEventState.PROCESSED, error="", retry_at=None
+        )
         for pk, error in self.errors.items():
-            WebhookEvent.objects.filter(pk=pk).update(processed_at=now, error=error)
+            WebhookEvent.objects.filter(pk=pk).update(processed_at=now, state=WebhookEventState.FAILED, error=error)
+        for event in self.events:
+            if event.pk in self.retries:
+                WebhookEvent.objects.filter(pk=event.pk).update(
+                    attempts=F("attempts") + 1,
+                    retry_at=now + retry_delay(event.attempts + 1),
+                    error=self.retries[event.pk],
+                )
 
     def _load_contacts(self, groups):
         by_channel = defaultdict(set)

@@ -76,8 +76,8 @@ def test_line_forged_unknown_disabled_malformed_store_nothing(client, line, team
     assert post_line(client, line, body, secret="wrong").status_code == 401
     assert client.post(f"/webhooks/line/{line.pk}/", data=body, content_type="application/json").status_code == 401
     assert client.post("/webhooks/line/999999/", data=body, content_type="application/json").status_code == 404
-    bad = b'{"events": [{"type": "message"}]}'
-    assert post_line(client, line, bad).status_code == 400
+    assert post_line(client, line, b'{"events": [1]}').status_code == 400  # not events at all
+    assert post_line(client, line, b'{"events": {"type": "message"}}').status_code == 400
     assert post_line(client, line, b"not json").status_code == 400
     line.status = "disabled"
     line.save()
