@@ -1,4 +1,11 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_schedules(sender, **kwargs):
+    from .tasks import ensure_schedules
+
+    ensure_schedules()
 
 
 class AccountsConfig(AppConfig):
@@ -7,3 +14,6 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         from . import schema  # noqa: F401  (registers the OpenAPI auth extensions)
+
+        # The outbound webhook backstop Schedule (accounts.tasks.SCHEDULES) is created after every migrate.
+        post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="accounts-schedules")
