@@ -249,11 +249,12 @@ def test_dns_rebinding_connects_to_the_checked_address(team, receiver, dns, sett
     set_url(team, f"http://rebind.example.com:{receiver.port}/hook")
     connected = []
 
-    def connect(family, sockaddr, timeout):
-        connected.append(sockaddr[0])
-        raise ConnectionRefusedError("no internet in tests")
+    class RecordingSocket(socket.socket):
+        def connect(self, address):
+            connected.append(address[0])
+            raise ConnectionRefusedError("no internet in tests")
 
-    monkeypatch.setattr(urlguard, "connect", connect)
+    monkeypatch.setattr(socket, "socket", RecordingSocket)
     delivery = deliver_one(team)
     assert connected == [PUBLIC]
     assert dns.lookups == ["rebind.example.com"]  # resolved once, no second lookup to rebind
@@ -397,3 +398,59 @@ def test_settings_page_lists_the_teams_deliveries_only(console, team, other_team
     OutboundWebhookDelivery.objects.create(team=other_team, event_type="other.team_event", payload=EVENT)
     page = console.get(reverse("team-settings")).content.decode()
     assert "customer.attribute_changed" in page and "other.team_event" not in page
+
+
+# ---------------------------------------------------------------------------------------------- https
+def self_signed(tmp_path, name):
+    """A certificate for `name` (and its key) in PEM files, made with `cryptography`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = timezone.now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+@pytest.mark.parametrize("served_name", ["hooks.example.test", "someone-else.example.test"])
+def test_https_to_the_pinned_address_verifies_the_host_name(team, dns, settings, monkeypatch, tmp_path, served_name):
+    """The connection goes to the checked address, while SNI and the certificate check use the URL's host name."""
+    import ssl
+
+    settings.OUTBOUND_WEBHOOK_ALLOW_PRIVATE_HOSTS = True  # the receiver is on 127.0.0.1; https stays required
+    cert_file, key_file = self_signed(tmp_path, served_name)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert_file, key_file)
+    sni = []
+    server_context.sni_callback = lambda sock, name, context: sni.append(name)
+    monkeypatch.setattr(urlguard, "ssl_context", lambda: ssl.create_default_context(cafile=str(cert_file)))
+    with Receiver() as receiver:
+        receiver.server.socket = server_context.wrap_socket(receiver.server.socket, server_side=True)
+        dns["hooks.example.test"] = ["127.0.0.1"]
+        set_url(team, f"https://hooks.example.test:{receiver.port}/hook")
+        delivery = deliver_one(team)
+    assert sni == ["hooks.example.test"]
+    if served_name == "hooks.example.test":
+        assert delivery.state == "delivered" and len(receiver.requests) == 1
+    else:
+        assert delivery.state == "pending" and "CERTIFICATE_VERIFY_FAILED" in delivery.last_error
+        assert receiver.requests == []
