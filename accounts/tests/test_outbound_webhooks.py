@@ -454,3 +454,37 @@ def test_https_to_the_pinned_address_verifies_the_host_name(team, dns, settings,
     else:
         assert delivery.state == "pending" and "CERTIFICATE_VERIFY_FAILED" in delivery.last_error
         assert receiver.requests == []
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not django_settings.IS_POSTGRES, reason="needs PostgreSQL row locks (SKIP LOCKED)")
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_skips_a_row_another_worker_holds(team):
+    """Workers claiming at once never wait on, nor share, a row."""
+    from django.db import connection
+
+    first, second = (OutboundWebhookDelivery.objects.create(team=team, event_type="e", payload=EVENT) for _ in range(2))
+    locked, release = threading.Event(), threading.Event()
+
+    def other_worker():
+        try:
+            with transaction.atomic():
+                list(OutboundWebhookDelivery.objects.select_for_update().filter(pk=first.pk))
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        assert locked.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")  # a claim that waited on the lock would fail here
+        claimed = outbound_webhooks.claim()
+        assert claimed.pk == second.pk and claimed.attempts == 1
+    finally:
+        release.set()
+        thread.join()
+    assert outbound_webhooks.claim().pk == first.pk
+    assert outbound_webhooks.claim() is None
