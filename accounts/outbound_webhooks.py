@@ -12,7 +12,9 @@ its lease still holds. A worker that dies mid-send leaves the row pending with a
 again, so a delivery may arrive twice (the receiver deduplicates by `delivery_id`) and is never lost.
 
 Outcomes: 2xx delivered; network errors, 408, 429 and 5xx retry with exponential backoff until
-OUTBOUND_WEBHOOK_MAX_ATTEMPTS, then failed; a refused address, a redirect or another 4xx fail at once.
+OUTBOUND_WEBHOOK_MAX_ATTEMPTS, then failed, and the team's other deliveries wait for that retry (a dead receiver
+costs one request per backoff step, not one timeout per event); a refused address, a redirect or another 4xx
+fail at once.
 
 Signature (README "Outbound webhook"): `X-SocialCDP-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
 "<t>.<raw body>" with the team's secret>`. Every delivery is signed; a missing secret is generated first.
@@ -175,15 +177,30 @@ def _finish(delivery, state, *, url="", status=None, error=""):
     now = timezone.now()
     fields = {"claimed_until": None, "url": url, "last_status_code": status, "last_error": error[:500]}
     fields["updated_at"] = now
-    if state is None and delivery.attempts < settings.OUTBOUND_WEBHOOK_MAX_ATTEMPTS:
+    transient = state is None
+    if transient and delivery.attempts < settings.OUTBOUND_WEBHOOK_MAX_ATTEMPTS:
         delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, delivery.attempts - 1))
         fields["next_attempt_at"] = now + timedelta(seconds=delay)
         state = DeliveryState.PENDING
-    elif state is None:
+    elif transient:
         state = DeliveryState.FAILED
     if state == DeliveryState.DELIVERED:
         fields["delivered_at"] = now
     fields["state"] = state
     OutboundWebhookDelivery.objects.filter(pk=delivery.pk, claimed_until=delivery.claimed_until).update(**fields)
     delivery.state = state
+    if transient:
+        _hold_team(delivery, fields.get("next_attempt_at") or now + timedelta(seconds=BACKOFF_BASE_SECONDS), now)
     return state
+
+
+def _hold_team(delivery, until, now):
+    """The team's receiver is failing: its other deliveries wait for this one's retry instead of each timing out
+    in turn, so one team's dead endpoint costs one request per backoff step and never holds the workers long."""
+    waiting = OutboundWebhookDelivery.objects.filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+        team_id=delivery.team_id,
+        state=DeliveryState.PENDING,
+        next_attempt_at__lt=until,
+    )
+    waiting.exclude(pk=delivery.pk).update(next_attempt_at=until, updated_at=now)

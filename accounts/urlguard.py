@@ -25,7 +25,6 @@ METADATA_ADDRESSES = {
     ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
 }
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
-RESPONSE_READ_LIMIT = 64 * 1024
 
 
 class URLRefused(Exception):
@@ -139,9 +138,7 @@ def post(url, body, headers, timeout):
         connection = _PinnedHTTPConnection(host, port, family, sockaddr, timeout=timeout)
     try:
         connection.request("POST", path, body=body, headers=headers)
-        response = connection.getresponse()
-        response.read(RESPONSE_READ_LIMIT)
-        return response.status
+        return connection.getresponse().status  # the body is never read: only the status matters
     finally:
         connection.close()
 

@@ -488,3 +488,23 @@ def test_a_claim_skips_a_row_another_worker_holds(team):
         thread.join()
     assert outbound_webhooks.claim().pk == first.pk
     assert outbound_webhooks.claim() is None
+
+
+def test_a_failing_receiver_does_not_hold_the_workers_for_other_teams(team, other_team, local_receiver_allowed):
+    """Team A's receiver answers 503: one request per backoff step for all its deliveries; team B is served."""
+    with Receiver(statuses=[503] * 10) as failing, Receiver() as healthy:
+        set_url(team, f"http://127.0.0.1:{failing.port}/hook")
+        set_url(other_team, f"http://127.0.0.1:{healthy.port}/hook")
+        with transaction.atomic():
+            outbound_webhooks.enqueue_many([(team.pk, EVENT)] * 5 + [(other_team.pk, EVENT)])
+        assert outbound_webhooks.dispatch() == 2
+        held = OutboundWebhookDelivery.objects.filter(team=team)
+        assert len(failing.requests) == 1 and len(healthy.requests) == 1
+        assert OutboundWebhookDelivery.objects.get(team=other_team).state == "delivered"
+        assert set(held.values_list("state", flat=True)) == {"pending"}
+        assert held.values("next_attempt_at").distinct().count() == 1  # all wait for the one retry
+        assert sorted(held.values_list("attempts", flat=True)) == [0, 0, 0, 0, 1]
+        failing.statuses = []  # the receiver recovers
+        outbound_webhooks.dispatch(now=held.first().next_attempt_at + timedelta(seconds=1))
+    assert set(held.values_list("state", flat=True)) == {"delivered"}
+    assert len(failing.requests) == 6
