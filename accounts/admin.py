@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from . import services
-from .models import ApiKey, Membership, Team
+from .models import ApiKey, Membership, OutboundWebhookDelivery, Team
 
 
 class MembershipInline(admin.TabularInline):
@@ -44,3 +44,32 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         count = sum(services.revoke_api_key(team=key.team, api_key_id=key.pk) for key in queryset)
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+
+
+@admin.register(OutboundWebhookDelivery)
+class OutboundWebhookDeliveryAdmin(admin.ModelAdmin):
+    """Read-only: deliveries are written by the services and the sending worker, never by hand."""
+
+    list_display = [
+        "id",
+        "team",
+        "event_type",
+        "state",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "created_at",
+    ]
+    list_filter = ["state", "event_type", "team"]
+    search_fields = ["team__slug", "event_type", "last_error"]
+    date_hierarchy = "created_at"
+    list_select_related = ["team"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

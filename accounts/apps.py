@@ -3,7 +3,7 @@ from django.db.models.signals import post_migrate
 
 
 def _ensure_schedules(sender, **kwargs):
-    from .handoff import ensure_schedules
+    from .tasks import ensure_schedules
 
     ensure_schedules()
 
@@ -15,5 +15,5 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from . import schema  # noqa: F401  (registers the OpenAPI auth extensions)
 
-        # The per-minute backstop drains of the hand-offs (one per consumer) are created after every migrate.
-        post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="accounts-handoff-schedules")
+        # The per-minute backstop Schedules (accounts.tasks: hand-off drains, outbound webhooks) after every migrate.
+        post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="accounts-schedules")

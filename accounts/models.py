@@ -12,11 +12,16 @@ from django.utils.translation import gettext_lazy as _
 
 from .permissions import Role, role_has_permission
 from .tenancy import for_team
+from .urlguard import validate_outbound_url
 
 
 def validate_time_zone(value):
     if value not in zoneinfo.available_timezones():
         raise ValidationError(_("未知的時區：%(tz)s"), params={"tz": value})
+
+
+def generate_webhook_secret():
+    return f"whsec_{secrets.token_urlsafe(32)}"
 
 
 class Team(models.Model):
@@ -62,7 +67,13 @@ class Team(models.Model):
         validators=[MinValueValidator(1)],
         help_text=_("每個旅程可被觸發的總次數（重複計算），於旅程發佈時套用；留白表示不限。"),
     )
-    outbound_webhook_url = models.URLField(_("對外 Webhook URL"), blank=True)
+    outbound_webhook_url = models.URLField(
+        _("對外 Webhook URL"),
+        blank=True,
+        validators=[validate_outbound_url],
+        help_text=_("旅程變更顧客屬性時，以簽章的 POST 通知此網址（需為 https 公開網址）。"),
+    )
+    # HMAC key of the X-SocialCDP-Signature header; generated when the URL is saved (accounts.outbound_webhooks).
     outbound_webhook_secret = models.CharField(_("對外 Webhook 密鑰"), max_length=128, blank=True)
     created_at = models.DateTimeField(_("建立時間"), default=timezone.now)
 
@@ -73,6 +84,14 @@ class Team(models.Model):
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        """Never a webhook URL without a signing secret: every delivery is signed."""
+        if self.outbound_webhook_url and not self.outbound_webhook_secret:
+            self.outbound_webhook_secret = generate_webhook_secret()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "outbound_webhook_secret"}
+        super().save(*args, **kwargs)
 
     @property
     def zone(self):
@@ -190,3 +209,39 @@ class Handoff(models.Model):
 
     def __str__(self):
         return f"{self.consumer} team {self.team_id} #{self.pk}"
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", _("待傳送")
+    DELIVERED = "delivered", _("已送達")
+    FAILED = "failed", _("失敗")
+
+
+class OutboundWebhookDelivery(TeamOwned):
+    """One event POSTed to the team's outbound webhook: the row is the work (claimed, retried, recorded)."""
+
+    event_type = models.CharField(_("事件類型"), max_length=64)
+    payload = models.JSONField(_("內容"))
+    state = models.CharField(_("狀態"), max_length=16, choices=DeliveryState.choices, default=DeliveryState.PENDING)
+    attempts = models.PositiveIntegerField(_("嘗試次數"), default=0)
+    next_attempt_at = models.DateTimeField(_("下次嘗試時間"), default=timezone.now)
+    # A worker's lease: while in the future the row is being sent; once past, the worker is presumed dead.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    url = models.URLField(_("最後傳送網址"), blank=True)
+    last_status_code = models.PositiveSmallIntegerField(_("最後回應碼"), null=True, blank=True)
+    last_error = models.CharField(_("最後錯誤"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("建立時間"), default=timezone.now)
+    updated_at = models.DateTimeField(_("更新時間"), default=timezone.now)
+    delivered_at = models.DateTimeField(_("送達時間"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("對外 Webhook 傳送")
+        verbose_name_plural = _("對外 Webhook 傳送")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="webhook_delivery_due"),
+            models.Index(fields=["team", "-created_at"], name="webhook_delivery_team_recent"),
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} #{self.pk} ({self.state})"

@@ -7,11 +7,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from . import handoff, services
+from . import handoff, outbound_webhooks, services
 from .decorators import team_required
 from .forms import ApiKeyForm, MemberForm, TeamSettingsForm
 from .middleware import SESSION_TEAM_KEY
-from .models import ApiKey, Membership
+from .models import ApiKey, Membership, Team
 from .permissions import PERMISSIONS, ROLE_PERMISSIONS, Role
 
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = 60
@@ -34,7 +34,9 @@ def switch_team(request):
 
 @team_required("team.manage")
 def team_settings(request):
-    form = TeamSettingsForm(request.POST or None, request.FILES or None, instance=request.team)
+    # A copy: a refused value must not show as the team's current setting on the re-rendered page.
+    team = Team.objects.get(pk=request.team.pk)
+    form = TeamSettingsForm(request.POST or None, request.FILES or None, instance=team)
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, _("團隊設定已儲存。"))
@@ -50,6 +52,7 @@ def _settings_context(request, **extra):
         "member_form": MemberForm(),
         "api_keys": ApiKey.objects.for_team(request.team).select_related("created_by"),
         "members": Membership.objects.filter(team=request.team).select_related("user").order_by("user__email"),
+        "webhook_deliveries": outbound_webhooks.recent(request.team),
         "roles": Role.choices,
         "permission_rows": [
             (label, [perm in ROLE_PERMISSIONS[role] for role, _label in Role.choices])
@@ -104,6 +107,13 @@ def member_remove(request, pk):
     error = services.remove_member(team=request.team, membership=membership, acting=request.membership)
     context = _settings_context(request, member_error=error)
     return render(request, "accounts/settings.html#members", context, status=400 if error else 200)
+
+
+@require_POST
+@team_required("team.manage")
+def outbound_webhook_rotate_secret(request):
+    outbound_webhooks.rotate_secret(request.team)
+    return render(request, "accounts/settings.html#outbound-webhook", _settings_context(request, secret_rotated=True))
 
 
 @require_GET

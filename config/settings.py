@@ -312,3 +312,11 @@ MESSAGING_CLAIM_SECONDS = int(env("MESSAGING_CLAIM_SECONDS", "120"))
 MESSAGING_MAX_ATTEMPTS = int(env("MESSAGING_MAX_ATTEMPTS", "6"))
 # Webhook intake: each web process enqueues at most one "drain webhook events" task per this many seconds.
 MESSAGING_WEBHOOK_HINT_SECONDS = float(env("MESSAGING_WEBHOOK_HINT_SECONDS", "0.5"))
+
+# The team's outbound webhook (accounts.outbound_webhooks). Loopback and private networks are refused unless
+# OUTBOUND_WEBHOOK_ALLOW_PRIVATE_HOSTS (tests, a local receiver); cloud metadata addresses are refused always.
+OUTBOUND_WEBHOOK_ALLOW_PRIVATE_HOSTS = env_bool("OUTBOUND_WEBHOOK_ALLOW_PRIVATE_HOSTS", False)
+# https is required unless DEBUG or OUTBOUND_WEBHOOK_ALLOW_HTTP (a local receiver).
+OUTBOUND_WEBHOOK_ALLOW_HTTP = env_bool("OUTBOUND_WEBHOOK_ALLOW_HTTP", False)
+OUTBOUND_WEBHOOK_TIMEOUT_SECONDS = float(env("OUTBOUND_WEBHOOK_TIMEOUT_SECONDS", "10"))
+OUTBOUND_WEBHOOK_MAX_ATTEMPTS = int(env("OUTBOUND_WEBHOOK_MAX_ATTEMPTS", "8"))

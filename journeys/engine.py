@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts import outbound_webhooks
 from cdp.models import ChannelKind, Contact
 
 from . import graph as g
@@ -137,10 +138,8 @@ def process(ids, token, now=None):
         _save_positions(rows)
         _link_messages(batch)
         EnrollmentStep.objects.bulk_create(batch.steps, batch_size=2000)
+        outbound_webhooks.enqueue_many(batch.webhooks)
         _dedupe_commit_hints()
-        if batch.webhooks:
-            hooks = list(batch.webhooks)
-            transaction.on_commit(lambda: _post_webhooks(hooks))
     if batch.stopped:
         from .services import halt_stopping
 
@@ -578,10 +577,3 @@ HANDLERS = {
     "points": _points,
     "message": _message,
 }
-
-
-def _post_webhooks(hooks):
-    from django_q.tasks import async_task
-
-    for team_id, payload in hooks:
-        async_task("journeys.tasks.post_outbound_webhook", team_id, payload, task_name="journeys-webhook")

@@ -7,16 +7,11 @@ Schedules (created idempotently by `ensure_schedules`, called from a post_migrat
 Queue messages are only wake-up hints: the scheduled runner finds due rows anyway.
 """
 
-import hashlib
-import hmac
-import json
 import logging
-import urllib.error
-import urllib.request
 
 from django.db.models import Q
 
-from accounts import queues
+from accounts import outbound_webhooks, queues
 from accounts.models import Team
 
 logger = logging.getLogger(__name__)
@@ -97,23 +92,6 @@ def _teams_with_journeys():
     return Journey.objects.exclude(current_version=None).values("team_id")
 
 
-def sign(secret, body):
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def post_outbound_webhook(team_id, payload, timeout=10):
-    """POST a JSON event to the team's outbound webhook, signed X-Signature-SHA256 = HMAC-SHA256(secret, body)."""
-    team = Team.objects.filter(pk=team_id).first()
-    if team is None or not team.outbound_webhook_url:
-        return None
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": "social-cdp-journeys"}
-    if team.outbound_webhook_secret:
-        headers["X-Signature-SHA256"] = sign(team.outbound_webhook_secret, body)
-    request = urllib.request.Request(team.outbound_webhook_url, data=body, headers=headers, method="POST")  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - team-configured URL
-            return response.status
-    except (urllib.error.URLError, TimeoutError) as error:
-        logger.warning("Outbound webhook for team %s failed: %s", team_id, error)
-        raise
+def post_outbound_webhook(team_id, payload, timeout=None):
+    """Hints queued before outbound webhooks became rows: record the delivery so nothing queued is lost."""
+    return outbound_webhooks.enqueue_many([(team_id, payload)])

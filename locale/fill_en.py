@@ -176,6 +176,53 @@ EN = {
     "建立金鑰": "Create key",
     "角色權限": "Role permissions",
     "團隊設定已儲存。": "Team settings saved.",
+    # Outbound webhook
+    "對外 Webhook": "Outgoing webhook",
+    "旅程變更顧客屬性時，以簽章的 POST 通知此網址（需為 https 公開網址）。": (
+        "When a journey changes a customer's attribute, a signed POST is sent here (a public https URL)."
+    ),
+    "網址格式不正確。": "This URL is not valid.",
+    "網址必須以 https:// 開頭。": "The URL must start with https://.",
+    "網址缺少主機名稱。": "The URL has no host name.",
+    "不可傳送到本機或雲端中繼資料位址（%(host)s）。": (
+        "Cannot send to this machine or a cloud metadata address (%(host)s)."
+    ),
+    "無法解析主機名稱 %(host)s。": "The host name %(host)s does not resolve.",
+    "不可傳送到內部網路位址：%(host)s 解析為 %(address)s（%(reason)s）。": (
+        "Cannot send to an internal network address: %(host)s resolves to %(address)s (%(reason)s)."
+    ),
+    "對外 Webhook 傳送": "Outgoing webhook delivery",
+    "事件類型": "Event type",
+    "內容": "Payload",
+    "待傳送": "Pending",
+    "已送達": "Delivered",
+    "失敗": "Failed",
+    "嘗試次數": "Attempts",
+    "下次嘗試時間": "Next attempt",
+    "最後傳送網址": "Last URL",
+    "最後回應碼": "Last status code",
+    "最後錯誤": "Last error",
+    "更新時間": "Updated",
+    "送達時間": "Delivered at",
+    "傳送至": "Sent to",
+    "每次傳送都帶有 X-SocialCDP-Signature 標頭（HMAC-SHA256，含時間戳記），驗證方式見 README「Outbound webhook」。": (
+        "Every delivery carries an X-SocialCDP-Signature header (HMAC-SHA256 with a timestamp); see "
+        '"Outbound webhook" in the README for how to verify it.'
+    ),
+    "已產生新的簽章密鑰，之後的傳送都以新密鑰簽章。": (
+        "A new signing secret was generated; deliveries from now on use it."
+    ),
+    "顯示簽章密鑰": "Show signing secret",
+    "更換後舊密鑰立即失效，接收端需同步更新，確定更換？": (
+        "The old secret stops working at once and your receiver must be updated. Rotate it?"
+    ),
+    "更換密鑰": "Rotate secret",
+    "在上方基本設定填入對外 Webhook URL 後，旅程變更顧客屬性時會以簽章的 POST 通知該網址。": (
+        "Set an outgoing webhook URL above: when a journey changes a customer's attribute, a signed POST is sent there."
+    ),
+    "最近傳送": "Recent deliveries",
+    "最後回應": "Last response",
+    "尚無傳送紀錄。": "No deliveries yet.",
 }
 
 

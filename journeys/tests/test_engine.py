@@ -208,54 +208,64 @@ def test_signals_stop_dependent_journeys(team, line, module, kind, payload_key, 
     assert journey.status_changes.filter(reason=reason).count() == 2  # stopping, then stopped
 
 
-def test_attribute_node_changes_text_attribute_and_posts_signed_webhook(team, line):
-    import hashlib
-    import hmac
+def test_attribute_node_records_a_signed_outbound_webhook_delivery(team, line, settings):
+    """The delivery is a row written with the attribute change (issue 23 item 12), then sent signed."""
     import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
 
-    received = []
+    from django.db import connection
+    from django.test import TestCase
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((self.headers.get("X-Signature-SHA256"), body))
-            self.send_response(204)
-            self.end_headers()
+    from accounts import outbound_webhooks
+    from accounts.models import OutboundWebhookDelivery
+    from accounts.tests.test_outbound_webhooks import Receiver, readme_verifier
+    from cdp.models import AttributeValue
 
-        def log_message(self, *args):
-            return
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        team.outbound_webhook_url = f"http://127.0.0.1:{server.server_port}/hook"
-        team.outbound_webhook_secret = "s3cret"
+    settings.OUTBOUND_WEBHOOK_ALLOW_PRIVATE_HOSTS = True
+    settings.OUTBOUND_WEBHOOK_ALLOW_HTTP = True
+    with Receiver() as receiver:
+        team.outbound_webhook_url = f"http://127.0.0.1:{receiver.port}/hook"
         team.save()
         CustomAttributeFactory(team=team, key="level", type="text")
         journey = published_journey(team, line, [node("attribute", key="level", value="白金會員")])
         contact = ContactFactory(channel=line)
-        from django.test.utils import CaptureQueriesContext  # noqa: F401
-
         enroll_directly(journey, contact)
-        from django.db import connection
-
-        # on_commit callbacks run when the outermost atomic block commits; pytest-django wraps tests in one.
-        from django.test import TestCase
-
-        with TestCase.captureOnCommitCallbacks(using=connection.alias, execute=True):
+        with TestCase.captureOnCommitCallbacks(using=connection.alias) as hints:
             run_all()
-    finally:
-        server.shutdown()
-    from cdp.models import AttributeValue
-
+        delivery = OutboundWebhookDelivery.objects.get(team=team)
+        assert delivery.state == "pending" and delivery.event_type == "customer.attribute_changed"
+        assert len([hint for hint in hints if hint is outbound_webhooks._hint_send]) == 1
+        for hint in hints:
+            hint()  # the hint runs the sending task inline (django-q2 sync in tests)
+        delivery.refresh_from_db()
     assert AttributeValue.objects.get(customer=contact.customer).text_value == "白金會員"
-    assert len(received) == 1
-    signature, body = received[0]
-    assert signature == hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-    assert json.loads(body)["value"] == "白金會員"
+    assert delivery.state == "delivered"
+    (request,) = receiver.requests
+    team.refresh_from_db()
+    assert readme_verifier()(team.outbound_webhook_secret, request["body"], request["headers"]["X-SocialCDP-Signature"])
+    assert json.loads(request["body"])["value"] == "白金會員"
+
+
+def test_attribute_change_rolled_back_records_no_delivery(team, line, monkeypatch):
+    """The delivery row commits with the batch or not at all (a worker dying after recording it)."""
+    from accounts.models import OutboundWebhookDelivery, Team
+
+    Team.objects.filter(pk=team.pk).update(outbound_webhook_url="https://hooks.example.com/hook")
+    CustomAttributeFactory(team=team, key="level", type="text")
+    journey = published_journey(team, line, [node("attribute", key="level", value="gold")])
+    enroll_directly(journey, ContactFactory(channel=line))
+
+    def crash():
+        assert OutboundWebhookDelivery.objects.count() == 1  # recorded inside the batch's transaction...
+        raise RuntimeError("worker died before commit")
+
+    monkeypatch.setattr(engine, "_dedupe_commit_hints", crash)
+    with pytest.raises(RuntimeError):
+        run_all()
+    assert not OutboundWebhookDelivery.objects.exists()  # ...and gone with it
+    monkeypatch.undo()
+    engine.sweep(now=timezone.now() + engine.LEASE * 2)  # the dead worker's claim expires
+    run_all()
+    assert OutboundWebhookDelivery.objects.filter(team=team, state="pending").count() == 1
 
 
 def test_points_add_and_deduct_never_below_zero(team, line):
