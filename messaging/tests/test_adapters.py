@@ -156,9 +156,7 @@ def test_line_multicast_and_quota(fake, team, line):
 
 
 def test_messenger_send_api(fake, team):
-    page = ChannelFactory(
-        team=team, kind="facebook", external_id="1234567890", credentials={"page_access_token": "PAT"}
-    )
+    page = ChannelFactory(team=team, kind="facebook", external_id="1234567890", credentials={"access_token": "PAT"})
     fake.route(
         "POST", "/v21.0/1234567890/messages", lambda r: (200, {"recipient_id": "PSID1", "message_id": "m_1"}, {})
     )
@@ -188,7 +186,7 @@ def test_messenger_send_api(fake, team):
     )
     outbox.dispatch()
     request = fake.requests[-1]
-    assert "access_token=PAT" in request["query"]
+    assert request["headers"]["authorization"] == "Bearer PAT" and "PAT" not in request["query"]
     assert request["json"]["recipient"] == {"id": "PSID1"}
     element = request["json"]["message"]["attachment"]["payload"]["elements"][0]
     assert element["buttons"][0]["type"] == "web_url" and "/r/" in element["buttons"][0]["url"]
