@@ -103,3 +103,16 @@ def normalise(kind, credentials):
 def secret_names():
     """Every key name (and alias) that holds a secret, for log redaction."""
     return sorted({n for ks in KEYS.values() for k in ks if k.secret for n in (k.name, *k.aliases)})
+
+
+def describe():
+    """The list for the API schema: per kind, each key (* required, + generated when left out, old spellings)."""
+    lines = ["Write-only. Keys per kind (* required unless is_sandbox; + generated when left out):"]
+    for kind, kind_keys in KEYS.items():
+        names = []
+        for key in kind_keys:
+            mark = "*" if key.required else "+" if key.generated else ""
+            old = f" (also accepted: {', '.join(key.aliases)})" if key.aliases else ""
+            names.append(f"{key.name}{mark}{old}")
+        lines.append(f"{kind}: {', '.join(names)}")
+    return "\n".join(lines)

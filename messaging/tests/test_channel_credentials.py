@@ -180,3 +180,19 @@ def test_stored_old_spellings_are_renamed_and_encrypted_by_the_migration(team):
         cursor.execute(f"SELECT credentials FROM {table}")
         raw = " ".join(row[0] for row in cursor.fetchall())
     assert "123456789" not in raw
+
+
+def test_the_api_docs_show_the_one_list(db):
+    from drf_spectacular.generators import SchemaGenerator
+
+    from cdp.services.channels import validate_credentials
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    create = schema["paths"]["/api/v1/channels/"]["post"]["requestBody"]["content"]["application/json"]
+    examples = [example["value"] for example in create["examples"].values()]
+    assert {example["kind"] for example in examples} >= {"line", "whatsapp"}
+    for example in examples:  # every documented example is accepted as it stands
+        validate_credentials(example["kind"], example["credentials"])
+    described = schema["components"]["schemas"]["ChannelRequest"]["properties"]["credentials"]["description"]
+    assert "line: channel_secret*, access_token* (also accepted: channel_access_token)" in described
+    assert "waba_id" in described
