@@ -196,3 +196,16 @@ def test_the_api_docs_show_the_one_list(db):
     described = schema["components"]["schemas"]["ChannelRequest"]["properties"]["credentials"]["description"]
     assert "line: channel_secret*, access_token* (also accepted: channel_access_token)" in described
     assert "waba_id" in described
+
+
+def test_the_readme_shows_the_one_list(settings):
+    import re
+
+    from cdp import credentials as credential_keys
+
+    readme = (settings.BASE_DIR / "README.md").read_text(encoding="utf-8")
+    for kind, keys in credential_keys.KEYS.items():
+        row = re.search(rf"^  \| `{kind}` \| (.+) \|$", readme, re.MULTILINE).group(1)
+        documented = [(name, mark) for name, mark in re.findall(r"`(\w+)`(\\\*|\+)?", row)]
+        expected = [(key.name, "\\*" if key.required else "+" if key.generated else "") for key in keys]
+        assert documented == expected, kind
