@@ -20,15 +20,21 @@ from accounts.logging import remember_credentials
 
 TOKEN_PREFIX = "gAAAAA"  # every Fernet token (version byte 0x80 + timestamp high bytes) starts so
 _fernets = {}
+_decrypted = {}  # (keys, token) -> dict
+MAX_DECRYPTED = 4096
 
 
 def derived_key(secret_key):
     return base64.urlsafe_b64encode(hashlib.sha256(f"channel-secrets:{secret_key}".encode()).digest()).decode()
 
 
+def _keys():
+    return tuple(settings.CHANNEL_SECRET_KEYS) or (derived_key(settings.SECRET_KEY),)
+
+
 def fernet():
     """The MultiFernet of the configured keys (built once per distinct setting)."""
-    keys = tuple(settings.CHANNEL_SECRET_KEYS) or (derived_key(settings.SECRET_KEY),)
+    keys = _keys()
     if keys not in _fernets:
         try:
             _fernets[keys] = MultiFernet([Fernet(key) for key in keys])
@@ -42,16 +48,25 @@ def encrypt(data):
 
 
 def decrypt(text):
+    """The dict inside a token (a copy: callers may change it). Tokens decrypted before are remembered, bounded,
+    so a batch of outbox rows that joins the same channel pays for one decryption (about 50 µs), not one per row."""
     if not text:
         return {}
     if not text.startswith(TOKEN_PREFIX):  # stored before encryption
         return json.loads(text)
-    try:
-        return json.loads(fernet().decrypt(text.encode()))
-    except InvalidToken:
-        raise ImproperlyConfigured(
-            "Channel credentials cannot be decrypted: CHANNEL_SECRET_KEYS lacks the key they were encrypted with."
-        ) from None
+    memo = (_keys(), text)
+    plain = _decrypted.get(memo)
+    if plain is None:
+        try:
+            plain = json.loads(fernet().decrypt(text.encode()))
+        except InvalidToken:
+            raise ImproperlyConfigured(
+                "Channel credentials cannot be decrypted: CHANNEL_SECRET_KEYS lacks the key they were encrypted with."
+            ) from None
+        if len(_decrypted) >= MAX_DECRYPTED:
+            _decrypted.clear()
+        _decrypted[memo] = plain
+    return dict(plain)
 
 
 def rotate(text):

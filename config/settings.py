@@ -265,7 +265,13 @@ LOGGING = {
     "filters": {"redact_secrets": {"()": "accounts.logging.RedactSecrets"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # Django's own default handlers (console when DEBUG, mail_admins, django.server) are replaced: every line goes
+    # through the one filtered handler above.
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO"},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "INFO"},
+    },
 }
 
 # Security: strict unless DEBUG. Behind a TLS-terminating proxy that sets X-Forwarded-Proto.

@@ -59,10 +59,10 @@ def validate_credentials(kind, credentials, *, partial=False):
     return cleaned
 
 
-def _save(channel):
+def _save(channel, update_fields=None):
     try:
         with transaction.atomic():
-            channel.save()
+            channel.save(update_fields=update_fields)
     except IntegrityError:
         key = credential_keys.external_id_key(channel.kind) or "external_id"
         raise ValidationError(
@@ -105,7 +105,7 @@ def update_channel(channel, *, name=None, credentials=None):
         key = credential_keys.external_id_key(channel.kind)
         if key and cleaned.get(key):
             channel.external_id = cleaned[key][:128]
-    return _save(channel)
+    return _save(channel, update_fields=["name", "credentials", "external_id"])
 
 
 def set_status(channel, status):

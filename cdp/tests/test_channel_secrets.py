@@ -76,6 +76,7 @@ def test_every_log_line_is_redacted(settings, team):
         logger.warning("headers %s", {"Authorization": "Bearer tok-SECRET-1", "X-Line-Signature": "sig-SECRET-2"})
         logger.warning('body {"app_secret": "app-SECRET-3", "verify_token": "vt-SECRET-4", "page_id": "1234"}')
         logger.warning("secret key %s and channel secret %s", settings.SECRET_KEY, "known-secret-4242")
+        logging.getLogger("django.server").info('"GET /webhooks/meta/1/?hub.verify_token=vt-SECRET-6 HTTP/1.1" 403')
         try:
             raise ValueError("token=tb-SECRET-5")
         except ValueError:
@@ -88,6 +89,7 @@ def test_every_log_line_is_redacted(settings, team):
     assert "access_token=[redacted]" in output and "Bearer [redacted]" in output
     assert "page_id" in output and "1234" in output  # ids are not secrets
     assert "ValueError" in output  # the traceback is still there
+    assert "GET /webhooks/meta/1/?hub.verify_token=[redacted]" in output  # Django's loggers reach the same handler
 
 
 def test_every_secret_key_of_every_kind_is_redacted_by_name():
