@@ -229,7 +229,7 @@ quota_view.cls.required_permissions = {"read": VIEW}
                 value={
                     "kind": "line",
                     "name": "LINE 官方帳號",
-                    "credentials": {"channel_secret": "…", "channel_access_token": "…"},
+                    "credentials": {"channel_secret": "…", "access_token": "…", "basic_id": "@123abcde"},
                 },
             ),
             OpenApiExample(
@@ -243,6 +243,7 @@ quota_view.cls.required_permissions = {"read": VIEW}
                         "app_secret": "…",
                         "verify_token": "…",
                         "access_token": "…",
+                        "waba_id": "102290129340398",
                     },
                 },
             ),

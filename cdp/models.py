@@ -11,6 +11,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team, TeamOwned, TeamQuerySet
 
+from .encryption import EncryptedJSONField
+
 
 class ChannelKind(models.TextChoices):
     LINE = "line", "LINE"
@@ -39,8 +41,8 @@ class Channel(TeamOwned):
     # The platform's own id of this account: LINE bot user id (webhook `destination`), Facebook page id,
     # Instagram account id, WhatsApp phone_number_id, WeChat original id, website domain.
     external_id = models.CharField(_("平台帳號 ID"), max_length=128, blank=True)
-    # Secrets and tokens (channel_secret, access_token, app_secret, verify_token, ...). Write-only in forms/API.
-    credentials = models.JSONField(default=dict, blank=True)
+    # Secrets and tokens, keys per kind in cdp.credentials. Write-only in forms/API; encrypted at rest.
+    credentials = EncryptedJSONField(default=dict, blank=True)
     # The sandbox provider simulates sends, deliveries, reads, clicks and replies: no credentials needed.
     is_sandbox = models.BooleanField(_("沙盒渠道"), default=False)
     status = models.CharField(_("狀態"), max_length=16, choices=ChannelStatus.choices, default=ChannelStatus.ACTIVE)

@@ -4,6 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from . import credentials as credential_keys
 from .models import (
     AttributeType,
     Binding,
@@ -24,7 +25,7 @@ from .services.attributes import value_of
 class ChannelSerializer(serializers.ModelSerializer):
     kind = serializers.ChoiceField(choices=ChannelKind.choices)
     credentials = serializers.DictField(
-        child=serializers.CharField(), write_only=True, required=False, help_text="Write-only; keys depend on kind."
+        child=serializers.CharField(), write_only=True, required=False, help_text=credential_keys.describe()
     )
     webhook_url = serializers.SerializerMethodField()
 
@@ -50,7 +51,9 @@ class ChannelSerializer(serializers.ModelSerializer):
 
 class ChannelUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, max_length=200)
-    credentials = serializers.DictField(child=serializers.CharField(), required=False)
+    credentials = serializers.DictField(
+        child=serializers.CharField(), required=False, help_text=credential_keys.describe()
+    )
 
 
 class ContactSerializer(serializers.ModelSerializer):

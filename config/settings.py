@@ -283,9 +283,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every handler carries the credential redaction filter (accounts.logging).
+    "filters": {"redact_secrets": {"()": "accounts.logging.RedactSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # Django's own default handlers (console when DEBUG, mail_admins, django.server) are replaced: every line goes
+    # through the one filtered handler above.
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO"},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "INFO"},
+    },
 }
 
 # Security: strict unless DEBUG. Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
@@ -301,6 +309,13 @@ if not DEBUG:
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+
+# Channel secrets at rest (cdp.encryption): Fernet keys, comma-separated; the first encrypts, all decrypt.
+# Unset: one key derived from SECRET_KEY. Rotate: put the new key first, run `manage.py rotate_channel_secrets`.
+CHANNEL_SECRET_KEYS = [key.strip() for key in env("CHANNEL_SECRET_KEYS", "").split(",") if key.strip()]
+# Webhook intake: a channel's verification material (secret, verify token, team, status) is cached per process
+# for this long; a save or disable in the same process drops it at once.
+MESSAGING_WEBHOOK_CHANNEL_CACHE_SECONDS = float(env("MESSAGING_WEBHOOK_CHANNEL_CACHE_SECONDS", "30"))
 
 # Messaging platform API base URLs (tests point them at a local fake server).
 MESSAGING_LINE_API_BASE = env("MESSAGING_LINE_API_BASE", "https://api.line.me")

@@ -16,7 +16,7 @@ class MessagingConfig(AppConfig):
 
         from cdp.models import Channel
 
-        from .services.ingest import forget_channel
+        from .services.channel_cache import forget_channel
 
         post_save.connect(forget_channel, sender=Channel, dispatch_uid="messaging.forget_channel.save")
         post_delete.connect(forget_channel, sender=Channel, dispatch_uid="messaging.forget_channel.delete")

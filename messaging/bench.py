@@ -1,15 +1,18 @@
-"""Messaging benchmarks: signed LINE webhook intake and draining a backlog of stored events.
+"""Messaging benchmarks: signed LINE webhook intake, forged webhooks, and draining a backlog of stored events.
 
 Both run in-process (Django's test client for the webhook: the full view, signature check, one bulk INSERT
 and one django-q2 enqueue per request; no gunicorn / network in the loop), with a raw-SQL reference beside.
 """
 
+import hmac
 import json
+import logging
 import time
 import uuid
 
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.benchmarks import Timer, benchmark, figure
@@ -100,6 +103,58 @@ def line_webhook_ingest(scale=1.0):
     yield figure("accepted_events_per_s", n_events / elapsed, "events/s", n=n_events, reference="raw_sql")
     yield figure("ack_p99", ref.p(99) * 1000, "ms", n=requests - 1, reference="raw_sql")
     WebhookEvent.objects.filter(team=team).delete()
+
+
+def _forged(client, url, body, signature, requests):
+    """(refused requests/s, database queries per request) for `requests` posts of a forged body."""
+    logging.disable(logging.WARNING)  # the request path, not the log handler's I/O (two warnings per refusal)
+    with CaptureQueriesContext(connection) as queries:
+        start = time.perf_counter()
+        for _ in range(requests):
+            response = client.post(
+                url, data=body, content_type="application/json", headers={"X-Line-Signature": signature}
+            )
+            assert response.status_code in (401, 404), response.status_code
+        elapsed = time.perf_counter() - start
+    logging.disable(logging.NOTSET)
+    return requests / elapsed, len(queries) / requests
+
+
+@benchmark("forged_webhooks", help="forged LINE webhooks (bad signature, unknown channel): refused/s, DB queries each")
+def forged_webhooks(scale=1.0):
+    requests = max(200, int(5000 * scale))
+    team, channel = _channel("bench-forged-webhooks")
+    client = Client(HTTP_HOST="127.0.0.1")
+    url = f"/webhooks/line/{channel.pk}/"
+    verify = json.dumps({"destination": "Ubench", "events": []}).encode()
+    response = client.post(
+        url, data=verify, content_type="application/json", headers={"X-Line-Signature": line_signature(SECRET, verify)}
+    )
+    assert response.status_code == 200, response.status_code  # the platform's verify request: the cache is warm
+    body = json.dumps({"destination": "Ubench", "events": _events(10, 10, int(time.time() * 1000))}).encode()
+    forged = line_signature("not-the-secret", body)
+    rate, queries = _forged(client, url, body, forged, requests)
+    yield figure("refused_requests_per_s", rate, "requests/s", n=requests)
+    yield figure("db_queries_per_forged_request", queries, "queries", n=requests)
+    unknown = f"/webhooks/line/{channel.pk + 10**9}/"
+    rate, queries = _forged(client, unknown, body, forged, requests)
+    yield figure("refused_requests_per_s", rate, "requests/s", n=requests, target="unknown_channel")
+    yield figure("db_queries_per_forged_request", queries, "queries", n=requests, target="unknown_channel")
+    with override_settings(MESSAGING_WEBHOOK_CHANNEL_CACHE_SECONDS=0):  # what each forged request cost before
+        rate, queries = _forged(client, url, body, forged, requests)
+    yield figure("refused_requests_per_s", rate, "requests/s", n=requests, reference="uncached")
+    yield figure("db_queries_per_forged_request", queries, "queries", n=requests, reference="uncached")
+    # Reference: the bare check no forged request can avoid (HMAC-SHA256 over the body, constant-time compare).
+    start = time.perf_counter()
+    for _ in range(requests):
+        hmac.compare_digest(line_signature(SECRET, body).encode(), forged.encode())
+    yield figure(
+        "refused_requests_per_s",
+        requests / (time.perf_counter() - start),
+        "requests/s",
+        n=requests,
+        reference="raw_hmac",
+    )
 
 
 @benchmark("line_webhook_process", help="one worker draining a backlog of stored LINE message events")

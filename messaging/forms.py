@@ -1,11 +1,46 @@
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from cdp import credentials as credential_keys
 from cdp.models import Channel, ChannelKind
+from cdp.services.channels import validate_credentials
 
 from .models import ChatbotModule, KeywordRule
 
 MESSAGING_KINDS = [(k, label) for k, label in ChannelKind.choices if k in ("line", "facebook", "instagram", "whatsapp")]
+
+
+def _credential_fields(kinds):
+    """One form field per credential key of these kinds (cdp.credentials), except the account id (the
+    form's external_id field) and generated keys; secrets are password inputs and never shown back."""
+    fields = {}
+    for kind in kinds:
+        for key in credential_keys.keys(kind):
+            if key.external_id or key.generated or key.name in fields:
+                continue
+            widget = forms.PasswordInput if key.secret else forms.TextInput
+            fields[key.name] = forms.CharField(label=key.label, required=False, max_length=2000, widget=widget)
+    return fields
+
+
+def _credentials_of(kind, data, external_id=""):
+    """The form's values for this kind's keys (blank ones left out), the account id under its key."""
+    values = {key.name: data.get(key.name) for key in credential_keys.keys(kind) if data.get(key.name)}
+    id_key = credential_keys.external_id_key(kind)
+    if id_key and external_id:
+        values[id_key] = external_id
+    return values
+
+
+def _add_service_errors(form, kind, exc):
+    """cdp's "credentials.<key>" errors shown beside the field of that key."""
+    id_key = credential_keys.external_id_key(kind)
+    for key, messages in exc.message_dict.items():
+        name = key.removeprefix("credentials.")
+        field = "external_id" if name == id_key else name
+        for message in messages:
+            form.add_error(field if field in form.fields else None, message)
 
 
 class ChannelForm(forms.Form):
@@ -18,47 +53,47 @@ class ChannelForm(forms.Form):
         help_text=_("LINE Bot user ID、粉絲專頁 ID、IG 帳號 ID 或 WhatsApp phone_number_id。"),
     )
     is_sandbox = forms.BooleanField(label=_("沙盒渠道（免憑證，模擬發送）"), required=False)
-    channel_secret = forms.CharField(label=_("Channel secret"), required=False, widget=forms.PasswordInput)
-    access_token = forms.CharField(label=_("Access token"), required=False, widget=forms.PasswordInput)
-    page_access_token = forms.CharField(label=_("粉絲專頁存取權杖"), required=False, widget=forms.PasswordInput)
-    app_secret = forms.CharField(label=_("App secret"), required=False, widget=forms.PasswordInput)
-    waba_id = forms.CharField(label=_("WhatsApp 商業帳號 ID"), required=False)
-    basic_id = forms.CharField(label=_("LINE 官方帳號 ID（@...）"), required=False)
-
-    CREDENTIALS = ("channel_secret", "access_token", "page_access_token", "app_secret", "waba_id", "basic_id")
 
     def __init__(self, *args, team=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.team = team
+        self.fields.update(_credential_fields([kind for kind, _label in MESSAGING_KINDS]))
 
     def clean(self):
         data = super().clean()
-        kind, sandbox = data.get("kind"), data.get("is_sandbox")
-        if kind and not sandbox:
-            required = {"line": ["channel_secret", "access_token"], "whatsapp": ["app_secret", "access_token"]}.get(
-                kind, ["app_secret"]
-            )
-            for field in required:
-                if not data.get(field):
-                    self.add_error(field, _("此渠道需要這個憑證。"))
-            if kind == "whatsapp" and not data.get("external_id"):
-                self.add_error("external_id", _("WhatsApp 需要 phone_number_id。"))
+        kind = data.get("kind")
+        if not kind:
+            return data
+        try:
+            validate_credentials(kind, self.credentials(), partial=bool(data.get("is_sandbox")))
+        except ValidationError as exc:
+            _add_service_errors(self, kind, exc)
         ext = data.get("external_id")
-        if ext and kind and Channel.objects.filter(team=self.team, kind=kind, external_id=ext).exists():
+        if ext and Channel.objects.filter(team=self.team, kind=kind, external_id=ext).exists():
             self.add_error("external_id", _("這個帳號已經連結。"))
         return data
 
     def credentials(self):
-        return {k: self.cleaned_data.get(k, "") for k in self.CREDENTIALS}
+        data = self.cleaned_data
+        return _credentials_of(data.get("kind"), data, data.get("external_id", ""))
+
+    def add_service_errors(self, exc):
+        _add_service_errors(self, self.cleaned_data.get("kind"), exc)
 
 
 class CredentialsForm(forms.Form):
-    channel_secret = forms.CharField(label=_("Channel secret"), required=False, widget=forms.PasswordInput)
-    access_token = forms.CharField(label=_("Access token"), required=False, widget=forms.PasswordInput)
-    page_access_token = forms.CharField(label=_("粉絲專頁存取權杖"), required=False, widget=forms.PasswordInput)
-    app_secret = forms.CharField(label=_("App secret"), required=False, widget=forms.PasswordInput)
-    waba_id = forms.CharField(label=_("WhatsApp 商業帳號 ID"), required=False)
-    basic_id = forms.CharField(label=_("LINE 官方帳號 ID（@...）"), required=False)
+    """Replace some of a channel's credentials; blank fields keep what is stored."""
+
+    def __init__(self, *args, channel, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.channel = channel
+        self.fields.update(_credential_fields([channel.kind]))
+
+    def credentials(self):
+        return _credentials_of(self.channel.kind, self.cleaned_data)
+
+    def add_service_errors(self, exc):
+        _add_service_errors(self, self.channel.kind, exc)
 
 
 class ListField(forms.CharField):

@@ -4,7 +4,7 @@ replies, keyword auto-reply / auto-assign rules with trigger counts and QR codes
 from datetime import datetime, time, timedelta
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Max
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -37,16 +37,20 @@ def index(request):
             return HttpResponse(status=403)
         if form.is_valid():
             data = form.cleaned_data
-            channel = channel_service.connect_channel(
-                team=request.team,
-                kind=data["kind"],
-                name=data["name"],
-                external_id=data["external_id"],
-                credentials=form.credentials(),
-                is_sandbox=data["is_sandbox"],
-            )
-            messages.success(request, _("已連結渠道，請將 Webhook URL 貼到平台設定。"))
-            return redirect("messaging:channel", channel.pk)
+            try:
+                channel = channel_service.connect_channel(
+                    team=request.team,
+                    kind=data["kind"],
+                    name=data["name"],
+                    external_id=data["external_id"],
+                    credentials=form.credentials(),
+                    is_sandbox=data["is_sandbox"],
+                )
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            else:
+                messages.success(request, _("已連結渠道，請將 Webhook URL 貼到平台設定。"))
+                return redirect("messaging:channel", channel.pk)
     rows = _channels(request).order_by("kind", "name")
     states = {s.channel_id: s for s in ChannelState.objects.for_team(request.team)}
     items = [{"channel": c, "state": states.get(c.pk), "webhook_url": channel_service.webhook_url(c)} for c in rows]
@@ -58,11 +62,15 @@ def index(request):
 @team_required("channels.manage")
 def channel_detail(request, pk):
     channel = get_object_or_404(_channels(request), pk=pk)
-    form = forms.CredentialsForm(request.POST or None)
+    form = forms.CredentialsForm(request.POST or None, channel=channel)
     if request.method == "POST" and form.is_valid():
-        channel_service.update_credentials(channel, form.cleaned_data)
-        messages.success(request, _("已更新憑證。"))
-        return redirect("messaging:channel", channel.pk)
+        try:
+            channel_service.update_credentials(channel, form.credentials())
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, _("已更新憑證。"))
+            return redirect("messaging:channel", channel.pk)
     context = {
         "section": "settings",
         "channel": channel,

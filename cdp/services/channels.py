@@ -1,37 +1,17 @@
-"""Connecting channels: credentials validated per kind, the platform id taken from them, webhook URLs.
-
-Credential keys per kind (all required, non-empty strings; unknown keys are refused):
-  line       channel_secret, channel_access_token        (the bot user id arrives later as the webhook destination)
-  facebook   page_id, app_secret, verify_token, access_token          external_id = page_id
-  instagram  ig_account_id, app_secret, verify_token, access_token    external_id = ig_account_id
-  whatsapp   phone_number_id, app_secret, verify_token, access_token  external_id = phone_number_id
-  wechat / web: no credentials required (optional "external_id": the original id / site domain).
+"""Connecting channels: credentials validated per kind (the keys are listed in cdp.credentials), the platform id
+taken from them, webhook URLs. The API and the console both connect and edit channels through here.
 """
+
+import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from .. import credentials as credential_keys
 from ..models import Channel, ChannelKind, ChannelStatus
 
-META_KEYS = ["app_secret", "verify_token", "access_token"]
-CREDENTIAL_KEYS = {
-    ChannelKind.LINE: ["channel_secret", "channel_access_token"],
-    ChannelKind.FACEBOOK: ["page_id", *META_KEYS],
-    ChannelKind.INSTAGRAM: ["ig_account_id", *META_KEYS],
-    ChannelKind.WHATSAPP: ["phone_number_id", *META_KEYS],
-    ChannelKind.WECHAT: [],
-    ChannelKind.WEB: [],
-}
-OPTIONAL_KEYS = {ChannelKind.WECHAT: ["external_id", "app_id", "app_secret", "token"], ChannelKind.WEB: ["external_id"]}
-EXTERNAL_ID_KEY = {
-    ChannelKind.FACEBOOK: "page_id",
-    ChannelKind.INSTAGRAM: "ig_account_id",
-    ChannelKind.WHATSAPP: "phone_number_id",
-    ChannelKind.WECHAT: "external_id",
-    ChannelKind.WEB: "external_id",
-}
 WEBHOOK_PATH = {
     ChannelKind.LINE: "line",
     ChannelKind.FACEBOOK: "meta",
@@ -48,18 +28,18 @@ def webhook_url(channel):
 
 
 def validate_credentials(kind, credentials, *, partial=False):
-    """Return the cleaned credentials; ValidationError keyed "credentials.<key>" (or "credentials")."""
+    """Return the cleaned credentials under their one names; ValidationError keyed "credentials.<key>"."""
     if kind not in ChannelKind.values:
         raise ValidationError({"kind": [_("未知的渠道類型：%(kind)s") % {"kind": kind}]})
     if credentials is None:
         credentials = {}
     if not isinstance(credentials, dict):
         raise ValidationError({"credentials": [_("credentials 必須是物件。")]})
-    required = CREDENTIAL_KEYS[kind]
-    allowed = set(required) | set(OPTIONAL_KEYS.get(kind, []))
+    keys = credential_keys.keys(kind)
+    allowed = {key.name for key in keys}
     errors = {}
     cleaned = {}
-    for key, value in credentials.items():
+    for key, value in credential_keys.normalise(kind, credentials).items():
         if key not in allowed:
             errors[f"credentials.{key}"] = [
                 _("%(kind)s 渠道不使用這個金鑰；可用：%(keys)s") % {"kind": kind, "keys": ", ".join(sorted(allowed))}
@@ -71,38 +51,43 @@ def validate_credentials(kind, credentials, *, partial=False):
         else:
             cleaned[key] = value.strip()
     if not partial:
-        for key in required:
-            if key not in credentials:
-                errors[f"credentials.{key}"] = [_("必填。")]
+        for key in keys:
+            if key.required and key.name not in cleaned and f"credentials.{key.name}" not in errors:
+                errors[f"credentials.{key.name}"] = [_("必填。")]
     if errors:
         raise ValidationError(errors)
     return cleaned
 
 
-def _save(channel):
+def _save(channel, update_fields=None):
     try:
         with transaction.atomic():
-            channel.save()
+            channel.save(update_fields=update_fields)
     except IntegrityError:
-        key = EXTERNAL_ID_KEY.get(channel.kind, "external_id")
+        key = credential_keys.external_id_key(channel.kind) or "external_id"
         raise ValidationError(
             {f"credentials.{key}": [_("這個帳號已連結到本團隊的其他渠道：%(id)s") % {"id": channel.external_id}]}
         )
     return channel
 
 
-def create_channel(*, team, kind, name, credentials=None, is_sandbox=False):
+def create_channel(*, team, kind, name, credentials=None, is_sandbox=False, external_id=""):
+    """`external_id` is for kinds whose platform id is no credential (LINE's bot user id, known in advance)."""
     cleaned = validate_credentials(kind, credentials, partial=is_sandbox)
+    for key in credential_keys.keys(kind):
+        if key.generated and key.name not in cleaned:
+            cleaned[key.name] = secrets.token_urlsafe(24)
     name = str(name or "").strip()
     if not name:
         raise ValidationError({"name": [_("請輸入名稱。")]})
+    id_key = credential_keys.external_id_key(kind)
     channel = Channel(
         team=team,
         kind=kind,
         name=name[:200],
         credentials=cleaned,
         is_sandbox=is_sandbox,
-        external_id=cleaned.get(EXTERNAL_ID_KEY.get(kind, ""), "")[:128],
+        external_id=(cleaned.get(id_key, "") if id_key else str(external_id or "").strip())[:128],
     )
     return _save(channel)
 
@@ -117,22 +102,25 @@ def update_channel(channel, *, name=None, credentials=None):
     if credentials is not None:
         cleaned = validate_credentials(channel.kind, credentials, partial=True)
         channel.credentials = {**channel.credentials, **cleaned}
-        key = EXTERNAL_ID_KEY.get(channel.kind)
+        key = credential_keys.external_id_key(channel.kind)
         if key and cleaned.get(key):
             channel.external_id = cleaned[key][:128]
-    return _save(channel)
+    return _save(channel, update_fields=["name", "credentials", "external_id"])
+
+
+def set_status(channel, status):
+    """Saved (not a queryset update) so post_save tells the webhook channel cache of this process at once."""
+    channel.status = status
+    channel.save(update_fields=["status"])
+    return channel
 
 
 def disable_channel(channel):
-    Channel.objects.filter(pk=channel.pk).update(status=ChannelStatus.DISABLED)
-    channel.status = ChannelStatus.DISABLED
-    return channel
+    return set_status(channel, ChannelStatus.DISABLED)
 
 
 def enable_channel(channel):
-    Channel.objects.filter(pk=channel.pk).update(status=ChannelStatus.ACTIVE)
-    channel.status = ChannelStatus.ACTIVE
-    return channel
+    return set_status(channel, ChannelStatus.ACTIVE)
 
 
 def masked(credentials):

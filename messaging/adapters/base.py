@@ -82,6 +82,10 @@ class Transport:
         raise NotImplementedError
 
     # --- HTTP ----------------------------------------------------------------------------------------
+    def headers(self):
+        """Every platform takes the channel's access token (cdp.credentials) as a Bearer header, never in a URL."""
+        return {"Authorization": f"Bearer {self.credentials.get('access_token', '')}"}
+
     def request(self, method, url, *, body=None, headers=None):
         data = None
         headers = dict(headers or {})

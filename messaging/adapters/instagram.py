@@ -13,9 +13,6 @@ class InstagramTransport(Transport):
     def base(self):
         return settings.MESSAGING_INSTAGRAM_API_BASE.rstrip("/")
 
-    def headers(self):
-        return {"Authorization": f"Bearer {self.credentials.get('access_token', '')}"}
-
     def send(self, *, recipient, payload, retry_key):
         body = {"recipient": {"id": recipient}, "message": payload["message"]}
         url = f"{self.base}/{self.channel.external_id or 'me'}/messages"

@@ -23,7 +23,7 @@ class LineTransport(Transport):
         return settings.MESSAGING_LINE_API_BASE.rstrip("/")
 
     def headers(self, retry_key=None):
-        headers = {"Authorization": f"Bearer {self.credentials.get('access_token', '')}"}
+        headers = super().headers()
         if retry_key:
             headers["X-Line-Retry-Key"] = str(retry_key)
         return headers

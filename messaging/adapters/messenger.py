@@ -1,6 +1,8 @@
-"""Facebook Messenger Send API: POST /{page-id}/messages with the page access token."""
+"""Facebook Messenger Send API: POST /{page-id}/messages with the page access token.
 
-from urllib.parse import urlencode
+The token goes in the Authorization header (the Graph API accepts `Bearer`), never in the URL, so no URL that
+reaches a log or a proxy carries it.
+"""
 
 from django.conf import settings
 
@@ -10,18 +12,13 @@ from .meta import graph_result
 
 class MessengerTransport(Transport):
     kind = "facebook"
-    token_key = "page_access_token"
 
     @property
     def base(self):
         return settings.MESSAGING_META_GRAPH_BASE.rstrip("/")
 
-    @property
-    def token(self):
-        return self.credentials.get(self.token_key) or self.credentials.get("access_token", "")
-
     def messages_url(self):
-        return f"{self.base}/{self.channel.external_id or 'me'}/messages?{urlencode({'access_token': self.token})}"
+        return f"{self.base}/{self.channel.external_id or 'me'}/messages"
 
     def send(self, *, recipient, payload, retry_key):
         body = {"recipient": payload.get("recipient") or {"id": recipient}}
@@ -33,12 +30,11 @@ class MessengerTransport(Transport):
         body["message"] = payload["message"]
         if payload.get("tag"):
             body["tag"] = payload["tag"]
-        return graph_result(self.request("POST", self.messages_url(), body=body))
+        return graph_result(self.request("POST", self.messages_url(), body=body, headers=self.headers()))
 
     def test_connection(self):
-        query = urlencode({"fields": "id,name", "access_token": self.token})
-        url = f"{self.base}/{self.channel.external_id or 'me'}?{query}"
-        response = self.request("GET", url)
+        url = f"{self.base}/{self.channel.external_id or 'me'}?fields=id,name"
+        response = self.request("GET", url, headers=self.headers())
         data = response.json()
         if response.status == 200:
             return True, data.get("name", "") or data.get("id", "")

@@ -41,9 +41,6 @@ class WhatsAppTransport(Transport):
     def base(self):
         return settings.MESSAGING_WHATSAPP_API_BASE.rstrip("/")
 
-    def headers(self):
-        return {"Authorization": f"Bearer {self.credentials.get('access_token', '')}"}
-
     def send(self, *, recipient, payload, retry_key):
         body = {"messaging_product": "whatsapp", "recipient_type": "individual", **payload}
         if recipient.startswith("+") or recipient.isdigit():

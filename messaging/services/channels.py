@@ -1,25 +1,16 @@
 """Connecting channels: credentials, verify token, webhook URL, connection test, disable / enable."""
 
-import secrets
-
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from cdp.models import Channel, ChannelStatus
+from cdp.services import channels as cdp_channels
 
 from ..adapters import get_adapter
 from ..models import ChannelState
 from .budgets import state_for
 
-# Which credentials each platform needs (form fields; stored write-only in Channel.credentials).
-CREDENTIAL_FIELDS = {
-    "line": ["channel_secret", "access_token", "basic_id"],
-    "facebook": ["app_secret", "page_access_token"],
-    "instagram": ["app_secret", "access_token", "username"],
-    "whatsapp": ["app_secret", "access_token", "waba_id", "display_phone_number"],
-}
 WEBHOOK_ROUTES = {
     "line": "webhook-line",
     "facebook": "webhook-meta",
@@ -35,31 +26,21 @@ def webhook_url(channel):
 
 @transaction.atomic
 def connect_channel(*, team, kind, name, external_id="", credentials=None, is_sandbox=False):
-    creds = {k: v for k, v in (credentials or {}).items() if v}
-    if kind in ("facebook", "instagram", "whatsapp"):
-        creds.setdefault("verify_token", secrets.token_urlsafe(24))
-    channel = Channel.objects.create(
-        team=team, kind=kind, name=name, external_id=external_id, credentials=creds, is_sandbox=is_sandbox
+    """cdp's create_channel (the one credential check, shared with the API), plus the messaging state row."""
+    channel = cdp_channels.create_channel(
+        team=team, kind=kind, name=name, credentials=credentials, is_sandbox=is_sandbox, external_id=external_id
     )
     state_for(channel)
     return channel
 
 
-@transaction.atomic
 def update_credentials(channel, values):
     """Blank values keep the stored secret (the form never shows secrets back)."""
-    creds = dict(channel.credentials or {})
-    creds.update({k: v for k, v in values.items() if v})
-    Channel.objects.filter(pk=channel.pk).update(credentials=creds)
-    channel.credentials = creds
-    return channel
+    return cdp_channels.update_channel(channel, credentials={k: v for k, v in values.items() if v})
 
 
 def set_active(channel, active):
-    status = ChannelStatus.ACTIVE if active else ChannelStatus.DISABLED
-    Channel.objects.filter(pk=channel.pk).update(status=status)
-    channel.status = status
-    return channel
+    return cdp_channels.enable_channel(channel) if active else cdp_channels.disable_channel(channel)
 
 
 def test_connection(channel):

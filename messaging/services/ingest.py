@@ -28,6 +28,7 @@ from django.utils import timezone
 from cdp.models import Channel, ChannelKind
 
 from ..models import WebhookEvent, WebhookEventState
+from . import channel_cache
 
 logger = logging.getLogger(__name__)
 
@@ -120,31 +121,14 @@ def _without_nul(value):
     return value
 
 
-CHANNEL_CACHE_SECONDS = 10
-_channel_cache = {}  # channel id -> (expires at (monotonic), Channel); active channels only
-
-
 def get_channel(channel_id, kinds, *, fresh=False):
-    """The channel a webhook names. Active channels are cached per process for CHANNEL_CACHE_SECONDS; the store
-    statement re-checks the status in the database, so a disabled channel never gets events stored."""
-    cached = None if fresh else _channel_cache.get(channel_id)
-    if cached is not None and cached[0] > time.monotonic() and cached[1].kind in kinds:
-        return cached[1]
-    channel = Channel.objects.filter(pk=channel_id, kind__in=kinds).first()
-    if channel is None:
-        _channel_cache.pop(channel_id, None)
+    """The active channel a webhook names, from this process's cache (channel_cache)."""
+    channel = channel_cache.get(channel_id, fresh=fresh)
+    if channel is None or channel.kind not in kinds:
         raise Rejected(404, "unknown channel")
     if not channel.is_active:
-        _channel_cache.pop(channel_id, None)
         raise Rejected(404, "channel disabled")
-    _channel_cache[channel_id] = (time.monotonic() + CHANNEL_CACHE_SECONDS, channel)
     return channel
-
-
-def forget_channel(sender=None, instance=None, **kwargs):
-    """Drop a channel from this process's cache when it is saved or deleted here (signal receiver)."""
-    if instance is not None:
-        _channel_cache.pop(instance.pk, None)
 
 
 def accept(channel_id, kinds, parse, body, signature):
@@ -154,9 +138,9 @@ def accept(channel_id, kinds, parse, body, signature):
     try:
         rows = parse(channel, body, signature)
     except Rejected as exc:
-        if exc.status != 401:
+        if exc.status != 401 or not channel_cache.may_reload(channel_id):
             raise
-        channel = get_channel(channel_id, kinds, fresh=True)  # the secret may have been rotated
+        channel = get_channel(channel_id, kinds, fresh=True)  # the secret may have been rotated elsewhere
         rows = parse(channel, body, signature)
     inserted = store(rows, channel=channel)
     refused = [row for row in rows if row.state == WebhookEventState.REJECTED]
@@ -389,14 +373,14 @@ def store(rows, *, channel=None):
             cursor.execute(INSERT_SQL, params)
             active, inserted = cursor.fetchone()
         if not active:
-            _channel_cache.pop(channel_id, None)
+            channel_cache.forget(channel_id)
             raise Rejected(404, "channel disabled")
     else:  # SQLite, or inside a caller's transaction (tests): the ORM, same semantics
         from django.db import transaction
 
         with transaction.atomic():
             if not Channel.objects.filter(pk=channel_id, status="active").exists():
-                _channel_cache.pop(channel_id, None)
+                channel_cache.forget(channel_id)
                 raise Rejected(404, "channel disabled")
             WebhookEvent.objects.bulk_create(rows, ignore_conflicts=True)
             # (duplicates included: only used to decide on a hint)

@@ -1,5 +1,6 @@
 """Each real adapter against a local fake server that checks what the platform would receive."""
 
+import logging
 import uuid
 
 import pytest
@@ -156,9 +157,7 @@ def test_line_multicast_and_quota(fake, team, line):
 
 
 def test_messenger_send_api(fake, team):
-    page = ChannelFactory(
-        team=team, kind="facebook", external_id="1234567890", credentials={"page_access_token": "PAT"}
-    )
+    page = ChannelFactory(team=team, kind="facebook", external_id="1234567890", credentials={"access_token": "PAT"})
     fake.route(
         "POST", "/v21.0/1234567890/messages", lambda r: (200, {"recipient_id": "PSID1", "message_id": "m_1"}, {})
     )
@@ -188,7 +187,7 @@ def test_messenger_send_api(fake, team):
     )
     outbox.dispatch()
     request = fake.requests[-1]
-    assert "access_token=PAT" in request["query"]
+    assert request["headers"]["authorization"] == "Bearer PAT" and "PAT" not in request["query"]
     assert request["json"]["recipient"] == {"id": "PSID1"}
     element = request["json"]["message"]["attachment"]["payload"]["elements"][0]
     assert element["buttons"][0]["type"] == "web_url" and "/r/" in element["buttons"][0]["url"]
@@ -315,3 +314,16 @@ def test_connection_tests(fake, team, line):
     fake.route("GET", "/v2/bot/info", lambda r: (401, {"message": "Authentication failed"}, {}))
     ok, message = get_adapter(line).test_connection()
     assert not ok and "401" in message
+
+
+def test_meta_tokens_travel_in_the_header_and_never_reach_the_failure_log(team, settings, caplog):
+    """Issue 23.11: the page access token was in the query string, and the network-failure log printed the URL."""
+    settings.MESSAGING_META_GRAPH_BASE = "http://127.0.0.1:9/v21.0"  # nothing listens: the request fails
+    page = ChannelFactory(team=team, kind="facebook", external_id="1234567890", credentials={"access_token": "PAT-9"})
+    adapter = get_adapter(page)
+    with caplog.at_level(logging.WARNING, logger="messaging.adapters.base"):
+        result = adapter.send(recipient="PSID1", payload={"message": {"text": "hi"}}, retry_key=uuid.uuid4())
+        ok, _message = adapter.test_connection()
+    assert result.error_kind == RETRYABLE and not ok
+    assert len(caplog.records) == 2 and "127.0.0.1:9" in caplog.text
+    assert "PAT-9" not in caplog.text

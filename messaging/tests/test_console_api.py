@@ -20,7 +20,7 @@ SECRET = "secret-Zq7-never-shown"  # distinctive: a short one can occur by chanc
 
 def test_connect_a_line_channel_shows_webhook_url(console, team):
     response = console.post(reverse("messaging:index"), {"kind": "line", "name": "My OA", "external_id": "Ubot1"})
-    assert response.status_code == 400 and "此渠道需要這個憑證" in response.content.decode()
+    assert response.status_code == 400 and "必填" in response.content.decode()
     response = console.post(
         reverse("messaging:index"),
         {"kind": "line", "name": "My OA", "external_id": "Ubot1", "channel_secret": SECRET, "access_token": "t"},
@@ -33,7 +33,8 @@ def test_connect_a_line_channel_shows_webhook_url(console, team):
 
 def test_meta_channel_gets_a_verify_token_and_can_be_disabled(console, team):
     console.post(
-        reverse("messaging:index"), {"kind": "facebook", "name": "Page", "external_id": "123", "app_secret": "a"}
+        reverse("messaging:index"),
+        {"kind": "facebook", "name": "Page", "external_id": "123", "app_secret": "a", "access_token": "t"},
     )
     channel = team_channels(team).get()
     token = channel.credentials["verify_token"]

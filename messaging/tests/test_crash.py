@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from cdp.tests.factories import ChannelFactory, ContactFactory
 from messaging.models import OutboundMessage, WebhookEvent
-from messaging.services import ingest, outbox
+from messaging.services import channel_cache, outbox
 
 from .fake_platform import FakePlatform
 from .payloads import LINE_SECRET, line_body, line_text, post_line
@@ -105,7 +105,7 @@ def test_one_statement_intake_dedups_and_refuses_a_disabled_channel_even_when_ca
     assert events[0].occurred_at.timestamp() * 1000 == pytest.approx(now_ms)
     assert all(e.processed_at is not None for e in events)  # the (synchronous) hint drained them
     # Disabled behind the cache's back (another process): nothing stored, 404.
-    assert line.pk in ingest._channel_cache
+    assert line.pk in channel_cache._entries
     type(line).objects.filter(pk=line.pk).update(status="disabled")
     other = line_body(line_text("late", ts=now_ms + 2, event_id="01C"))
     assert post_line(client, line, other).status_code == 404

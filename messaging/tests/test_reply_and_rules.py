@@ -114,9 +114,7 @@ def test_line_reply_consumed_before_a_crash_is_not_sent_again(fake, line, team):
 # ------------------------------------------------------------------------ Messenger recurring notifications
 @pytest.fixture
 def page(team):
-    return ChannelFactory(
-        team=team, kind="facebook", external_id="1234567890", credentials={"page_access_token": "PAT"}
-    )
+    return ChannelFactory(team=team, kind="facebook", external_id="1234567890", credentials={"access_token": "PAT"})
 
 
 def _send_text(team, page, contact, key):

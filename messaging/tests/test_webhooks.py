@@ -44,7 +44,7 @@ def page(team):
         team=team,
         kind="facebook",
         external_id="1234567890",
-        credentials={"app_secret": META_SECRET, "verify_token": "vt-123", "page_access_token": "p"},
+        credentials={"app_secret": META_SECRET, "verify_token": "vt-123", "access_token": "p"},
     )
 
 
