@@ -11,7 +11,7 @@ from .decorators import team_required
 from .forms import ApiKeyForm, MemberForm, TeamSettingsForm
 from .middleware import SESSION_TEAM_KEY
 from .models import ApiKey, Membership
-from .permissions import PERMISSIONS, ROLE_PERMISSIONS, Role
+from .permissions import ANY_MEMBER, PERMISSIONS, ROLE_PERMISSIONS, Role
 
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = 60
 
@@ -22,7 +22,7 @@ def module_pending(request, *, title):
 
 
 @require_POST
-@team_required()
+@team_required(ANY_MEMBER)
 def switch_team(request):
     team_id = request.POST.get("team")
     if not any(str(m.team_id) == team_id for m in request.memberships):
@@ -67,9 +67,19 @@ def api_key_create(request):
         return render(
             request, "accounts/settings.html#api-keys", _settings_context(request, api_key_form=form), status=400
         )
-    new = services.create_api_key(
-        team=request.team, name=form.cleaned_data["name"], role=form.cleaned_data["role"], created_by=request.user
-    )
+    try:
+        new = services.create_api_key(
+            team=request.team,
+            name=form.cleaned_data["name"],
+            role=form.cleaned_data["role"],
+            created_by=request.user,
+            granted_by=request.membership.role,
+        )
+    except services.RoleError as exc:
+        form.add_error(None, exc)
+        return render(
+            request, "accounts/settings.html#api-keys", _settings_context(request, api_key_form=form), status=400
+        )
     return render(request, "accounts/settings.html#api-keys", _settings_context(request, new_key=new.raw_key))
 
 
@@ -86,11 +96,13 @@ def api_key_revoke(request, pk):
 def member_add(request):
     form = MemberForm(request.POST)
     if form.is_valid():
-        if form.cleaned_data["role"] == Role.OWNER and request.membership.role != Role.OWNER:
-            form.add_error("role", _("只有擁有者可以指派擁有者。"))
-        else:
-            services.add_member(team=request.team, user=form.user, role=form.cleaned_data["role"])
+        try:
+            services.add_member(
+                team=request.team, user=form.user, role=form.cleaned_data["role"], acting=request.membership
+            )
             return render(request, "accounts/settings.html#members", _settings_context(request))
+        except services.RoleError as exc:
+            form.add_error(None, exc)
     return render(request, "accounts/settings.html#members", _settings_context(request, member_form=form), status=400)
 
 
@@ -100,9 +112,12 @@ def member_remove(request, pk):
     membership = Membership.objects.filter(team=request.team, pk=pk).first()
     if membership is None:
         raise Http404
-    error = services.remove_member(team=request.team, membership=membership, acting=request.membership)
-    context = _settings_context(request, member_error=error)
-    return render(request, "accounts/settings.html#members", context, status=400 if error else 200)
+    try:
+        services.remove_member(team=request.team, membership=membership, acting=request.membership)
+    except services.RoleError as exc:
+        context = _settings_context(request, member_error=exc.messages[0])
+        return render(request, "accounts/settings.html#members", context, status=400)
+    return render(request, "accounts/settings.html#members", _settings_context(request))
 
 
 @require_GET
