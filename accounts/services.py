@@ -69,22 +69,28 @@ def _lock_owners(team):
     list(Membership.objects.select_for_update().filter(team=team, role=Role.OWNER).values_list("pk", flat=True))
 
 
+def _acting_now(acting, team):
+    """The acting member as stored now: they may have been demoted or removed since their request began."""
+    if acting is None:
+        return None
+    current = Membership.objects.filter(pk=acting.pk, team=team).first()
+    if current is None:
+        raise RoleError(_("您已不是這個團隊的成員。"), code="not_a_member")
+    return current
+
+
 def add_member(*, team, user, role, acting):
     """Add `user` to the team with `role`, or change the role of an existing member (re-adding them)."""
     with transaction.atomic():
         _lock_owners(team)
         membership = Membership.objects.select_for_update().filter(team=team, user=user).first()
-        check_membership_change(membership=membership, role=role, acting=acting)
+        check_membership_change(membership=membership, role=role, acting=_acting_now(acting, team))
         if membership is None:
             return Membership.objects.create(team=team, user=user, role=role)
         if membership.role != role:
             membership.role = role
             membership.save(update_fields=["role"])
         return membership
-
-
-def change_role(*, membership, role, acting):
-    return add_member(team=membership.team, user=membership.user, role=role, acting=acting)
 
 
 def remove_member(*, team, membership, acting):
@@ -94,7 +100,7 @@ def remove_member(*, team, membership, acting):
         stored = Membership.objects.select_for_update().filter(team=team, pk=membership.pk).first()
         if stored is None:
             return
-        check_membership_change(membership=stored, role=None, acting=acting)
+        check_membership_change(membership=stored, role=None, acting=_acting_now(acting, team))
         stored.delete()
 
 
