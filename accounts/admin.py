@@ -2,7 +2,10 @@ from django import forms
 from django.contrib import admin, messages
 
 from . import services
+from .forms import AdminLoginForm
 from .models import ApiKey, Membership, Team
+
+admin.site.login_form = AdminLoginForm  # the same sign-in throttle as the console
 
 
 class MembershipInline(admin.TabularInline):

@@ -1,4 +1,5 @@
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.db import connection
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -8,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import services
 from .decorators import team_required
-from .forms import ApiKeyForm, MemberForm, TeamSettingsForm
+from .forms import ApiKeyForm, LoginForm, MemberForm, TeamSettingsForm, ThrottledPasswordResetForm
 from .middleware import SESSION_TEAM_KEY
 from .models import ApiKey, Membership
 from .permissions import ANY_MEMBER, PERMISSIONS, ROLE_PERMISSIONS, Role
@@ -118,6 +119,21 @@ def member_remove(request, pk):
         context = _settings_context(request, member_error=exc.messages[0])
         return render(request, "accounts/settings.html#members", context, status=400)
     return render(request, "accounts/settings.html#members", _settings_context(request))
+
+
+class LoginView(auth_views.LoginView):
+    """Sign-in, throttled per account and per address (accounts/throttle.py)."""
+
+    authentication_form = LoginForm
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Reset links, throttled per email and per address (accounts/throttle.py)."""
+
+    form_class = ThrottledPasswordResetForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
 
 
 @require_GET
