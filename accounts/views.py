@@ -64,24 +64,19 @@ def _settings_context(request, **extra):
 @team_required("team.manage")
 def api_key_create(request):
     form = ApiKeyForm(request.POST)
-    if not form.is_valid():
-        return render(
-            request, "accounts/settings.html#api-keys", _settings_context(request, api_key_form=form), status=400
-        )
-    try:
-        new = services.create_api_key(
-            team=request.team,
-            name=form.cleaned_data["name"],
-            role=form.cleaned_data["role"],
-            created_by=request.user,
-            granted_by=request.membership.role,
-        )
-    except services.RoleError as exc:
-        form.add_error(None, exc)
-        return render(
-            request, "accounts/settings.html#api-keys", _settings_context(request, api_key_form=form), status=400
-        )
-    return render(request, "accounts/settings.html#api-keys", _settings_context(request, new_key=new.raw_key))
+    if form.is_valid():
+        try:
+            new = services.create_api_key(
+                team=request.team,
+                name=form.cleaned_data["name"],
+                role=form.cleaned_data["role"],
+                created_by=request.user,
+                granted_by=request.membership.role,
+            )
+            return render(request, "accounts/settings.html#api-keys", _settings_context(request, new_key=new.raw_key))
+        except services.RoleError as exc:
+            form.add_error(None, exc)
+    return render(request, "accounts/settings.html#api-keys", _settings_context(request, api_key_form=form), status=400)
 
 
 @require_POST
