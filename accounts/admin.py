@@ -1,13 +1,26 @@
+from django import forms
 from django.contrib import admin, messages
 
 from . import services
+from .forms import AdminLoginForm
 from .models import ApiKey, Membership, OutboundWebhookDelivery, Team
+
+admin.site.login_form = AdminLoginForm  # the same sign-in throttle as the console
 
 
 class MembershipInline(admin.TabularInline):
+    """Read-only here: members are added, changed and removed on the membership pages, which go through the
+    service that keeps a team's last owner (services.check_membership_change)."""
+
     model = Membership
     extra = 0
-    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Team)
@@ -19,12 +32,56 @@ class TeamAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
 
 
+class MembershipAdminForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["user", "team", "role"]
+
+    def clean(self):
+        cleaned = super().clean()
+        stored = Membership.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        if "role" in cleaned:
+            try:
+                services.check_membership_change(membership=stored, role=cleaned["role"], acting=None)
+            except services.RoleError as exc:
+                self.add_error(None, exc)
+        return cleaned
+
+
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    """The platform operator may give any role, but a team keeps at least one owner: every change and delete
+    goes through accounts.services, which refuses to remove the last one."""
+
+    form = MembershipAdminForm
     list_display = ["user", "team", "role", "created_at"]
     list_filter = ["role", "team"]
     search_fields = ["user__username", "user__email", "team__name", "team__slug"]
     autocomplete_fields = ["user", "team"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Moving a membership to another team or user would take an owner away from its team unchecked.
+        return ["user", "team"] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        obj.pk = services.add_member(team=obj.team, user=obj.user, role=obj.role, acting=None).pk
+
+    def get_actions(self, request):
+        # The bulk delete skips the last-owner rule; members are removed one by one (delete_view below).
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None:
+            try:
+                services.check_membership_change(membership=obj, role=None, acting=None)
+            except services.RoleError:
+                return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        services.remove_member(team=obj.team, membership=obj, acting=None)
 
 
 @admin.register(ApiKey)

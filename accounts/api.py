@@ -7,6 +7,7 @@ from . import services
 from .api_auth import IsTeamMember
 from .api_base import TeamScopedViewSet, current_team
 from .models import ApiKey, Team
+from .permissions import ANY_MEMBER
 
 
 class TeamSerializer(serializers.ModelSerializer):
@@ -21,6 +22,9 @@ class TeamSerializer(serializers.ModelSerializer):
 @permission_classes([IsTeamMember])
 def current_team_view(request):
     return Response(TeamSerializer(current_team(request)).data)
+
+
+current_team_view.cls.required_permissions = {"read": ANY_MEMBER}
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -42,9 +46,15 @@ class ApiKeyViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        new = services.create_api_key(
-            team=self.team, name=serializer.validated_data["name"], role=serializer.validated_data.get("role", "admin")
-        )
+        try:
+            new = services.create_api_key(
+                team=self.team,
+                name=serializer.validated_data["name"],
+                role=serializer.validated_data.get("role", "admin"),
+                granted_by=request.auth.role,
+            )
+        except services.RoleError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
         data = ApiKeySerializer(new.api_key).data
         data["key"] = new.raw_key
         return Response(data, status=status.HTTP_201_CREATED)

@@ -48,7 +48,10 @@ class TeamSessionAuthentication(authentication.SessionAuthentication):
 
 
 class IsTeamMember(permissions.BasePermission):
-    """The credential belongs to a team and its role holds the permission the view requires."""
+    """The credential belongs to a team and its role holds the permission the view requires.
+
+    A view that declares no `required_permissions` is open to owner credentials only (permissions fail closed);
+    accounts/tests/test_view_permissions.py fails until it declares them."""
 
     message = "Your role does not allow this action."
 
@@ -56,8 +59,7 @@ class IsTeamMember(permissions.BasePermission):
         credential = request.auth
         if credential is None or getattr(credential, "team", None) is None:
             raise exceptions.NotAuthenticated()
-        required = _required_permission(request, view)
-        return required is None or credential.has_perm(required)
+        return credential.has_perm(_required_permission(request, view))
 
 
 def _required_permission(request, view):

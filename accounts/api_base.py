@@ -26,6 +26,16 @@ class TeamScopedMixin:
 
     required_permissions = None
 
+    def __init_subclass__(cls, **kwargs):
+        # The team filter lives in get_queryset; an override could drop it silently (PostHog's
+        # TeamAndOrgViewSetMixin refuses the same way). Extra filtering goes in scope_queryset.
+        super().__init_subclass__(**kwargs)
+        if cls.get_queryset is not TeamScopedMixin.get_queryset:
+            raise TypeError(
+                f"{cls.__qualname__} overrides get_queryset() (itself or through a mixin), which would bypass "
+                "the team filter; override scope_queryset(queryset) instead."
+            )
+
     @property
     def team(self):
         return current_team(self.request)

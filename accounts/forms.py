@@ -1,9 +1,13 @@
 import zoneinfo
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from . import throttle
 from .models import Team
 from .permissions import Role
 
@@ -66,4 +70,46 @@ class MemberForm(forms.Form):
         if user is None:
             raise forms.ValidationError(_("找不到這個 Email 的使用者，請先請對方註冊帳號。"))
         self.user = user
+        return email
+
+
+class ThrottledLoginMixin:
+    """Sign-in forms (the console's and Django admin's): refused while the account or the address is locked,
+    even with the right password; each failure counts (accounts/throttle.py)."""
+
+    def clean(self):
+        username, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if not username or not password:
+            return super().clean()
+        throttle.check(throttle.LOGIN, self.request, username)
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            locked = throttle.count(throttle.LOGIN, self.request, username)
+            if locked is not None:
+                raise locked from None
+            raise
+        throttle.forget(throttle.LOGIN, username)
+        return cleaned
+
+
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    pass
+
+
+class ThrottledPasswordResetForm(PasswordResetForm):
+    """Reset links are limited per email and per address, whether or not the email has an account."""
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+
+    def clean_email(self):
+        email = self.cleaned_data["email"]
+        throttle.check(throttle.PASSWORD_RESET, self.request, email)
+        throttle.count(throttle.PASSWORD_RESET, self.request, email)
         return email

@@ -78,7 +78,27 @@ ROLE_PERMISSIONS = {
 }
 
 
+# Declared by the few views every member of the team may open (the home page, the team switcher), so that
+# "open to everyone" is a decision written down rather than a permission forgotten.
+ANY_MEMBER = "any_member"
+
+
 def role_has_permission(role, permission):
+    """Whether `role` holds `permission`. A view that declares no permission (None) is open to owners only:
+    permissions fail closed, so a forgotten declaration locks a page rather than opening it."""
+    if permission is None:
+        return role == Role.OWNER
+    if permission == ANY_MEMBER:
+        return role in ROLE_PERMISSIONS
     if permission not in PERMISSIONS:
         raise KeyError(f"Unknown permission {permission!r}")
     return permission in ROLE_PERMISSIONS.get(role, frozenset())
+
+
+def role_may_grant(role, granted):
+    """Whether someone acting with `role` may give `granted` to a member or an API key: only a role whose
+    permissions are all their own. So an admin may hand out admin or below but never owner (billing.manage),
+    and nobody can mint a credential that does more than they can."""
+    if role not in ROLE_PERMISSIONS or granted not in ROLE_PERMISSIONS:
+        return False
+    return ROLE_PERMISSIONS[granted] <= ROLE_PERMISSIONS[role]

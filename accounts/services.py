@@ -4,12 +4,22 @@ import hmac
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from .models import ApiKey, Membership, Team, hash_api_key
-from .permissions import Role
+from .permissions import Role, role_may_grant
+
+
+class RoleError(ValidationError):
+    """A role the acting member may not give or take away. Carries the field (`role`) and a stable code, so a
+    console form shows it beside the field and the API answers 400 with it."""
+
+    def __init__(self, message, code):
+        super().__init__({"role": [ValidationError(message, code=code)]})
 
 
 def create_team(*, slug, name, time_zone="Asia/Taipei", contact_quota=None, currency="TWD", owner=None):
@@ -24,9 +34,74 @@ def create_team(*, slug, name, time_zone="Asia/Taipei", contact_quota=None, curr
     return team
 
 
-def add_member(*, team, user, role=Role.MARKETER):
-    membership, _created = Membership.objects.update_or_create(team=team, user=user, defaults={"role": role})
-    return membership
+def check_grant(*, role, granted_by):
+    """Raise RoleError unless someone acting with role `granted_by` may hand out `role` (to a member or an API
+    key). granted_by=None is the platform operator (Django admin, management commands), who may give any role."""
+    if granted_by is not None and not role_may_grant(granted_by, role):
+        message = _("只有擁有者可以指派擁有者。") if role == Role.OWNER else _("您不能指派高於自己角色的角色。")
+        raise RoleError(message, code="role_above_own")
+
+
+def check_membership_change(*, membership, role, acting):
+    """The one rule for every membership change: raise RoleError unless `acting` may give `membership` the role
+    `role` (None: remove the member). `membership` is the row as stored (None for a newcomer); `acting` is the
+    acting member's Membership, or None for the platform operator.
+
+    - nobody gives a role above their own (so only an owner appoints an owner);
+    - only an owner changes or removes an owner;
+    - a team always keeps at least one owner.
+    Call it inside the transaction that writes, after locking the team's owners (see _lock_owners).
+    """
+    if role is not None:
+        check_grant(role=role, granted_by=acting.role if acting is not None else None)
+    if membership is None or membership.role != Role.OWNER or role == Role.OWNER:
+        return
+    if acting is not None and acting.role != Role.OWNER:
+        message = _("只有擁有者可以移除擁有者。") if role is None else _("只有擁有者可以變更擁有者的角色。")
+        raise RoleError(message, code="owner_required")
+    others = Membership.objects.filter(team_id=membership.team_id, role=Role.OWNER).exclude(pk=membership.pk)
+    if not others.exists():
+        raise RoleError(_("團隊至少要有一位擁有者。"), code="last_owner")
+
+
+def _lock_owners(team):
+    """Lock the team's owner rows so two concurrent changes cannot each leave the other as the last owner."""
+    list(Membership.objects.select_for_update().filter(team=team, role=Role.OWNER).values_list("pk", flat=True))
+
+
+def _acting_now(acting, team):
+    """The acting member as stored now: they may have been demoted or removed since their request began."""
+    if acting is None:
+        return None
+    current = Membership.objects.filter(pk=acting.pk, team=team).first()
+    if current is None:
+        raise RoleError(_("您已不是這個團隊的成員。"), code="not_a_member")
+    return current
+
+
+def add_member(*, team, user, role, acting):
+    """Add `user` to the team with `role`, or change the role of an existing member (re-adding them)."""
+    with transaction.atomic():
+        _lock_owners(team)
+        membership = Membership.objects.select_for_update().filter(team=team, user=user).first()
+        check_membership_change(membership=membership, role=role, acting=_acting_now(acting, team))
+        if membership is None:
+            return Membership.objects.create(team=team, user=user, role=role)
+        if membership.role != role:
+            membership.role = role
+            membership.save(update_fields=["role"])
+        return membership
+
+
+def remove_member(*, team, membership, acting):
+    """Remove a member of `team`; raises RoleError when `acting` may not (see check_membership_change)."""
+    with transaction.atomic():
+        _lock_owners(team)
+        stored = Membership.objects.select_for_update().filter(team=team, pk=membership.pk).first()
+        if stored is None:
+            return
+        check_membership_change(membership=stored, role=None, acting=_acting_now(acting, team))
+        stored.delete()
 
 
 @dataclass
@@ -35,7 +110,11 @@ class NewApiKey:
     raw_key: str
 
 
-def create_api_key(*, team, name, role=Role.ADMIN, created_by=None):
+def create_api_key(*, team, name, role=Role.ADMIN, created_by=None, granted_by=None):
+    """Create a key and return it with its raw value (shown once). `granted_by` is the role of whoever asks:
+    the console and the API pass the caller's; nobody gets a key with a role above their own (check_grant).
+    None is the platform operator (management commands, benchmarks)."""
+    check_grant(role=role, granted_by=granted_by)
     prefix, raw_key = ApiKey.generate()
     api_key = ApiKey.objects.create(
         team=team, name=name, prefix=prefix, key_hash=hash_api_key(raw_key), role=role, created_by=created_by
@@ -80,18 +159,5 @@ def ensure_demo_login(*, team, email="demo@example.com", password="demo-password
             username=email, email=email, password=password, is_staff=True, is_superuser=True
         )
         created_password = password
-    add_member(team=team, user=user, role=Role.OWNER)
+    add_member(team=team, user=user, role=Role.OWNER, acting=None)
     return user, created_password
-
-
-def remove_member(*, team, membership, acting):
-    """Remove a member; returns an error message instead when it would leave the team without an owner."""
-    from django.utils.translation import gettext as _
-
-    if membership.role == Role.OWNER:
-        if acting.role != Role.OWNER:
-            return _("只有擁有者可以移除擁有者。")
-        if Membership.objects.filter(team=team, role=Role.OWNER).count() <= 1:
-            return _("團隊至少要有一位擁有者。")
-    membership.delete()
-    return None

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.db import connection
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -9,10 +10,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import handoff, outbound_webhooks, services
 from .decorators import team_required
-from .forms import ApiKeyForm, MemberForm, TeamSettingsForm
+from .forms import ApiKeyForm, LoginForm, MemberForm, TeamSettingsForm, ThrottledPasswordResetForm
 from .middleware import SESSION_TEAM_KEY
 from .models import ApiKey, Membership, Team
-from .permissions import PERMISSIONS, ROLE_PERMISSIONS, Role
+from .permissions import ANY_MEMBER, PERMISSIONS, ROLE_PERMISSIONS, Role
 
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = 60
 
@@ -23,7 +24,7 @@ def module_pending(request, *, title):
 
 
 @require_POST
-@team_required()
+@team_required(ANY_MEMBER)
 def switch_team(request):
     team_id = request.POST.get("team")
     if not any(str(m.team_id) == team_id for m in request.memberships):
@@ -67,14 +68,19 @@ def _settings_context(request, **extra):
 @team_required("team.manage")
 def api_key_create(request):
     form = ApiKeyForm(request.POST)
-    if not form.is_valid():
-        return render(
-            request, "accounts/settings.html#api-keys", _settings_context(request, api_key_form=form), status=400
-        )
-    new = services.create_api_key(
-        team=request.team, name=form.cleaned_data["name"], role=form.cleaned_data["role"], created_by=request.user
-    )
-    return render(request, "accounts/settings.html#api-keys", _settings_context(request, new_key=new.raw_key))
+    if form.is_valid():
+        try:
+            new = services.create_api_key(
+                team=request.team,
+                name=form.cleaned_data["name"],
+                role=form.cleaned_data["role"],
+                created_by=request.user,
+                granted_by=request.membership.role,
+            )
+            return render(request, "accounts/settings.html#api-keys", _settings_context(request, new_key=new.raw_key))
+        except services.RoleError as exc:
+            form.add_error(None, exc)
+    return render(request, "accounts/settings.html#api-keys", _settings_context(request, api_key_form=form), status=400)
 
 
 @require_POST
@@ -90,11 +96,13 @@ def api_key_revoke(request, pk):
 def member_add(request):
     form = MemberForm(request.POST)
     if form.is_valid():
-        if form.cleaned_data["role"] == Role.OWNER and request.membership.role != Role.OWNER:
-            form.add_error("role", _("只有擁有者可以指派擁有者。"))
-        else:
-            services.add_member(team=request.team, user=form.user, role=form.cleaned_data["role"])
+        try:
+            services.add_member(
+                team=request.team, user=form.user, role=form.cleaned_data["role"], acting=request.membership
+            )
             return render(request, "accounts/settings.html#members", _settings_context(request))
+        except services.RoleError as exc:
+            form.add_error(None, exc)
     return render(request, "accounts/settings.html#members", _settings_context(request, member_form=form), status=400)
 
 
@@ -104,9 +112,27 @@ def member_remove(request, pk):
     membership = Membership.objects.filter(team=request.team, pk=pk).first()
     if membership is None:
         raise Http404
-    error = services.remove_member(team=request.team, membership=membership, acting=request.membership)
-    context = _settings_context(request, member_error=error)
-    return render(request, "accounts/settings.html#members", context, status=400 if error else 200)
+    try:
+        services.remove_member(team=request.team, membership=membership, acting=request.membership)
+    except services.RoleError as exc:
+        context = _settings_context(request, member_error=exc.messages[0])
+        return render(request, "accounts/settings.html#members", context, status=400)
+    return render(request, "accounts/settings.html#members", _settings_context(request))
+
+
+class LoginView(auth_views.LoginView):
+    """Sign-in, throttled per account and per address (accounts/throttle.py)."""
+
+    authentication_form = LoginForm
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Reset links, throttled per email and per address (accounts/throttle.py)."""
+
+    form_class = ThrottledPasswordResetForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
 
 
 @require_POST

@@ -9,6 +9,7 @@ from django.utils.http import urlencode
 from accounts.csv_lines import BOM, CsvLines
 from accounts.decorators import team_required
 from accounts.params import parse_id
+from accounts.permissions import ANY_MEMBER
 from cdp.models import Channel
 
 from . import charts, services
@@ -66,7 +67,7 @@ def card_context(request, name):
     return ctx
 
 
-@team_required()
+@team_required(ANY_MEMBER)
 def home(request):
     context = {"section": "home", "can_view": request.membership.has_perm("analytics.view")}
     if context["can_view"]:

@@ -4,6 +4,6 @@ from accounts.decorators import team_required
 from accounts.views import module_pending
 
 
-@team_required()
+@team_required("billing.view")
 def index(request):
     return module_pending(request, title=_("帳戶與帳單"))

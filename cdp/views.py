@@ -331,6 +331,6 @@ def export(request):
     return response
 
 
-@team_required()
+@team_required("broadcasts.manage")
 def omnilink(request):
     return module_pending(request, title=gettext_lazy("OmniLink 跨渠道整合"))

@@ -206,6 +206,15 @@ if TESTING:
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Sign-in throttling (accounts/throttle.py, counted in the shared cache): this many failures per account or per
+# address, each less than the lockout apart, lock that account or address for LOGIN_LOCKOUT_SECONDS.
+LOGIN_FAILURES_PER_ACCOUNT = int(env("LOGIN_FAILURES_PER_ACCOUNT", "5"))
+LOGIN_FAILURES_PER_IP = int(env("LOGIN_FAILURES_PER_IP", "20"))
+LOGIN_LOCKOUT_SECONDS = int(env("LOGIN_LOCKOUT_SECONDS", "900"))
+# Password-reset links: this many requests per email or per address within the window, then none until it ends.
+PASSWORD_RESETS_PER_EMAIL = int(env("PASSWORD_RESETS_PER_EMAIL", "3"))
+PASSWORD_RESETS_PER_IP = int(env("PASSWORD_RESETS_PER_IP", "10"))
+PASSWORD_RESET_WINDOW_SECONDS = int(env("PASSWORD_RESET_WINDOW_SECONDS", "3600"))
 
 # Time is stored in UTC; each team has its own display zone.
 TIME_ZONE = "UTC"
@@ -252,6 +261,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "accounts.api_base.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["accounts.api_auth.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env("API_THROTTLE_RATE", "6000/min")},
+    # Proxies in front of the app: the client address is the one they append to X-Forwarded-For (sign-in limits
+    # per address). Production sits behind one TLS proxy (see SECURE_PROXY_SSL_HEADER).
+    "NUM_PROXIES": int(env("NUM_PROXIES", "0" if DEBUG else "1")),
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "accounts.api_parsers.JSONParser",

@@ -153,6 +153,16 @@ EN = {
     "只有擁有者可以移除擁有者。": "Only an owner can remove an owner.",
     "團隊至少要有一位擁有者。": "A team must have at least one owner.",
     "只有擁有者可以指派擁有者。": "Only an owner can assign the owner role.",
+    "只有擁有者可以變更擁有者的角色。": "Only an owner can change an owner's role.",
+    "您不能指派高於自己角色的角色。": "You cannot give a role above your own.",
+    "您已不是這個團隊的成員。": "You are no longer a member of this team.",
+    # Sign-in throttling
+    "登入失敗次數過多，暫時無法登入，請於 %(minutes)s 分鐘後再試。": (
+        "Too many failed sign-in attempts. Please wait %(minutes)s min and try again."
+    ),
+    "重設密碼的申請次數過多，請於 %(minutes)s 分鐘後再試。": (
+        "Too many password reset requests. Please wait %(minutes)s min and try again."
+    ),
     # Settings page
     "團隊設定": "Team settings",
     "基本設定": "General",

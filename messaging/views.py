@@ -4,7 +4,7 @@ replies, keyword auto-reply / auto-assign rules with trigger counts and QR codes
 from datetime import datetime, time, timedelta
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Max
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -29,7 +29,7 @@ def _channels(request):
     return Channel.objects.for_team(request.team).filter(kind__in=MESSAGING_KINDS)
 
 
-@team_required()
+@team_required("customers.view")
 def index(request):
     form = forms.ChannelForm(request.POST or None, team=request.team)
     if request.method == "POST":
@@ -219,17 +219,11 @@ def keyword_delete(request, pk):
 
 
 # ------------------------------------------------------------------------------------- chatbot modules
-MODULE_PERMISSIONS = ("journeys.manage", "broadcasts.manage")
+MODULE_PERMISSION = "journeys.manage"  # as the chatbot-modules API
 
 
-def _can_manage_modules(request):
-    return any(request.membership.has_perm(p) for p in MODULE_PERMISSIONS)
-
-
-@team_required()
+@team_required(MODULE_PERMISSION)
 def module_list(request):
-    if not _can_manage_modules(request):
-        raise PermissionDenied(MODULE_PERMISSIONS[0])
     modules = ChatbotModule.objects.for_team(request.team).alive()
     context = {"section": "journeys", "modules": modules, "types": ModuleType.choices}
     return render(request, "messaging/modules.html", context)
@@ -258,27 +252,21 @@ def _module_form_page(request, module_type, module=None):
     return render(request, "messaging/module_form.html", context, status=400 if form.errors else 200)
 
 
-@team_required()
+@team_required(MODULE_PERMISSION)
 def module_new(request, module_type):
-    if not _can_manage_modules(request):
-        raise PermissionDenied(MODULE_PERMISSIONS[0])
     if module_type not in ModuleType.values:
         raise Http404
     return _module_form_page(request, module_type)
 
 
-@team_required()
+@team_required(MODULE_PERMISSION)
 def module_edit(request, pk):
-    if not _can_manage_modules(request):
-        raise PermissionDenied(MODULE_PERMISSIONS[0])
     module = get_object_or_404(ChatbotModule.objects.for_team(request.team).alive(), pk=pk)
     return _module_form_page(request, module.type, module)
 
 
-@team_required()
+@team_required(MODULE_PERMISSION)
 def module_delete(request, pk):
-    if not _can_manage_modules(request):
-        raise PermissionDenied(MODULE_PERMISSIONS[0])
     module = get_object_or_404(ChatbotModule.objects.for_team(request.team).alive(), pk=pk)
     if request.method == "POST":
         template_service.delete_module(module)

@@ -19,3 +19,21 @@ def tenancy_case(basename):
         return func
 
     return decorator
+
+
+# The console walks (tests/test_console_tenancy.py, accounts/tests/test_view_permissions.py) need, for each console
+# URL with path arguments, the arguments of a real object of a team. Put cases in `<app>/tests/console_cases.py`:
+#
+#     @console_case("cdp:customer", "cdp:customer-timeline")      # namespaced URL names
+#     def customer_urls(team):
+#         return {"pk": CustomerFactory(team=team).pk}
+CONSOLE_CASES = {}
+
+
+def console_case(*url_names):
+    def decorator(func):
+        for name in url_names:
+            CONSOLE_CASES[name] = func
+        return func
+
+    return decorator

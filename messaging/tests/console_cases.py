@@ -1,0 +1,32 @@
+from cdp.tests.factories import ChannelFactory, ContactFactory
+from tests.tenancy import console_case
+
+from .factories import ChatbotModuleFactory, KeywordRuleFactory
+
+
+@console_case(
+    "messaging:channel", "messaging:channel-test", "messaging:channel-toggle", "messaging:channel-sync-templates"
+)
+def channel_urls(team):
+    # A sandbox WhatsApp channel: testing the connection and syncing templates stay on this machine.
+    return {"pk": ChannelFactory(team=team, kind="whatsapp", is_sandbox=True).pk}
+
+
+@console_case("messaging:conversation")
+def conversation_urls(team):
+    return {"contact_id": ContactFactory(channel=ChannelFactory(team=team)).pk}
+
+
+@console_case("messaging:keyword", "messaging:keyword-delete")
+def keyword_urls(team):
+    return {"pk": KeywordRuleFactory(team=team).pk}
+
+
+@console_case("messaging:module", "messaging:module-delete")
+def module_urls(team):
+    return {"pk": ChatbotModuleFactory(team=team).pk}
+
+
+@console_case("messaging:module-new")
+def module_new_urls(team):
+    return {"module_type": "text_buttons"}
