@@ -147,3 +147,27 @@ def test_secret_key_is_required_without_debug(tmp_path):
         timeout=120,
     )
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrate_alone_creates_the_database_cache_table(settings):
+    """Issue 22.11: an operator who runs `migrate` (no `createcachetable`) gets a working cache-backed server."""
+    import importlib
+
+    from django.core.cache import caches
+    from django.db import connection
+
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "scdp_test_cache"}
+    }
+    try:
+        assert "scdp_test_cache" not in connection.introspection.table_names()
+        migration = importlib.import_module("accounts.migrations.0005_cache_table")
+        with connection.schema_editor() as editor:
+            migration.create_cache_table(None, editor)
+        assert "scdp_test_cache" in connection.introspection.table_names()
+        caches["default"].set("k", "v")
+        assert caches["default"].get("k") == "v"
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS scdp_test_cache")
