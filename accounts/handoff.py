@@ -13,7 +13,6 @@ database connection leaves them untouched. A per-minute Schedule per consumer dr
 """
 
 import logging
-import time
 from datetime import timedelta
 from functools import cache
 
@@ -23,6 +22,7 @@ from django.db.models import Min
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from . import queues
 from .models import Handoff
 from .queues import Hint, ensure_schedule
 
@@ -42,12 +42,7 @@ def consumers(topic):
 
 @cache
 def _hint(consumer):
-    return Hint(
-        "accounts.tasks.drain_handoffs",
-        consumer,
-        interval=settings.HANDOFF_HINT_SECONDS,
-        route=consumer,
-    )
+    return Hint("accounts.tasks.drain_handoffs", consumer, interval_setting="HANDOFF_HINT_SECONDS", route=consumer)
 
 
 def add(team_id, topic, payloads):
@@ -67,24 +62,13 @@ def add(team_id, topic, payloads):
         transaction.on_commit(_hint(path))
 
 
-def drain(consumer, *, linger=0.0, poll=0.1, max_seconds=None):
+def drain(consumer, *, linger=0.0, max_seconds=None):
     """Handle the consumer's pending rows, team by team, until none is due (then poll for `linger` s)."""
-    handled = 0
-    idle_since = None
-    deadline = None if max_seconds is None else time.monotonic() + max_seconds
-    while deadline is None or time.monotonic() < deadline:
-        teams = _due_teams(consumer)
-        done = sum(handle_team(consumer, team_id) for team_id in teams)
-        handled += done
-        if done:
-            idle_since = None
-            continue
-        now = time.monotonic()
-        idle_since = idle_since or now
-        if now - idle_since >= linger:
-            break
-        time.sleep(poll)
-    return handled
+    return queues.drain(
+        lambda: sum(handle_team(consumer, team_id) for team_id in _due_teams(consumer)),
+        linger=linger,
+        max_seconds=max_seconds,
+    )
 
 
 def _due_teams(consumer):

@@ -9,10 +9,13 @@ A task's cluster is decided here, from settings.HEAVY_TASKS, for every enqueue a
 `manage.py qcluster` per cluster (`Q_CLUSTER_NAME=socialcdp-heavy manage.py qcluster` for the heavy one).
 """
 
+import logging
 import threading
 import time
 
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 
 def cluster_for(func):
@@ -40,6 +43,27 @@ def drain_seconds():
     return min(60.0, (Conf.TIMEOUT or 300) / 2)
 
 
+def drain(step, *, linger=0.0, poll=0.1, max_seconds=None):
+    """Call `step()` (which handles one batch of claimed rows and returns how many) until it finds nothing, then
+    poll every `poll` s until nothing came for `linger` s (rows whose throttled hint was skipped), stopping after
+    `max_seconds` so a task under steady traffic ends before the worker's timeout. Returns the rows handled."""
+    total = 0
+    idle_since = None
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    while deadline is None or time.monotonic() < deadline:
+        handled = step()
+        total += handled
+        if handled:
+            idle_since = None
+            continue
+        now = time.monotonic()
+        idle_since = idle_since or now
+        if now - idle_since >= linger:
+            break
+        time.sleep(poll)
+    return total
+
+
 def ensure_schedule(name, func, *, args=None, schedule_type="I", minutes=1, route=None):
     """Create or update one repeating Schedule (idempotent: keyed by name), on the task's cluster."""
     from django_q.models import Schedule
@@ -60,21 +84,31 @@ class Hint:
 
     A hint is only a hint: the rows are the work, the drain it wakes lingers for twice the interval after its
     backlog empties (so rows whose hint was skipped here are still picked up), and a per-minute Schedule finds
-    whatever is left. Each process throttles on its own; several processes only mean more hints.
+    whatever is left. Each process throttles on its own; several processes only mean more hints. The interval is
+    a settings name, read at each call. A broker that is down (Redis restarting) loses the hint, logged once per
+    interval, and never fails the request or transaction that already committed its rows.
     """
 
-    def __init__(self, func, *args, interval, route=None):
-        self.func, self.args, self.interval, self.route = func, args, interval, route
+    def __init__(self, func, *args, interval_setting=None, route=None):
+        self.func, self.args, self.interval_setting, self.route = func, args, interval_setting, route
         self._lock = threading.Lock()
-        self._last = 0.0
+        self._last = float("-inf")
 
     def __call__(self):
         from django_q.conf import Conf
 
+        interval = getattr(settings, self.interval_setting) if self.interval_setting else 0.0
         now = time.monotonic()
         with self._lock:
-            if not Conf.SYNC and now - self._last < self.interval:
+            if not Conf.SYNC and now - self._last < interval:
                 return False
             self._last = now
-        enqueue(self.func, *self.args, task_name=f"hint:{self.func}", route=self.route)
+        if Conf.SYNC:  # tasks run inline (tests, Q_SYNC): their errors are the caller's to see
+            enqueue(self.func, *self.args, task_name=f"hint:{self.func}", route=self.route)
+            return True
+        try:
+            enqueue(self.func, *self.args, task_name=f"hint:{self.func}", route=self.route)
+        except Exception as error:  # noqa: BLE001 - a lost hint is covered by the per-minute Schedule
+            logger.warning("hint %s not sent (the per-minute schedule will find the work): %s", self.func, error)
+            return False
         return True

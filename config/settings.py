@@ -339,6 +339,8 @@ MESSAGING_CLAIM_SECONDS = int(env("MESSAGING_CLAIM_SECONDS", "120"))
 MESSAGING_MAX_ATTEMPTS = int(env("MESSAGING_MAX_ATTEMPTS", "6"))
 # Webhook intake: each web process enqueues at most one "drain webhook events" task per this many seconds.
 MESSAGING_WEBHOOK_HINT_SECONDS = float(env("MESSAGING_WEBHOOK_HINT_SECONDS", "0.5"))
+# Outbox: at most one "dispatch" hint per this many seconds per process (the due rows are the work).
+MESSAGING_OUTBOX_HINT_SECONDS = float(env("MESSAGING_OUTBOX_HINT_SECONDS", "0.2"))
 
 # The team's outbound webhook (accounts.outbound_webhooks). Loopback and private networks are refused unless
 # OUTBOUND_WEBHOOK_ALLOW_PRIVATE_HOSTS (tests, a local receiver); cloud metadata addresses are refused always.

@@ -139,7 +139,6 @@ def process(ids, token, now=None):
         _link_messages(batch)
         EnrollmentStep.objects.bulk_create(batch.steps, batch_size=2000)
         outbound_webhooks.enqueue_many(batch.webhooks)
-        _dedupe_commit_hints()
     if batch.stopped:
         from .services import halt_stopping
 
@@ -193,22 +192,6 @@ def _link_messages(batch):
         )
         for key, message_id in found:
             steps[key].message_id = message_id
-
-
-def _dedupe_commit_hints():
-    """The outbox registers one dispatch hint per enqueued row; a batch needs one. Identical argument-less
-    module-level callbacks are idempotent hints, so keep the first of each."""
-    conn = transaction.get_connection()
-    seen, kept = set(), []
-    for entry in conn.run_on_commit:
-        func = entry[1]
-        plain = getattr(func, "__closure__", True) is None and getattr(func, "__code__", None) is not None
-        if plain and func.__code__.co_argcount == 0:
-            if func in seen:
-                continue
-            seen.add(func)
-        kept.append(entry)
-    conn.run_on_commit[:] = kept
 
 
 def _load(rows, now):

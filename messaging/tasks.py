@@ -26,12 +26,20 @@ def ensure_schedules(**kwargs):
         queues.ensure_schedule(name, func)
 
 
-def dispatch_outbox(batch_size=100):
-    """Send due outbox rows (a hint: any number of these may run; rows are claimed, never sent twice)."""
+def dispatch_outbox(batch_size=100, linger=None):
+    """Send due outbox rows (a hint: any number of these may run; rows are claimed, never sent twice), lingering
+    for twice MESSAGING_OUTBOX_HINT_SECONDS for rows whose throttled hint was skipped."""
+    from django.conf import settings
+    from django_q.conf import Conf
+
     from .services import outbox
 
+    if linger is None:
+        linger = 0 if Conf.SYNC else 2 * settings.MESSAGING_OUTBOX_HINT_SECONDS
     outbox.sweep()
-    return outbox.dispatch(batch_size=batch_size)
+    return queues.drain(
+        lambda: outbox.dispatch(batch_size=batch_size, max_batches=1), linger=linger, max_seconds=drain_seconds()
+    )
 
 
 def sweep_outbox():

@@ -258,7 +258,15 @@ def test_attribute_change_rolled_back_records_no_delivery(team, line, monkeypatc
         assert OutboundWebhookDelivery.objects.count() == 1  # recorded inside the batch's transaction...
         raise RuntimeError("worker died before commit")
 
-    monkeypatch.setattr(engine, "_dedupe_commit_hints", crash)
+    from accounts import outbound_webhooks
+
+    real = outbound_webhooks.enqueue_many
+
+    def enqueue_then_die(events):
+        real(events)
+        crash()
+
+    monkeypatch.setattr(outbound_webhooks, "enqueue_many", enqueue_then_die)
     with pytest.raises(RuntimeError):
         run_all()
     assert not OutboundWebhookDelivery.objects.exists()  # ...and gone with it

@@ -16,15 +16,13 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from accounts.queues import Hint
 from cdp.models import Channel, ChannelKind
 
 from ..models import WebhookEvent, WebhookEventState
@@ -390,20 +388,6 @@ def store(rows, *, channel=None):
     return inserted
 
 
-_hint_lock = threading.Lock()
-_last_hint = [0.0]
-
-
-def hint_processing():
-    """Enqueue one drain task, at most once per MESSAGING_WEBHOOK_HINT_SECONDS per process (every time when
-    tasks run synchronously). The drain task lingers after the backlog empties, covering skipped hints."""
-    from django_q.conf import Conf
-    from django_q.tasks import async_task
-
-    now = time.monotonic()
-    with _hint_lock:
-        if not Conf.SYNC and now - _last_hint[0] < settings.MESSAGING_WEBHOOK_HINT_SECONDS:
-            return False
-        _last_hint[0] = now
-    async_task("messaging.tasks.process_webhook_events", task_name="messaging:webhooks")
-    return True
+# One drain task per MESSAGING_WEBHOOK_HINT_SECONDS per process; the drain lingers after the backlog empties,
+# covering skipped hints (accounts.queues.Hint).
+hint_processing = Hint("messaging.tasks.process_webhook_events", interval_setting="MESSAGING_WEBHOOK_HINT_SECONDS")

@@ -26,6 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts import notify
+from accounts.queues import Hint
 from cdp.services.contacts import record_interactions, set_unsubscribed
 
 from .. import adapters
@@ -39,10 +40,8 @@ logger = logging.getLogger(__name__)
 INTERACTION_KIND = {"broadcast": "team_marketing", "journey": "team_marketing", "agent": "team"}
 
 
-def _hint_dispatch():
-    from django_q.tasks import async_task
-
-    async_task("messaging.tasks.dispatch_outbox", task_name="messaging:dispatch")
+# Sends committed in a burst (a broadcast batch, a journey batch) need one dispatch task, not one each.
+_hint_dispatch = Hint("messaging.tasks.dispatch_outbox", interval_setting="MESSAGING_OUTBOX_HINT_SECONDS")
 
 
 def enqueue(

@@ -11,7 +11,6 @@ batch records are announced once per team (cdp.events.batched_notifications), no
 """
 
 import logging
-import time
 from collections import defaultdict
 from datetime import timedelta
 
@@ -19,6 +18,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts import queues
 from cdp.events import batched_notifications
 from cdp.models import Contact, ContactSource, SubscriptionStatus
 from cdp.services.contacts import block, follow, upsert_contact
@@ -59,30 +59,21 @@ def retry_delay(attempts):
 
 
 def drain(team_id=None, batch_size=500, linger=0, poll=0.1, max_seconds=None):
-    """Process batches until none is pending; then poll every `poll` s until nothing came for `linger` s.
-    Stops after `max_seconds` (if given) so a task under steady traffic ends before the worker's timeout."""
-    total = 0
-    idle_since = None
-    deadline = None if max_seconds is None else time.monotonic() + max_seconds
-    while deadline is None or time.monotonic() < deadline:
-        try:
-            handled = process_batch(team_id=team_id, batch_size=batch_size)
-        except (BatchLost, *TRANSIENT_ERRORS) as exc:
-            # The database went away (mid-batch, or at the claim or commit): nothing of the batch is kept. Stop;
-            # the next hint or the per-minute backstop schedule tries again.
-            detail = exc if isinstance(exc, BatchLost) else _describe(exc)
-            logger.warning("webhook batch lost, %s; its events stay pending", detail)
-            return total
-        total += handled
-        if handled:
-            idle_since = None
-            continue
-        now = time.monotonic()
-        idle_since = idle_since or now
-        if now - idle_since >= linger:
-            return total
-        time.sleep(poll)
-    return total
+    """Process batches until none is pending, then linger (accounts.queues.drain). Returns the events handled."""
+    counts = []
+
+    def step():
+        counts.append(process_batch(team_id=team_id, batch_size=batch_size))
+        return counts[-1]
+
+    try:
+        return queues.drain(step, linger=linger, poll=poll, max_seconds=max_seconds)
+    except (BatchLost, *TRANSIENT_ERRORS) as exc:
+        # The database went away (mid-batch, or at the claim or commit): nothing of the batch is kept. Stop; the
+        # next hint or the per-minute backstop schedule tries again.
+        detail = exc if isinstance(exc, BatchLost) else _describe(exc)
+        logger.warning("webhook batch lost, %s; its events stay pending", detail)
+        return sum(counts)
 
 
 def process_batch(team_id=None, batch_size=500):
