@@ -1,5 +1,11 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_save
+from django.db.models.signals import post_migrate, post_save
+
+
+def _ensure_schedules(sender, **kwargs):
+    from .tasks import ensure_schedules
+
+    ensure_schedules()
 
 
 class CdpConfig(AppConfig):
@@ -9,6 +15,8 @@ class CdpConfig(AppConfig):
         from accounts.models import Team
 
         post_save.connect(_team_saved, sender=Team, dispatch_uid="cdp-quota-on-team-save")
+        # The per-minute backstop for imports whose task was lost or whose worker died (cdp.tasks.SCHEDULES).
+        post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="cdp-schedules")
 
 
 def _team_saved(sender, instance, created, **kwargs):

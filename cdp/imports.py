@@ -29,6 +29,7 @@ import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import orjson
 from django.core.exceptions import ValidationError
@@ -65,6 +66,10 @@ logger = logging.getLogger(__name__)
 CHUNK = 2000  # a progress update every second or so at the target speed
 MEMBER_CHUNK = 250  # by member id: at most 750 advisory locks held at once (the server's lock table is shared)
 BACKGROUND_ROWS = 2000
+# A running job with no chunk committed for this long lost its worker (a chunk takes about a second).
+STALE_AFTER = timedelta(minutes=5)
+# A pending background job whose start task never ran (a lost hint) after this long.
+LOST_START_AFTER = timedelta(minutes=2)
 PREVIEW_ROWS = 5
 MAX_STORED_ERRORS = 20_000
 SNIFF_BYTES = 64 * 1024
@@ -191,12 +196,21 @@ def start(job, mapping):
     return run(job.pk)
 
 
-def run(job_id):
-    """Process a pending job once (a second call, or a redelivered task, finds it claimed and does nothing)."""
+def run(job_id, *, resume=False):
+    """Process a pending job once (a second call, or a redelivered task, finds it claimed and does nothing).
+
+    With `resume`, take over a running job whose worker died (no heartbeat for STALE_AFTER): its chunks are
+    committed with their progress, so it carries on after the last committed row."""
     now = timezone.now()
-    if not ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
-        status=ImportStatus.RUNNING, started_at=now
-    ):
+    claimable = ImportJob.objects.filter(pk=job_id)
+    if resume:
+        claimable = claimable.filter(status=ImportStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
+        claimed = claimable.update(heartbeat_at=now)
+    else:
+        claimed = claimable.filter(status=ImportStatus.PENDING).update(
+            status=ImportStatus.RUNNING, started_at=now, heartbeat_at=now
+        )
+    if not claimed:
         return ImportJob.objects.filter(pk=job_id).first()
     job = ImportJob.objects.select_related("team", "channel").get(pk=job_id)
     importer = Importer(job)
@@ -211,6 +225,24 @@ def run(job_id):
     finally:
         job.file.close()
     return ImportJob.objects.get(pk=job_id)
+
+
+def resume_stalled(*, now=None):
+    """The per-minute backstop (heavy cluster): jobs whose start task was lost, and running jobs whose worker died
+    (no chunk committed for STALE_AFTER), are run again. Returns the job ids handed to a task."""
+    now = now or timezone.now()
+    lost = ImportJob.objects.filter(status=ImportStatus.PENDING, total_rows__gt=BACKGROUND_ROWS).filter(
+        created_at__lt=now - LOST_START_AFTER
+    )
+    stalled = ImportJob.objects.filter(status=ImportStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
+    ids = []
+    for job_id in lost.values_list("pk", flat=True):
+        queues.enqueue("cdp.tasks.run_import", job_id, task_name=f"import:{job_id}")
+        ids.append(job_id)
+    for job_id in stalled.values_list("pk", flat=True):
+        queues.enqueue("cdp.tasks.resume_import", job_id, task_name=f"import-resume:{job_id}")
+        ids.append(job_id)
+    return ids
 
 
 @dataclass
@@ -238,11 +270,13 @@ class Importer:
         )
         self.seen = {}
         self.tag_ids = {}
-        self.processed = self.applied = self.error_count = 0
+        # A resumed job carries on from its last committed chunk (0 for a new one).
+        self.processed, self.applied, self.error_count = job.processed_rows, job.applied_rows, job.error_rows
+        self.errors = list(job.errors or [])
+        self.saved_errors = len(self.errors)
         self.grown = 0  # contacts (customers by member id) this import created: what moves the statistics
         self.next_analyze = CHUNK
         self.probe_per_key = None  # decided from the plan (see _existing_contacts)
-        self.errors = []
         self.now = timezone.now()
         # By member id, a chunk holds one advisory lock per identity key (up to 3 per row) until it commits.
         self.chunk_size = min(CHUNK, MEMBER_CHUNK) if self.key_kind == "member_id" else CHUNK
@@ -339,7 +373,7 @@ class Importer:
         missing = [c for c in [self.key_column, *self.columns] if c not in headers]
         if missing:
             raise ImportFileError(_("檔案缺少欄位：%(names)s") % {"names": ", ".join(missing)})
-        numbered_rows = _rows(reader)
+        numbered_rows = itertools.islice(_rows(reader), self.processed, None)  # past the committed chunks
         read_next = functools.partial(self.parse_chunk, headers, numbered_rows, translation.get_language())
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"import-{self.job.pk}") as reader_thread:
             pending = reader_thread.submit(read_next)
@@ -406,9 +440,11 @@ class Importer:
                 self.probe_per_key = None
 
     def save_progress(self, processed, applied):
-        ImportJob.objects.filter(pk=self.job.pk).update(
-            processed_rows=processed, applied_rows=applied, error_rows=self.error_count
-        )
+        """Saved in the chunk's transaction: what a resumed job starts from (the heartbeat says it is alive)."""
+        fields = {"processed_rows": processed, "applied_rows": applied, "error_rows": self.error_count}
+        if len(self.errors) != self.saved_errors:  # the report so far, only when it grew
+            fields["errors"], self.saved_errors = self.errors, len(self.errors)
+        ImportJob.objects.filter(pk=self.job.pk).update(**fields, heartbeat_at=timezone.now())
 
     # Writing: one chunk of valid rows, a fixed number of statements whatever its size -------------------------
 

@@ -14,3 +14,27 @@ def run_import(job_id):
     from . import imports
 
     imports.run(job_id)
+
+
+def resume_import(job_id):
+    """Take over a running import whose worker died (no heartbeat): carries on after its last committed chunk."""
+    from . import imports
+
+    imports.run(job_id, resume=True)
+
+
+def resume_stalled_imports():
+    """Every minute (heavy cluster): imports whose start task was lost or whose worker died are run again."""
+    from . import imports
+
+    return imports.resume_stalled()
+
+
+SCHEDULES = [("cdp: stalled imports", "cdp.tasks.resume_stalled_imports")]
+
+
+def ensure_schedules(**kwargs):
+    from accounts import queues
+
+    for name, func in SCHEDULES:
+        queues.ensure_schedule(name, func)

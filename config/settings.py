@@ -175,6 +175,8 @@ HEAVY_TASKS = [
     "analytics.tasks.on_customer_events",
     "analytics.tasks.rebuild_team",
     "cdp.tasks.run_import",
+    "cdp.tasks.resume_import",
+    "cdp.tasks.resume_stalled_imports",
     "cdp.tasks.refresh_quota",
     "journeys.tasks.refresh_rollups",
 ]

@@ -175,3 +175,19 @@ def test_team_b_rows_are_not_handed_as_team_a(team):
     announce(team.pk, [8])
     handoff.drain(CONSUMER)
     assert sorted(calls) == sorted([(other.pk, [9]), (team.pk, [8])])
+
+
+def test_a_broker_that_is_down_loses_the_hint_not_the_request(team, monkeypatch, caplog):
+    """Redis restarting: the rows are committed; the hint fails with one log line and the caller carries on."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr("accounts.queues.enqueue", broker_down)
+    with caplog.at_level(logging.WARNING, logger="accounts.queues"), TestCase.captureOnCommitCallbacks(execute=True):
+        announce(team.pk, [1])
+    assert Handoff.objects.filter(consumer=CONSUMER).count() == 1  # the work is there for the backstop
+    assert ["Connection refused" in r.getMessage() for r in caplog.records if r.name == "accounts.queues"] == [True]

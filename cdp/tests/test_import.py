@@ -362,3 +362,56 @@ def test_a_growing_import_refreshes_the_planner_statistics_of_its_team(team, lin
         imports.run(job.pk)
     assert not [q for q in captured.captured_queries if q["sql"].startswith("ANALYZE")]
     assert Contact.objects.filter(team=team).count() == 520 and Customer.objects.filter(team=team).count() == 520
+
+
+def test_an_import_whose_worker_died_is_resumed_after_its_last_committed_chunk(team, line, level, monkeypatch):
+    """Issue 23: the job row is the work. A worker killed mid-import leaves a running job with committed chunks;
+    the per-minute backstop sees no heartbeat for STALE_AFTER and carries on from the next row, once."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    monkeypatch.setattr(imports, "CHUNK", 50)
+    job = make_job(team, line, 200)
+    real_chunk = imports.Importer.chunk
+    calls = {"n": 0}
+
+    def dying(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise SystemExit("worker killed")  # after two committed chunks
+        return real_chunk(self, *args)
+
+    monkeypatch.setattr(imports.Importer, "chunk", dying)
+    with pytest.raises(SystemExit):
+        imports.run(job.pk)
+    monkeypatch.setattr(imports.Importer, "chunk", real_chunk)
+    job.refresh_from_db()
+    assert (job.status, job.processed_rows, job.applied_rows) == ("running", 100, 100)
+    assert imports.resume_stalled() == []  # its heartbeat is fresh: maybe only slow
+    later = timezone.now() + imports.STALE_AFTER + timedelta(seconds=1)
+    enqueued = []
+    monkeypatch.setattr(imports.queues, "enqueue", lambda func, *args, **kw: enqueued.append((func, args)))
+    assert imports.resume_stalled(now=later) == [job.pk]
+    assert enqueued == [("cdp.tasks.resume_import", (job.pk,))]
+    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - imports.STALE_AFTER * 2)
+    imports.run(job.pk, resume=True)
+    job.refresh_from_db()
+    assert (job.status, job.processed_rows, job.applied_rows, job.error_rows) == ("done", 200, 200, 0)
+    assert Contact.objects.filter(team=team, channel=line).count() == 200
+    assert CustomerEvent.objects.filter(team=team, type="contact_created").count() == 200  # none twice
+    assert imports.run(job.pk, resume=True).status == "done"  # a second resume finds nothing to take
+
+
+def test_a_background_import_whose_start_task_was_lost_is_started_by_the_backstop(team, line, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = make_job(team, line, imports.BACKGROUND_ROWS + 1)
+    enqueued = []
+    monkeypatch.setattr(imports.queues, "enqueue", lambda func, *args, **kw: enqueued.append((func, args)))
+    assert imports.resume_stalled() == []
+    later = timezone.now() + imports.LOST_START_AFTER + timedelta(seconds=1)
+    assert imports.resume_stalled(now=later) == [job.pk]
+    assert enqueued == [("cdp.tasks.run_import", (job.pk,))]
