@@ -310,6 +310,7 @@ class ReportSerializer(serializers.Serializer):
     replies = serializers.IntegerField()
     clicks = serializers.IntegerField()
     cost = serializers.CharField()
+    simulated = serializers.IntegerField(help_text="successful sends through a sandbox channel: simulated, cost 0")
 
 
 @extend_schema(tags=["broadcasts"])

@@ -240,9 +240,10 @@ class JourneyViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMo
         request=None,
         responses=OpenApiTypes.OBJECT,
         summary="Overview statistics",
-        description="triggers, completions, completion_rate, messages, successful, revenue, orders, cost "
-        "(per currency), roas, holdout lift, refreshed_at, and `nodes` {node id: reached, waiting, per-platform "
-        "message statistics}. Definitions: journeys/stats.py.",
+        description="triggers, completions, completion_rate, messages, successful, simulated (successful sends "
+        "through a sandbox channel, which cost 0), revenue, orders, cost (per currency), roas, holdout lift, "
+        "refreshed_at, and `nodes` {node id: reached, waiting, per-platform message statistics}. "
+        "Definitions: journeys/stats.py.",
         tags=["journeys"],
     )
     @action(detail=True, methods=["get"])
