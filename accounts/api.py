@@ -24,12 +24,19 @@ def current_team_view(request):
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
-    key = serializers.CharField(read_only=True, help_text="The raw key: returned once, on creation only.")
-
     class Meta:
         model = ApiKey
-        fields = ["id", "name", "role", "prefix", "created_at", "last_used_at", "revoked_at", "key"]
-        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at", "key"]
+        fields = ["id", "name", "role", "prefix", "created_at", "last_used_at", "revoked_at"]
+        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+
+class NewApiKeySerializer(ApiKeySerializer):
+    """The create response: the only one that carries the raw key."""
+
+    key = serializers.CharField(source="raw_key", read_only=True, help_text="The raw key: returned once, here.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
 
 
 class ApiKeyViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
@@ -39,15 +46,15 @@ class ApiKeyViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
     serializer_class = ApiKeySerializer
     required_permissions = {"read": "team.manage", "write": "team.manage"}
 
+    @extend_schema(request=ApiKeySerializer, responses={201: NewApiKeySerializer})
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         new = services.create_api_key(
             team=self.team, name=serializer.validated_data["name"], role=serializer.validated_data.get("role", "admin")
         )
-        data = ApiKeySerializer(new.api_key).data
-        data["key"] = new.raw_key
-        return Response(data, status=status.HTTP_201_CREATED)
+        new.api_key.raw_key = new.raw_key
+        return Response(NewApiKeySerializer(new.api_key).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request, pk=None):
         api_key = self.get_object()

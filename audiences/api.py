@@ -85,8 +85,8 @@ class PreviewContactSerializer(serializers.Serializer):
     customer_id = serializers.IntegerField()
     external_id = serializers.CharField()
     display_name = serializers.CharField()
-    subscribed_at = serializers.DateTimeField()
-    last_customer_interaction_at = serializers.DateTimeField()
+    subscribed_at = serializers.DateTimeField(allow_null=True)
+    last_customer_interaction_at = serializers.DateTimeField(allow_null=True)
 
 
 class PreviewSerializer(serializers.Serializer):

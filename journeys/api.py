@@ -13,7 +13,7 @@ from accounts.params import parse_id
 
 from . import services, stats
 from .models import Enrollment, Journey, TriggerType
-from .statemachine import Action, JourneyStatus, actions_for, warning_for
+from .statemachine import Action, JourneyStatus, StatusReason, actions_for, warning_for
 
 PERM = "journeys.manage"
 
@@ -30,6 +30,8 @@ class ChannelTargetSerializer(serializers.Serializer):
 
 
 class JourneySerializer(serializers.ModelSerializer):
+    # Declared: DRF drops allow_blank from read-only model fields, and the schema would then refuse "".
+    status_reason = serializers.ChoiceField(choices=StatusReason.choices, read_only=True, allow_blank=True)
     actions = serializers.SerializerMethodField()
     warning = serializers.SerializerMethodField()
     channels = serializers.SerializerMethodField()
@@ -89,7 +91,7 @@ class JourneySerializer(serializers.ModelSerializer):
 class JourneyWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     trigger_type = serializers.ChoiceField(choices=TriggerType.choices, required=False)
-    trigger_config = serializers.JSONField(required=False)
+    trigger_config = serializers.DictField(required=False)
     activation = serializers.ChoiceField(choices=["permanent", "scheduled"], required=False)
     starts_at = serializers.DateTimeField(required=False, allow_null=True)
     ends_at = serializers.DateTimeField(required=False, allow_null=True)
