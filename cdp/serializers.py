@@ -249,7 +249,7 @@ class EventsInSerializer(serializers.Serializer):
 
 class RejectedEventSerializer(serializers.Serializer):
     index = serializers.IntegerField()
-    id = serializers.CharField(allow_null=True)
+    id = serializers.JSONField(allow_null=True, help_text="the event's id as sent, whatever its JSON type")
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 
