@@ -28,12 +28,19 @@ current_team_view.cls.required_permissions = {"read": ANY_MEMBER}
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
-    key = serializers.CharField(read_only=True, help_text="The raw key: returned once, on creation only.")
-
     class Meta:
         model = ApiKey
-        fields = ["id", "name", "role", "prefix", "created_at", "last_used_at", "revoked_at", "key"]
-        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at", "key"]
+        fields = ["id", "name", "role", "prefix", "created_at", "last_used_at", "revoked_at"]
+        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+
+class NewApiKeySerializer(ApiKeySerializer):
+    """The create response: the only one that carries the raw key."""
+
+    key = serializers.CharField(source="raw_key", read_only=True, help_text="The raw key: returned once, here.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
 
 
 class ApiKeyViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
@@ -43,6 +50,7 @@ class ApiKeyViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
     serializer_class = ApiKeySerializer
     required_permissions = {"read": "team.manage", "write": "team.manage"}
 
+    @extend_schema(request=ApiKeySerializer, responses={201: NewApiKeySerializer})
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -55,9 +63,8 @@ class ApiKeyViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
             )
         except services.RoleError as exc:
             raise serializers.ValidationError(exc.message_dict) from exc
-        data = ApiKeySerializer(new.api_key).data
-        data["key"] = new.raw_key
-        return Response(data, status=status.HTTP_201_CREATED)
+        new.api_key.raw_key = new.raw_key
+        return Response(NewApiKeySerializer(new.api_key).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request, pk=None):
         api_key = self.get_object()

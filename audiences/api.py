@@ -85,8 +85,8 @@ class PreviewContactSerializer(serializers.Serializer):
     customer_id = serializers.IntegerField()
     external_id = serializers.CharField()
     display_name = serializers.CharField()
-    subscribed_at = serializers.DateTimeField()
-    last_customer_interaction_at = serializers.DateTimeField()
+    subscribed_at = serializers.DateTimeField(allow_null=True)
+    last_customer_interaction_at = serializers.DateTimeField(allow_null=True)
 
 
 class PreviewSerializer(serializers.Serializer):
@@ -310,6 +310,7 @@ class ReportSerializer(serializers.Serializer):
     replies = serializers.IntegerField()
     clicks = serializers.IntegerField()
     cost = serializers.CharField()
+    simulated = serializers.IntegerField(help_text="successful sends through a sandbox channel: simulated, cost 0")
 
 
 @extend_schema(tags=["broadcasts"])

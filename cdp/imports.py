@@ -2,8 +2,9 @@
 by member id; name / phone / email, tag and custom attribute columns.
 
 Files are UTF-8 with or without a BOM (what Excel saves); the dialect (comma, semicolon, tab) is sniffed with
-the csv module. Every row is validated in full before anything is written, so a bad row is reported (row
-number, column, message) and nothing of it is applied. Good rows are written in chunks of CHUNK rows, one
+the csv module and read strictly (a quote never closed fails the file, naming the row). Every row is validated
+in full before anything is written, so a bad row is reported (row number, column, message) and nothing of it is
+applied. Good rows are written in chunks of CHUNK rows, one
 transaction per chunk with a fixed number of statements whatever its size (one lookup, then one INSERT per table:
 customers, contacts, tag links, attribute values, timeline events; test_import pins the count). Only a chunk the
 database refuses (a contact created meanwhile, say) is replayed row by row, each row in its own savepoint, so a
@@ -125,7 +126,9 @@ def _open(job):
     except csv.Error:
         dialect = csv.excel
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text, dialect)
+    # Strict, with quotes doubled as Excel writes them (the sniffer guesses doublequote from the sample only): a
+    # quote never closed is an error at the end of the file, not a last field that swallowed the rows after it.
+    reader = csv.reader(text, dialect, strict=True, doublequote=True)
     try:
         headers = [h.strip() for h in next(reader)]
     except StopIteration:
@@ -179,6 +182,11 @@ def preview(job):
     return Preview(headers=headers, rows=rows, total_rows=total, delimiter=dialect.delimiter)
 
 
+def file_error(message):
+    """The error report's entry for the whole file (row 0)."""
+    return {"row": 0, "errors": {"": [message]}, "values": {}}
+
+
 def percent(job):
     if job.status == ImportStatus.DONE:
         return 100
@@ -186,10 +194,20 @@ def percent(job):
 
 
 def start(job, mapping):
-    """Save the mapping; run now for small files, in a django-q2 task for large ones. Returns the job."""
-    total = preview(job).total_rows
+    """Save the mapping; run now for small files, in a django-q2 task for large ones. Returns the job.
+
+    A file that is not CSV past some row fails here, before any row is written: the run writes chunks as it reads,
+    so it would find the broken row only after the good ones before it were in."""
+    checked = preview(job)
+    total = checked.total_rows
     ImportJob.objects.filter(pk=job.pk).update(mapping=mapping, total_rows=total)
     job.mapping, job.total_rows = mapping, total
+    if checked.error:
+        ImportJob.objects.filter(pk=job.pk, status=ImportStatus.PENDING).update(
+            status=ImportStatus.FAILED, finished_at=timezone.now(), errors=[file_error(checked.error)]
+        )
+        job.refresh_from_db()
+        return job
     if total > BACKGROUND_ROWS:
         transaction.on_commit(lambda: queues.enqueue("cdp.tasks.run_import", job.pk, task_name=f"import:{job.pk}"))
         return job
@@ -393,7 +411,7 @@ class Importer:
         schedule_refresh(self.team.pk)
 
     def fail(self, message):
-        self.errors.append({"row": 0, "errors": {"": [message]}, "values": {}})
+        self.errors.append(file_error(message))
         ImportJob.objects.filter(pk=self.job.pk).update(
             status=ImportStatus.FAILED, finished_at=timezone.now(), errors=self.errors, error_rows=self.error_count
         )

@@ -44,7 +44,7 @@ class ChannelSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "external_id", "status", "is_sandbox", "created_at", "webhook_url"]
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.URLField(allow_null=True, help_text="null for kinds without a webhook"))
     def get_webhook_url(self, obj):
         return channel_service.webhook_url(obj)
 
@@ -106,6 +106,10 @@ class AttributeDefinitionUpdateSerializer(serializers.Serializer):
 
 
 class CustomerSerializer(serializers.ModelSerializer):
+    # Declared: DRF drops allow_blank from read-only model fields, and the schema would then refuse "".
+    email = serializers.EmailField(read_only=True, allow_blank=True)
+    first_bound_method = serializers.ChoiceField(choices=BindingMethod.choices, read_only=True, allow_blank=True)
+
     class Meta:
         model = Customer
         fields = [
@@ -248,7 +252,7 @@ class EventsInSerializer(serializers.Serializer):
 
 class RejectedEventSerializer(serializers.Serializer):
     index = serializers.IntegerField()
-    id = serializers.CharField(allow_null=True)
+    id = serializers.JSONField(allow_null=True, help_text="the event's id as sent, whatever its JSON type")
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 

@@ -13,7 +13,7 @@ from accounts.params import parse_id
 
 from . import services, stats
 from .models import Enrollment, Journey, TriggerType
-from .statemachine import Action, JourneyStatus, actions_for, warning_for
+from .statemachine import Action, JourneyStatus, StatusReason, actions_for, warning_for
 
 PERM = "journeys.manage"
 
@@ -30,6 +30,8 @@ class ChannelTargetSerializer(serializers.Serializer):
 
 
 class JourneySerializer(serializers.ModelSerializer):
+    # Declared: DRF drops allow_blank from read-only model fields, and the schema would then refuse "".
+    status_reason = serializers.ChoiceField(choices=StatusReason.choices, read_only=True, allow_blank=True)
     actions = serializers.SerializerMethodField()
     warning = serializers.SerializerMethodField()
     channels = serializers.SerializerMethodField()
@@ -89,7 +91,7 @@ class JourneySerializer(serializers.ModelSerializer):
 class JourneyWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     trigger_type = serializers.ChoiceField(choices=TriggerType.choices, required=False)
-    trigger_config = serializers.JSONField(required=False)
+    trigger_config = serializers.DictField(required=False)
     activation = serializers.ChoiceField(choices=["permanent", "scheduled"], required=False)
     starts_at = serializers.DateTimeField(required=False, allow_null=True)
     ends_at = serializers.DateTimeField(required=False, allow_null=True)
@@ -240,9 +242,10 @@ class JourneyViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMo
         request=None,
         responses=OpenApiTypes.OBJECT,
         summary="Overview statistics",
-        description="triggers, completions, completion_rate, messages, successful, revenue, orders, cost "
-        "(per currency), roas, holdout lift, refreshed_at, and `nodes` {node id: reached, waiting, per-platform "
-        "message statistics}. Definitions: journeys/stats.py.",
+        description="triggers, completions, completion_rate, messages, successful, simulated (successful sends "
+        "through a sandbox channel, which cost 0), revenue, orders, cost (per currency), roas, holdout lift, "
+        "refreshed_at, and `nodes` {node id: reached, waiting, per-platform message statistics}. "
+        "Definitions: journeys/stats.py.",
         tags=["journeys"],
     )
     @action(detail=True, methods=["get"])

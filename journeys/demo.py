@@ -156,7 +156,9 @@ def seed(team, rng, *, now=None, stdout=None):
 
 def _enrollments(team, rng, journey, contacts, now, line):
     from messaging.models import OutboundMessage
+    from messaging.services.outbox import send_cost
 
+    cost, currency = send_cost(line)  # the demo's channel is a sandbox: nothing
     version = journey.current_version
     compiled = g.compile_graph(version.graph)
     order = compiled.order
@@ -217,8 +219,8 @@ def _enrollments(team, rng, journey, contacts, now, line):
                     clicked_at=sent_at + timedelta(minutes=40) if ok and rng.random() < 0.2 else None,
                     replied_at=sent_at + timedelta(hours=2) if ok and rng.random() < 0.1 else None,
                     error_reason="" if ok else "demo failure",
-                    cost=Decimal("0.2") if ok else Decimal(0),
-                    cost_currency="TWD",
+                    cost=cost if ok else Decimal(0),
+                    cost_currency=currency if ok else "",
                 )
             )
             steps.append(

@@ -4,8 +4,9 @@ Definitions (per version, and summed over versions for the journey):
 - triggers (旅程觸發次數): enrollments created, repeats counted (one per trigger).
 - completions (旅程完成次數): enrollments that reached the end of a path; completion rate = completions / triggers.
 - messages sent (訊息發送量): outbox rows the journey wrote; successful sends = sent / delivered / read.
-- cost estimate (訊息成本估算): successful sends × the team's per-message cost (LINE NT$0.2, WhatsApp HKD 0.5 by
-  default), per currency; ROAS's denominator is the sum of those amounts.
+- cost estimate (訊息成本估算): the cost the outbox recorded for each successful send (the team's per-message cost,
+  LINE NT$0.2, WhatsApp HKD 0.5 by default; nothing on other platforms, LINE's reply API or the sandbox), per
+  currency; ROAS's denominator is the sum of those amounts. simulated: successful sends through a sandbox channel.
 - revenue / orders attributed (營業額 / 訂單數): a cdp Order is attributed to a journey when the same customer got a
   successful journey message within `team.attribution_window_days` (7 by default) before the order; last touch:
   only the latest such message (across all journeys) gets the order.
@@ -24,7 +25,7 @@ from decimal import Decimal
 from django.db.models import Count, DateTimeField, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum, Value
 from django.utils import timezone
 
-from cdp.models import ChannelKind, Order
+from cdp.models import Order
 
 from .models import Enrollment, EnrollmentState, EnrollmentStep, Journey, NodeRollup, StepOutcome, VersionRollup
 
@@ -72,12 +73,14 @@ def overview(journey, version=None):
     rollups = VersionRollup.objects.for_team(journey.team).filter(journey=journey)
     if version is not None:
         rollups = rollups.filter(version=version)
-    merged = {"messages": 0, "successful": 0, "revenue": Decimal(0), "orders": 0, "cost": {}, "refreshed_at": None}
+    merged = {"messages": 0, "successful": 0, "simulated": 0, "revenue": Decimal(0), "orders": 0, "cost": {}}
+    merged["refreshed_at"] = None
     lift = None
     for rollup in rollups:
         stats = rollup.stats
         merged["messages"] += stats.get("messages", 0)
         merged["successful"] += stats.get("successful", 0)
+        merged["simulated"] += stats.get("simulated", 0)
         merged["revenue"] += Decimal(stats.get("revenue", "0"))
         merged["orders"] += stats.get("orders", 0)
         for currency, amount in stats.get("cost", {}).items():
@@ -96,14 +99,6 @@ def overview(journey, version=None):
 def node_stats(version):
     """{node_id: stats} from the hourly rollup."""
     return {r.node: {**r.stats, "channel_kind": r.channel_kind} for r in version.node_rollups.all()}
-
-
-def _cost_per_message(team, kind):
-    if kind == ChannelKind.LINE:
-        return team.line_message_cost, team.line_cost_currency
-    if kind == ChannelKind.WHATSAPP:
-        return team.whatsapp_message_cost, team.whatsapp_cost_currency
-    return Decimal(0), team.currency
 
 
 def attributed_orders(team, now=None):
@@ -170,20 +165,24 @@ def refresh_team(team, now=None):
                     node=node,
                     defaults={"journey": journey, "channel_kind": kind, "stats": stats, "refreshed_at": now},
                 )
-            cost = defaultdict(Decimal)
-            successful = 0
-            for row in messages.filter(status__in=SUCCESS).values("channel__kind").annotate(n=Count("id")):
-                rate, currency = _cost_per_message(team, row["channel__kind"])
-                cost[currency] += rate * row["n"]
-                successful += row["n"]
+            sends = summarize(messages)
+            recorded = (
+                messages.filter(status__in=SUCCESS)
+                .exclude(cost_currency="")
+                .values("cost_currency")
+                .annotate(amount=Sum("cost"))
+                .order_by("cost_currency")
+            )
+            cost = {row["cost_currency"]: row["amount"] for row in recorded}
             revenue, orders = Decimal(0), 0
             for message_id in messages.values_list("pk", flat=True):
                 for _pk, amount in attribution.get(message_id, ()):
                     revenue += amount
                     orders += 1
             stats = {
-                "messages": messages.count(),
-                "successful": successful,
+                "messages": sends["messages"],
+                "successful": sends["sent"],
+                "simulated": sends["simulated"],
                 "cost": {currency: str(amount) for currency, amount in cost.items()},
                 "revenue": str(revenue),
                 "orders": orders,

@@ -144,6 +144,7 @@ class StatsSerializer(serializers.Serializer):
     clicks = serializers.IntegerField()
     ctr = serializers.FloatField()
     cost = serializers.DecimalField(max_digits=14, decimal_places=4)
+    simulated = serializers.IntegerField(help_text="successful sends through a sandbox channel: simulated, cost 0")
 
 
 @extend_schema_view(

@@ -5,7 +5,9 @@
 - reads: WhatsApp only, from statuses, once per send → read_rate over WhatsApp sends;
 - replies: a send counts one reply when the contact wrote within 24 h after it (replied_at, set by the
   inbound processing for every successful send of the previous 24 h; at most once per send);
-- clicks: button / link clicks through /r/<token>, once per send (clicked_at); text hyperlinks not counted.
+- clicks: button / link clicks through /r/<token>, once per send (clicked_at); text hyperlinks not counted;
+- cost: the sum of what the outbox recorded per successful send (outbox.send_cost); simulated: the successful
+  sends through a sandbox channel, which cost nothing and reached nobody.
 """
 
 from decimal import Decimal
@@ -35,6 +37,7 @@ def summarize(messages):
         replies=Count("id", filter=ok & Q(replied_at__isnull=False)),
         clicks=Count("id", filter=ok & Q(clicked_at__isnull=False)),
         cost=Sum("cost", filter=ok),
+        simulated=Count("id", filter=ok & Q(channel__is_sandbox=True)),
     )
     failures = (
         messages.filter(status=OutboundStatus.FAILED)
@@ -59,4 +62,5 @@ def summarize(messages):
         "clicks": agg["clicks"],
         "ctr": _rate(agg["clicks"], agg["sent"]),
         "cost": agg["cost"] or Decimal("0"),
+        "simulated": agg["simulated"],
     }

@@ -40,13 +40,17 @@ def test_seed_demo_adds_packs_and_a_sent_broadcast_with_a_report_once():
     team = sent.team
     from django.test import Client
 
-    from tests.factories import MembershipFactory
+    from tests.factories import MembershipFactory, api_client_for
 
     client = Client()
     client.force_login(MembershipFactory(team=team, role="owner").user)
     html = client.get(f"/audiences/broadcasts/{sent.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hant").content.decode()
-    cost = report["cost"].quantize(Decimal("0.01"))
-    assert f"TWD {cost}" in html  # the amount with its currency, two decimals
+    # issue 23.8: the demo broadcast went through the sandbox, which simulates sends and charges nothing
+    assert report["cost"] == 0 and report["simulated"] == report["sent"] > 0
+    assert "TWD 0.00" in html  # the amount with its currency, two decimals
+    assert f"{report['sent']} 則沙盒模擬發送，不計費" in html
+    api_report = api_client_for(team).get(f"/api/v1/broadcasts/{sent.pk}/report").json()
+    assert (Decimal(api_report["cost"]), api_report["simulated"]) == (0, report["sent"])
     assert f"{report['open_rate'] * 100:.1f}%" in html and "開封率" in html and "回應率" in html
 
     seed(flush=True)  # re-seeding replaces the demo's packs and broadcasts instead of adding copies

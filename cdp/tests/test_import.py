@@ -144,6 +144,39 @@ def test_an_unclosed_quote_is_a_clear_file_error_not_a_500(console, team, line):
     assert job.status != "running" and not Contact.objects.filter(team=team).exists()
 
 
+@pytest.mark.parametrize(
+    ("text", "row"),
+    [
+        (f'uid,name\n{UID1},"Amy\n{UID2},Bob\n', 2),  # issue 23.6: row 3 was swallowed into row 2's name
+        (f'uid,name\n{UID1},Amy\n{UID2},"Bob\n', 3),  # the last quote of the file, never closed
+        (f'uid,name\n{UID1},"Amy" Chen\n{UID2},Bob\n', 2),  # text after a closing quote
+    ],
+)
+def test_a_quote_never_closed_stops_the_file_naming_the_row_and_writes_nothing(console, team, line, text, row):
+    job = upload(console, text, line)
+    page = console.get(reverse("cdp:import-mapping", args=[job.pk]))
+    message = f"第 {row} 列之後不是有效的 CSV"
+    assert page.status_code == 200 and message in page.content.decode()
+    assert page.context["preview"].headers == []  # no mapping form to run it from
+
+    job = imports.start(job, {"key_column": "uid", "key_kind": "external_id", "columns": {"name": "name"}})
+    assert job.status == "failed" and message in job.errors[0]["errors"][""][0]
+    progress = console.get(reverse("cdp:import-job", args=[job.pk])).content.decode()
+    assert message in progress
+    assert not Contact.objects.filter(team=team).exists() and not Customer.objects.filter(team=team).exists()
+
+
+def test_a_broken_row_after_a_written_chunk_fails_the_run_before_any_row(team, line, monkeypatch):
+    """The run writes chunks as it reads: start() refuses the file first, so the good chunk is not written."""
+    monkeypatch.setattr(imports, "CHUNK", 2)
+    rows = "".join(f"U{i:032x},name {i}\n" for i in range(4))
+    job = ImportJob.objects.create(team=team, channel=line, original_name="c.csv")
+    job.file.save("c.csv", ContentFile(f'uid,name\n{rows}U{"f" * 32},"never closed\n'.encode()))
+    job = imports.start(job, {"key_column": "uid", "key_kind": "external_id", "columns": {"name": "name"}})
+    assert job.status == "failed" and "第 6 列之後不是有效的 CSV" in job.errors[0]["errors"][""][0]
+    assert not Contact.objects.filter(team=team).exists()
+
+
 def test_a_nul_character_fails_its_row_only(console, team, line):
     job = upload(console, f"uid,name\n{UID1},好\n{UID2},壞\x00名\n", line)
     run_mapping(console, job, ["key", "name"])

@@ -6,10 +6,11 @@ from decimal import Decimal
 import pytest
 
 from cdp.models import Order
-from cdp.tests.factories import ContactFactory
+from cdp.tests.factories import ChannelFactory, ContactFactory
 from journeys import stats
 from journeys.models import Enrollment, EnrollmentStep
 from journeys.tests.factories import enroll_directly, message, published_journey
+from messaging.services.outbox import send_cost
 from messaging.tests.factories import OutboundMessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -18,11 +19,16 @@ T0 = dt.datetime(2026, 5, 1, 4, 0, tzinfo=dt.UTC)
 
 
 def _send(journey, enrollment, node_id, *, status="delivered", sent_at=T0, **fields):
+    """A journey send as the outbox records it (with its cost when it succeeded)."""
+    channel = enrollment.contact.channel
+    cost, currency = send_cost(channel) if status != "failed" else (Decimal(0), "")
     message = OutboundMessageFactory(
         team=journey.team,
         contact=enrollment.contact,
-        channel=enrollment.contact.channel,
+        channel=channel,
         origin="journey",
+        cost=cost,
+        cost_currency=currency,
         origin_id=str(journey.pk),
         status=status,
         trackable=True,  # a LINE text-with-buttons module: opens are trackable (seed 003)
@@ -47,7 +53,8 @@ def _order(customer, order_id, amount, at):
     )
 
 
-def test_overview_and_node_statistics_match_the_hand_computed_figures(team, line, module):
+def test_overview_and_node_statistics_match_the_hand_computed_figures(team, module):
+    line = ChannelFactory(team=team, kind="line")  # a real LINE channel: its sends are priced
     j1 = published_journey(team, line, [message(line, module)])
     j2 = published_journey(team, line, [message(line, module)])
     node1 = j1.current_version.graph["nodes"][0]["id"]
@@ -73,7 +80,7 @@ def test_overview_and_node_statistics_match_the_hand_computed_figures(team, line
     assert o1["triggers"] == 4
     assert o1["completions"] == 3 and o1["completion_rate"] == 0.75
     assert o1["messages"] == 3 and o1["successful"] == 2
-    assert o1["cost"] == {"TWD": Decimal("0.4")}  # 2 successful LINE sends × NT$0.2
+    assert o1["cost"] == {"TWD": Decimal("0.4")} and o1["simulated"] == 0  # 2 successful LINE sends × NT$0.2
     assert o1["revenue"] == Decimal("500") and o1["orders"] == 1
     assert o1["roas"] == Decimal("1250")  # 500 / 0.4
     o2 = stats.overview(j2)
@@ -101,3 +108,20 @@ def test_holdout_lift(team, line, module):
     lift = stats.overview(j, j.current_version)["holdout"]
     assert lift["treated"]["per_entrant"] == "150.00" and lift["holdout"]["per_entrant"] == "50.00"
     assert lift["lift"] == "2.0000"
+
+
+def test_sandbox_sends_cost_nothing_and_are_labelled_simulated(team, line, module, console):
+    """Issue 23.8: the sandbox only simulates sends; the journey's cost estimate (and so its ROAS) counts none."""
+    journey = published_journey(team, line, [message(line, module)])
+    node = journey.current_version.graph["nodes"][0]["id"]
+    a, b = (ContactFactory(channel=line) for _ in range(2))
+    for contact in (a, b):
+        _send(journey, enroll_directly(journey, contact), node, status="delivered")
+    _order(a.customer, "A-1", "1000", T0 + dt.timedelta(days=1))
+    stats.refresh_team(team, now=T0 + dt.timedelta(days=10))
+    overview = stats.overview(journey)
+    assert (overview["successful"], overview["simulated"]) == (2, 2)
+    assert overview["cost"] == {} and overview["roas"] is None and overview["revenue"] == Decimal("1000")
+    assert stats.node_stats(journey.current_version)[node]["simulated"] == 2
+    page = console.get(f"/journeys/{journey.pk}/statistics/", HTTP_ACCEPT_LANGUAGE="zh-hant").content.decode()
+    assert "含 2 則沙盒模擬發送，不計費" in page

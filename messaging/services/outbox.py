@@ -301,11 +301,17 @@ def _send_group(group, sent_contacts):
         _apply(message, result, sent_contacts)
 
 
-def _cost(message):
-    team = message.team
-    if message.channel.kind == "line":
-        return team.line_message_cost, team.line_cost_currency
-    if message.channel.kind == "whatsapp":
+def send_cost(channel, *, reply=False):
+    """(cost, currency) of one successful send, recorded on its row; every report sums the rows.
+
+    The team's per-message price on LINE and WhatsApp; nothing for LINE's reply API (free), the other platforms,
+    or the sandbox, which only simulates the send."""
+    team = channel.team
+    if channel.is_sandbox:
+        return Decimal("0"), ""
+    if channel.kind == "line":
+        return (Decimal("0") if reply else team.line_message_cost), team.line_cost_currency
+    if channel.kind == "whatsapp":
         return team.whatsapp_message_cost, team.whatsapp_cost_currency
     return Decimal("0"), ""
 
@@ -313,9 +319,7 @@ def _cost(message):
 def _apply(message, result, sent_contacts):
     now = timezone.now()
     if result.ok:
-        cost, currency = _cost(message)
-        if result.extra.get("reply"):  # LINE's reply API is free
-            cost = Decimal("0")
+        cost, currency = send_cost(message.channel, reply=bool(result.extra.get("reply")))
         updated = OutboundMessage.objects.filter(pk=message.pk, status=OutboundStatus.SENDING).update(
             status=OutboundStatus.SENT,
             sent_at=now,

@@ -29,10 +29,26 @@ def test_enqueue_is_idempotent_and_dispatch_sends_once(team, sandbox):
     assert outbox.dispatch() == 1
     m1.refresh_from_db()
     assert m1.status in ("sent", "delivered", "read")
-    assert m1.sent_at and m1.cost == Decimal("0.2")
+    assert m1.sent_at and m1.cost == 0 and m1.cost_currency == ""  # simulated: nothing to pay (issue 23.8)
     contact.refresh_from_db()
     assert contact.last_team_marketing_at is not None
     assert outbox.dispatch() == 0
+
+
+def test_sandbox_sends_cost_nothing_and_are_reported_as_simulated(team, sandbox, api):
+    """Issue 23.8: a demo broadcast through the sandbox was charged the team's LINE price per send."""
+    contacts = [ContactFactory(channel=sandbox) for _ in range(3)]
+    args = dict(team=team, channel=sandbox, content={"type": "text", "text": "x"}, origin="broadcast", origin_id=7)
+    outbox.enqueue_many(contacts_or_ids=contacts, key_prefix="b:7", **args)
+    priced = OutboundMessageFactory(contact=ContactFactory(team=team, channel=ChannelFactory(team=team, kind="line")))
+    outbox.dispatch()
+    assert outbox.send_cost(priced.channel) == (Decimal("0.2"), "TWD")
+    assert set(OutboundMessage.objects.filter(channel=sandbox).values_list("cost", "cost_currency")) == {(0, "")}
+    result = stats.summarize(OutboundMessage.objects.filter(channel=sandbox))
+    assert (result["sent"], result["simulated"], result["cost"]) == (3, 3, 0)
+    response = api.get("/api/v1/messages/stats", {"channel": sandbox.pk}).json()
+    assert (response["simulated"], Decimal(response["cost"])) == (3, 0)
+    assert api.get("/api/v1/messages/stats", {"channel": priced.channel_id}).json()["simulated"] == 0
 
 
 def test_enqueue_many_ignores_duplicates(team, sandbox):
