@@ -202,6 +202,7 @@ EN = {
         "Cannot send to an internal network address: %(host)s resolves to %(address)s (%(reason)s)."
     ),
     "對外 Webhook 傳送": "Outgoing webhook delivery",
+    "待處理交接": "Pending hand-off",
     "事件類型": "Event type",
     "內容": "Payload",
     "待傳送": "Pending",
