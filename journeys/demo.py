@@ -73,7 +73,7 @@ def seed(team, rng, *, now=None, stdout=None):
         (
             "VIP 專屬禮遇",
             "tag_added",
-            {"tag": "VIP"},
+            {"tags": ["VIP"]},
             [_node("tags", add=["VIP 禮遇"], remove=[])],
             "trigger_closed",
             "trigger_limit_reached",
@@ -88,7 +88,14 @@ def seed(team, rng, *, now=None, stdout=None):
         ),
         ("官網再行銷", "system", {"name": "website_remarketing"}, [_node("delay", minutes=30)], "scheduled", ""),
         ("週年慶（草稿）", "checkout_completed", {"item_name_contains": "禮盒"}, [_node("delay", days=1)], "draft", ""),
-        ("LINE 額度用盡", "tag_added", {"tag": "新會員"}, [_node("delay", days=1)], "stopped", "line_quota_exhausted"),
+        (
+            "LINE 額度用盡",
+            "tag_added",
+            {"tags": ["新會員"]},
+            [_node("delay", days=1)],
+            "stopped",
+            "line_quota_exhausted",
+        ),
     ]
     contacts = list(
         Contact.objects.filter(team=team, channel=line, status="subscribed").values_list("id", "customer_id")[:400]

@@ -81,7 +81,7 @@ def trigger_config(post, trigger_type):
             "amount_lte": post.get("amount_lte", "").strip(),
         }
     if trigger_type == "tag_added":
-        return {"tag": post.get("trigger_tag", "").strip()}
+        return {"tags": _names(post.get("trigger_tag", ""))}
     if trigger_type == "attribute_changed":
         return {"key": post.get("trigger_key", "").strip(), "value": post.get("trigger_value", "").strip()}
     if trigger_type == "system":

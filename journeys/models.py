@@ -23,6 +23,25 @@ class TriggerType(models.TextChoices):
     SYSTEM = "system", _("系統功能觸發")
 
 
+MAX_TRIGGER_TAGS = 20
+
+
+def normalize_trigger_config(trigger_type, config):
+    """The stored shape of a trigger's config. tag_added (「貼上任一標籤」) holds one or more tag names,
+    {"tags": [...]}; the old {"tag": name} is read as one tag (and migrated, journeys 0002)."""
+    config = {} if config is None else dict(config) if isinstance(config, dict) else config
+    if trigger_type != TriggerType.TAG_ADDED or not isinstance(config, dict):
+        return config
+    legacy = config.pop("tag", None)
+    tags = config.get("tags")
+    if tags is None and isinstance(legacy, str):
+        tags = [legacy]
+    if isinstance(tags, list) and all(isinstance(tag, str) for tag in tags):
+        tags = list(dict.fromkeys(tag.strip() for tag in tags if tag.strip()))  # in order, once each
+    config["tags"] = tags if tags is not None else []
+    return config
+
+
 class Activation(models.TextChoices):
     PERMANENT = "permanent", _("永久啟用")
     SCHEDULED = "scheduled", pgettext_lazy("activation", "排程")  # audiences translates 排程 as a verb
@@ -48,7 +67,8 @@ class Journey(TeamOwned):
         _("觸發類型"), max_length=24, choices=TriggerType.choices, default=TriggerType.CHECKOUT_COMPLETED
     )
     # checkout_completed: {"item_name_contains": str, "amount_gte": str, "amount_lte": str}
-    # tag_added: {"tag": name}; attribute_changed: {"key": key, "value": optional str}; system: {"name": str}
+    # tag_added: {"tags": [name, ...]} (any of them); attribute_changed: {"key": key, "value": optional str};
+    # system: {"name": str}. Normalised by normalize_trigger_config.
     trigger_config = models.JSONField(default=dict, blank=True)
     activation = models.CharField(_("啟用時間"), max_length=12, choices=Activation.choices, default="permanent")
     starts_at = models.DateTimeField(_("開始時間"), null=True, blank=True)

@@ -25,6 +25,7 @@ from .models import (
     JourneyChannel,
     JourneyVersion,
     StatusChange,
+    normalize_trigger_config,
 )
 from .statemachine import (
     AUTOMATIC_TARGET,
@@ -56,7 +57,7 @@ def create_journey(*, team, name, trigger_type="checkout_completed", trigger_con
         team=team,
         name=name.strip()[:200],
         trigger_type=trigger_type,
-        trigger_config=trigger_config or {},
+        trigger_config=normalize_trigger_config(trigger_type, trigger_config),
         draft_graph=g.empty_graph(),
     )
 
@@ -72,6 +73,9 @@ def update_settings(journey, *, values):
     "message_cap"}]. What may change depends on the status (seed 002). All-or-nothing."""
     errors = {}
     changes = {}
+    if "trigger_config" in values:
+        trigger_type = values.get("trigger_type", journey.trigger_type)
+        values = {**values, "trigger_config": normalize_trigger_config(trigger_type, values["trigger_config"])}
     if "name" in values:
         name = (values["name"] or "").strip()
         if not name:

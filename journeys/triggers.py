@@ -3,7 +3,7 @@
 Mapping from CustomerEvent type to trigger type:
 - checkout_completed → checkout_completed (item name contains / amount ≥ / ≤)
 - contact_created on one of the journey's target channels → new_contact
-- tag_added {"tag"} → tag_added (which tag)
+- tag_added {"tag"} → tag_added (any of the journey's tags: 「貼上任一標籤」)
 - attribute_changed {"key", "new"} → attribute_changed (which key, optionally to what value)
 - system {"name"} (POST /api/v1/events `system.<name>`) → system (which name)
 
@@ -22,7 +22,7 @@ from django.utils import timezone
 from cdp.models import Contact, CustomerEvent, EventType
 
 from . import graph as g
-from .models import Enrollment, Journey, JourneyChannel, TriggerCounter, TriggerType
+from .models import Enrollment, Journey, JourneyChannel, TriggerCounter, TriggerType, normalize_trigger_config
 from .statemachine import JourneyStatus, StatusReason
 
 EVENT_TRIGGER = {
@@ -64,7 +64,7 @@ def matches(journey, event, target_channel_ids):
     if kind == TriggerType.NEW_CONTACT:
         return event.channel_id in target_channel_ids
     if kind == TriggerType.TAG_ADDED:
-        return data.get("tag") == (config.get("tag") or "").strip()
+        return data.get("tag") in normalize_trigger_config(kind, config)["tags"]
     if kind == TriggerType.ATTRIBUTE_CHANGED:
         if data.get("key") != config.get("key"):
             return False

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from cdp.models import AttributeType, Channel, ChannelKind, CustomAttribute
 
 from .graph import NODE_TYPES, iter_nodes
+from .models import MAX_TRIGGER_TAGS, normalize_trigger_config
 
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -186,8 +187,14 @@ def validate_trigger(team, trigger_type, config):
             if Decimal(str(config["amount_gte"])) > Decimal(str(config["amount_lte"])):
                 errors["amount_lte"] = _("金額上限需大於或等於下限。")
         return errors
-    if trigger_type == "tag_added" and not (config.get("tag") or "").strip():
-        return {"tag": _("請選擇標籤。")}
+    if trigger_type == "tag_added":
+        tags = normalize_trigger_config(trigger_type, config)["tags"]
+        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            return {"tags": _("標籤需為名稱清單。")}
+        if not tags:
+            return {"tags": _("請選擇標籤。")}
+        if len(tags) > MAX_TRIGGER_TAGS:
+            return {"tags": _("最多 %(n)s 個標籤。") % {"n": MAX_TRIGGER_TAGS}}
     if trigger_type == "attribute_changed":
         key = (config.get("key") or "").strip()
         if not key:

@@ -19,7 +19,7 @@ class JourneyFactory(factory.django.DjangoModelFactory):
     team = factory.SubFactory(TeamFactory)
     name = factory.Sequence(lambda n: f"Journey {n}")
     trigger_type = "tag_added"
-    trigger_config = factory.LazyFunction(lambda: {"tag": "VIP"})
+    trigger_config = factory.LazyFunction(lambda: {"tags": ["VIP"]})
     draft_graph = factory.LazyFunction(lambda: {"nodes": []})
 
 
@@ -54,7 +54,7 @@ def published_journey(team, channels, nodes, *, trigger_type="tag_added", trigge
     journey = JourneyFactory(
         team=team,
         trigger_type=trigger_type,
-        trigger_config=trigger_config if trigger_config is not None else {"tag": "VIP"},
+        trigger_config=trigger_config if trigger_config is not None else {"tags": ["VIP"]},
         draft_graph={"nodes": list(nodes)},
         **fields,
     )

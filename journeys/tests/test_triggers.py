@@ -185,3 +185,50 @@ def test_a_tag_or_system_event_with_a_channel_reference_fires_the_trigger(team, 
     for journey in (tagged, system):
         enrollment = Enrollment.objects.get(journey=journey)
         assert (enrollment.customer_id, enrollment.contact_id) == (contact.customer_id, contact.pk)
+
+
+def test_a_tag_trigger_fires_when_any_of_its_tags_is_added(team, line):
+    """Issue 24.3: 「貼上任一標籤」 — one or more tags, any of them fires; the old {"tag": name} still reads."""
+    journey = _journey(team, line, "tag_added", {"tags": ["VIP", "回購"]})
+    legacy = _journey(team, line, "tag_added", {"tag": "回購"})
+    vip, repeat, other = (ContactFactory(channel=line) for _ in range(3))
+    add_tags(customer=vip.customer, names=["VIP"], source="test")
+    add_tags(customer=repeat.customer, names=["回購"], source="test")
+    add_tags(customer=other.customer, names=["新客"], source="test")
+    _fire(team)
+    assert set(Enrollment.objects.filter(journey=journey).values_list("customer_id", flat=True)) == {
+        vip.customer_id,
+        repeat.customer_id,
+    }
+    assert list(Enrollment.objects.filter(journey=legacy).values_list("customer_id", flat=True)) == [repeat.customer_id]
+
+
+def test_tag_trigger_settings_are_stored_as_a_list_and_validated(team):
+    from journeys import services
+    from journeys.models import normalize_trigger_config
+
+    journey = services.create_journey(team=team, name="t", trigger_type="tag_added", trigger_config={"tag": "VIP"})
+    assert journey.trigger_config == {"tags": ["VIP"]}
+    services.update_settings(journey, values={"trigger_config": {"tags": [" VIP ", "回購", "VIP"]}})
+    journey.refresh_from_db()
+    assert journey.trigger_config == {"tags": ["VIP", "回購"]}
+    for bad in ({"tags": []}, {"tags": "VIP"}, {"tags": [1]}, {"tags": [f"t{i}" for i in range(21)]}):
+        with pytest.raises(services.JourneyError) as error:
+            services.update_settings(journey, values={"trigger_config": bad})
+        assert "trigger_config.tags" in error.value.message_dict
+    assert normalize_trigger_config("system", {"name": "x"}) == {"name": "x"}
+
+
+def test_the_migration_turns_the_old_tag_into_a_list(team):
+    import importlib
+
+    from django.apps import apps
+
+    from journeys.models import Journey
+    from journeys.tests.factories import JourneyFactory
+
+    old = JourneyFactory(team=team, trigger_type="tag_added", trigger_config={"tag": "VIP"})
+    untouched = JourneyFactory(team=team, trigger_type="system", trigger_config={"name": "x"})
+    importlib.import_module("journeys.migrations.0002_tag_trigger_tags").forwards(apps, None)
+    assert Journey.objects.get(pk=old.pk).trigger_config == {"tags": ["VIP"]}
+    assert Journey.objects.get(pk=untouched.pk).trigger_config == {"name": "x"}
