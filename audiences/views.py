@@ -8,7 +8,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import team_required
 from accounts.params import parse_id
@@ -233,8 +233,7 @@ def broadcast_edit(request, pk=None):
         except services.AudienceError as exc:
             errors = {exc.field: exc.message}
     initial_pack = parse_id(request.GET.get("pack"))
-    packs = AudiencePack.objects.for_team(request.team).active().select_related("channel")
-    packs = packs.filter(channel__kind__in=BROADCAST_CHANNEL_KINDS)
+    packs = _broadcast_packs(request.team)
     modules, templates = _content_choices(request.team)
     tree = broadcast.custom_conditions if broadcast and broadcast.custom_conditions is not None else None
     context = _builder_context(
@@ -251,6 +250,23 @@ def broadcast_edit(request, pk=None):
         uses_custom=tree is not None,
     )
     return render(request, "audiences/broadcast_edit.html", context, status=400 if errors else 200)
+
+
+def _broadcast_packs(team):
+    return (
+        AudiencePack.objects.for_team(team)
+        .active()
+        .filter(channel__kind__in=BROADCAST_CHANNEL_KINDS)
+        .select_related("channel")
+    )
+
+
+@require_GET
+@team_required("broadcasts.manage")
+def broadcast_pack_options(request):
+    """The pack picker's options, fresh each time it opens (a pack saved in another tab appears)."""
+    context = {"packs": _broadcast_packs(request.team), "initial_pack": parse_id(request.GET.get("pack"))}
+    return render(request, "audiences/broadcast_edit.html#pack-options", context)
 
 
 def _save_broadcast(request, broadcast):

@@ -105,3 +105,22 @@ def test_instagram_pack_cannot_be_broadcast(console, team):
     AudiencePackFactory(team=team, channel=ig, name="IG fans")
     body = console.get(reverse("audiences:index")).content.decode()
     assert "IG fans" in body and "broadcast-new" not in body and "/broadcasts/new/?pack=" not in body
+
+
+def test_the_pack_picker_reloads_its_list_each_time_it_opens(console, team, other_team):
+    """Issue 24.11 (seed 004 「每次點擊會重整受眾包最新清單」): a pack saved after the broadcast page was opened (in
+    another tab) is in the list the picker fetches when opened; archived packs and other teams' packs are not."""
+    line = ChannelFactory(team=team, kind="line")
+    first = AudiencePackFactory(team=team, channel=line, name="舊的受眾包")
+    page = console.get(reverse("audiences:broadcast-new")).content.decode()
+    url = reverse("audiences:broadcast-pack-options")
+    assert f'hx-get="{url}"' in page and 'hx-trigger="mousedown, focus"' in page
+    later = AudiencePackFactory(team=team, channel=line, name="另一分頁新建")
+    archived = AudiencePackFactory(team=team, channel=line, name="已封存")
+    archived.archived_at = archived.created_at
+    archived.save()
+    theirs = AudiencePackFactory(team=other_team, channel=ChannelFactory(team=other_team, kind="line"), name="別隊")
+    options = console.get(url, {"pack": first.pk}, HTTP_HX_REQUEST="true").content.decode()
+    assert "另一分頁新建" in options and f'value="{later.pk}"' in options
+    assert f'value="{first.pk}" selected' in options  # the current choice stays chosen
+    assert "已封存" not in options and theirs.name not in options
