@@ -2,6 +2,11 @@
 
 Definitions (seed 000; the README and the tests repeat them):
 
+- Omni-customers (全渠道顧客): the active (not merged-away) customers that have at least one channel contact
+  (the website channel counts). A customer made for a member id alone (events API, import, member login) is not
+  one until a contact joins it. The bound / member / bound-member counts and their three ratios are counted
+  within this population (kpi_counts).
+
 - A day is a calendar day in the team's time zone; a fact belongs to the day of its event time (occurred_at,
   Binding.bound_at), whenever it arrived.
 - New contacts (新聯絡人數) on a day: the `contact_created` events of that day (the first time a contact appears
@@ -320,13 +325,19 @@ def _insert(rows):
 
 
 def kpi_counts(team):
-    """One aggregate over the team's active (not merged-away) customers."""
+    """One aggregate over the team's omni-customers: active (not merged-away) customers with a channel contact.
+
+    A customer the events API or an import made for a member id alone (no contact yet) is not one until a contact
+    joins it (a contact_created, binding or merge event then refreshes the snapshot). The EXISTS is one probe of
+    the contact_team_customer index (team, customer) per customer."""
     sql = f"""
         SELECT COUNT(*),
-               SUM(CASE WHEN is_bound THEN 1 ELSE 0 END),
-               SUM(CASE WHEN is_member THEN 1 ELSE 0 END),
-               SUM(CASE WHEN is_bound AND is_member THEN 1 ELSE 0 END)
-        FROM {CUSTOMERS} WHERE team_id = %(team)s AND merged_into_id IS NULL
+               SUM(CASE WHEN cu.is_bound THEN 1 ELSE 0 END),
+               SUM(CASE WHEN cu.is_member THEN 1 ELSE 0 END),
+               SUM(CASE WHEN cu.is_bound AND cu.is_member THEN 1 ELSE 0 END)
+        FROM {CUSTOMERS} cu
+        WHERE cu.team_id = %(team)s AND cu.merged_into_id IS NULL
+          AND EXISTS (SELECT 1 FROM {CONTACTS} ct WHERE ct.team_id = %(team)s AND ct.customer_id = cu.id)
     """
     total, bound, members, both = _fetch(sql, {"team": team.pk})[0]
     return {

@@ -9,7 +9,10 @@ import pytest
 from analytics import rollups, services
 from analytics.models import ChannelDay
 from analytics.tasks import on_customer_events
-from cdp.models import CustomerEvent
+from cdp.models import ChannelKind, CustomerEvent
+from cdp.services import contacts as contact_services
+from cdp.services import identity
+from cdp.tests.factories import ChannelFactory
 
 from . import timeline as T
 
@@ -129,6 +132,25 @@ def test_late_binding_moves_the_later_block(team, world):
     assert rows[date(2026, 2, 9)] == -1
 
 
+def test_a_member_without_a_contact_is_an_omni_customer_once_a_website_contact_joins(
+    team, world, django_capture_on_commit_callbacks
+):
+    """24.8: a customer made for a member id alone is not counted (nor in the member ratio) until a contact joins."""
+    with django_capture_on_commit_callbacks(execute=True):
+        customer = identity.identify_member(team=team, member_id="M8", occurred_at=T.at("2026-02-16T02:00"))
+    kpis = services.kpis(team)
+    assert (kpis["omni_customers"], kpis["members"]) == (T.KPIS["omni_customers"], T.KPIS["members"])
+    web = ChannelFactory(team=team, kind=ChannelKind.WEB, name="官網")
+    with django_capture_on_commit_callbacks(execute=True):
+        contact_services.upsert_contact(
+            channel=web, external_id="visitor-8", occurred_at=T.at("2026-02-16T03:00"), customer=customer
+        )
+    kpis = services.kpis(team)
+    assert (kpis["omni_customers"], kpis["members"]) == (T.KPIS["omni_customers"] + 1, T.KPIS["members"] + 1)
+    assert kpis["member_rate"] == round(3 / 7, 4)
+    assert rollups.verify(team) == []
+
+
 def test_api_gives_the_same_figures(team, world, api):
     kpis = api.get("/api/v1/analytics/kpis").json()
     assert {k: kpis[k] for k in T.KPIS} == T.KPIS
@@ -169,10 +191,10 @@ def _csv(response):
 def test_csv_gives_the_same_figures(team, world, console):
     rows = _csv(console.get("/analytics/export/kpis.csv"))
     assert rows[1:] == [
-        ["全渠道顧客", "7", "100.0%"],
-        ["社群身份綁定", "5", "71.4%"],
-        ["會員身份", "3", "42.9%"],
-        ["會員完成社群身份綁定", "2", "28.6%"],
+        ["全渠道顧客", "6", "100.0%"],
+        ["社群身份綁定", "5", "83.3%"],
+        ["會員身份", "2", "33.3%"],
+        ["會員完成社群身份綁定", "2", "33.3%"],
     ]
     ids = ",".join(str(world[k].pk) for k in ("line", "fb", "wa"))
     rows = _csv(

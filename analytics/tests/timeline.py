@@ -14,7 +14,7 @@ Team zone Asia/Taipei (UTC+8). Times are UTC; the comment gives the Taipei day e
     Feb 07 u2 unsubscribes web push (2nd unsubscribe event)
     Feb 08 u2 re-subscribes broadcast: still unsubscribed from web push → stays NOT valid
     Feb 14 u3 joins (import) and binds (cart remarketing) with member id M3
-    Feb 15 member M5 registers on the website (no channel contact)
+    Feb 15 member M5 registers on the website (no channel contact: not an omni-customer)
 """
 
 from datetime import UTC, datetime
@@ -71,13 +71,13 @@ def build(team):
 # --- every expected figure, computed by hand from the table above ------------------------------------------------
 
 KPIS = {
-    "omni_customers": 7,  # u1+f1 (merged), u2, w1 (+M9), w2, f2, u3 (+M3), M5
+    "omni_customers": 6,  # u1+f1 (merged), u2, w1 (+M9), w2, f2, u3 (+M3); not M5 (a member with no contact)
     "bound_customers": 5,  # u1+f1, u2, w1, w2, u3
-    "bound_rate": 0.7143,
-    "members": 3,  # w1's (M9), u3's (M3), M5
-    "member_rate": 0.4286,
+    "bound_rate": 0.8333,
+    "members": 2,  # w1's (M9), u3's (M3); M5 is not an omni-customer
+    "member_rate": 0.3333,
     "bound_members": 2,  # w1's, u3's
-    "bound_member_rate": 0.2857,
+    "bound_member_rate": 0.3333,
 }
 
 # 2026-01-01 .. 2026-02-28 by month, channels L, F, W: [January, February]
