@@ -55,7 +55,11 @@ class OverviewSeriesSerializer(serializers.Serializer):
     )
     new_contacts = serializers.ListField(child=serializers.IntegerField(), help_text="新聯絡人數 in the period.")
     unsubscribes = serializers.ListField(
-        child=serializers.IntegerField(), help_text="取消訂閱數: unsubscribe and block events in the period."
+        child=serializers.IntegerField(),
+        help_text=(
+            "取消訂閱數: the times a contact stopped being valid by unsubscribing (any scope) or blocking in the "
+            "period; several scopes at once count once."
+        ),
     )
 
 

@@ -151,6 +151,31 @@ def test_a_member_without_a_contact_is_an_omni_customer_once_a_website_contact_j
     assert rollups.verify(team) == []
 
 
+def test_unsubscribes_count_people_leaving_not_scopes(team, world, django_capture_on_commit_callbacks):
+    """24.9: three scopes at once count once; block, follow again, block again counts twice."""
+    channel = ChannelFactory(team=team, kind=ChannelKind.LINE, name="LINE 2")
+    with django_capture_on_commit_callbacks(execute=True):
+        every_scope = contact_services.upsert_contact(
+            channel=channel, external_id="S1", occurred_at=T.at("2026-03-02T02:00")
+        ).contact
+        blocks_twice = contact_services.upsert_contact(
+            channel=channel, external_id="S2", occurred_at=T.at("2026-03-02T02:00")
+        ).contact
+    with django_capture_on_commit_callbacks(execute=True):
+        for scope in ("broadcast", "web_push", "cart_remarketing"):
+            contact_services.set_unsubscribed(every_scope, scope=scope, occurred_at=T.at("2026-03-03T02:00"))
+        contact_services.block(blocks_twice, occurred_at=T.at("2026-03-03T03:00"))
+        contact_services.follow(blocks_twice, occurred_at=T.at("2026-03-04T03:00"))
+        contact_services.block(blocks_twice, occurred_at=T.at("2026-03-05T03:00"))
+    days = dict(ChannelDay.objects.filter(team=team, channel=channel).values_list("day", "unsubscribes"))
+    assert days == {date(2026, 3, 2): 0, date(2026, 3, 3): 2, date(2026, 3, 4): 0, date(2026, 3, 5): 1}
+    march = services.contact_overview(
+        team, services.clean_overview(team, start="2026-03-01", end="2026-03-31", unit="month", channels=[channel.pk])
+    )
+    assert march["series"][0]["unsubscribes"] == [3]
+    assert rollups.verify(team) == []
+
+
 def test_api_gives_the_same_figures(team, world, api):
     kpis = api.get("/api/v1/analytics/kpis").json()
     assert {k: kpis[k] for k in T.KPIS} == T.KPIS
