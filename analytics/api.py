@@ -20,13 +20,18 @@ from . import services
 
 
 class KpisSerializer(serializers.Serializer):
-    omni_customers = serializers.IntegerField(help_text="全渠道顧客: active customers after merging.")
+    omni_customers = serializers.IntegerField(
+        help_text=(
+            "全渠道顧客: active customers after merging that have at least one channel contact (the website "
+            "channel counts); a customer known only by a member id is not one until a contact joins it."
+        )
+    )
     bound_customers = serializers.IntegerField(help_text="社群身份綁定: omni-customers with a social binding.")
     bound_rate = serializers.FloatField(help_text="bound_customers / omni_customers (0..1).")
     members = serializers.IntegerField(help_text="會員身份: omni-customers registered or logged in on the website.")
-    member_rate = serializers.FloatField()
+    member_rate = serializers.FloatField(help_text="members / omni_customers (0..1).")
     bound_members = serializers.IntegerField(help_text="會員完成社群身份綁定: members who are also bound.")
-    bound_member_rate = serializers.FloatField()
+    bound_member_rate = serializers.FloatField(help_text="bound_members / omni_customers (0..1).")
     computed_at = serializers.DateTimeField()
 
 
@@ -50,7 +55,11 @@ class OverviewSeriesSerializer(serializers.Serializer):
     )
     new_contacts = serializers.ListField(child=serializers.IntegerField(), help_text="新聯絡人數 in the period.")
     unsubscribes = serializers.ListField(
-        child=serializers.IntegerField(), help_text="取消訂閱數: unsubscribe and block events in the period."
+        child=serializers.IntegerField(),
+        help_text=(
+            "取消訂閱數: the times a contact stopped being valid by unsubscribing (any scope) or blocking in the "
+            "period; several scopes at once count once."
+        ),
     )
 
 

@@ -2,13 +2,22 @@
 
 Definitions (seed 000; the README and the tests repeat them):
 
+- Omni-customers (全渠道顧客): the active (not merged-away) customers that have at least one channel contact
+  (the website channel counts). A customer made for a member id alone (events API, import, member login) is not
+  one until a contact joins it. The bound / member / bound-member counts and their three ratios are counted
+  within this population (kpi_counts).
+
 - A day is a calendar day in the team's time zone; a fact belongs to the day of its event time (occurred_at,
   Binding.bound_at), whenever it arrived.
 - New contacts (新聯絡人數) on a day: the `contact_created` events of that day (the first time a contact appears
   on the channel; a blocked contact following again is not new). Its source is the event's `data.source`
   (the contact's source when the event has none).
-- Unsubscribes / blocks (取消訂閱數) on a day: the `blocked` and `unsubscribed` events of that day (each event
-  counts once: a contact that blocks twice in a month counts twice).
+- Unsubscribes / blocks (取消訂閱數) on a day: the times a contact stopped being valid (see below) through a
+  `blocked` or `unsubscribed` event of that day. People's actions, not scopes: a contact that unsubscribes from
+  all three scopes at once counts once (the second and third scope find it already not valid), and so does one
+  already unsubscribed from a scope that then blocks; a contact that blocks, follows again and blocks again
+  counts twice. Decided on the same per-contact timeline as the valid count, in event time, so a late event
+  moves the count to where it belongs.
 - Total contacts (總聯絡人數) at the end of a day: all contacts created up to that day (blocked ones included) =
   the running sum of new contacts.
 - Valid contact (有效聯絡人) at a time T: the contact's latest subscription event at or before T (contact_created,
@@ -135,24 +144,22 @@ def _in_list(values, params, prefix):
 # --- the aggregate queries ------------------------------------------------------------------------------------
 
 
-def _event_counts(team, flt):
-    """(channel_id, day) -> [new_contacts, unsubscribes] from contact_created / blocked / unsubscribed events."""
+def _new_contacts(team, flt):
+    """(channel_id, day) -> new contacts, from the contact_created events."""
     params = {"team": team.pk, "tz": team.time_zone}
-    types = _in_list([EventType.CONTACT_CREATED, EventType.BLOCKED, EventType.UNSUBSCRIBED], params, "ty")
     sql = f"""
-        SELECT e.channel_id, {_local_date("e.occurred_at")} AS day,
-               SUM(CASE WHEN e.type = 'contact_created' THEN 1 ELSE 0 END),
-               SUM(CASE WHEN e.type <> 'contact_created' THEN 1 ELSE 0 END)
+        SELECT e.channel_id, {_local_date("e.occurred_at")} AS day, COUNT(*)
         FROM {EVENTS} e
-        WHERE e.team_id = %(team)s AND e.type IN {types} AND e.channel_id IS NOT NULL
+        WHERE e.team_id = %(team)s AND e.type = 'contact_created' AND e.channel_id IS NOT NULL
           AND {flt.sql("e.occurred_at", params, "r")}
         GROUP BY 1, 2
     """
-    return {(channel, _as_date(day)): [new, unsub] for channel, day, new, unsub in _fetch(sql, params)}
+    return {(channel, _as_date(day)): new for channel, day, new in _fetch(sql, params)}
 
 
 def _state_deltas(team, flt):
-    """(channel_id, day) -> [valid_delta, bound_valid_delta] over the contacts with state events on those days."""
+    """(channel_id, day) -> [valid_delta, bound_valid_delta, unsubscribes] over the contacts with state events on
+    those days. An unsubscribe is a blocked / unsubscribed event that takes the contact from valid to not valid."""
     params = {"team": team.pk, "tz": team.time_zone}
     types = _in_list(STATUS_TYPES, params, "ty")
     status = (
@@ -175,39 +182,41 @@ def _state_deltas(team, flt):
     sql = f"""
         WITH timeline AS (
             SELECT e.contact_id, e.occurred_at AS t, 0 AS rk, e.id AS seq,
-                   CASE WHEN {status} = 'subscribed' THEN 1 ELSE 0 END AS valid_flag, 0 AS is_binding
+                   CASE WHEN {status} = 'subscribed' THEN 1 ELSE 0 END AS valid_flag, 0 AS is_binding,
+                   CASE WHEN e.type IN ('blocked', 'unsubscribed') THEN 1 ELSE 0 END AS leaves
             FROM {EVENTS} e
             WHERE e.team_id = %(team)s AND e.type IN {types} AND e.contact_id IS NOT NULL {touched_events}
             UNION ALL
-            SELECT b.contact_id, b.bound_at, 1, b.id, NULL, 1
+            SELECT b.contact_id, b.bound_at, 1, b.id, NULL, 1, 0
             FROM {BINDINGS} b
             WHERE b.team_id = %(team)s {touched_bindings}
         ),
         ordered AS (
-            SELECT contact_id, t, rk, seq, valid_flag,
+            SELECT contact_id, t, rk, seq, valid_flag, leaves,
                    COUNT(valid_flag) OVER w AS grp,
                    MAX(is_binding) OVER w AS bound
             FROM timeline
             WINDOW w AS (PARTITION BY contact_id ORDER BY t, rk, seq ROWS UNBOUNDED PRECEDING)
         ),
         states AS (
-            SELECT contact_id, t, rk, seq, bound,
+            SELECT contact_id, t, rk, seq, bound, leaves,
                    COALESCE(MAX(valid_flag) OVER (PARTITION BY contact_id, grp), 0) AS valid
             FROM ordered
         ),
         deltas AS (
-            SELECT contact_id, t,
+            SELECT contact_id, t, leaves,
                    valid - LAG(valid, 1, 0) OVER w2 AS d_valid,
                    valid * bound - LAG(valid * bound, 1, 0) OVER w2 AS d_bound_valid
             FROM states
             WINDOW w2 AS (PARTITION BY contact_id ORDER BY t, rk, seq)
         )
-        SELECT c.channel_id, {_local_date("d.t")} AS day, SUM(d.d_valid), SUM(d.d_bound_valid)
+        SELECT c.channel_id, {_local_date("d.t")} AS day, SUM(d.d_valid), SUM(d.d_bound_valid),
+               SUM(CASE WHEN d.d_valid < 0 AND d.leaves = 1 THEN 1 ELSE 0 END)
         FROM deltas d JOIN {CONTACTS} c ON c.id = d.contact_id
         WHERE (d.d_valid <> 0 OR d.d_bound_valid <> 0) AND {flt.sql("d.t", params, "r")}
         GROUP BY 1, 2
     """
-    return {(channel, _as_date(day)): [dv, dbv] for channel, day, dv, dbv in _fetch(sql, params)}
+    return {(channel, _as_date(day)): [dv, dbv, unsub] for channel, day, dv, dbv, unsub in _fetch(sql, params)}
 
 
 def _source_counts(team, flt):
@@ -250,10 +259,10 @@ def compute(team, days=None):
     if flt.ranges == []:
         return Rows([], [], [])
     merged = {}
-    for key, (new, unsub) in _event_counts(team, flt).items():
-        merged.setdefault(key, [0, 0, 0, 0])[0:2] = [int(new), int(unsub)]
-    for key, (dv, dbv) in _state_deltas(team, flt).items():
-        merged.setdefault(key, [0, 0, 0, 0])[2:4] = [int(dv), int(dbv)]
+    for key, new in _new_contacts(team, flt).items():
+        merged.setdefault(key, [0, 0, 0, 0])[0] = int(new)
+    for key, (dv, dbv, unsub) in _state_deltas(team, flt).items():
+        merged.setdefault(key, [0, 0, 0, 0])[1:4] = [int(unsub), int(dv), int(dbv)]
     wanted = None if days is None else set(days)
     channel_days = [
         ChannelDay(
@@ -320,13 +329,19 @@ def _insert(rows):
 
 
 def kpi_counts(team):
-    """One aggregate over the team's active (not merged-away) customers."""
+    """One aggregate over the team's omni-customers: active (not merged-away) customers with a channel contact.
+
+    A customer the events API or an import made for a member id alone (no contact yet) is not one until a contact
+    joins it (a contact_created, binding or merge event then refreshes the snapshot). The EXISTS is one probe of
+    the contact_team_customer index (team, customer) per customer."""
     sql = f"""
         SELECT COUNT(*),
-               SUM(CASE WHEN is_bound THEN 1 ELSE 0 END),
-               SUM(CASE WHEN is_member THEN 1 ELSE 0 END),
-               SUM(CASE WHEN is_bound AND is_member THEN 1 ELSE 0 END)
-        FROM {CUSTOMERS} WHERE team_id = %(team)s AND merged_into_id IS NULL
+               SUM(CASE WHEN cu.is_bound THEN 1 ELSE 0 END),
+               SUM(CASE WHEN cu.is_member THEN 1 ELSE 0 END),
+               SUM(CASE WHEN cu.is_bound AND cu.is_member THEN 1 ELSE 0 END)
+        FROM {CUSTOMERS} cu
+        WHERE cu.team_id = %(team)s AND cu.merged_into_id IS NULL
+          AND EXISTS (SELECT 1 FROM {CONTACTS} ct WHERE ct.team_id = %(team)s AND ct.customer_id = cu.id)
     """
     total, bound, members, both = _fetch(sql, {"team": team.pk})[0]
     return {

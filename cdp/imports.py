@@ -11,6 +11,11 @@ database refuses (a contact created meanwhile, say) is replayed row by row, each
 row still applies whole or not at all. Files with more than BACKGROUND_ROWS rows run in a django-q2 task;
 progress (ImportJob.processed_rows) is committed with every chunk.
 
+A key repeated in the file (Excel exports of orders repeat customers) updates the same contact, row after row in
+file order, exactly as importing the later row again would: within a chunk the rows are written in parts where
+no key repeats (in_file_order), across chunks the contact simply exists. The report notes "same contact as row
+N" for the later rows; they are applied, not errors.
+
 Keys: into a WhatsApp channel the key is the phone number (E.164 with the team's default region); into a LINE
 channel a LINE UID (U + 32 hex digits); other channels take the platform id as given. By member id, a member
 not seen before is resolved by identity's rules (phone / email matching by the team's switches, as
@@ -273,6 +278,7 @@ class Row:
     email: str = ""
     tags: list = field(default_factory=list)
     attributes: dict = field(default_factory=dict)  # {attribute: columns}
+    same_as: int = 0  # the earlier row of this file with the same key (0: the first)
 
 
 class Importer:
@@ -339,11 +345,10 @@ class Importer:
                 self._apply_target(row, target, raw)
             except (ValidationError, ValueError) as exc:
                 errors[column] = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
-        if not errors and row.key in self.seen:
-            errors[self.key_column] = [_("與第 %(row)s 列重複。") % {"row": self.seen[row.key]}]
         if errors:
             return number, errors, values
-        self.seen[row.key] = number
+        first = self.seen.setdefault(row.key, number)  # a repeated key updates the same contact, in file order
+        row.same_as = first if first != number else 0
         return row
 
     def _key(self, raw):
@@ -384,6 +389,12 @@ class Importer:
         if len(self.errors) < MAX_STORED_ERRORS:
             self.errors.append({"row": number, "errors": errors, "values": values})
 
+    def note(self, row):
+        """A row applied to the same contact as an earlier row of the file: reported for information only."""
+        if len(self.errors) < MAX_STORED_ERRORS:
+            message = _("與第 %(row)s 列為同一聯絡人：依檔案順序更新。") % {"row": row.same_as}
+            self.errors.append({"row": row.number, "notes": {self.key_column: [message]}, "values": row.values})
+
     # Running ---------------------------------------------------------------------------------------------
 
     def run(self):
@@ -418,11 +429,14 @@ class Importer:
 
     def chunk(self, read, rows, errors):
         """Write a chunk's valid rows set-based in one transaction (progress saved with them)."""
-        for entry in errors:
-            self.error(*entry)
+        report = [(entry[0], functools.partial(self.error, *entry)) for entry in errors]
+        report += [(row.number, functools.partial(self.note, row)) for row in rows if row.same_as]
+        for _number, record in sorted(report, key=lambda item: item[0]):
+            record()
         try:
             with transaction.atomic(), batched_notifications():
-                self.write(rows)
+                for part in in_file_order(rows):
+                    self.write(part)
                 self.save_progress(self.processed + read, self.applied + len(rows))
             self.applied += len(rows)
         except (DatabaseError, ValidationError):
@@ -720,6 +734,22 @@ class Importer:
         )
 
 
+def in_file_order(rows):
+    """The chunk's rows as parts in which no key repeats: the n-th row of each key goes to the n-th part.
+
+    A part is written set-based, so two rows of one contact in it would be applied together; written part after
+    part, the later row of a contact finds the contact the earlier one wrote, as a second import of it would. A
+    file without repeated keys is one part (the chunk's fixed number of statements); each further part costs as
+    many again, up to the most rows one key has in the chunk."""
+    parts, seen = [], {}
+    for row in rows:
+        n = seen[row.key] = seen.get(row.key, -1) + 1
+        if n == len(parts):
+            parts.append([])
+        parts[n].append(row)
+    return parts
+
+
 def insert_rows(model, columns, *, returning=(), on_conflict=""):
     """INSERT many rows in one statement without building model instances; returns the RETURNING tuples.
 
@@ -795,7 +825,8 @@ def _unnest(sql, fields, columns):
 
 
 def error_report(job):
-    """The per-row error report as CSV lines (UTF-8 with BOM): row, column, message, then the row's cells."""
+    """The per-row error report as CSV lines (UTF-8 with BOM): row, column, message, then the row's cells. Notes
+    (a row applied to the same contact as an earlier row) come in row order too, their message marked 說明."""
 
     lines = CsvLines()
     headers = []
@@ -806,5 +837,8 @@ def error_report(job):
     yield BOM + lines.row([_("列號"), _("欄位"), _("錯誤"), *headers])
     for entry in job.errors:
         values = entry.get("values", {})
-        for column, messages in entry["errors"].items():
-            yield lines.row([entry["row"], column, " ".join(messages), *[values.get(h, "") for h in headers]])
+        cells = [values.get(h, "") for h in headers]
+        for column, messages in entry.get("errors", {}).items():
+            yield lines.row([entry["row"], column, " ".join(messages), *cells])
+        for column, messages in entry.get("notes", {}).items():  # applied rows, reported for information
+            yield lines.row([entry["row"], column, _("說明：") + " ".join(messages), *cells])

@@ -9,7 +9,10 @@ import pytest
 from analytics import rollups, services
 from analytics.models import ChannelDay
 from analytics.tasks import on_customer_events
-from cdp.models import CustomerEvent
+from cdp.models import ChannelKind, CustomerEvent
+from cdp.services import contacts as contact_services
+from cdp.services import identity
+from cdp.tests.factories import ChannelFactory
 
 from . import timeline as T
 
@@ -129,6 +132,50 @@ def test_late_binding_moves_the_later_block(team, world):
     assert rows[date(2026, 2, 9)] == -1
 
 
+def test_a_member_without_a_contact_is_an_omni_customer_once_a_website_contact_joins(
+    team, world, django_capture_on_commit_callbacks
+):
+    """24.8: a customer made for a member id alone is not counted (nor in the member ratio) until a contact joins."""
+    with django_capture_on_commit_callbacks(execute=True):
+        customer = identity.identify_member(team=team, member_id="M8", occurred_at=T.at("2026-02-16T02:00"))
+    kpis = services.kpis(team)
+    assert (kpis["omni_customers"], kpis["members"]) == (T.KPIS["omni_customers"], T.KPIS["members"])
+    web = ChannelFactory(team=team, kind=ChannelKind.WEB, name="官網")
+    with django_capture_on_commit_callbacks(execute=True):
+        contact_services.upsert_contact(
+            channel=web, external_id="visitor-8", occurred_at=T.at("2026-02-16T03:00"), customer=customer
+        )
+    kpis = services.kpis(team)
+    assert (kpis["omni_customers"], kpis["members"]) == (T.KPIS["omni_customers"] + 1, T.KPIS["members"] + 1)
+    assert kpis["member_rate"] == round(3 / 7, 4)
+    assert rollups.verify(team) == []
+
+
+def test_unsubscribes_count_people_leaving_not_scopes(team, world, django_capture_on_commit_callbacks):
+    """24.9: three scopes at once count once; block, follow again, block again counts twice."""
+    channel = ChannelFactory(team=team, kind=ChannelKind.LINE, name="LINE 2")
+    with django_capture_on_commit_callbacks(execute=True):
+        every_scope = contact_services.upsert_contact(
+            channel=channel, external_id="S1", occurred_at=T.at("2026-03-02T02:00")
+        ).contact
+        blocks_twice = contact_services.upsert_contact(
+            channel=channel, external_id="S2", occurred_at=T.at("2026-03-02T02:00")
+        ).contact
+    with django_capture_on_commit_callbacks(execute=True):
+        for scope in ("broadcast", "web_push", "cart_remarketing"):
+            contact_services.set_unsubscribed(every_scope, scope=scope, occurred_at=T.at("2026-03-03T02:00"))
+        contact_services.block(blocks_twice, occurred_at=T.at("2026-03-03T03:00"))
+        contact_services.follow(blocks_twice, occurred_at=T.at("2026-03-04T03:00"))
+        contact_services.block(blocks_twice, occurred_at=T.at("2026-03-05T03:00"))
+    days = dict(ChannelDay.objects.filter(team=team, channel=channel).values_list("day", "unsubscribes"))
+    assert days == {date(2026, 3, 2): 0, date(2026, 3, 3): 2, date(2026, 3, 4): 0, date(2026, 3, 5): 1}
+    march = services.contact_overview(
+        team, services.clean_overview(team, start="2026-03-01", end="2026-03-31", unit="month", channels=[channel.pk])
+    )
+    assert march["series"][0]["unsubscribes"] == [3]
+    assert rollups.verify(team) == []
+
+
 def test_api_gives_the_same_figures(team, world, api):
     kpis = api.get("/api/v1/analytics/kpis").json()
     assert {k: kpis[k] for k in T.KPIS} == T.KPIS
@@ -169,10 +216,10 @@ def _csv(response):
 def test_csv_gives_the_same_figures(team, world, console):
     rows = _csv(console.get("/analytics/export/kpis.csv"))
     assert rows[1:] == [
-        ["全渠道顧客", "7", "100.0%"],
-        ["社群身份綁定", "5", "71.4%"],
-        ["會員身份", "3", "42.9%"],
-        ["會員完成社群身份綁定", "2", "28.6%"],
+        ["全渠道顧客", "6", "100.0%"],
+        ["社群身份綁定", "5", "83.3%"],
+        ["會員身份", "2", "33.3%"],
+        ["會員完成社群身份綁定", "2", "33.3%"],
     ]
     ids = ",".join(str(world[k].pk) for k in ("line", "fb", "wa"))
     rows = _csv(

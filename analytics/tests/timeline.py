@@ -11,10 +11,10 @@ Team zone Asia/Taipei (UTC+8). Times are UTC; the comment gives the Taipei day e
     Feb 01 u1 follows again [Jan 31 17:30Z]                       Feb 09 w2 blocks
     Feb 05 u2 unsubscribes broadcast
     Feb 06 u2 binds (coupon) while unsubscribed
-    Feb 07 u2 unsubscribes web push (2nd unsubscribe event)
+    Feb 07 u2 unsubscribes web push (2nd unsubscribe event: u2 is already not valid, so not a 2nd unsubscribe)
     Feb 08 u2 re-subscribes broadcast: still unsubscribed from web push → stays NOT valid
     Feb 14 u3 joins (import) and binds (cart remarketing) with member id M3
-    Feb 15 member M5 registers on the website (no channel contact)
+    Feb 15 member M5 registers on the website (no channel contact: not an omni-customer)
 """
 
 from datetime import UTC, datetime
@@ -71,32 +71,32 @@ def build(team):
 # --- every expected figure, computed by hand from the table above ------------------------------------------------
 
 KPIS = {
-    "omni_customers": 7,  # u1+f1 (merged), u2, w1 (+M9), w2, f2, u3 (+M3), M5
+    "omni_customers": 6,  # u1+f1 (merged), u2, w1 (+M9), w2, f2, u3 (+M3); not M5 (a member with no contact)
     "bound_customers": 5,  # u1+f1, u2, w1, w2, u3
-    "bound_rate": 0.7143,
-    "members": 3,  # w1's (M9), u3's (M3), M5
-    "member_rate": 0.4286,
+    "bound_rate": 0.8333,
+    "members": 2,  # w1's (M9), u3's (M3); M5 is not an omni-customer
+    "member_rate": 0.3333,
     "bound_members": 2,  # w1's, u3's
-    "bound_member_rate": 0.2857,
+    "bound_member_rate": 0.3333,
 }
 
 # 2026-01-01 .. 2026-02-28 by month, channels L, F, W: [January, February]
 OVERVIEW_MONTH = {
-    "line": {"total_contacts": [2, 3], "bound_valid_contacts": [0, 2], "new_contacts": [2, 1], "unsubscribes": [1, 2]},
+    "line": {"total_contacts": [2, 3], "bound_valid_contacts": [0, 2], "new_contacts": [2, 1], "unsubscribes": [1, 1]},
     "fb": {"total_contacts": [1, 2], "bound_valid_contacts": [1, 1], "new_contacts": [1, 1], "unsubscribes": [0, 0]},
     "wa": {"total_contacts": [1, 2], "bound_valid_contacts": [0, 1], "new_contacts": [1, 1], "unsubscribes": [0, 1]},
 }
 
 # 2026-01-26 .. 2026-02-08 by week (Mon Jan 26 – Sun Feb 1, Mon Feb 2 – Sun Feb 8)
 OVERVIEW_WEEK = {
-    "line": {"total_contacts": [2, 2], "bound_valid_contacts": [1, 1], "new_contacts": [0, 0], "unsubscribes": [0, 2]},
+    "line": {"total_contacts": [2, 2], "bound_valid_contacts": [1, 1], "new_contacts": [0, 0], "unsubscribes": [0, 1]},
     "fb": {"total_contacts": [1, 1], "bound_valid_contacts": [1, 1], "new_contacts": [0, 0], "unsubscribes": [0, 0]},
     "wa": {"total_contacts": [2, 2], "bound_valid_contacts": [0, 2], "new_contacts": [2, 0], "unsubscribes": [0, 0]},
 }
 
 # 2025-12-01 .. 2026-02-28 by year: 2025 is all zeros (drawn as zero, not a gap)
 OVERVIEW_YEAR = {
-    "line": {"total_contacts": [0, 3], "bound_valid_contacts": [0, 2], "new_contacts": [0, 3], "unsubscribes": [0, 3]},
+    "line": {"total_contacts": [0, 3], "bound_valid_contacts": [0, 2], "new_contacts": [0, 3], "unsubscribes": [0, 2]},
     "fb": {"total_contacts": [0, 2], "bound_valid_contacts": [0, 1], "new_contacts": [0, 2], "unsubscribes": [0, 0]},
     "wa": {"total_contacts": [0, 2], "bound_valid_contacts": [0, 1], "new_contacts": [0, 2], "unsubscribes": [0, 1]},
 }

@@ -88,8 +88,9 @@ def test_bad_rows_are_reported_and_nothing_of_them_applied(console, team, line, 
     job = upload(console, text, line)
     run_mapping(console, job, ["key", "name", "attr:level", "tags", "email"])
     job.refresh_from_db()
-    assert (job.applied_rows, job.error_rows) == (1, 5)
+    assert (job.applied_rows, job.error_rows) == (2, 4)  # row 6 repeats row 2's key: applied, with a note
     assert [e["row"] for e in job.errors] == [3, 4, 5, 6, 7]
+    assert "notes" in job.errors[3] and "errors" not in job.errors[3]
     assert set(Contact.objects.filter(team=team).values_list("external_id", flat=True)) == {UID1}
     assert AttributeValue.objects.filter(team=team).count() == 1
     assert Tag.objects.get(team=team, name="VIP").customer_tags.count() == 1
@@ -98,7 +99,67 @@ def test_bad_rows_are_reported_and_nothing_of_them_applied(console, team, line, 
         for chunk in console.get(reverse("cdp:import-errors", args=[job.pk])).streaming_content
     ).decode("utf-8")
     assert report.startswith("\ufeff列號,欄位,錯誤")
-    assert "not-a-uid" in report and "abc" in report and "與第 2 列重複" in report and "not-an-email" in report
+    assert "not-a-uid" in report and "abc" in report and "not-an-email" in report
+    assert "說明：與第 2 列為同一聯絡人" in report
+
+
+def test_a_key_repeated_in_the_file_updates_the_same_contact_in_file_order(console, team, line, level, monkeypatch):
+    """24.12: a repeated key (an Excel export repeats customers) is applied row after row, like a second import;
+    within a chunk and across chunks, with an informational note naming the first row."""
+    monkeypatch.setattr(imports, "CHUNK", 4)
+    text = (
+        "uid,name,tags,level\n"
+        f"{UID1},王小明,VIP,3\n"
+        f"{UID2},林美玲,,\n"
+        f"{UID1},王大明,回購,5\n"  # same chunk as row 2
+        f"{UID1},,新客,\n"  # same chunk again: a third row of the key
+        f"{UID1},王老明,,4\n"  # the next chunk: simply an existing contact
+    )
+    job = upload(console, text, line)
+    run_mapping(console, job, ["key", "name", "tags", "attr:level"])
+    job.refresh_from_db()
+    assert (job.status, job.applied_rows, job.error_rows) == ("done", 5, 0), job.errors
+    assert [(e["row"], e["notes"]) for e in job.errors] == [
+        (row, {"uid": ["與第 2 列為同一聯絡人：依檔案順序更新。"]}) for row in (4, 5, 6)
+    ]
+    contact = Contact.objects.get(team=team, channel=line, external_id=UID1)
+    assert Contact.objects.filter(team=team, channel=line).count() == 2
+    assert contact.customer.name == "王老明"
+    assert sorted(contact.customer.customer_tags.values_list("tag__name", flat=True)) == ["VIP", "回購", "新客"]
+    assert AttributeValue.objects.get(customer=contact.customer, attribute=level).number_value == 4
+    changes = CustomerEvent.objects.filter(customer=contact.customer, type="attribute_changed").order_by("id")
+    assert [(e.data["old"], e.data["new"]) for e in changes] == [(None, 3), (3, 5), (5, 4)]
+    assert CustomerEvent.objects.filter(customer=contact.customer, type="contact_created").count() == 1
+    page = console.get(reverse("cdp:import-job", args=[job.pk])).content.decode()
+    assert 'data-testid="import-note"' in page and "與第 2 列為同一聯絡人" in page
+
+
+def test_a_member_id_repeated_in_the_file_updates_the_same_customer(team):
+    lines = ["member,name,email", "M1,甲,", "M2,乙,", "M1,,m1@example.com", "M1,甲甲,"]
+    job = ImportJob(team=team, original_name="members.csv")
+    job.file.save("members.csv", ContentFile(("\n".join(lines) + "\n").encode()), save=False)
+    job.mapping = {"key_column": "member", "key_kind": "member_id", "columns": {"name": "name", "email": "email"}}
+    job.save()
+    imports.run(job.pk)
+    job.refresh_from_db()
+    assert (job.applied_rows, job.error_rows) == (4, 0), job.errors
+    member = Customer.objects.get(team=team, member_id="M1")
+    assert (member.name, member.email) == ("甲甲", "m1@example.com")
+    assert Customer.objects.filter(team=team).count() == 2
+    assert [e["row"] for e in job.errors] == [4, 5]
+
+
+def test_repeated_keys_cost_one_chunk_of_statements_per_repetition(team, line, level):
+    job = make_job(team, line, 10)
+    lines = job.file.open("rb").read().decode().splitlines()
+    job.file.close()
+    job.file.save("rep.csv", ContentFile(("\n".join([*lines, lines[1], lines[2]]) + "\n").encode()), save=False)
+    job.total_rows = 12
+    job.save()
+    sql = count(lambda: imports.run(job.pk))
+    job.refresh_from_db()
+    assert (job.applied_rows, job.error_rows) == (12, 0), job.errors[:3]
+    assert len(sql) <= RUN_QUERIES + 2 * CHUNK_QUERIES, "\n".join(q[:150] for q in sql)
 
 
 def test_whatsapp_phone_key_and_member_id_import(console, team):
