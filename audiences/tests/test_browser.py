@@ -92,3 +92,18 @@ def test_list_in_both_languages(logged_in, live_server, world, screenshot):  # n
     page.goto(f"{live_server.url}/audiences/broadcasts/new/")
     assert "New broadcast" in page.inner_text("h1")
     screenshot("broadcast-new-en")
+
+
+def test_the_pack_picker_shows_a_pack_made_in_another_tab(logged_in, live_server, world, screenshot):  # noqa: F811
+    """Issue 24.11: opening the picker fetches the current list; the choice made before stays chosen."""
+    page = logged_in  # noqa: F811
+    line, _vip, _contacts = world
+    first = AudiencePackFactory(team=line.team, channel=line, name="VIP 名單")
+    page.goto(f"{live_server.url}/audiences/broadcasts/new/")
+    page.select_option("[data-testid=broadcast-pack]", str(first.pk))
+    later = AudiencePackFactory(team=line.team, channel=line, name="另一分頁新建的受眾包")  # another tab
+    with page.expect_response(lambda response: "/audiences/broadcasts/packs/" in response.url):
+        page.dispatch_event("[data-testid=broadcast-pack]", "mousedown")
+    page.wait_for_selector(f"[data-testid=broadcast-pack] option[value='{later.pk}']", state="attached")
+    assert page.input_value("[data-testid=broadcast-pack]") == str(first.pk)
+    screenshot("broadcast-pack-picker")
