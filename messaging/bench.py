@@ -300,7 +300,9 @@ def _server_env(**extra):
     return {
         **os.environ,
         "DEBUG": "0",
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+        # This process's key: channel secrets it encrypted (a key derived from SECRET_KEY unless CHANNEL_SECRET_KEYS
+        # is set) must decrypt in the servers, or every webhook answers 500.
+        "SECRET_KEY": settings.SECRET_KEY,
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
