@@ -317,8 +317,9 @@ def _root():
     return Path(__file__).resolve().parents[1]
 
 
-def _start_gunicorn(port, workers=2, args=()):
-    """`gunicorn config.wsgi -w <workers> <args>` on a loopback port; returns once it accepts connections."""
+def _start_gunicorn(port, workers=2, args=(), env=None):
+    """`gunicorn config.wsgi -w <workers> <args>` on a loopback port (environment: `env`, else _server_env());
+    returns once it accepts connections."""
     import os
     import socket
     import subprocess
@@ -331,7 +332,7 @@ def _start_gunicorn(port, workers=2, args=()):
         + list(args)
         + os.environ.get("BENCH_GUNICORN_ARGS", "").split(),
         cwd=_root(),
-        env=_server_env(),
+        env=env or _server_env(),
         start_new_session=True,  # its own process group: _stop ends the workers with it
     )
     for _ in range(100):
