@@ -10,8 +10,9 @@ else's queue interferes; the per-minute Schedules are re-pointed at this run's c
 1. triggers_lost_after_kills: a journey with a system trigger; 5,000 × scale accepted triggers posted through the
    events API service in batches of 100 while the realtime qcluster (2 workers) is SIGKILLed, process group and
    all, and restarted: after 4 random batches of the burst and once at a random moment within 1 s after it.
-   When the workers stop making progress (8 s), the backstop runs (the task the per-minute Schedule runs). Lost = accepted triggers with no enrollment, duplicates = enrollments
-   beyond one per trigger: both must be 0 (the command fails otherwise).
+   When the workers stop making progress (8 s), the backstop runs (the task the per-minute Schedule runs).
+   Lost = accepted triggers with no enrollment, duplicates = enrollments beyond one per trigger: both must be 0
+   (the command fails otherwise).
 2. other_team_inbound_lag_during_import: team A imports 200,000 × scale CSV rows (started through
    cdp.imports.start, run by the heavy cluster's qcluster; --scale 3 is the issue's 600,000 rows, ~3 times
    longer) while team B receives signed LINE webhooks (one event per request) at 20 events/s through gunicorn.
