@@ -23,6 +23,8 @@ from django.utils import timezone
 
 from accounts.benchmarks import benchmark, figure
 
+from . import bench_reliability  # noqa: F401 - registers `bench reliability`
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

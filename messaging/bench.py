@@ -300,7 +300,9 @@ def _server_env(**extra):
     return {
         **os.environ,
         "DEBUG": "0",
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+        # This process's key: channel secrets it encrypted (a key derived from SECRET_KEY unless CHANNEL_SECRET_KEYS
+        # is set) must decrypt in the servers, or every webhook answers 500.
+        "SECRET_KEY": settings.SECRET_KEY,
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
@@ -315,8 +317,9 @@ def _root():
     return Path(__file__).resolve().parents[1]
 
 
-def _start_gunicorn(port, workers=2, args=()):
-    """`gunicorn config.wsgi -w <workers> <args>` on a loopback port; returns once it accepts connections."""
+def _start_gunicorn(port, workers=2, args=(), env=None):
+    """`gunicorn config.wsgi -w <workers> <args>` on a loopback port (environment: `env`, else _server_env());
+    returns once it accepts connections."""
     import os
     import socket
     import subprocess
@@ -329,7 +332,7 @@ def _start_gunicorn(port, workers=2, args=()):
         + list(args)
         + os.environ.get("BENCH_GUNICORN_ARGS", "").split(),
         cwd=_root(),
-        env=_server_env(),
+        env=env or _server_env(),
         start_new_session=True,  # its own process group: _stop ends the workers with it
     )
     for _ in range(100):
