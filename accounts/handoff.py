@@ -42,7 +42,13 @@ def consumers(topic):
 
 @cache
 def _hint(consumer):
-    return Hint("accounts.tasks.drain_handoffs", consumer, interval_setting="HANDOFF_HINT_SECONDS", route=consumer)
+    return Hint(
+        "accounts.tasks.drain_handoffs",
+        consumer,
+        interval_setting="HANDOFF_HINT_SECONDS",
+        route=consumer,
+        drain=f"handoff:{consumer}",
+    )
 
 
 def add(team_id, topic, payloads):
@@ -68,6 +74,7 @@ def drain(consumer, *, linger=0.0, max_seconds=None):
         lambda: sum(handle_team(consumer, team_id) for team_id in _due_teams(consumer)),
         linger=linger,
         max_seconds=max_seconds,
+        name=f"handoff:{consumer}",
     )
 
 
@@ -109,10 +116,11 @@ def handle_team(consumer, team_id):
 
 
 def _bounded(rows):
+    limit = settings.HANDOFF_CLAIM_EVENT_IDS.get(rows[0].consumer, CLAIM_EVENT_IDS) if rows else CLAIM_EVENT_IDS
     kept, ids = [], 0
     for row in rows:
         size = len(row.payload) if row.topic == "events" else 1
-        if kept and ids + size > CLAIM_EVENT_IDS:
+        if kept and ids + size > limit:
             break
         kept.append(row)
         ids += size

@@ -371,11 +371,11 @@ def affected_days(team, event_ids):
     ids = [int(pk) for pk in event_ids]
     if not ids:
         return set()
-    id_list = _in_list(ids, params, "id")
+    which = _id_filter(ids, params)
     types = _in_list(DAY_TYPES, params, "ty")
     own = f"""
         SELECT DISTINCT {_local_date("e.occurred_at")} FROM {EVENTS} e
-        WHERE e.team_id = %(team)s AND e.id IN {id_list} AND e.type IN {types}
+        WHERE e.team_id = %(team)s AND {which} AND e.type IN {types}
     """
     days = {_as_date(row[0]) for row in _fetch(own, params)}
     if not days:
@@ -383,7 +383,7 @@ def affected_days(team, event_ids):
     later = f"""
         WITH firsts AS (
             SELECT e.contact_id, MIN(e.occurred_at) AS since FROM {EVENTS} e
-            WHERE e.team_id = %(team)s AND e.id IN {id_list} AND e.type IN {types} AND e.contact_id IS NOT NULL
+            WHERE e.team_id = %(team)s AND {which} AND e.type IN {types} AND e.contact_id IS NOT NULL
             GROUP BY e.contact_id
         )
         SELECT DISTINCT {_local_date("e.occurred_at")} FROM {EVENTS} e JOIN firsts f ON f.contact_id = e.contact_id
@@ -396,12 +396,30 @@ def affected_days(team, event_ids):
     return days
 
 
+# Past this many ids a batch is read as the id range it spans (a superset within the team: the days of the team's
+# other events in that range are refreshed too, which is correct, only more work). An import's hand-offs coalesce
+# into batches of several hundred thousand ids, and each batch refreshes its days once.
+ID_RANGE_ABOVE = 5000
+
+
+def _id_filter(ids, params):
+    if len(ids) > ID_RANGE_ABOVE:
+        params["id_lo"], params["id_hi"] = min(ids), max(ids)
+        return "e.id BETWEEN %(id_lo)s AND %(id_hi)s"
+    return f"e.id IN {_in_list(ids, params, 'id')}"
+
+
 def on_events(team, event_ids):
     """Apply a batch of recorded events: refresh the touched days, and the KPIs when identities changed."""
     ids = list(event_ids)
     days = affected_days(team, ids)
     refresh_days(team, days)
-    if CustomerEvent.objects.filter(team=team, pk__in=ids, type__in=KPI_TYPES).exists():
+    identities = CustomerEvent.objects.filter(team=team, type__in=KPI_TYPES)
+    if len(ids) > ID_RANGE_ABOVE:
+        identities = identities.filter(pk__gte=min(ids), pk__lte=max(ids))
+    else:
+        identities = identities.filter(pk__in=ids)
+    if identities.exists():
         refresh_kpis(team)
     return days
 

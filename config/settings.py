@@ -166,7 +166,7 @@ if env_bool("Q_SYNC", False):
 Q_HEAVY_CLUSTER = f"{Q_CLUSTER['name']}-heavy"
 Q_CLUSTER["ALT_CLUSTERS"] = {
     Q_HEAVY_CLUSTER: {
-        "workers": int(env("Q_HEAVY_WORKERS", "1")),
+        "workers": int(env("Q_HEAVY_WORKERS", "2")),  # an import and a rollup side by side
         "timeout": int(env("Q_HEAVY_TIMEOUT", "3600")),
         "retry": int(env("Q_HEAVY_TIMEOUT", "3600")) + 300,
     }
@@ -193,6 +193,9 @@ SIGNAL_CONSUMERS = [
     "journeys.tasks.on_signal",
 ]
 HANDOFF_HINT_SECONDS = float(env("HANDOFF_HINT_SECONDS", "0.5"))
+# Event ids one consumer call may take (default accounts.handoff.CLAIM_EVENT_IDS, 10,000). Analytics refreshes whole
+# days whatever the batch, so it takes an import's hand-offs together (one refresh of the day, not one per chunk).
+HANDOFF_CLAIM_EVENT_IDS = {"analytics.tasks.on_customer_events": 300_000}
 # /healthz reports a worker as behind when a hand-off row has waited longer than this (a cluster down, a backlog).
 HANDOFF_STALE_SECONDS = int(env("HANDOFF_STALE_SECONDS", "300"))
 

@@ -38,7 +38,10 @@ def dispatch_outbox(batch_size=100, linger=None):
         linger = 0 if Conf.SYNC else 2 * settings.MESSAGING_OUTBOX_HINT_SECONDS
     outbox.sweep()
     return queues.drain(
-        lambda: outbox.dispatch(batch_size=batch_size, max_batches=1), linger=linger, max_seconds=drain_seconds()
+        lambda: outbox.dispatch(batch_size=batch_size, max_batches=1),
+        linger=linger,
+        max_seconds=drain_seconds(),
+        name="outbox",
     )
 
 

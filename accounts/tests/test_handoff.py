@@ -191,3 +191,28 @@ def test_a_broker_that_is_down_loses_the_hint_not_the_request(team, monkeypatch,
         announce(team.pk, [1])
     assert Handoff.objects.filter(consumer=CONSUMER).count() == 1  # the work is there for the backstop
     assert ["Connection refused" in r.getMessage() for r in caplog.records if r.name == "accounts.queues"] == [True]
+
+
+def test_no_hint_is_queued_while_its_drain_runs_and_the_drain_looks_once_more_after_clearing_its_mark(monkeypatch):
+    """Steady traffic: one drain works, hints for it are not queued behind other work; rows whose hint was skipped
+    while the mark stood are found by the look the drain takes after clearing it."""
+    from django_q.conf import Conf
+
+    from accounts import queues
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    sent = []
+    monkeypatch.setattr(queues, "enqueue", lambda func, *args, **kw: sent.append(func))
+    hint = queues.Hint("some.drain", drain="d")
+    looks = []
+    arrivals = iter([2, 0, 5, 0, 0])  # a batch; nothing; after the mark is cleared, rows a skipped hint announced
+
+    def step():
+        if not looks:
+            assert queues.is_running("d") and hint() is False and sent == []  # skipped: the drain is running
+        looks.append(queues.is_running("d"))
+        return next(arrivals)
+
+    assert queues.drain(step, linger=0, name="d") == 7
+    assert looks == [True, True, False, True, False] and not queues.is_running("d")
+    assert hint() is True and sent == ["some.drain"]  # no drain running: the hint goes out

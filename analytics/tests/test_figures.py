@@ -243,3 +243,22 @@ def test_csv_gives_the_same_figures(team, world, console):
     rows = _csv(console.get("/analytics/export/valid_contacts.csv"))
     assert rows[-1] == ["總數", "5", "2", "7", "71.4%"]
     assert ["LINE 官方帳號", "2", "1", "3", "66.7%"] in rows
+
+
+def test_a_large_batch_read_as_its_id_range_gives_the_same_rollups(team, monkeypatch):
+    """Past ID_RANGE_ABOVE ids (an import's coalesced hand-offs) a batch is read as its id range: a superset of
+    days, refreshed from all their events, so the rollups equal a rebuild."""
+    from analytics import rollups
+    from cdp.models import CustomerEvent
+    from cdp.services.contacts import block, upsert_contact
+    from cdp.tests.factories import ChannelFactory
+
+    line = ChannelFactory(team=team, kind="line")
+    from django.utils import timezone
+
+    contacts = [upsert_contact(channel=line, external_id=f"U{i}").contact for i in range(6)]
+    block(contacts[0], occurred_at=timezone.now())
+    monkeypatch.setattr(rollups, "ID_RANGE_ABOVE", 2)
+    ids = list(CustomerEvent.objects.filter(team=team).values_list("pk", flat=True))
+    assert rollups.on_events(team, ids)
+    assert rollups.verify(team) == []

@@ -390,4 +390,6 @@ def store(rows, *, channel=None):
 
 # One drain task per MESSAGING_WEBHOOK_HINT_SECONDS per process; the drain lingers after the backlog empties,
 # covering skipped hints (accounts.queues.Hint).
-hint_processing = Hint("messaging.tasks.process_webhook_events", interval_setting="MESSAGING_WEBHOOK_HINT_SECONDS")
+hint_processing = Hint(
+    "messaging.tasks.process_webhook_events", interval_setting="MESSAGING_WEBHOOK_HINT_SECONDS", drain="webhooks"
+)

@@ -41,7 +41,9 @@ INTERACTION_KIND = {"broadcast": "team_marketing", "journey": "team_marketing", 
 
 
 # Sends committed in a burst (a broadcast batch, a journey batch) need one dispatch task, not one each.
-_hint_dispatch = Hint("messaging.tasks.dispatch_outbox", interval_setting="MESSAGING_OUTBOX_HINT_SECONDS")
+_hint_dispatch = Hint(
+    "messaging.tasks.dispatch_outbox", interval_setting="MESSAGING_OUTBOX_HINT_SECONDS", drain="outbox"
+)
 
 
 def enqueue(

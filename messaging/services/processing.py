@@ -67,7 +67,7 @@ def drain(team_id=None, batch_size=500, linger=0, poll=0.1, max_seconds=None):
         return counts[-1]
 
     try:
-        return queues.drain(step, linger=linger, poll=poll, max_seconds=max_seconds)
+        return queues.drain(step, linger=linger, poll=poll, max_seconds=max_seconds, name="webhooks")
     except (BatchLost, *TRANSIENT_ERRORS) as exc:
         # The database went away (mid-batch, or at the claim or commit): nothing of the batch is kept. Stop; the
         # next hint or the per-minute backstop schedule tries again.
