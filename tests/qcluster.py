@@ -2,8 +2,8 @@
 
 Each worker runs in its own process group (a SIGKILL takes its worker processes with it, like a machine dying),
 on its own queue name, and connects with its own PostgreSQL application_name so a test can find its backends in
-pg_stat_activity. The test process plays the web server: `send_hints_here` sends its django-q2 hints to the
-worker's queue, and `fire` is what a per-minute Schedule does (a "minute" compressed to what the test needs).
+pg_stat_activity. The test process plays the web server: `send_hints_to` sends its django-q2 hints to the
+worker's queue, and `Worker.fire` is what a per-minute Schedule does (a "minute" compressed to what the test needs).
 The suite unsets REDIS_URL (bin/test), so the URL is passed to the subprocesses explicitly.
 """
 
@@ -63,13 +63,32 @@ class _Broker(RedisBroker):
         return redis.Redis.from_url(REDIS_URL)
 
 
-class Worker:
-    """One `manage.py qcluster` (the realtime cluster) on `queue`, started, killed and restarted by the test."""
+def broker(queue, cluster=None):
+    """The Redis list of `queue`'s realtime cluster, or of its heavy one when `cluster` names a heavy cluster."""
+    heavy = cluster is not None and cluster.endswith("-heavy")
+    return _Broker(list_key=f"{queue}-heavy" if heavy else queue)
 
-    def __init__(self, queue, *, application_name="fault-worker", log=None, workers=2, **settings):
+
+def send_hints_to(queue, monkeypatch):
+    """The test process's django-q2 tasks (hints, `Worker.fire`) go to `queue` instead of running inline, signed
+    as its workers expect (django-q2 salts the signature with the site's cluster name)."""
+    from django_q import tasks
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(Conf, "PREFIX", queue)
+    monkeypatch.setattr(tasks, "get_broker", lambda cluster=None: broker(queue, cluster))
+
+
+class Worker:
+    """One `manage.py qcluster` on `queue` (its realtime cluster, or the heavy one), started, killed and restarted
+    by the test."""
+
+    def __init__(self, queue, *, heavy=False, application_name="fault-worker", log=None, workers=2, **settings):
         self.queue = queue
-        self.application_name = application_name
-        self.env = subprocess_env(queue, application_name, Q_WORKERS=workers, **settings)
+        self.cluster = f"{queue}-heavy" if heavy else None
+        extra = {"Q_CLUSTER_NAME": self.cluster} if heavy else {}
+        self.env = subprocess_env(queue, application_name, Q_WORKERS=workers, **extra, **settings)
         self.log = log
         self.process = None
         self.kills = 0
@@ -105,31 +124,16 @@ class Worker:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
 
-    def broker(self, cluster=None):
-        """The Redis list this worker reads (`cluster`: the heavy cluster's, which only its own qcluster reads)."""
-        heavy = cluster is not None and cluster.endswith("-heavy")
-        return _Broker(list_key=f"{self.queue}-heavy" if heavy else self.queue)
-
-    def send_hints_here(self, monkeypatch):
-        """The test process's django-q2 hints (async_task) go to this worker's queue instead of running inline,
-        signed as the worker expects (django-q2 salts the signature with the cluster's name)."""
-        from django_q import tasks
-        from django_q.conf import Conf
-
-        monkeypatch.setattr(Conf, "SYNC", False)
-        monkeypatch.setattr(Conf, "PREFIX", self.queue)
-        monkeypatch.setattr(tasks, "get_broker", self.broker)
-
-    def fire(self, *funcs):
-        """Enqueue tasks on this worker's queue, as the Schedules do (after send_hints_here)."""
+    def fire(self, func, *args):
+        """Enqueue a task on this worker's cluster, as a Schedule does (the test process sends it: send_hints_to)."""
         from django_q.tasks import async_task
 
-        for func in funcs:
-            async_task(func, task_name=f"fired:{func}")
+        options = {"cluster": self.cluster} if self.cluster else {}
+        async_task(func, *args, task_name=f"fired:{func}", **options)
 
     def cleanup(self):
         self.stop()
-        redis.Redis.from_url(REDIS_URL).delete(f"django_q:{self.queue}:q", f"django_q:{self.queue}-heavy:q")
+        redis.Redis.from_url(REDIS_URL).delete(broker(self.queue, self.cluster).list_key)
 
 
 def wait_until(condition, *, timeout, every=0.02, tick=None, tick_seconds=1.0):

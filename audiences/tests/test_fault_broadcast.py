@@ -18,7 +18,7 @@ from audiences.tests.factories import AudiencePackFactory, BroadcastFactory
 from cdp.tests.factories import ChannelFactory, ContactFactory
 from messaging.models import ChatbotModule, OutboundMessage
 from messaging.tests.fake_platform import FakePlatform
-from tests.qcluster import Worker, needs_redis, wait_until
+from tests.qcluster import Worker, needs_redis, send_hints_to, wait_until
 
 RECIPIENTS = 300
 KILLS = 3
@@ -78,10 +78,11 @@ def test_a_line_broadcast_killed_three_times_reaches_every_recipient_exactly_onc
             MESSAGING_LINE_API_BASE=fake.url,
             MESSAGING_CLAIM_SECONDS=CLAIM_SECONDS,
         )
-        worker.send_hints_here(monkeypatch)  # this process is the console: send_now's hint goes to the worker
+        send_hints_to(worker.queue, monkeypatch)  # this process is the console: send_now's hint goes to the worker
 
         def backstops():
-            worker.fire(*BACKSTOPS)
+            for func in BACKSTOPS:
+                worker.fire(func)
 
         def delivered():
             return len(fake.delivered())
