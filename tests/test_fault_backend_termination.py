@@ -16,11 +16,10 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
 
 from accounts.models import Handoff
-from cdp.models import Contact, Customer, CustomerEvent, EventType
-from cdp.tests.factories import ChannelFactory
+from cdp.models import Contact, CustomerEvent, EventType
+from cdp.tests.factories import ChannelFactory, bulk_contacts
 from journeys.models import Enrollment
 from journeys.tests.factories import delay, published_journey
 from messaging.models import InboundMessage, WebhookEvent
@@ -41,24 +40,6 @@ pytestmark = [
 ]
 
 
-def _contacts(team, channel, count):
-    """`count` subscribed contacts U000000... of `channel`, each with its own customer (in a few statements)."""
-    now = timezone.now()
-    customers = Customer.objects.bulk_create(Customer(team=team, name=f"C{n}") for n in range(count))
-    return Contact.objects.bulk_create(
-        Contact(
-            team=team,
-            channel=channel,
-            customer=customer,
-            external_id=f"U{n:06d}",
-            status="subscribed",
-            subscribed_at=now,
-            created_at=now,
-        )
-        for n, customer in enumerate(customers)
-    )
-
-
 def _terminate(killer, names):
     """End the backends of our processes (never this test's own connection). Returns how many."""
     rows = killer.execute(
@@ -73,7 +54,7 @@ def test_backends_terminated_during_load_lose_nothing_and_do_nothing_twice(team,
     rng = random.Random(23)
     shop = ChannelFactory(team=team, kind="line", credentials={"access_token": "t", "channel_secret": "s"})
     line = ChannelFactory(team=team, kind="line", credentials={"access_token": "t", "channel_secret": LINE_SECRET})
-    contacts = _contacts(team, shop, BATCHES * SIZE)
+    contacts = bulk_contacts(shop, [f"U{n:06d}" for n in range(BATCHES * SIZE)])
     journey = published_journey(team, shop, [delay(hours=1)], trigger_type="system", trigger_config={"name": "burst"})
     queue = f"fault-terminate-{os.getpid()}"
     send_hints_to(queue, monkeypatch)

@@ -15,7 +15,7 @@ from django.conf import settings
 from audiences import services
 from audiences.models import BroadcastRecipient, BroadcastStatus, RecipientState
 from audiences.tests.factories import AudiencePackFactory, BroadcastFactory
-from cdp.tests.factories import ChannelFactory, ContactFactory
+from cdp.tests.factories import ChannelFactory, bulk_contacts
 from messaging.models import ChatbotModule, OutboundMessage
 from messaging.tests.fake_platform import FakePlatform
 from tests.qcluster import Worker, needs_redis, send_hints_to, wait_until
@@ -63,7 +63,7 @@ def test_a_line_broadcast_killed_three_times_reaches_every_recipient_exactly_onc
         fake.route("POST", "/v2/bot/message/push", held.line_push)
         settings.MESSAGING_LINE_API_BASE = fake.url  # nothing in this process sends; never the real LINE
         line = ChannelFactory(team=team, kind="line", credentials={"access_token": "T", "channel_secret": "s"})
-        contacts = [ContactFactory(channel=line, external_id=f"U{i:032x}") for i in range(RECIPIENTS)]
+        contacts = bulk_contacts(line, [f"U{i:032x}" for i in range(RECIPIENTS)])
         # A module: pushed one by one (plain text would go out as one multicast per 500 recipients).
         module = ChatbotModule.objects.create(team=team, name="sale", type="text_buttons", content={"text": "週末特賣"})
         broadcast = BroadcastFactory(
@@ -105,6 +105,7 @@ def test_a_line_broadcast_killed_three_times_reaches_every_recipient_exactly_onc
             )
             assert done, f"{delivered()} deliveries (see {worker.log})"
         finally:
+            held.released.set()
             worker.cleanup()
 
     assert worker.kills == KILLS
