@@ -67,6 +67,7 @@ def test_backends_terminated_during_load_lose_nothing_and_do_nothing_twice(team,
     names = ("fault-worker", "fault-load")
     terminated = []
     db = connection.settings_dict
+    load = None
     try:
         for worker in workers:
             worker.start()
@@ -117,6 +118,9 @@ def test_backends_terminated_during_load_lose_nothing_and_do_nothing_twice(team,
             f"{WebhookEvent.objects.filter(processed_at__isnull=True).count()} webhook events pending"
         )
     finally:
+        if load is not None and load.poll() is None:
+            load.kill()
+            load.wait(timeout=10)
         for worker in workers:
             worker.cleanup()
 
