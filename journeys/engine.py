@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from accounts import outbound_webhooks
 from cdp.models import ChannelKind, Contact
+from messaging.services.processing import TRANSIENT_ERRORS
 
 from . import graph as g
 from .models import Enrollment, EnrollmentState, EnrollmentStep, Journey, JourneyChannel, StepOutcome
@@ -72,6 +73,10 @@ def run_batch(batch_size=500, now=None):
         for pk in ids:
             try:
                 steps += process([pk], token, now=now)
+            except TRANSIENT_ERRORS as error:
+                # The database went away (or refused for a passing reason): no fault of this enrollment. It keeps
+                # its claim until the lease ends, then runs again (sweep); the next ones go on, on a new connection.
+                logger.warning("Enrollment %s left for its next run: %s: %s", pk, type(error).__name__, error)
             except Exception as error:
                 logger.exception("Enrollment %s failed", pk)
                 Enrollment.objects.filter(pk=pk, claimed_until=token).update(

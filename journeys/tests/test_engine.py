@@ -2,12 +2,14 @@ import datetime as dt
 import zoneinfo
 
 import pytest
+from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from cdp.models import CustomerTag, EventType
 from cdp.tests.factories import ChannelFactory, ContactFactory, CustomAttributeFactory, TagFactory
 from journeys import engine, services
-from journeys.models import EnrollmentStep
+from journeys.models import Enrollment, EnrollmentStep
 from journeys.tests.factories import delay, enroll_directly, message, node, published_journey, split
 from messaging.models import OutboundMessage
 
@@ -398,3 +400,39 @@ def test_message_node_sends_a_batch_in_a_constant_number_of_queries(team, line, 
         return len([q for q in ctx.captured_queries if "messaging_outboundmessage" in q["sql"]])
 
     assert queries_for(3) == queries_for(30)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="terminates a PostgreSQL backend")
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_lost_while_a_batch_is_retried_one_by_one_fails_no_enrollment(team, line, module, monkeypatch):
+    """The database ends the worker's connection mid-batch, and again while the batch is retried one by one. A
+    lost connection is no enrollment's fault: the one it hit keeps its claim until the lease ends and then runs as
+    usual; the others go on (issue 23: backends terminated during load)."""
+    import psycopg
+
+    journey = published_journey(team, line, [node("points", op="add", amount=1)])
+    enrollments = [enroll_directly(journey, ContactFactory(channel=line)) for _ in range(3)]
+    db = connection.settings_dict
+    original = engine._points
+    terminated = []
+
+    def points(batch, items):
+        if len(terminated) < 2:  # the batch, then the first enrollment retried alone
+            pid = connection.connection.info.backend_pid
+            with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"]) as killer:
+                killer.execute("SELECT pg_terminate_backend(%s)", [pid])
+            terminated.append(pid)
+        return original(batch, items)
+
+    monkeypatch.setitem(engine.HANDLERS, "points", points)
+    assert engine.run_batch() == 2
+    assert len(terminated) == 2
+    rows = Enrollment.objects.filter(pk__in=[e.pk for e in enrollments]).order_by("pk")
+    assert [row.state for row in rows] == ["active", "completed", "completed"]  # none failed
+    assert rows[0].claimed_until is not None
+
+    later = timezone.now() + engine.LEASE + dt.timedelta(seconds=1)
+    assert engine.sweep(now=later) == 1
+    assert run_all(now=later) == 1
+    assert set(Enrollment.objects.filter(journey=journey).values_list("state", flat=True)) == {"completed"}
