@@ -17,7 +17,7 @@ from datetime import timedelta
 from functools import cache
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import Error, transaction
 from django.db.models import Min
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -103,7 +103,7 @@ def handle_team(consumer, team_id):
         try:
             with transaction.atomic():
                 _call(func, team_id, rows)
-        except DatabaseError as error:
+        except Error as error:  # DatabaseError and InterfaceError (a connection closed under us)
             if transaction.get_connection().needs_rollback or not _connection_usable():
                 raise  # the connection is gone: the rows stay as they were for the next drain
             _failed(rows, error)
