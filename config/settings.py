@@ -267,11 +267,9 @@ REST_FRAMEWORK = {
     # per address). Production sits behind one TLS proxy (see SECURE_PROXY_SSL_HEADER).
     "NUM_PROXIES": int(env("NUM_PROXIES", "0" if DEBUG else "1")),
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "accounts.api_parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON bodies only (issue 22.9): a form body answers 415. Form parsers turned `null` and nested values into
+    # strings the serializers never saw as such; no API endpoint takes a file (CSV imports are console uploads).
+    "DEFAULT_PARSER_CLASSES": ["accounts.api_parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
