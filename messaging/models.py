@@ -32,7 +32,8 @@ class AliveQuerySet(TeamQuerySet):
 
 
 class ChatbotModule(TeamOwned):
-    """機器人模組: reusable rich content, rendered to each platform's format at send time (messaging.content)."""
+    """機器人模組: reusable rich content, rendered to each platform's format at send time
+    (messaging.services.content)."""
 
     name = models.CharField(_("名稱"), max_length=200)
     type = models.CharField(_("模組類型"), max_length=20, choices=ModuleType.choices)
