@@ -73,7 +73,8 @@ def _required_permission(request, view):
 
 
 class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
-    """Per-key (or per-user for session calls) request rate; the rate is settings.API_THROTTLE_RATE."""
+    """Per-key (or per-user for session calls) request rate; the rate is the API_THROTTLE_RATE environment variable
+    (REST_FRAMEWORK's DEFAULT_THROTTLE_RATES)."""
 
     scope = "api_key"
 

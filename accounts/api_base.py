@@ -4,11 +4,11 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from .tenancy import for_team
+from .tenancy import for_team, has_team
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,23 @@ class TeamScopedMixin:
         if getattr(self.request, "auth", None) is not None:
             context["team"] = self.team
         return context
+
+
+class TeamRelatedField(serializers.PrimaryKeyRelatedField):
+    """An id of one of the caller's team's objects. Another team's id fails exactly as a nonexistent one (the same
+    code and message), so ids cannot be enumerated (issue 22.5). Models without a team are left as they are."""
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if has_team(queryset.model):
+            queryset = for_team(queryset, self.context["team"])
+        return queryset
+
+
+class TeamModelSerializer(serializers.ModelSerializer):
+    """A model serializer whose related fields take the caller's team's ids only."""
+
+    serializer_related_field = TeamRelatedField
 
 
 class TeamScopedViewSet(TeamScopedMixin, viewsets.GenericViewSet):

@@ -7,16 +7,5 @@ def console(request):
         "current_team": getattr(request, "team", None),
         "current_membership": membership,
         "team_memberships": getattr(request, "memberships", []),
-        "account_warnings": _account_warnings(request),
         "debug": settings.DEBUG,
     }
-
-
-def _account_warnings(request):
-    """Warnings for the sticky bar. Apps contribute through accounts.warnings.register."""
-    team = getattr(request, "team", None)
-    if team is None:
-        return []
-    from .warnings import collect
-
-    return collect(request, team)

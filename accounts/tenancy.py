@@ -12,6 +12,11 @@ def for_team(model_or_queryset, team):
     return queryset.filter(team=team)
 
 
+def has_team(model):
+    """Whether the model's rows belong to a team (a `team` column)."""
+    return any(field.name == "team" for field in model._meta.fields)
+
+
 def get_for_team_or_404(model_or_queryset, team, pk):
     """The team's row with this primary key, or 404 — also for a pk that is missing or not a number (never a 500)."""
     from django.http import Http404

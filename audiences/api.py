@@ -1,13 +1,12 @@
 """REST API: audience packs (/api/v1/audiences), ad-hoc counts, broadcasts (/api/v1/broadcasts)."""
 
 from django.db import transaction
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.api_base import TeamScopedMixin, error_response
+from accounts.api_base import TeamRelatedField, TeamScopedMixin, error_response
 from accounts.params import parse_id
 from cdp.models import Channel
 
@@ -36,19 +35,8 @@ class ConditionsField(serializers.JSONField):
     pass
 
 
-@extend_schema_field(OpenApiTypes.INT)
-class TeamChannelField(serializers.PrimaryKeyRelatedField):
-    def get_queryset(self):
-        return Channel.objects.for_team(self.context["team"])
-
-
-class TeamPackField(serializers.PrimaryKeyRelatedField):
-    def get_queryset(self):
-        return AudiencePack.objects.for_team(self.context["team"])
-
-
 class AudiencePackSerializer(serializers.ModelSerializer):
-    channel = TeamChannelField()
+    channel = TeamRelatedField(queryset=Channel.objects.all())
     conditions = ConditionsField()
     channel_kind = serializers.CharField(source="channel.kind", read_only=True)
     is_archived = serializers.BooleanField(read_only=True)
@@ -72,7 +60,7 @@ class AudiencePackSerializer(serializers.ModelSerializer):
 
 
 class CountRequestSerializer(serializers.Serializer):
-    channel = TeamChannelField()
+    channel = TeamRelatedField(queryset=Channel.objects.all())
     conditions = ConditionsField()
 
 
@@ -249,8 +237,8 @@ class ContentField(serializers.JSONField):
 
 
 class BroadcastSerializer(serializers.ModelSerializer):
-    channel = TeamChannelField()
-    pack = TeamPackField(required=False, allow_null=True)
+    channel = TeamRelatedField(queryset=Channel.objects.all())
+    pack = TeamRelatedField(queryset=AudiencePack.objects.all(), required=False, allow_null=True)
     content = ContentField(required=False)
     custom_conditions = ConditionsField(required=False, allow_null=True)
     status = serializers.CharField(read_only=True)

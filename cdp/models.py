@@ -130,7 +130,8 @@ class Contact(TeamOwned):
 
     external_id: LINE UID, Facebook PSID, Instagram IGSID, WeChat OpenID, website visitor id; for WhatsApp the
     E.164 phone number when the platform gives one, otherwise the business-scoped user id (then `phone` is
-    empty and `business_scoped_id` holds the same value). See cdp/identity.py for normalisation.
+    empty and `business_scoped_id` holds the same value). See cdp/services/identity.py (normalize_identity) for
+    normalisation.
     """
 
     team = team_column()

@@ -261,7 +261,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.api_auth.IsTeamMember"],
     "DEFAULT_PAGINATION_CLASS": "accounts.pagination.DefaultCursorPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["accounts.api_filters.TeamFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "accounts.api_base.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["accounts.api_auth.ApiKeyRateThrottle"],
@@ -270,11 +270,9 @@ REST_FRAMEWORK = {
     # per address). Production sits behind one TLS proxy (see SECURE_PROXY_SSL_HEADER).
     "NUM_PROXIES": int(env("NUM_PROXIES", "0" if DEBUG else "1")),
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "accounts.api_parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON bodies only (issue 22.9): a form body answers 415. Form parsers turned `null` and nested values into
+    # strings the serializers never saw as such; no API endpoint takes a file (CSV imports are console uploads).
+    "DEFAULT_PARSER_CLASSES": ["accounts.api_parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 

@@ -6,7 +6,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.api_base import TeamScopedModelViewSet, TeamScopedViewSet
+from accounts.api_base import TeamModelSerializer, TeamScopedModelViewSet, TeamScopedViewSet
 from cdp.models import Contact
 
 from . import stats
@@ -183,7 +183,7 @@ class OutboundMessageViewSet(
         return Response(StatsSerializer(stats.summarize(self.filter_queryset(self.get_queryset()))).data)
 
 
-class KeywordRuleSerializer(serializers.ModelSerializer):
+class KeywordRuleSerializer(TeamModelSerializer):
     keywords = serializers.ListField(child=serializers.CharField(max_length=100), min_length=1)
     tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
 
@@ -206,13 +206,8 @@ class KeywordRuleSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "trigger_count", "last_triggered_at"]
 
-    def validate_channel(self, value):
-        if value is not None and value.team_id != self.context["team"].pk:
-            raise serializers.ValidationError("Unknown channel.")
-        return value
-
     def validate_reply_module(self, value):
-        if value is not None and (value.team_id != self.context["team"].pk or value.deleted_at):
+        if value is not None and value.deleted_at:
             raise serializers.ValidationError("Unknown module.")
         return value
 

@@ -32,7 +32,8 @@ class AliveQuerySet(TeamQuerySet):
 
 
 class ChatbotModule(TeamOwned):
-    """機器人模組: reusable rich content, rendered to each platform's format at send time (messaging.content)."""
+    """機器人模組: reusable rich content, rendered to each platform's format at send time
+    (messaging.services.content)."""
 
     name = models.CharField(_("名稱"), max_length=200)
     type = models.CharField(_("模組類型"), max_length=20, choices=ModuleType.choices)
@@ -258,7 +259,9 @@ class WebhookEvent(TeamOwned):
 class ChannelState(TeamOwned):
     """Messaging's own state of a channel: message budget, LINE quota readings, last connection test."""
 
-    channel = models.OneToOneField("cdp.Channel", on_delete=models.CASCADE, related_name="messaging_state")
+    # One row per channel: a foreign key with a (team, channel) unique constraint rather than a one-to-one field,
+    # whose unique index would lack team (issue 22.8).
+    channel = models.ForeignKey("cdp.Channel", on_delete=models.CASCADE, related_name="messaging_states")
     budget_exhausted_at = models.DateTimeField(_("額度用盡時間"), null=True, blank=True)
     budget_exhausted_until = models.DateTimeField(null=True, blank=True)
     budget_reason = models.CharField(_("額度用盡原因"), max_length=200, blank=True)
@@ -272,6 +275,7 @@ class ChannelState(TeamOwned):
     class Meta:
         verbose_name = _("渠道狀態")
         verbose_name_plural = _("渠道狀態")
+        constraints = [models.UniqueConstraint(fields=["team", "channel"], name="channelstate_unique_team_channel")]
 
 
 class MatchType(models.TextChoices):

@@ -14,6 +14,7 @@ import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -139,3 +140,56 @@ def test_the_responses_issue_23_16_found_now_match_the_schema(api_schema, team_o
         if not operation.is_valid_response(response):
             mismatches.append(f"{method} {path}")
     assert mismatches == []
+
+
+def _request_bodies(schema):
+    """(method, path, {property: its schema}) of every operation that takes a JSON body."""
+    components = schema["components"]["schemas"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            if body is None:
+                continue
+            if "$ref" in body:
+                body = components[body["$ref"].rsplit("/", 1)[1]]
+            yield method, path, body.get("properties", {})
+
+
+WRONG_VALUES = [None, {"a": 1}, ["a"], "text", 1.5, True]
+
+
+def test_every_json_field_is_type_checked_before_the_database(api, team_objects):
+    """Null and wrong types in each writable field of each request body (issue 22.9): a 4xx or a success, never
+    a 500 (an IntegrityError or a TypeError from a value no serializer field checked)."""
+    schema = api.get("/api/schema/?format=json").json()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {team_objects['key']}")
+    server_errors = []
+    bodies = list(_request_bodies(schema))
+    assert len(bodies) > 25  # every create, update and action with a body
+    for method, path, properties in bodies:
+        collection = path.removeprefix("/api/v1/").split("/")[0]
+        url = path.replace("{id}", str(team_objects.get(collection, 0)))
+        for name in properties:
+            for value in WRONG_VALUES:
+                with transaction.atomic():
+                    response = getattr(api, method)(url, {name: value}, format="json")
+                    transaction.set_rollback(True)
+                if response.status_code >= 500:
+                    server_errors.append(f"{method.upper()} {path} {name}={value!r}: {response.status_code}")
+    assert server_errors == []
+
+
+@pytest.mark.parametrize(
+    "body,content_type",
+    [
+        (encode_multipart(BOUNDARY, {"name": "Form", "trigger_config": "null"}), MULTIPART_CONTENT),
+        ("name=Form&trigger_config=null", "application/x-www-form-urlencoded"),
+    ],
+    ids=["multipart", "urlencoded"],
+)
+def test_the_api_takes_json_bodies_only(api, body, content_type):
+    """A form body answers 415 in the API's error format (issue 22.9: a multipart journey with
+    trigger_config=null was a 500, an IntegrityError, before)."""
+    response = api.post("/api/v1/journeys/", body, content_type=content_type)
+    assert response.status_code == 415, response.content
+    assert response.json()["error"]["code"] == "unsupported_media_type"

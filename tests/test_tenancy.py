@@ -1,5 +1,6 @@
 """Team B's key can neither read nor change team A's objects, on every route of the API router."""
 
+import re
 from importlib import import_module
 from importlib.util import find_spec
 
@@ -67,3 +68,74 @@ def test_other_team_cannot_read_or_change(prefix, viewset, basename, team, other
 def _ids(body):
     items = body.get("results", body) if isinstance(body, dict) else body
     return {item.get("id") for item in items if isinstance(item, dict)}
+
+
+NONEXISTENT = 987654321
+
+
+def _team_owned_related(serializer):
+    """{field name: model} of the writable related fields of a serializer whose model has a team."""
+    fields = {}
+    for name, field in serializer.fields.items():
+        field = getattr(field, "child_relation", field)
+        queryset = getattr(field, "queryset", None)
+        model = getattr(queryset, "model", None)
+        if not field.read_only and model is not None and any(f.name == "team" for f in model._meta.fields):
+            fields[name] = model
+    return fields
+
+
+def _model_filters(viewset):
+    """{parameter: model} of the list's filters that take a team-owned object's id."""
+    from django_filters.rest_framework import DjangoFilterBackend
+
+    view = viewset()
+    view.action = "list"
+    view.request = None
+    filterset_class = DjangoFilterBackend().get_filterset_class(view, viewset.queryset)
+    if filterset_class is None:
+        return {}
+    return {
+        name: f.queryset.model
+        for name, f in filterset_class.base_filters.items()
+        if getattr(f, "queryset", None) is not None and any(x.name == "team" for x in f.queryset.model._meta.fields)
+    }
+
+
+def _same_answer(first, second, id_value):
+    """Status, error code and messages alike once the id itself is blanked out."""
+
+    def shape(response):
+        text = response.content.decode().replace(str(NONEXISTENT), "<id>")
+        return response.status_code, re.sub(rf"(?<!\d){id_value}(?!\d)", "<id>", text)
+
+    return shape(first) == shape(second)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("prefix,viewset,basename", ROUTES, ids=[r[2] for r in ROUTES])
+def test_another_teams_id_looks_like_one_that_does_not_exist(prefix, viewset, basename, team, other_team):
+    """Issue 22.5: in filters and body fields, another team's id answers exactly as a nonexistent id, so ids cannot
+    be enumerated."""
+    for make in CASES.values():  # one object of every kind for the team, so every probe has an id to try
+        make(team)
+    outsider = api_client_for(other_team)
+    base = f"/api/v1/{prefix}"
+    differences = []
+    if hasattr(viewset, "list"):
+        for name, model in _model_filters(viewset).items():
+            theirs = model.objects.filter(team=team).first()
+            if theirs is None:
+                continue
+            answers = [outsider.get(base, {name: pk}) for pk in (theirs.pk, NONEXISTENT)]
+            if not _same_answer(*answers, theirs.pk):
+                differences.append(f"?{name}=: {[a.status_code for a in answers]}")
+    if hasattr(viewset, "create") and viewset.serializer_class is not None:
+        for name, model in _team_owned_related(viewset.serializer_class(context={"team": other_team})).items():
+            theirs = model.objects.filter(team=team).first()
+            if theirs is None:
+                continue
+            answers = [outsider.post(base, {name: pk}, format="json") for pk in (theirs.pk, NONEXISTENT)]
+            if not _same_answer(*answers, theirs.pk):
+                differences.append(f"body {name}: {[a.content[:200] for a in answers]}")
+    assert differences == [], "\n".join(differences)

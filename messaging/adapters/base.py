@@ -68,7 +68,7 @@ class Transport:
 
     # --- the interface -------------------------------------------------------------------------------
     def send(self, *, recipient, payload, retry_key):
-        """Send one rendered payload (from messaging.content.render) to one recipient id."""
+        """Send one rendered payload (from messaging.services.content.render) to one recipient id."""
         raise NotImplementedError
 
     def multicast(self, *, recipients, payload, retry_key):

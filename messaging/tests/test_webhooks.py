@@ -86,7 +86,12 @@ def test_line_forged_unknown_disabled_malformed_store_nothing(client, line, team
 
 
 def test_line_signature_header_is_case_insensitive(client, line):
-    assert post_line(client, line, line_body(line_text("hi")), header="x-line-signature").status_code == 200
+    """The signature is checked whatever the header's case: the right one under a lower-case name is accepted,
+    a wrong one under the same name is refused."""
+    body = line_body(line_text("hi"))
+    assert post_line(client, line, body, secret="not-the-secret", header="x-line-signature").status_code == 401
+    assert Contact.objects.count() == 0
+    assert post_line(client, line, body, header="x-line-signature").status_code == 200
     assert Contact.objects.count() == 1
 
 
