@@ -684,7 +684,7 @@ class Importer:
                 "applied_at": self.now,
             },
             returning=["customer_id", "tag_id"],
-            on_conflict="ON CONFLICT (customer_id, tag_id) DO NOTHING",
+            on_conflict="ON CONFLICT (customer_id, tag_id, team_id) DO NOTHING",
         )
         names = {pk: name for name, pk in tag_ids.items()}
         channel_id = self.channel.pk if self.channel else None
@@ -729,7 +729,7 @@ class Importer:
                 **dict(zip(VALUE_COLUMNS, values, strict=True)),
                 "updated_at": self.now,
             },
-            on_conflict="ON CONFLICT (customer_id, attribute_id) DO UPDATE SET "
+            on_conflict="ON CONFLICT (customer_id, attribute_id, team_id) DO UPDATE SET "
             + ", ".join(f"{c} = EXCLUDED.{c}" for c in [*VALUE_COLUMNS, "updated_at"]),
         )
 

@@ -299,7 +299,9 @@ class CustomerTag(TeamOwned):
     class Meta:
         verbose_name = _("顧客標籤")
         verbose_name_plural = _("顧客標籤")
-        constraints = [models.UniqueConstraint(fields=["customer", "tag"], name="customertag_unique_customer_tag")]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "tag", "team"], name="customertag_unique_customer_tag")
+        ]
         indexes = [models.Index(fields=["team", "tag", "customer"], name="customertag_team_tag_customer")]
 
 
@@ -365,7 +367,9 @@ class AttributeValue(TeamOwned):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["customer", "attribute"], name="attrvalue_unique_customer_attribute")
+            models.UniqueConstraint(
+                fields=["customer", "attribute", "team"], name="attrvalue_unique_customer_attribute"
+            )
         ]
         indexes = [
             # Covering on PostgreSQL: an audience's attribute condition reads its customers from the index alone.

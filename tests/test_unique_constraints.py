@@ -11,12 +11,7 @@ from config.api import PRODUCT_APPS
 EXCEPTIONS = {
     ("ApiKey", "prefix"): "a request names its key by prefix before its team is known; unique among all keys",
 }
-# Left for the owner of cdp/imports.py: its chunked INSERTs name these two indexes in `ON CONFLICT (customer_id,
-# tag_id)` and `ON CONFLICT (customer_id, attribute_id)`; both sides change together (issue 22.8).
-PENDING = {
-    ("CustomerTag", "customertag_unique_customer_tag"): "cdp/imports.py ON CONFLICT (customer_id, tag_id)",
-    ("AttributeValue", "attrvalue_unique_customer_attribute"): "cdp/imports.py ON CONFLICT (customer_id, attribute_id)",
-}
+PENDING = {}  # every team-owned unique constraint now includes the team
 
 
 def _team_tables():
