@@ -33,7 +33,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import urlguard
+from . import queues, urlguard
 from .models import DeliveryState, OutboundWebhookDelivery, Team, generate_webhook_secret
 
 logger = logging.getLogger(__name__)
@@ -83,10 +83,8 @@ def enqueue_many(events):
     return len(rows)
 
 
-def _hint_send():
-    from django_q.tasks import async_task
-
-    async_task("accounts.tasks.send_outbound_webhooks", task_name="accounts:outbound-webhooks")
+# A hint after the commit (a broker that is down loses it with a log line; the per-minute Schedule sends the rows).
+_hint_send = queues.Hint("accounts.tasks.send_outbound_webhooks")
 
 
 def recent(team, limit=RECENT_ON_SETTINGS_PAGE):

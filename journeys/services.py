@@ -13,6 +13,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import queues
 from accounts.models import Team
 from cdp.models import Channel, ChannelKind
 
@@ -401,9 +402,8 @@ def change_status(journey, to_status, *, event, reason="", actor="", now=None):
 
 
 def _hint_halt(team_id, journey_id):
-    from django_q.tasks import async_task
-
-    async_task("journeys.tasks.halt_journey", team_id, journey_id, task_name=f"journey-halt:{journey_id}")
+    """A hint: the per-minute tick halts stopping journeys anyway."""
+    queues.Hint("journeys.tasks.halt_journey", team_id, journey_id)()
 
 
 def auto_change(journey, reason, *, now=None):

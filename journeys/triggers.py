@@ -19,6 +19,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts import queues
 from cdp.models import Contact, CustomerEvent, EventType
 
 from . import graph as g
@@ -228,10 +229,12 @@ def _admit_per_customer(journey, candidates):
     return admitted
 
 
+_engine_hint = queues.Hint("journeys.tasks.run_engine")
+
+
 def wake_engine():
     """A hint only: the scheduled runner finds due rows anyway."""
     from django.conf import settings
-    from django_q.tasks import async_task
 
     if getattr(settings, "JOURNEYS_WAKE_ENGINE", True):
-        async_task("journeys.tasks.run_engine", task_name="journeys-engine-wake")
+        _engine_hint()

@@ -216,3 +216,22 @@ def test_no_hint_is_queued_while_its_drain_runs_and_the_drain_looks_once_more_af
     assert queues.drain(step, linger=0, name="d") == 7
     assert looks == [True, True, False, True, False] and not queues.is_running("d")
     assert hint() is True and sent == ["some.drain"]  # no drain running: the hint goes out
+
+
+def test_every_after_commit_hint_survives_a_broker_that_is_down(monkeypatch):
+    """The journey engine wake-up, the halt of a stopping journey and the outbound webhook send are hints too:
+    with the broker down each logs and returns, none raises into the request or task that already committed."""
+    from django_q.conf import Conf
+
+    from accounts import outbound_webhooks
+    from journeys import services, triggers
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("Connection refused")
+
+    monkeypatch.setattr("accounts.queues.enqueue", broker_down)
+    assert outbound_webhooks._hint_send() is False
+    assert triggers._engine_hint() is False
+    services._hint_halt(1, 2)  # no exception
