@@ -1,4 +1,5 @@
 import zoneinfo
+from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -25,8 +26,42 @@ COMMON_TIME_ZONES = [
 ]
 
 
+class ExchangeRatesField(forms.CharField):
+    """Team exchange rates typed one a line, "HKD 4.05" (1 HKD = 4.05 of the team's currency) → {"HKD": "4.05"}."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "placeholder": "HKD 4.05"})
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return "\n".join(f"{code} {rate}" for code, rate in sorted(value.items()))
+        return value
+
+    def to_python(self, value):
+        rates = {}
+        for number, line in enumerate((value or "").splitlines(), start=1):
+            parts = line.replace("=", " ").split()
+            if not parts:
+                continue
+            if len(parts) != 2:
+                raise ValidationError(_("第 %(n)s 行：請寫成「幣別 匯率」，例如 HKD 4.05。"), params={"n": number})
+            code, rate = parts[0].upper(), parts[1]
+            try:
+                number = Decimal(rate)
+            except InvalidOperation:
+                number = None
+            # A plain decimal string ("1000", never "1E+3"); anything else is left for the model's validator,
+            # which names the currency.
+            rates[code] = format(number.normalize(), "f") if number is not None and number.is_finite() else rate
+        return rates
+
+
 class TeamSettingsForm(forms.ModelForm):
     time_zone = forms.ChoiceField(label=_("時區"))
+    exchange_rates = ExchangeRatesField(
+        label=_("匯率"),
+        required=False,
+        help_text=_("每行一個幣別：「HKD 4.05」表示 1 HKD = 4.05 團隊幣別。用於跨幣別計算廣告投資報酬率。"),
+    )
 
     class Meta:
         model = Team
@@ -42,6 +77,7 @@ class TeamSettingsForm(forms.ModelForm):
             "line_message_cost",
             "whatsapp_message_cost",
             "attribution_window_days",
+            "exchange_rates",
             "outbound_webhook_url",
         ]
 

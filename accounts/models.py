@@ -20,6 +20,21 @@ def validate_time_zone(value):
         raise ValidationError(_("未知的時區：%(tz)s"), params={"tz": value})
 
 
+def validate_exchange_rates(value):
+    """{"HKD": "4.05"}: three-letter currency codes, each worth a positive decimal of the team's currency."""
+    if not isinstance(value, dict):
+        raise ValidationError(_("匯率格式錯誤。"))
+    for code, rate in value.items():
+        if not (isinstance(code, str) and len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()):
+            raise ValidationError(_("幣別需為三個大寫英文字母（ISO 4217）：%(code)s"), params={"code": code})
+        try:
+            number = Decimal(str(rate))
+        except ArithmeticError:
+            number = None
+        if number is None or not number.is_finite() or number <= 0:
+            raise ValidationError(_("%(code)s 的匯率需為大於 0 的數字。"), params={"code": code})
+
+
 def generate_webhook_secret():
     return f"whsec_{secrets.token_urlsafe(32)}"
 
@@ -57,7 +72,15 @@ class Team(models.Model):
         validators=[MinValueValidator(0)],
     )
     whatsapp_cost_currency = models.CharField(_("WhatsApp 費用幣別"), max_length=3, default="HKD")
-    attribution_window_days = models.PositiveSmallIntegerField(_("營收歸因天數"), default=7)
+    attribution_window_days = models.PositiveSmallIntegerField(
+        _("營收歸因天數"),
+        default=7,
+        validators=[MinValueValidator(1)],
+        help_text=_("顧客點擊旅程訊息的按鈕或連結後，幾天內完成的訂單算作旅程導購。"),
+    )
+    # ROAS across currencies (issue 24.4): {"HKD": "4.05"} = 1 HKD is worth 4.05 of `currency`. Amounts in different
+    # currencies are never added without a rate set here; journeys.stats.roas reads it.
+    exchange_rates = models.JSONField(_("匯率"), default=dict, blank=True, validators=[validate_exchange_rates])
     # Plan setting (seed 002: 旅程觸發次數已達方案上限 → 觸發已關閉): triggers one journey may take, counted with
     # repeats. Journeys copy it when published; empty means unlimited.
     journey_trigger_limit = models.PositiveIntegerField(

@@ -1,8 +1,9 @@
 """REST API for journeys: definitions (draft graph, settings), publish, status actions, statistics, enrollments."""
 
+from decimal import Decimal
+
 from django.core.exceptions import ValidationError
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError as DRFValidationError
@@ -12,6 +13,7 @@ from accounts.api_base import TeamScopedViewSet
 from accounts.params import parse_id
 
 from . import services, stats
+from .graph import NODE_TYPES
 from .models import Enrollment, Journey, TriggerType
 from .statemachine import Action, JourneyStatus, StatusReason, actions_for, warning_for
 
@@ -128,6 +130,86 @@ class EnrollmentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class MoneySerializer(serializers.Serializer):
+    amount = serializers.CharField(help_text='A decimal string, e.g. "1500.00" (never an exponent).')
+    currency = serializers.CharField(help_text="ISO 4217 code, e.g. TWD.")
+
+
+class AttributedSerializer(MoneySerializer):
+    orders = serializers.IntegerField()
+
+
+class RoasSerializer(serializers.Serializer):
+    multiple = serializers.FloatField(allow_null=True, help_text="Revenue / message cost, e.g. 3.2 (shown 3.2×).")
+    currency = serializers.CharField(allow_null=True, help_text="The currency both were counted in.")
+    converted = serializers.BooleanField(help_text="Counted through the team's exchange rates.")
+    reason_code = serializers.ChoiceField(choices=["no_cost", "no_exchange_rate"], allow_null=True)
+    reason = serializers.CharField(allow_null=True, help_text="Why there is no multiple (shown to the user).")
+
+
+class HoldoutGroupSerializer(serializers.Serializer):
+    entrants = serializers.IntegerField()
+    revenue = MoneySerializer(many=True)
+    per_entrant = MoneySerializer(many=True)
+
+
+class HoldoutLiftSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    lift = serializers.FloatField(allow_null=True, help_text="(treated − held out) / held out, per entrant.")
+
+
+class HoldoutSerializer(serializers.Serializer):
+    treated = HoldoutGroupSerializer()
+    holdout = HoldoutGroupSerializer()
+    lift = HoldoutLiftSerializer(many=True)
+
+
+class NodeMessageFiguresSerializer(serializers.Serializer):
+    platform = serializers.CharField(help_text="The node channel's platform: line, whatsapp, messenger, ...")
+    successful_sends = serializers.IntegerField(help_text="Sent, delivered or read: every rate's denominator.")
+    opens = serializers.IntegerField(allow_null=True, help_text="LINE only.")
+    open_rate = serializers.FloatField(allow_null=True, help_text="LINE only: opens / successful sends.")
+    reads = serializers.IntegerField(allow_null=True, help_text="WhatsApp only.")
+    read_rate = serializers.FloatField(allow_null=True, help_text="WhatsApp only: reads / successful sends.")
+    replies = serializers.IntegerField()
+    reply_rate = serializers.FloatField(allow_null=True, help_text="Replies within 24 h / successful sends.")
+    clicks = serializers.IntegerField()
+    ctr = serializers.FloatField(allow_null=True, help_text="Button / link clicks / successful sends.")
+    simulated = serializers.IntegerField(help_text="Successful sends through a sandbox channel (cost nothing).")
+    cost = MoneySerializer(many=True)
+    refreshed_at = serializers.DateTimeField(allow_null=True)
+
+
+class NodeStatisticsSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    type = serializers.ChoiceField(choices=list(NODE_TYPES))
+    reached = serializers.IntegerField()
+    waiting = serializers.IntegerField()
+    message = NodeMessageFiguresSerializer(allow_null=True, help_text="Message nodes only; null for the others.")
+
+
+class JourneyStatisticsSerializer(serializers.Serializer):
+    version = serializers.IntegerField(allow_null=True, help_text="The version asked for; null: every version.")
+    nodes_version = serializers.IntegerField(allow_null=True, help_text="The version whose nodes are listed.")
+    triggers = serializers.IntegerField()
+    completions = serializers.IntegerField()
+    completion_rate = serializers.FloatField(allow_null=True)
+    active = serializers.IntegerField()
+    held_out = serializers.IntegerField()
+    messages = serializers.IntegerField()
+    successful = serializers.IntegerField()
+    simulated = serializers.IntegerField()
+    revenue = AttributedSerializer(many=True, help_text="Click-driven orders' revenue, one entry per currency.")
+    orders = serializers.IntegerField(help_text="Click-driven orders, all currencies.")
+    view_through = AttributedSerializer(many=True, help_text="Secondary: orders after a send with no click.")
+    cost = MoneySerializer(many=True, help_text="Message cost estimate, one entry per currency.")
+    roas = RoasSerializer()
+    holdout = HoldoutSerializer(allow_null=True)
+    attribution_window_days = serializers.IntegerField()
+    refreshed_at = serializers.DateTimeField(allow_null=True)
+    nodes = serializers.DictField(child=NodeStatisticsSerializer(), help_text="By node id, in the graph's order.")
+
+
 EXAMPLE = OpenApiExample(
     "A checkout journey",
     value={
@@ -240,30 +322,97 @@ class JourneyViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMo
 
     @extend_schema(
         request=None,
-        responses=OpenApiTypes.OBJECT,
-        summary="Overview statistics",
-        description="triggers, completions, completion_rate, messages, successful, simulated (successful sends "
-        "through a sandbox channel, which cost 0), revenue, orders, cost (per currency), roas, holdout lift, "
-        "refreshed_at, and `nodes` {node id: reached, waiting, per-platform message statistics}. "
-        "Definitions: journeys/stats.py.",
+        parameters=[
+            OpenApiParameter(
+                "version",
+                int,
+                description="A published version's id: that version's overview and nodes. Without it the overview "
+                "sums every version and the nodes are the current version's (as the console page).",
+            )
+        ],
+        responses={200: JourneyStatisticsSerializer},
+        summary="Statistics (what the console's statistics page shows)",
+        description="Overview (seed 002) and each node's figures (seed 003; the rates' denominator is successful "
+        "sends). Money is a decimal string with its currency, one entry per currency (amounts in different "
+        "currencies are never added); ROAS is a number (a multiple) or null with `reason`. Live: triggers, "
+        "completions, active, held_out, and each node's reached / waiting; the rest is refreshed hourly "
+        "(`refreshed_at`). Definitions: README 「旅程數據」 and journeys/stats.py.",
         tags=["journeys"],
     )
     @action(detail=True, methods=["get"])
     def statistics(self, request, pk=None):
         journey = self.get_object()
-        data = stats.overview(journey)
-        data["nodes"] = stats.node_counts(journey.current_version) if journey.current_version else {}
-        return Response(_plain(data))
+        version = None
+        if "version" in request.query_params:
+            version_id = parse_id(request.query_params["version"])
+            version = journey.versions.filter(pk=version_id).first() if version_id is not None else None
+            if version is None:
+                raise DRFValidationError({"version": ["Not a published version of this journey."]})
+        data = stats.journey_statistics(journey, version)
+        return Response(JourneyStatisticsSerializer(_statistics_payload(data)).data)
 
 
-def _plain(value):
-    from decimal import Decimal
+def _amount(value):
+    """A decimal string, never an exponent: 1500 → "1500.00"; a cost of 4 decimals keeps them (0.0375)."""
+    value = Decimal(value)
+    cents = value.quantize(Decimal("0.01"))
+    return format(cents if cents == value else value.normalize(), "f")
 
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
+
+def _money(by_currency):
+    return [{"amount": _amount(amount), "currency": currency} for currency, amount in by_currency.items()]
+
+
+def _statistics_payload(data):
+    overview = data["overview"]
+    roas = overview["roas"]
+    holdout = overview["holdout"]
+    if holdout:
+        holdout = {
+            **{
+                group: {
+                    "entrants": holdout[group]["entrants"],
+                    "revenue": _money(holdout[group]["revenue"]),
+                    "per_entrant": _money(holdout[group]["per_entrant"]),
+                }
+                for group in ("treated", "holdout")
+            },
+            "lift": [
+                {"currency": c, "lift": float(lift) if lift is not None else None}
+                for c, lift in holdout["lift"].items()
+            ],
+        }
+    nodes = {}
+    for node in data["nodes"]:
+        figures = node["message"]
+        if figures is not None:
+            figures = {**figures, "cost": _money(figures["cost"])}
+        nodes[node["id"]] = {k: node[k] for k in ("id", "type", "reached", "waiting")} | {"message": figures}
+    return {
+        "version": data["selected"].pk if data["selected"] else None,
+        "nodes_version": data["version"].pk if data["version"] else None,
+        **{k: overview[k] for k in ("triggers", "completions", "completion_rate", "active", "held_out")},
+        **{k: overview[k] for k in ("messages", "successful", "simulated", "orders", "refreshed_at")},
+        "revenue": [
+            {"amount": _amount(row["amount"]), "currency": c, "orders": row["orders"]}
+            for c, row in overview["revenue"].items()
+        ],
+        "view_through": [
+            {"amount": _amount(row["amount"]), "currency": c, "orders": row["orders"]}
+            for c, row in overview["view_through"].items()
+        ],
+        "cost": _money(overview["cost"]),
+        "roas": {
+            "multiple": roas.multiple,
+            "currency": roas.currency,
+            "converted": roas.converted,
+            "reason_code": roas.reason_code,
+            "reason": roas.reason,
+        },
+        "holdout": holdout,
+        "attribution_window_days": data["journey"].team.attribution_window_days,
+        "nodes": nodes,
+    }
 
 
 @extend_schema_view(

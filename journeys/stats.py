@@ -4,29 +4,41 @@ Definitions (per version, and summed over versions for the journey):
 - triggers (旅程觸發次數): enrollments created, repeats counted (one per trigger).
 - completions (旅程完成次數): enrollments that reached the end of a path; completion rate = completions / triggers.
 - messages sent (訊息發送量): outbox rows the journey wrote; successful sends = sent / delivered / read.
-- cost estimate (訊息成本估算): the cost the outbox recorded for each successful send (the team's per-message cost,
-  LINE NT$0.2, WhatsApp HKD 0.5 by default; nothing on other platforms, LINE's reply API or the sandbox), per
-  currency; ROAS's denominator is the sum of those amounts. simulated: successful sends through a sandbox channel.
-- revenue / orders attributed (營業額 / 訂單數): a cdp Order is attributed to a journey when the same customer got a
-  successful journey message within `team.attribution_window_days` (7 by default) before the order; last touch:
-  only the latest such message (across all journeys) gets the order.
-- ROAS (廣告投資報酬率) = attributed revenue / cost estimate.
+- cost estimate (訊息成本估算): the cost the outbox recorded for each successful send (outbox.send_cost: the team's
+  per-message cost, LINE NT$0.2, WhatsApp HKD 0.5 by default; nothing on other platforms, LINE's reply API or the
+  sandbox), one total per currency. simulated: successful sends through a sandbox channel.
+- revenue / orders (營業額 / 訂單數, 「藉由旅程導購」): a cdp Order is driven by a journey when its customer clicked a
+  tracked button or link of one of the journey's successful sends (clicked_at: the send's first click) within
+  `team.attribution_window_days` (7 by default) before the order. Last click wins: only the send with the latest
+  such click (across all journeys) gets the order. One total per order currency; never added across currencies.
+- view-through (瀏覽後轉換, secondary): an order that no click drove, within the window after a successful journey
+  send; the latest send gets it. Never part of revenue / orders / ROAS.
+- ROAS (廣告投資報酬率 = 流量產生營業額 / 推播訊息費用) = revenue / cost estimate, as a multiple, computed only when
+  every amount shares one currency, or else in the team's currency through the exchange rates the team set;
+  otherwise none, with the reason (roas()).
 - per node: reached (distinct customers' enrollments that executed the node) and waiting (active enrollments on
   it) are live; per-platform message figures come from messaging.stats.summarize over the node's messages
   (denominator: successful sends) and are refreshed hourly into NodeRollup.
-- holdout lift: revenue per entrant of the treated group vs the held-out group, counting each group's orders
-  within the attribution window after entering (held-out customers get no messages, so no last touch).
+- holdout lift: revenue per entrant of the treated group vs the held-out group, per currency, counting each group's
+  orders within the attribution window after entering (held-out customers get no messages, so no click).
+
+journey_statistics() is what the console page and GET /api/v1/journeys/{id}/statistics both show.
 """
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.db.models import Count, DateTimeField, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum, Value
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from cdp.models import Order
+from messaging.models import OutboundMessage
+from messaging.stats import summarize
 
+from . import graph as g
 from .models import Enrollment, EnrollmentState, EnrollmentStep, Journey, NodeRollup, StepOutcome, VersionRollup
 
 SUCCESS = ("sent", "delivered", "read")
@@ -68,12 +80,12 @@ def live_overview(journey, version=None):
 
 
 def overview(journey, version=None):
-    """Live counts + the hourly rollup (revenue, orders, messages, cost, ROAS, holdout lift)."""
+    """Live counts + the hourly rollup: revenue, orders, view-through, cost (each per currency), ROAS, holdout."""
     data = live_overview(journey, version)
     rollups = VersionRollup.objects.for_team(journey.team).filter(journey=journey)
     if version is not None:
         rollups = rollups.filter(version=version)
-    merged = {"messages": 0, "successful": 0, "simulated": 0, "revenue": Decimal(0), "orders": 0, "cost": {}}
+    merged = {"messages": 0, "successful": 0, "simulated": 0, "cost": {}, "revenue": {}, "view_through": {}}
     merged["refreshed_at"] = None
     lift = None
     for rollup in rollups:
@@ -81,72 +93,217 @@ def overview(journey, version=None):
         merged["messages"] += stats.get("messages", 0)
         merged["successful"] += stats.get("successful", 0)
         merged["simulated"] += stats.get("simulated", 0)
-        merged["revenue"] += Decimal(stats.get("revenue", "0"))
-        merged["orders"] += stats.get("orders", 0)
         for currency, amount in stats.get("cost", {}).items():
             merged["cost"][currency] = merged["cost"].get(currency, Decimal(0)) + Decimal(amount)
+        for key in ("revenue", "view_through"):
+            # A rollup written before issue 24.4 held one revenue figure over all currencies: left out until the
+            # next hourly refresh rewrites it per currency.
+            figures = stats.get(key)
+            for currency, row in figures.items() if isinstance(figures, dict) else ():
+                total = merged[key].setdefault(currency, {"amount": Decimal(0), "orders": 0})
+                total["amount"] += Decimal(row["amount"])
+                total["orders"] += row["orders"]
         if version is not None:
             lift = stats.get("holdout")
         if merged["refreshed_at"] is None or rollup.refreshed_at > merged["refreshed_at"]:
             merged["refreshed_at"] = rollup.refreshed_at
-    total_cost = sum(merged["cost"].values(), Decimal(0))
-    merged["roas"] = (merged["revenue"] / total_cost) if total_cost else None
+    for key in ("cost", "revenue", "view_through"):
+        merged[key] = dict(sorted(merged[key].items()))
+    merged["orders"] = sum(row["orders"] for row in merged["revenue"].values())
+    merged["roas"] = roas(journey.team, {c: row["amount"] for c, row in merged["revenue"].items()}, merged["cost"])
     merged["holdout"] = lift
     data.update(merged)
     return data
 
 
+@dataclass(frozen=True)
+class Roas:
+    """ROAS as a multiple (revenue / cost), in `currency`; or no multiple, with why (reason_code, reason)."""
+
+    multiple: float | None
+    currency: str | None = None
+    reason_code: str | None = None
+    reason: str | None = None
+    converted: bool = False  # through the team's exchange rates
+
+
+def roas(team, revenue, cost):
+    """Seed 002 「流量產生營業額 / 推播訊息費用」 over {currency: amount} totals, never adding two currencies.
+
+    One currency throughout: that currency. Several: converted into the team's currency with the team's
+    exchange rates (team.exchange_rates, 1 unit = rate of team.currency); a currency without a rate: none."""
+    revenue = {c: Decimal(a) for c, a in revenue.items() if a}
+    cost = {c: Decimal(a) for c, a in cost.items() if a}
+    if not cost:
+        return Roas(None, reason_code="no_cost", reason=gettext("沒有訊息費用（未發送計費訊息），無法計算。"))
+    currencies = sorted(set(revenue) | set(cost))
+    if len(currencies) == 1:
+        (currency,) = currencies
+        return Roas(_multiple(revenue.get(currency, Decimal(0)), cost[currency]), currency)
+    base = team.currency
+    rates = {base: Decimal(1)}
+    for code, rate in (team.exchange_rates or {}).items():
+        try:
+            rates.setdefault(code, Decimal(str(rate)))
+        except InvalidOperation:
+            continue  # the settings form refuses these; a hand-written bad rate is a missing rate
+    missing = [c for c in currencies if c not in rates or not rates[c].is_finite() or rates[c] <= 0]
+    if missing:
+        return Roas(
+            None,
+            reason_code="no_exchange_rate",
+            reason=gettext(
+                "營業額與訊息費用的幣別不同（%(currencies)s），請在團隊設定填入 %(missing)s 對 %(base)s 的匯率。"
+            )
+            % {"currencies": "、".join(currencies), "missing": "、".join(missing), "base": base},
+        )
+    total_revenue = sum((amount * rates[c] for c, amount in revenue.items()), Decimal(0))
+    total_cost = sum((amount * rates[c] for c, amount in cost.items()), Decimal(0))
+    return Roas(_multiple(total_revenue, total_cost), base, converted=True)
+
+
+def _multiple(revenue, cost):
+    return float((revenue / cost).quantize(Decimal("0.0001")))
+
+
 def node_stats(version):
     """{node_id: stats} from the hourly rollup."""
-    return {r.node: {**r.stats, "channel_kind": r.channel_kind} for r in version.node_rollups.all()}
+    return {
+        r.node: {**r.stats, "channel_kind": r.channel_kind, "refreshed_at": r.refreshed_at}
+        for r in version.node_rollups.all()
+    }
 
 
-def attributed_orders(team, now=None):
-    """{outbound message id: [(order pk, amount)]}: each order to the latest successful journey send before it."""
-    from messaging.models import OutboundMessage
+def journey_statistics(journey, version=None):
+    """Everything the statistics page shows, and the API returns: one place for both.
 
+    `version` picks one published version (overview and nodes of that version); None: the overview sums every
+    version and the nodes are the current version's."""
+    shown = version or journey.current_version
+    counts = node_counts(shown) if shown else {}
+    rollups = node_stats(shown) if shown else {}
+    compiled = g.compile_graph(shown.graph if shown else {})
+    channels = _channel_kinds(journey.team, compiled)
+    nodes = []
+    for node_id in compiled.order:
+        node = compiled.nodes[node_id]
+        live = counts.get(node_id, {})
+        entry = {
+            "id": node_id,
+            "type": node["type"],
+            "depth": node["depth"],
+            "branch": node["branch"],
+            "reached": live.get("reached", 0),
+            "waiting": live.get("waiting", 0),
+            "message": None,
+        }
+        if node["type"] == "message":
+            entry["message"] = _message_figures(rollups.get(node_id), channels.get(node_id, ""))
+        nodes.append(entry)
+    return {
+        "journey": journey,
+        "version": shown,
+        "selected": version,
+        "overview": overview(journey, version),
+        "nodes": nodes,
+    }
+
+
+def _channel_kinds(team, compiled):
+    from cdp.models import Channel
+
+    wanted = {
+        node_id: int(node["config"].get("channel_id") or 0)
+        for node_id, node in compiled.nodes.items()
+        if node["type"] == "message"
+    }
+    kinds = dict(Channel.objects.for_team(team).filter(pk__in=set(wanted.values())).values_list("pk", "kind"))
+    return {node_id: kinds.get(channel_id, "") for node_id, channel_id in wanted.items()}
+
+
+def _message_figures(rollup, channel_kind):
+    """Seed 003's per-platform node figures; a rate is None when it does not apply or nothing was sent yet."""
+    rollup = rollup or {}
+    platform = rollup.get("channel_kind") or channel_kind
+    sent = rollup.get("sent", 0)
+
+    def rate(count, applies=True):
+        return round(count / sent, 4) if applies and sent else None
+
+    opens, reads = rollup.get("opens", 0), rollup.get("reads", 0)
+    replies, clicks = rollup.get("replies", 0), rollup.get("clicks", 0)
+    return {
+        "platform": platform,
+        "successful_sends": sent,
+        "opens": opens if platform == "line" else None,
+        "open_rate": rate(opens, platform == "line"),
+        "reads": reads if platform == "whatsapp" else None,
+        "read_rate": rate(reads, platform == "whatsapp"),
+        "replies": replies,
+        "reply_rate": rate(replies),
+        "clicks": clicks,
+        "ctr": rate(clicks),
+        "simulated": rollup.get("simulated", 0),
+        "cost": {c: Decimal(a) for c, a in sorted((rollup.get("cost_by_currency") or {}).items())},
+        "refreshed_at": rollup.get("refreshed_at"),
+    }
+
+
+def attribute_orders(team, now=None):
+    """{version id: {"revenue": {currency: {amount, orders}}, "view_through": {...}}}: two grouped queries.
+
+    Click-through first (the latest click of a successful journey send within the window before the order), then
+    view-through for the orders no click drove (the latest successful journey send within the window)."""
     now = now or timezone.now()
     window = timedelta(days=team.attribution_window_days)
-    last_touch = (
-        OutboundMessage.objects.filter(
-            team=team,
-            origin="journey",
-            status__in=SUCCESS,
+    sends = OutboundMessage.objects.filter(team=team, origin="journey", status__in=SUCCESS)
+    orders = (
+        Order.objects.for_team(team)
+        .filter(occurred_at__lte=now, customer_id__in=sends.values("contact__customer_id"))
+        .annotate(window_start=ExpressionWrapper(F("occurred_at") - Value(window), output_field=DateTimeField()))
+    )
+    last_click = (
+        sends.filter(
+            contact__customer_id=OuterRef("customer_id"),
+            clicked_at__lte=OuterRef("occurred_at"),
+            clicked_at__gte=OuterRef("window_start"),
+        )
+        .order_by("-clicked_at", "-id")
+        .values("id")[:1]
+    )
+    last_send = (
+        sends.filter(
             contact__customer_id=OuterRef("customer_id"),
             sent_at__lte=OuterRef("occurred_at"),
-            sent_at__gte=ExpressionWrapper(OuterRef("occurred_at") - Value(window), output_field=DateTimeField()),
+            sent_at__gte=OuterRef("window_start"),
         )
         .order_by("-sent_at", "-id")
         .values("id")[:1]
     )
-    first_send = (
-        OutboundMessage.objects.filter(team=team, origin="journey", status__in=SUCCESS)
-        .order_by("sent_at")
-        .values_list("sent_at", flat=True)
-        .first()
-    )
-    out = defaultdict(list)
-    if first_send is None:
-        return out
-    rows = (
-        Order.objects.for_team(team)
-        .filter(occurred_at__gte=first_send, occurred_at__lte=now)
-        .annotate(touch=Subquery(last_touch))
-        .exclude(touch=None)
-        .values_list("touch", "pk", "amount")
-    )
-    for touch, pk, amount in rows:
-        out[touch].append((pk, amount))
+    out = defaultdict(lambda: {"revenue": {}, "view_through": {}})
+    clicked = orders.annotate(touch=Subquery(last_click))
+    viewed = clicked.filter(touch=None).annotate(view=Subquery(last_send))
+    for key, rows, touch in (("revenue", clicked, "touch"), ("view_through", viewed, "view")):
+        version = EnrollmentStep.objects.filter(team=team, message_id=OuterRef(touch)).values("version_id")[:1]
+        grouped = (
+            rows.exclude(**{touch: None})
+            .annotate(touch_version=Subquery(version))
+            .values("touch_version", "currency")
+            .annotate(amount=Sum("amount"), orders=Count("id"))
+            .order_by()
+        )
+        for row in grouped:
+            out[row["touch_version"]][key][row["currency"]] = {
+                "amount": str(row["amount"].quantize(Decimal("0.01"))),
+                "orders": row["orders"],
+            }
     return out
 
 
 def refresh_team(team, now=None):
-    from messaging.models import OutboundMessage
-    from messaging.stats import summarize
-
     now = now or timezone.now()
     journeys = Journey.objects.for_team(team).exclude(current_version=None)
-    attribution = attributed_orders(team, now)
+    attribution = attribute_orders(team, now)
     for journey in journeys:
         for version in journey.versions.all():
             steps = EnrollmentStep.objects.filter(team=team, version=version, message_id__isnull=False)
@@ -166,26 +323,14 @@ def refresh_team(team, now=None):
                     defaults={"journey": journey, "channel_kind": kind, "stats": stats, "refreshed_at": now},
                 )
             sends = summarize(messages)
-            recorded = (
-                messages.filter(status__in=SUCCESS)
-                .exclude(cost_currency="")
-                .values("cost_currency")
-                .annotate(amount=Sum("cost"))
-                .order_by("cost_currency")
-            )
-            cost = {row["cost_currency"]: row["amount"] for row in recorded}
-            revenue, orders = Decimal(0), 0
-            for message_id in messages.values_list("pk", flat=True):
-                for _pk, amount in attribution.get(message_id, ()):
-                    revenue += amount
-                    orders += 1
+            attributed = attribution.get(version.pk, {})
             stats = {
                 "messages": sends["messages"],
                 "successful": sends["sent"],
                 "simulated": sends["simulated"],
-                "cost": {currency: str(amount) for currency, amount in cost.items()},
-                "revenue": str(revenue),
-                "orders": orders,
+                "cost": {currency: str(amount) for currency, amount in sends["cost_by_currency"].items()},
+                "revenue": attributed.get("revenue", {}),
+                "view_through": attributed.get("view_through", {}),
                 "holdout": _holdout(team, version),
             }
             VersionRollup.objects.update_or_create(
@@ -194,6 +339,7 @@ def refresh_team(team, now=None):
 
 
 def _holdout(team, version):
+    """Per currency: revenue per entrant of each group within the window after entering, and the lift."""
     groups = {}
     window = timedelta(days=team.attribution_window_days)
     enrollments = Enrollment.objects.filter(team=team, version=version)
@@ -202,24 +348,36 @@ def _holdout(team, version):
     for held in (False, True):
         group = enrollments.filter(holdout=held)
         entrants = group.count()
-        revenue = Order.objects.for_team(team).filter(customer_id__in=group.values("customer_id")).annotate(
-            entered=Subquery(
-                group.filter(customer=OuterRef("customer"), entered_at__lte=OuterRef("occurred_at"))
-                .order_by("-entered_at")
-                .values("entered_at")[:1]
+        revenue = (
+            Order.objects.for_team(team)
+            .filter(customer_id__in=group.values("customer_id"))
+            .annotate(
+                entered=Subquery(
+                    group.filter(customer=OuterRef("customer"), entered_at__lte=OuterRef("occurred_at"))
+                    .order_by("-entered_at")
+                    .values("entered_at")[:1]
+                )
             )
-        ).filter(
-            entered__isnull=False,
-            occurred_at__lte=ExpressionWrapper(F("entered") + Value(window), output_field=DateTimeField()),
-        ).aggregate(total=Sum("amount"))["total"] or Decimal(0)
+            .filter(
+                entered__isnull=False,
+                occurred_at__lte=ExpressionWrapper(F("entered") + Value(window), output_field=DateTimeField()),
+            )
+            .values("currency")
+            .annotate(total=Sum("amount"))
+            .order_by("currency")
+        )
+        totals = {row["currency"]: row["total"] for row in revenue}
         groups["holdout" if held else "treated"] = {
             "entrants": entrants,
-            "revenue": str(revenue),
-            "per_entrant": str((revenue / entrants).quantize(Decimal("0.01"))) if entrants else "0",
+            "revenue": {c: str(t) for c, t in totals.items()},
+            "per_entrant": {c: str((t / entrants).quantize(Decimal("0.01"))) for c, t in totals.items()},
         }
-    treated = Decimal(groups["treated"]["per_entrant"])
-    held = Decimal(groups["holdout"]["per_entrant"])
-    groups["lift"] = str(((treated - held) / held).quantize(Decimal("0.0001"))) if held else None
+    lift = {}
+    for currency in sorted(set(groups["treated"]["per_entrant"]) | set(groups["holdout"]["per_entrant"])):
+        treated = Decimal(groups["treated"]["per_entrant"].get(currency, "0"))
+        held = Decimal(groups["holdout"]["per_entrant"].get(currency, "0"))
+        lift[currency] = str(((treated - held) / held).quantize(Decimal("0.0001"))) if held else None
+    groups["lift"] = lift
     return groups
 
 

@@ -379,20 +379,8 @@ def statistics(request, pk):
     selected = None
     if request.GET.get("version"):
         selected = next((v for v in versions if str(v.pk) == request.GET["version"]), None)
-    version = selected or journey.current_version
-    graph = version.graph if version else {}
-    context = {
-        "section": "journeys",
-        "journey": journey,
-        "versions": versions,
-        "version": version,
-        "selected": selected,
-        "overview": stats.overview(journey, selected),
-        "compiled": g.compile_graph(graph),
-        "nodes": graph.get("nodes", []),
-        "counts": stats.node_counts(version) if version else {},
-        "node_stats": stats.node_stats(version) if version else {},
-    }
+    # The same service function as GET /api/v1/journeys/{id}/statistics (issue 24.6).
+    context = {"section": "journeys", "versions": versions, **stats.journey_statistics(journey, selected)}
     return render(request, "journeys/statistics.html", context)
 
 

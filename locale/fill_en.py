@@ -117,6 +117,19 @@ EN = {
     "WhatsApp 每則訊息費用": "WhatsApp cost per message",
     "WhatsApp 費用幣別": "WhatsApp cost currency",
     "營收歸因天數": "Revenue attribution window (days)",
+    "顧客點擊旅程訊息的按鈕或連結後，幾天內完成的訂單算作旅程導購。": (
+        "Orders completed within this many days after the customer clicked a button or link of a journey message "
+        "count as driven by the journey."
+    ),
+    "匯率": "Exchange rates",
+    "匯率格式錯誤。": "The exchange rates are not in the expected format.",
+    "幣別需為三個大寫英文字母（ISO 4217）：%(code)s": "A currency is three capital letters (ISO 4217): %(code)s",
+    "%(code)s 的匯率需為大於 0 的數字。": "The exchange rate of %(code)s must be a number greater than 0.",
+    "第 %(n)s 行：請寫成「幣別 匯率」，例如 HKD 4.05。": 'Line %(n)s: write "currency rate", e.g. HKD 4.05.',
+    "每行一個幣別：「HKD 4.05」表示 1 HKD = 4.05 團隊幣別。用於跨幣別計算廣告投資報酬率。": (
+        'One currency a line: "HKD 4.05" means 1 HKD = 4.05 of the team\'s currency. Used for ROAS across '
+        "currencies."
+    ),
     "對外 Webhook URL": "Outgoing webhook URL",
     "對外 Webhook 密鑰": "Outgoing webhook secret",
     "建立時間": "Created at",

@@ -6,8 +6,9 @@
 - replies: a send counts one reply when the contact wrote within 24 h after it (replied_at, set by the
   inbound processing for every successful send of the previous 24 h; at most once per send);
 - clicks: button / link clicks through /r/<token>, once per send (clicked_at); text hyperlinks not counted;
-- cost: the sum of what the outbox recorded per successful send (outbox.send_cost); simulated: the successful
-  sends through a sandbox channel, which cost nothing and reached nobody.
+- cost: the sum of what the outbox recorded per successful send (outbox.send_cost); cost_by_currency: the same per
+  currency, what reports across channels show (amounts in different currencies are never added);
+- simulated: the successful sends through a sandbox channel, which cost nothing and reached nobody.
 """
 
 from decimal import Decimal
@@ -39,6 +40,13 @@ def summarize(messages):
         cost=Sum("cost", filter=ok),
         simulated=Count("id", filter=ok & Q(channel__is_sandbox=True)),
     )
+    costs = (
+        messages.filter(ok)
+        .exclude(cost_currency="")
+        .values("cost_currency")
+        .annotate(amount=Sum("cost"))
+        .order_by("cost_currency")
+    )
     failures = (
         messages.filter(status=OutboundStatus.FAILED)
         .values("error_reason")
@@ -62,5 +70,7 @@ def summarize(messages):
         "clicks": agg["clicks"],
         "ctr": _rate(agg["clicks"], agg["sent"]),
         "cost": agg["cost"] or Decimal("0"),
+        # Never one sum over currencies (a team may change a channel's cost currency): {currency: amount}.
+        "cost_by_currency": {row["cost_currency"]: row["amount"] for row in costs},
         "simulated": agg["simulated"],
     }

@@ -25,6 +25,8 @@ from cdp.models import CustomAttribute
 from cdp.services.identity import merge_customers
 from cdp.tests.factories import ChannelFactory, ContactFactory, TagFactory
 from config.wsgi import application
+from journeys import stats as journey_stats
+from journeys.models import EnrollmentStep
 from journeys.tests.factories import enroll_directly, message, published_journey
 from messaging.tests.factories import (
     ChatbotModuleFactory,
@@ -52,6 +54,20 @@ def team_objects(team):
         team=team, name="News", channel=line, content={"type": "module", "module_id": module.pk}, pack=pack
     )
     key = api_key_for(team)
+    enrollment = enroll_directly(journey, contacts[0])
+    sent = OutboundMessageFactory(
+        team=team, contact=contacts[0], channel=line, origin="journey", origin_id=str(journey.pk), status="read"
+    )
+    EnrollmentStep.objects.create(
+        team=team,
+        enrollment=enrollment,
+        version=journey.current_version,
+        node=journey.current_version.graph["nodes"][0]["id"],
+        node_type="message",
+        outcome="sent",
+        message_id=sent.pk,
+    )
+    journey_stats.refresh_team(team)  # the statistics answer with a node's refreshed message figures
     return {
         "key": key.raw_key,
         "api-keys": api_key_for(team, name="another key").api_key.pk,  # not the one the requests use
@@ -62,7 +78,7 @@ def team_objects(team):
         "chatbot-modules": module.pk,
         "contacts": contacts[0].pk,
         "customers": contacts[0].customer_id,
-        "journey-enrollments": enroll_directly(journey, contacts[0]).pk,
+        "journey-enrollments": enrollment.pk,
         "journeys": journey.pk,
         "keyword-rules": KeywordRuleFactory(team=team, channel=line).pk,
         "merges": merge.pk,

@@ -125,6 +125,33 @@ class TestSettings:
         team.refresh_from_db()
         assert team.name == "Renamed" and team.time_zone == "Asia/Hong_Kong"
 
+    def test_exchange_rates_setting(self, console, team):
+        """Issue 24.4: the rates ROAS uses across currencies, one line each; a bad line is refused, nothing saved."""
+        data = {
+            "name": "Team A",
+            "time_zone": "Asia/Taipei",
+            "currency": "TWD",
+            "default_region": "TW",
+            "line_message_cost": "0.2",
+            "whatsapp_message_cost": "0.5",
+            "attribution_window_days": "7",
+        }
+        for bad, message in (
+            ("HKD abc", "HKD 的匯率需為大於 0 的數字"),
+            ("HKD 0", "HKD 的匯率需為大於 0 的數字"),
+            ("HK 4", "幣別需為三個大寫英文字母"),
+            ("HKD", "請寫成「幣別 匯率」"),
+        ):
+            response = console.post(reverse("team-settings"), {**data, "exchange_rates": bad})
+            assert response.status_code == 200 and message in response.content.decode(), bad
+            team.refresh_from_db()
+            assert team.exchange_rates == {}
+        response = console.post(reverse("team-settings"), {**data, "exchange_rates": "hkd 4.050\nUSD=1E+1\n\n"})
+        assert response.status_code == 302
+        team.refresh_from_db()
+        assert team.exchange_rates == {"HKD": "4.05", "USD": "10"}  # plain decimals, never "1E+1"
+        assert "HKD 4.05\nUSD 10" in console.get(reverse("team-settings")).content.decode()
+
     def test_add_member_by_email(self, console, team):
         newcomer = UserFactory(username="new@example.com")
         console.post(reverse("member-add"), {"member-email": "NEW@example.com", "member-role": "agent"})
