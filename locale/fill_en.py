@@ -127,8 +127,7 @@ EN = {
     "%(code)s 的匯率需為大於 0 的數字。": "The exchange rate of %(code)s must be a number greater than 0.",
     "第 %(n)s 行：請寫成「幣別 匯率」，例如 HKD 4.05。": 'Line %(n)s: write "currency rate", e.g. HKD 4.05.',
     "每行一個幣別：「HKD 4.05」表示 1 HKD = 4.05 團隊幣別。用於跨幣別計算廣告投資報酬率。": (
-        'One currency a line: "HKD 4.05" means 1 HKD = 4.05 of the team\'s currency. Used for ROAS across '
-        "currencies."
+        'One currency a line: "HKD 4.05" means 1 HKD = 4.05 of the team\'s currency. Used for ROAS across currencies.'
     ),
     "對外 Webhook URL": "Outgoing webhook URL",
     "對外 Webhook 密鑰": "Outgoing webhook secret",

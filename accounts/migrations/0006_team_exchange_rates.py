@@ -6,20 +6,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0005_cache_table'),
+        ("accounts", "0005_cache_table"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='team',
-            name='exchange_rates',
-            field=models.JSONField(blank=True, default=dict, validators=[accounts.models.validate_exchange_rates], verbose_name='匯率'),
+            model_name="team",
+            name="exchange_rates",
+            field=models.JSONField(
+                blank=True, default=dict, validators=[accounts.models.validate_exchange_rates], verbose_name="匯率"
+            ),
         ),
         migrations.AlterField(
-            model_name='team',
-            name='attribution_window_days',
-            field=models.PositiveSmallIntegerField(default=7, help_text='顧客點擊旅程訊息的按鈕或連結後，幾天內完成的訂單算作旅程導購。', validators=[django.core.validators.MinValueValidator(1)], verbose_name='營收歸因天數'),
+            model_name="team",
+            name="attribution_window_days",
+            field=models.PositiveSmallIntegerField(
+                default=7,
+                help_text="顧客點擊旅程訊息的按鈕或連結後，幾天內完成的訂單算作旅程導購。",
+                validators=[django.core.validators.MinValueValidator(1)],
+                verbose_name="營收歸因天數",
+            ),
         ),
     ]
