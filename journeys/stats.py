@@ -35,13 +35,11 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from cdp.models import Order
-from messaging.models import OutboundMessage
+from messaging.models import SUCCESSFUL_STATUSES, OutboundMessage
 from messaging.stats import summarize
 
 from . import graph as g
 from .models import Enrollment, EnrollmentState, EnrollmentStep, Journey, NodeRollup, StepOutcome, VersionRollup
-
-SUCCESS = ("sent", "delivered", "read")
 
 
 def node_counts(version):
@@ -256,7 +254,7 @@ def attribute_orders(team, now=None):
     view-through for the orders no click drove (the latest successful journey send within the window)."""
     now = now or timezone.now()
     window = timedelta(days=team.attribution_window_days)
-    sends = OutboundMessage.objects.filter(team=team, origin="journey", status__in=SUCCESS)
+    sends = OutboundMessage.objects.filter(team=team, origin="journey", status__in=SUCCESSFUL_STATUSES)
     orders = (
         Order.objects.for_team(team)
         .filter(occurred_at__lte=now, customer_id__in=sends.values("contact__customer_id"))

@@ -248,7 +248,7 @@ def test_roas_without_a_rate_is_shown_as_a_dash_with_the_reason(team, two_curren
     assert "瀏覽後轉換（未點擊，不計入營業額）" in page
 
 
-def test_holdout_lift(team, line, module):
+def test_holdout_lift(team, line, module, console):
     j = published_journey(team, line, [message(line, module)])
     treated = [enroll_directly(j, ContactFactory(channel=line)) for _ in range(2)]
     held = [enroll_directly(j, ContactFactory(channel=line), holdout=True) for _ in range(2)]
@@ -260,6 +260,9 @@ def test_holdout_lift(team, line, module):
     lift = stats.overview(j, j.current_version)["holdout"]
     assert lift["treated"]["per_entrant"] == {"TWD": "150.00"} and lift["holdout"]["per_entrant"] == {"TWD": "50.00"}
     assert lift["lift"] == {"TWD": "2.0000"}
+    version = j.current_version.pk
+    page = console.get(f"/journeys/{j.pk}/statistics/?version={version}", HTTP_ACCEPT_LANGUAGE="zh-hant")
+    assert "營收提升 TWD 200.0%" in page.content.decode()
 
 
 def test_sandbox_sends_cost_nothing_and_are_labelled_simulated(team, line, module, console):
