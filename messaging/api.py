@@ -143,7 +143,18 @@ class StatsSerializer(serializers.Serializer):
     reply_rate = serializers.FloatField()
     clicks = serializers.IntegerField()
     ctr = serializers.FloatField()
-    cost = serializers.DecimalField(max_digits=14, decimal_places=4)
+    cost = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        allow_null=True,
+        help_text="the estimated cost when every successful send shares one currency (cost_currency); null when they "
+        "do not: read cost_by_currency, amounts in different currencies are never added",
+    )
+    cost_currency = serializers.CharField(help_text="the currency of cost; empty when null or nothing cost anything")
+    cost_by_currency = serializers.DictField(
+        child=serializers.DecimalField(max_digits=14, decimal_places=4),
+        help_text="currency code → estimated cost of the successful sends in that currency",
+    )
     simulated = serializers.IntegerField(help_text="successful sends through a sandbox channel: simulated, cost 0")
 
 

@@ -6,8 +6,9 @@
 - replies: a send counts one reply when the contact wrote within 24 h after it (replied_at, set by the
   inbound processing for every successful send of the previous 24 h; at most once per send);
 - clicks: button / link clicks through /r/<token>, once per send (clicked_at); text hyperlinks not counted;
-- cost: the sum of what the outbox recorded per successful send (outbox.send_cost); cost_by_currency: the same per
-  currency, what reports across channels show (amounts in different currencies are never added);
+- cost: the sum of what the outbox recorded per successful send (outbox.send_cost) when those sends share one
+  currency (cost_currency), None when they do not; cost_by_currency: the same per currency, what reports across
+  channels show (amounts in different currencies are never added);
 - simulated: the successful sends through a sandbox channel, which cost nothing and reached nobody.
 """
 
@@ -37,16 +38,16 @@ def summarize(messages):
         reads=Count("id", filter=ok & whatsapp & Q(read_at__isnull=False)),
         replies=Count("id", filter=ok & Q(replied_at__isnull=False)),
         clicks=Count("id", filter=ok & Q(clicked_at__isnull=False)),
-        cost=Sum("cost", filter=ok),
         simulated=Count("id", filter=ok & Q(channel__is_sandbox=True)),
     )
-    costs = (
-        messages.filter(ok)
+    costs = {
+        row["cost_currency"]: row["amount"]
+        for row in messages.filter(ok)
         .exclude(cost_currency="")
         .values("cost_currency")
         .annotate(amount=Sum("cost"))
         .order_by("cost_currency")
-    )
+    }
     failures = (
         messages.filter(status=OutboundStatus.FAILED)
         .values("error_reason")
@@ -69,8 +70,9 @@ def summarize(messages):
         "reply_rate": _rate(agg["replies"], agg["sent"]),
         "clicks": agg["clicks"],
         "ctr": _rate(agg["clicks"], agg["sent"]),
-        "cost": agg["cost"] or Decimal("0"),
-        # Never one sum over currencies (a team may change a channel's cost currency): {currency: amount}.
-        "cost_by_currency": {row["cost_currency"]: row["amount"] for row in costs},
+        # Never one sum over currencies: a single figure only where the sends share one currency.
+        "cost": next(iter(costs.values())) if len(costs) == 1 else (None if costs else Decimal("0")),
+        "cost_currency": next(iter(costs)) if len(costs) == 1 else "",
+        "cost_by_currency": costs,
         "simulated": agg["simulated"],
     }

@@ -147,9 +147,13 @@ def test_summarize_follows_seed_003(team):
     contact = ContactFactory(channel=line)
     t0 = timezone.now() - timedelta(hours=30)
     sends = [
-        OutboundMessageFactory(contact=contact, sent_at=t0, trackable=True, cost=Decimal("0.2")),
-        OutboundMessageFactory(contact=contact, sent_at=t0 + timedelta(hours=10), trackable=True, cost=Decimal("0.2")),
-        OutboundMessageFactory(contact=contact, sent_at=t0 + timedelta(hours=20), trackable=False, cost=Decimal("0.2")),
+        OutboundMessageFactory(contact=contact, sent_at=t0, trackable=True, cost=Decimal("0.2"), cost_currency="TWD"),
+        OutboundMessageFactory(
+            contact=contact, sent_at=t0 + timedelta(hours=10), trackable=True, cost=Decimal("0.2"), cost_currency="TWD"
+        ),
+        OutboundMessageFactory(
+            contact=contact, sent_at=t0 + timedelta(hours=20), trackable=False, cost=Decimal("0.2"), cost_currency="TWD"
+        ),
     ]
     OutboundMessageFactory(contact=contact, status="failed", sent_at=None, error_reason="blocked")
     # One customer message 26 h after the first send: replies to the 2nd and 3rd (within 24 h), not the 1st.
@@ -168,8 +172,25 @@ def test_summarize_follows_seed_003(team):
     assert result["replies"] == 2 and result["reply_rate"] == round(2 / 3, 4)
     assert result["opens"] == 1 and result["open_rate"] == round(1 / 3, 4)
     assert result["clicks"] == 1 and result["ctr"] == round(1 / 3, 4)
-    assert result["cost"] == Decimal("0.6")
+    assert (result["cost"], result["cost_currency"]) == (Decimal("0.6"), "TWD")
     assert result["reads"] == 0 and result["read_rate"] == 0.0
+
+
+def test_cost_is_never_one_sum_over_currencies(team, api):
+    """A LINE send in TWD and a WhatsApp send in HKD: no single cost, one amount per currency (issue 24.4)."""
+    line = ContactFactory(channel=ChannelFactory(team=team, kind="line"))
+    whatsapp = ContactFactory(channel=ChannelFactory(team=team, kind="whatsapp"))
+    OutboundMessageFactory(contact=line, sent_at=timezone.now(), cost=Decimal("0.2"), cost_currency="TWD")
+    OutboundMessageFactory(contact=whatsapp, sent_at=timezone.now(), cost=Decimal("0.5"), cost_currency="HKD")
+    result = stats.summarize(OutboundMessage.objects.filter(team=team))
+    assert result["cost"] is None and result["cost_currency"] == ""
+    assert result["cost_by_currency"] == {"HKD": Decimal("0.5"), "TWD": Decimal("0.2")}
+    response = api.get("/api/v1/messages/stats").json()
+    assert response["cost"] is None
+    assert {k: Decimal(v) for k, v in response["cost_by_currency"].items()} == {
+        "HKD": Decimal("0.5"),
+        "TWD": Decimal("0.2"),
+    }
 
 
 @pytest.mark.parametrize("end", ["23:59", "24:00"])
