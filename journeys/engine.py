@@ -263,6 +263,17 @@ def _halt(batch, enrollment, node, reason):
         _step(batch, enrollment, node, StepOutcome.HALTED, reason)
 
 
+# A customer merged away moments ago: the journeys' hand-off is about to move its enrollments to the survivor
+# (services.follow_merge). Its enrollments wait for that rather than run on a customer without contacts.
+MERGE_WAIT = timedelta(seconds=30)
+MERGE_GRACE = timedelta(minutes=15)
+
+
+def _merge_pending(enrollment, now):
+    customer = enrollment.customer
+    return customer.merged_into_id is not None and customer.updated_at > now - MERGE_GRACE
+
+
 def _advance_round(batch, pending):
     """Execute the current node of every pending enrollment; return those that can go on immediately."""
     still = []
@@ -273,6 +284,9 @@ def _advance_round(batch, pending):
         node = compiled.nodes.get(enrollment.node)
         if journey.status not in RUNNING:
             _halt(batch, enrollment, node, "journey stopped")
+            continue
+        if _merge_pending(enrollment, batch.now):
+            enrollment.next_run_at = batch.now + MERGE_WAIT  # no step: it goes on as the survivor's, just later
             continue
         if node is None:
             enrollment.state = EnrollmentState.FAILED

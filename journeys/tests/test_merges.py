@@ -145,3 +145,22 @@ def test_a_merge_of_another_team_is_not_followed(team, other_team, line):
     enrollment.refresh_from_db()
     assert enrollment.customer_id == a_contact.customer_id
     assert MergeRecord.objects.filter(team=team).count() == 1
+
+
+def test_the_engine_waits_for_a_merge_not_yet_followed(team, line, module):
+    """Between the merge's commit and the hand-off the delay may end: the enrollment waits instead of running on a
+    customer left without contacts (which skipped the message with "no contact on this channel")."""
+    journey = published_journey(team, line, [delay(minutes=1), message(line, module)])
+    absorbed_contact = ContactFactory(channel=line)
+    survivor = CustomerFactory(team=team)
+    enrollment = enroll_directly(journey, absorbed_contact)
+    run_all()
+    merge_customers(survivor=survivor, absorbed=absorbed_contact.customer, evidence={})
+    later = timezone.now() + dt.timedelta(minutes=2)
+    run_all(now=later)  # the hand-off has not run yet
+    enrollment.refresh_from_db()
+    assert enrollment.state == "active" and enrollment.node and not OutboundMessage.objects.exists()
+    assert not EnrollmentStep.objects.filter(outcome="skipped").exists()
+    handed_off()
+    run_all(now=later + dt.timedelta(minutes=1))
+    assert OutboundMessage.objects.get(team=team, origin="journey").contact_id == absorbed_contact.pk
