@@ -635,6 +635,7 @@ def follow_merge(team, merge_id, *, now=None):
             state=EnrollmentState.MERGED,
             finished_at=now,
             next_run_at=None,
+            claimed_until=None,
             waiting=False,
             reason=MERGE_ENDED_REASON,
         )
