@@ -335,6 +335,13 @@ def _split(batch, items):
     try:
         q = compile_q(team, node0["config"].get("conditions") or {}, base="customer", now=batch.now)
     except ConditionError as error:  # the tree no longer validates (e.g. an archived attribute)
+        if _names_attribute(node0["config"].get("conditions"), error.path):
+            # Seed 002: an archived or retyped attribute stops the journey (the signal usually got there first).
+            journey = batch.journeys[items[0][0].journey_id]
+            _auto_stop(batch, journey, StatusReason.ATTRIBUTE_UNAVAILABLE)
+            for enrollment, node in items:
+                _halt(batch, enrollment, node, StatusReason.ATTRIBUTE_UNAVAILABLE.label)
+            return []
         matched, failure = set(), str(error)
     else:
         failure = ""
@@ -349,6 +356,21 @@ def _split(batch, items):
         if _move(enrollment, node, node["yes"] if yes else node["no"], batch.now):
             out.append(enrollment)
     return out
+
+
+def _names_attribute(tree, path):
+    """Whether a ConditionError's path ("conditions.children[1].children[0].op") points into an attribute
+    condition of `tree`."""
+    node = tree
+    for part in str(path).split(".")[1:]:
+        if not (part.startswith("children[") and part.endswith("]") and isinstance(node, dict)):
+            break
+        children = node.get("children") or []
+        index = part[len("children[") : -1]
+        if not index.isdigit() or int(index) >= len(children):
+            return False
+        node = children[int(index)]
+    return isinstance(node, dict) and node.get("type") == "attribute"
 
 
 def _tags(batch, items):

@@ -488,3 +488,21 @@ def test_attribute_trigger_and_every_condition_place_are_references(team, line, 
     assert refs["attributes"] == {"city", "level", "tier"}
     assert refs["tags"] == {"VIP"} and refs["modules"] == {module.pk} and refs["channels"] == {line.pk}
     assert g.referenced(graph, trigger_type="tag_added", trigger_config={"tags": ["回購"]})["tags"] == {"VIP", "回購"}
+
+
+@pytest.mark.parametrize("change", ["archive", "retype"])
+def test_split_on_an_attribute_gone_before_the_signal_stops_instead_of_taking_no(team, line, module, change):
+    """Issue 24 item 2: if the engine reaches the split before the archive / retype signal is handled, it stops the
+    journey with the seed's reason rather than sending everyone down 否."""
+    from cdp.services.attributes import archive_attribute, change_attribute_type
+
+    attribute = CustomAttributeFactory(team=team, key="level", type="text")
+    tree = {"op": "and", "children": [{"type": "attribute", "key": "level", "op": "equals", "value": "gold"}]}
+    journey = published_journey(team, line, [split(tree, yes=[], no=[message(line, module)])])
+    enrollment = enroll_directly(journey, ContactFactory(channel=line))
+    archive_attribute(attribute) if change == "archive" else change_attribute_type(attribute, "number")
+    run_all()  # the signal's hand-off has not run
+    journey.refresh_from_db(), enrollment.refresh_from_db()
+    assert journey.status_reason == "attribute_unavailable" and journey.status in ("stopping", "stopped")
+    assert enrollment.state == "halted" and not OutboundMessage.objects.exists()
+    assert enrollment.reason == "找不到自訂屬性或被封存、資料型態被改變"
