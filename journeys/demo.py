@@ -161,18 +161,71 @@ def seed(team, rng, *, now=None, stdout=None):
         stdout.write(f"journeys: {len(journeys)} journeys seeded in {time.perf_counter() - started:.1f}s")
 
 
+def _matched(team, compiled, customer_ids, now):
+    """{split node id: customer ids meeting its conditions}: the branch each demo customer takes, as the engine's
+    split would decide it (audiences' condition language on the customer)."""
+    from audiences.conditions import compile_q
+    from cdp.models import Customer
+
+    out = {}
+    for nid, node in compiled.nodes.items():
+        if node["type"] == "split":
+            q = compile_q(team, node["config"].get("conditions") or {}, base="customer", now=now)
+            out[nid] = set(
+                Customer.objects.for_team(team).filter(pk__in=customer_ids).filter(q).values_list("pk", flat=True)
+            )
+    return out
+
+
+def _path(compiled, matched, customer_id, holdout):
+    """The (node id, node type, outcome) steps one enrollment writes from the start to the end of its branch, as the
+    engine writes them: a split goes down exactly one branch, a held-out customer's message is not sent."""
+    out = []
+    nid = compiled.start
+    while nid:
+        node = compiled.nodes[nid]
+        if node["type"] == "split":
+            yes = customer_id in matched[nid]
+            out.append((nid, "split", "yes" if yes else "no"))
+            nid = node["yes"] if yes else node["no"]
+            continue
+        outcome = ("held_out" if holdout else "sent") if node["type"] == "message" else "done"
+        out.append((nid, node["type"], outcome))
+        nid = node["next"]
+    return out
+
+
+def _delay_of(node):
+    config = node["config"]
+    return timedelta(
+        days=int(config.get("days") or 0), hours=int(config.get("hours") or 0), minutes=int(config.get("minutes") or 0)
+    )
+
+
 def _enrollments(team, rng, journey, contacts, now, line):
+    """Enrollments with the steps the engine would have written: a completed one walked its whole path (the split
+    sending it down one branch); an active one waits on the first delay of its path, with steps up to it. So every
+    node's children are reached by no more customers than the node (journeys/tests/test_demo.py checks it)."""
     from messaging.models import OutboundMessage
     from messaging.services.outbox import send_cost
 
     cost, currency = send_cost(line)  # the demo's channel is a sandbox: nothing
     version = journey.current_version
     compiled = g.compile_graph(version.graph)
-    order = compiled.order
-    rows = []
+    matched = _matched(team, compiled, [customer_id for _c, customer_id in contacts[:200]], now)
+    rows, paths = [], []
     for contact_id, customer_id in contacts[:200]:
         entered = now - timedelta(days=rng.randint(0, 14), hours=rng.randint(0, 23))
         done = rng.random() < 0.7
+        holdout = rng.random() * 100 < journey.holdout_percent
+        path = _path(compiled, matched, customer_id, holdout)
+        waiting_on = next((index for index, step in enumerate(path) if step[1] == "delay"), None)
+        if not done and waiting_on is not None:
+            path = path[: waiting_on + 1]
+        else:
+            done = True  # nothing to wait on: the engine runs the whole path at once
+        if done:  # it entered early enough to have finished its waits by now
+            entered -= sum((_delay_of(compiled.nodes[nid]) for nid, kind, _o in path if kind == "delay"), timedelta())
         rows.append(
             Enrollment(
                 team=team,
@@ -180,34 +233,30 @@ def _enrollments(team, rng, journey, contacts, now, line):
                 version=version,
                 customer_id=customer_id,
                 contact_id=contact_id,
-                node="" if done else order[0],
+                node="" if done else path[-1][0],
                 state="completed" if done else "active",
                 waiting=not done,
                 next_run_at=None if done else now + timedelta(hours=rng.randint(1, 20)),
                 entered_at=entered,
-                finished_at=entered + timedelta(days=1) if done else None,
-                holdout=rng.random() * 100 < journey.holdout_percent,
+                finished_at=None,
+                holdout=holdout,
             )
         )
-    Enrollment.objects.bulk_create(rows)
+        paths.append(path)
     messages, steps = [], []
-    message_nodes = [nid for nid in order if compiled.nodes[nid]["type"] == "message"]
-    for enrollment in rows:
-        steps.append(
-            EnrollmentStep(
-                team=team,
-                enrollment=enrollment,
-                version=version,
-                node=order[0],
-                node_type=compiled.nodes[order[0]]["type"],
-                outcome="done",
-                at=enrollment.entered_at,
+    for enrollment, path in zip(rows, paths, strict=True):
+        at = enrollment.entered_at
+        for nid, node_type, outcome in path:
+            step = EnrollmentStep(
+                team=team, enrollment=enrollment, version=version, node=nid, node_type=node_type, outcome=outcome, at=at
             )
-        )
-        if enrollment.state != "completed" or enrollment.holdout:
-            continue
-        for nid in message_nodes:
-            sent_at = enrollment.entered_at + timedelta(days=1, minutes=5)
+            steps.append(step)
+            if node_type == "delay":
+                at = at + _delay_of(compiled.nodes[nid])
+            if outcome != "sent":
+                continue
+            sent_at = at + timedelta(minutes=5)
+            step.at = sent_at
             status = rng.choice(["sent", "delivered", "read", "read", "failed"])
             ok = status != "failed"
             messages.append(
@@ -217,7 +266,7 @@ def _enrollments(team, rng, journey, contacts, now, line):
                     contact_id=enrollment.contact_id,
                     origin="journey",
                     origin_id=str(journey.pk),
-                    idempotency_key=f"journey:{enrollment.pk}:{nid}:{enrollment.contact_id}",
+                    idempotency_key=f"journey:{{pk}}:{nid}:{enrollment.contact_id}",
                     content={"type": "module", "module_id": compiled.nodes[nid]["config"]["module_id"]},
                     status=status,
                     sent_at=sent_at if ok else None,
@@ -230,22 +279,15 @@ def _enrollments(team, rng, journey, contacts, now, line):
                     cost_currency=currency if ok else "",
                 )
             )
-            steps.append(
-                EnrollmentStep(
-                    team=team,
-                    enrollment=enrollment,
-                    version=version,
-                    node=nid,
-                    node_type="message",
-                    outcome="sent",
-                    at=sent_at,
-                )
-            )
+            messages[-1].step = step
+        if enrollment.state == "completed":
+            enrollment.finished_at = at + timedelta(minutes=5)
+    Enrollment.objects.bulk_create(rows)
+    for message in messages:  # the outbox key names the enrollment, known only now
+        message.idempotency_key = message.idempotency_key.replace("{pk}", str(message.step.enrollment.pk))
     OutboundMessage.objects.bulk_create(messages)
-    by_key = {(m.contact_id, m.idempotency_key.split(":")[2]): m.pk for m in messages}
-    for step in steps:
-        if step.node_type == "message":
-            step.message_id = by_key.get((step.enrollment.contact_id, step.node))
+    for message in messages:
+        message.step.message_id = message.pk
     EnrollmentStep.objects.bulk_create(steps)
     orders = []
     for index, message in enumerate(messages):

@@ -263,6 +263,17 @@ def _halt(batch, enrollment, node, reason):
         _step(batch, enrollment, node, StepOutcome.HALTED, reason)
 
 
+# A customer merged away moments ago: the journeys' hand-off is about to move its enrollments to the survivor
+# (services.follow_merge). Its enrollments wait for that rather than run on a customer without contacts.
+MERGE_WAIT = timedelta(seconds=30)
+MERGE_GRACE = timedelta(minutes=15)
+
+
+def _merge_pending(enrollment, now):
+    customer = enrollment.customer
+    return customer.merged_into_id is not None and customer.updated_at > now - MERGE_GRACE
+
+
 def _advance_round(batch, pending):
     """Execute the current node of every pending enrollment; return those that can go on immediately."""
     still = []
@@ -273,6 +284,9 @@ def _advance_round(batch, pending):
         node = compiled.nodes.get(enrollment.node)
         if journey.status not in RUNNING:
             _halt(batch, enrollment, node, "journey stopped")
+            continue
+        if _merge_pending(enrollment, batch.now):
+            enrollment.next_run_at = batch.now + MERGE_WAIT  # no step: it goes on as the survivor's, just later
             continue
         if node is None:
             enrollment.state = EnrollmentState.FAILED
@@ -321,6 +335,13 @@ def _split(batch, items):
     try:
         q = compile_q(team, node0["config"].get("conditions") or {}, base="customer", now=batch.now)
     except ConditionError as error:  # the tree no longer validates (e.g. an archived attribute)
+        if _names_attribute(node0["config"].get("conditions"), error.path):
+            # Seed 002: an archived or retyped attribute stops the journey (the signal usually got there first).
+            journey = batch.journeys[items[0][0].journey_id]
+            _auto_stop(batch, journey, StatusReason.ATTRIBUTE_UNAVAILABLE)
+            for enrollment, node in items:
+                _halt(batch, enrollment, node, StatusReason.ATTRIBUTE_UNAVAILABLE.label)
+            return []
         matched, failure = set(), str(error)
     else:
         failure = ""
@@ -335,6 +356,21 @@ def _split(batch, items):
         if _move(enrollment, node, node["yes"] if yes else node["no"], batch.now):
             out.append(enrollment)
     return out
+
+
+def _names_attribute(tree, path):
+    """Whether a ConditionError's path ("conditions.children[1].children[0].op") points into an attribute
+    condition of `tree`."""
+    node = tree
+    for part in str(path).split(".")[1:]:
+        if not (part.startswith("children[") and part.endswith("]") and isinstance(node, dict)):
+            break
+        children = node.get("children") or []
+        index = part[len("children[") : -1]
+        if not index.isdigit() or int(index) >= len(children):
+            return False
+        node = children[int(index)]
+    return isinstance(node, dict) and node.get("type") == "attribute"
 
 
 def _tags(batch, items):

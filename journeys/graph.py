@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 
+from audiences.conditions import referenced_attribute_keys
+
 NODE_TYPES = ("message", "delay", "split", "tags", "attribute", "points")
 
 
@@ -177,8 +179,11 @@ def structure(graph):
     return walk((graph or {}).get("nodes"))
 
 
-def referenced(graph):
-    """What a graph depends on: module ids, template ids, attribute keys, tag names, channel ids."""
+def referenced(graph, *, trigger_type="", trigger_config=None):
+    """Everything a journey depends on, collected from every place that names it: message nodes (module ids,
+    template ids, channel ids), attribute nodes (the key they write), tag nodes (names added or removed), split
+    nodes' conditions (attribute keys and tag names they test) and the trigger (自訂屬性異動's attribute key,
+    貼上任一標籤's tags). The automatic stops (signals.py) ask this one function."""
     refs = {"modules": set(), "templates": set(), "attributes": set(), "channels": set(), "tags": set()}
     for node in iter_nodes(graph):
         config = node.get("config") or {}
@@ -195,4 +200,30 @@ def referenced(graph):
         elif kind == "tags":
             refs["tags"].update(config.get("add") or [])
             refs["tags"].update(config.get("remove") or [])
+        elif kind == "split":
+            conditions = config.get("conditions") or {}
+            refs["attributes"] |= referenced_attribute_keys(conditions)
+            refs["tags"] |= _condition_tags(conditions)
+    config = trigger_config if isinstance(trigger_config, dict) else {}
+    if trigger_type == "attribute_changed" and isinstance(config.get("key"), str) and config["key"]:
+        refs["attributes"].add(config["key"])
+    elif trigger_type == "tag_added":
+        tags = config.get("tags")
+        tags = tags if isinstance(tags, list) else [config.get("tag")]  # the old {"tag": name}
+        refs["tags"].update(tag for tag in tags if isinstance(tag, str) and tag)
     return refs
+
+
+def _condition_tags(tree):
+    """Tag names a condition tree tests (tag conditions: {"type": "tag", "tags": [...]})."""
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "tag":
+                found.update(tag for tag in node.get("tags") or [] if isinstance(tag, str))
+            for child in node.get("children") or []:
+                walk(child)
+
+    walk(tree)
+    return found

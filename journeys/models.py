@@ -151,6 +151,8 @@ class EnrollmentState(models.TextChoices):
     COMPLETED = "completed", _("已完成")
     HALTED = "halted", _("已停止")  # the journey was stopped while the customer was inside
     FAILED = "failed", _("失敗")
+    # The customer was merged into another who was further along in the same journey (services.follow_merge).
+    MERGED = "merged", _("因顧客合併結束")
 
 
 class Enrollment(TeamOwned):
@@ -247,6 +249,42 @@ class TriggerCounter(TeamOwned):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["team", "journey", "customer"], name="triggercounter_unique"),
+        ]
+
+
+class MergeTransferKind(models.TextChoices):
+    MOVED = "moved", _("移至存續顧客")
+    ENDED = "ended", _("因顧客合併結束")
+    COUNTER = "counter", _("觸發次數併入存續顧客")
+
+
+class MergeTransfer(TeamOwned):
+    """What a customer merge did to journeys, so its un-merge can undo exactly that (services.follow_merge /
+    follow_unmerge): an enrollment moved to the survivor, an enrollment ended (with its position to resume from),
+    or a trigger counter added to the survivor's. `returned_at` is set when the un-merge has undone it."""
+
+    merge = models.ForeignKey("cdp.MergeRecord", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=MergeTransferKind.choices)
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+")
+    enrollment = models.ForeignKey(Enrollment, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # The customer the enrollment or the count belonged to before the merge.
+    from_customer = models.ForeignKey("cdp.Customer", on_delete=models.CASCADE, related_name="+")
+    count = models.PositiveIntegerField(default=0)  # counter: what the absorbed customer's counter held
+    next_run_at = models.DateTimeField(null=True, blank=True)  # ended: where it was waiting
+    waiting = models.BooleanField(default=False)
+    at = models.DateTimeField(default=timezone.now)
+    returned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "merge", "enrollment"],
+                condition=Q(enrollment__isnull=False),
+                name="mergetransfer_unique_enrollment",
+            ),
+            models.UniqueConstraint(
+                fields=["team", "merge", "journey"], condition=Q(kind="counter"), name="mergetransfer_unique_counter"
+            ),
         ]
 
 

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Case, Count, F, Max, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts import queues
 from accounts.models import Team
-from cdp.models import Channel, ChannelKind
+from cdp.models import Channel, ChannelKind, CustomerEvent, EventType, MergeRecord
 
 from . import graph as g
 from .models import (
@@ -25,7 +26,10 @@ from .models import (
     Journey,
     JourneyChannel,
     JourneyVersion,
+    MergeTransfer,
+    MergeTransferKind,
     StatusChange,
+    TriggerCounter,
     normalize_trigger_config,
 )
 from .statemachine import (
@@ -38,6 +42,7 @@ from .statemachine import (
     can_edit,
     check_transition,
 )
+from .triggers import wake_engine
 from .validation import validate_dnd, validate_for_publish, validate_node, validate_trigger
 
 S = JourneyStatus
@@ -506,3 +511,213 @@ def _expire(journey, now):
     elif journey.expiry_action == "stop" or journey.status == S.SCHEDULED:
         change_status(journey, S.STOPPING, event="expire", reason=StatusReason.SCHEDULE_EXPIRED, now=now)
         halt_stopping(journey, now=now)
+
+
+# --- customer merges and un-merges (cdp's "merged" / "unmerged" timeline events) -------------------------------
+
+# Enrollment.reason of an enrollment ended by a merge (zh-Hant stored, English in journeys' .po).
+MERGE_ENDED_REASON = gettext_noop("顧客合併：同一旅程保留進度較前的參與，此筆結束")
+
+
+def follow_customer_events(team, event_ids):
+    """Apply the merges and un-merges among these timeline events to journeys, in event order, once per merge
+    record (each merge writes two events, one per customer). Idempotent: the hand-off may deliver twice."""
+    rows = (
+        CustomerEvent.objects.for_team(team)
+        .filter(pk__in=list(event_ids), type__in=[EventType.MERGED, EventType.UNMERGED])
+        .order_by("id")
+        .values_list("type", "data")
+    )
+    done, count = set(), 0
+    for event_type, data in rows:
+        merge_id = (data or {}).get("merge_id")
+        if not isinstance(merge_id, int) or (event_type, merge_id) in done:
+            continue
+        done.add((event_type, merge_id))
+        follow = follow_merge if event_type == EventType.MERGED else follow_unmerge
+        count += follow(team, merge_id)
+    return count
+
+
+def _progress(enrollments):
+    """{enrollment id: (distinct nodes executed, entered_at, id)} — how far along each enrollment is."""
+    rows = enrollments.annotate(done=Count("steps__node", distinct=True)).values_list("pk", "done", "entered_at")
+    return {pk: (done, entered_at, pk) for pk, done, entered_at in rows}
+
+
+def _further(a, b):
+    """Whether progress `a` is further along than `b`: more distinct nodes executed; on a tie the one that entered
+    earlier; then the older row."""
+    return (a[0], -a[1].timestamp(), -a[2]) > (b[0], -b[1].timestamp(), -b[2])
+
+
+def follow_merge(team, merge_id, *, now=None):
+    """A customer was merged into another: the absorbed customer's active enrollments and trigger counters go to
+    the survivor. In a journey where both have active enrollments, the customer whose furthest-along enrollment is
+    further along (_further) keeps theirs there, the other's end (state merged, MERGE_ENDED_REASON). Every change
+    is recorded as a MergeTransfer so follow_unmerge can undo it. Returns the rows changed."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        record = MergeRecord.objects.for_team(team).select_for_update().filter(pk=merge_id).first()
+        if record is None or record.unmerged_at is not None:
+            return 0  # an un-merge already undid it (or the event arrived after it): nothing to follow
+        survivor_id, absorbed_id = record.survivor_id, record.absorbed_id
+        active = Enrollment.objects.for_team(team).filter(state=EnrollmentState.ACTIVE)
+        theirs = active.filter(customer_id=absorbed_id)
+        both = set(theirs.values_list("journey_id", flat=True)) & set(
+            active.filter(customer_id=survivor_id).values_list("journey_id", flat=True)
+        )
+        ended = []
+        if both:
+            contested = active.filter(customer_id__in=[survivor_id, absorbed_id], journey_id__in=both)
+            progress = _progress(contested)
+            best = {}  # (journey, customer) -> furthest progress
+            members = {}  # (journey, customer) -> enrollment ids
+            for pk, journey_id, customer_id in contested.values_list("pk", "journey_id", "customer_id"):
+                key = (journey_id, customer_id)
+                members.setdefault(key, []).append(pk)
+                if key not in best or _further(progress[pk], best[key]):
+                    best[key] = progress[pk]
+            for journey_id in both:
+                absorbed_wins = _further(best[(journey_id, absorbed_id)], best[(journey_id, survivor_id)])
+                ended += members[(journey_id, survivor_id if absorbed_wins else absorbed_id)]
+        ending = list(
+            Enrollment.objects.filter(pk__in=ended).values_list(
+                "pk", "journey_id", "customer_id", "next_run_at", "waiting"
+            )
+        )
+        moving = list(theirs.exclude(pk__in=ended).values_list("pk", "journey_id"))
+        counters = list(
+            TriggerCounter.objects.for_team(team).filter(customer_id=absorbed_id).values_list("journey_id", "count")
+        )
+        MergeTransfer.objects.bulk_create(
+            [
+                MergeTransfer(
+                    team=team,
+                    merge=record,
+                    kind=MergeTransferKind.ENDED,
+                    journey_id=journey_id,
+                    enrollment_id=pk,
+                    from_customer_id=customer_id,
+                    next_run_at=next_run_at,
+                    waiting=waiting,
+                    at=now,
+                )
+                for pk, journey_id, customer_id, next_run_at, waiting in ending
+            ]
+            + [
+                MergeTransfer(
+                    team=team,
+                    merge=record,
+                    kind=MergeTransferKind.MOVED,
+                    journey_id=journey_id,
+                    enrollment_id=pk,
+                    from_customer_id=absorbed_id,
+                    at=now,
+                )
+                for pk, journey_id in moving
+            ]
+            + [
+                MergeTransfer(
+                    team=team,
+                    merge=record,
+                    kind=MergeTransferKind.COUNTER,
+                    journey_id=journey_id,
+                    from_customer_id=absorbed_id,
+                    count=count,
+                    at=now,
+                )
+                for journey_id, count in counters
+            ],
+            ignore_conflicts=True,
+        )
+        changed = Enrollment.objects.filter(pk__in=ended, state=EnrollmentState.ACTIVE).update(
+            state=EnrollmentState.MERGED,
+            finished_at=now,
+            next_run_at=None,
+            claimed_until=None,
+            waiting=False,
+            reason=MERGE_ENDED_REASON,
+        )
+        changed += Enrollment.objects.filter(pk__in=[pk for pk, _j in moving], customer_id=absorbed_id).update(
+            customer_id=survivor_id
+        )
+        changed += _add_counts(team, survivor_id, counters)
+        TriggerCounter.objects.for_team(team).filter(customer_id=absorbed_id).delete()
+    return changed
+
+
+def _add_counts(team, customer_id, counts):
+    """Add {journey: n} to the customer's trigger counters (rows created where missing), one UPDATE in all."""
+    counts = [(journey_id, n) for journey_id, n in counts if n]
+    if not counts:
+        return 0
+    TriggerCounter.objects.bulk_create(
+        [
+            TriggerCounter(team=team, journey_id=journey_id, customer_id=customer_id, count=0)
+            for journey_id, _n in counts
+        ],
+        ignore_conflicts=True,
+    )
+    return (
+        TriggerCounter.objects.for_team(team)
+        .filter(customer_id=customer_id, journey_id__in=[journey_id for journey_id, _n in counts])
+        .update(count=F("count") + Case(*[When(journey_id=j, then=Value(n)) for j, n in counts], default=Value(0)))
+    )
+
+
+def follow_unmerge(team, merge_id, *, now=None):
+    """The inverse of follow_merge, for what it recorded and has not undone yet: enrollments moved to the survivor
+    go back to the restored customer (if still the survivor's), with those that entered after the merge through one
+    of the restored customer's contacts (the contact goes back, so does what it started); enrollments ended by the
+    merge resume where they were waiting; trigger counts go back (the survivor's never below 0)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        record = MergeRecord.objects.for_team(team).select_for_update().filter(pk=merge_id).first()
+        if record is None or record.unmerged_at is None:
+            return 0
+        survivor_id, absorbed_id = record.survivor_id, record.absorbed_id
+        transfers = MergeTransfer.objects.for_team(team).filter(merge=record, returned_at__isnull=True)
+        moved = transfers.filter(kind=MergeTransferKind.MOVED).values("enrollment_id")
+        changed = (
+            Enrollment.objects.for_team(team)
+            .filter(pk__in=moved, customer_id=survivor_id)
+            .update(customer_id=absorbed_id)
+        )
+        changed += (
+            Enrollment.objects.for_team(team)
+            .filter(
+                customer_id=survivor_id,
+                state=EnrollmentState.ACTIVE,
+                entered_at__gte=record.merged_at,
+                contact_id__in=list(record.snapshot.get("contact_ids") or []),
+            )
+            .update(customer_id=absorbed_id)
+        )
+        ended = list(
+            transfers.filter(kind=MergeTransferKind.ENDED).values_list("enrollment_id", "next_run_at", "waiting")
+        )
+        if ended:
+            changed += Enrollment.objects.filter(
+                pk__in=[pk for pk, _n, _w in ended], state=EnrollmentState.MERGED
+            ).update(
+                state=EnrollmentState.ACTIVE,
+                finished_at=None,
+                reason="",
+                claimed_until=None,
+                # Where it was waiting; a wait that ended meanwhile is due now.
+                next_run_at=Case(*[When(pk=pk, then=Value(at or now)) for pk, at, _w in ended], default=Value(now)),
+                waiting=Case(*[When(pk=pk, then=Value(waiting)) for pk, _at, waiting in ended], default=Value(False)),
+            )
+        counters = list(transfers.filter(kind=MergeTransferKind.COUNTER).values_list("journey_id", "count"))
+        if counters:
+            survivor_counters = TriggerCounter.objects.for_team(team).filter(customer_id=survivor_id)
+            for journey_id, count in counters:  # one row per journey of the merge
+                survivor_counters.filter(journey_id=journey_id).update(
+                    count=Case(When(count__gt=count, then=F("count") - count), default=Value(0))
+                )
+            changed += _add_counts(team, absorbed_id, counters)
+        transfers.update(returned_at=now)
+    if changed:
+        transaction.on_commit(wake_engine)
+    return changed

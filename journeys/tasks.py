@@ -32,12 +32,15 @@ def ensure_schedules(**kwargs):
 
 
 def on_customer_events(team_id, event_ids):
-    """Fire journey triggers for new timeline events (cdp.events). Idempotent: an event enrols once."""
+    """New timeline events (cdp.events): merges and un-merges move enrollments (services.follow_customer_events),
+    then triggers fire. Idempotent: an event enrols once, a merge is followed once."""
+    from .services import follow_customer_events
     from .triggers import fire_events
 
     team = Team.objects.filter(pk=team_id).first()
     if team is None:
         return 0
+    follow_customer_events(team, event_ids)
     return fire_events(team, event_ids)
 
 

@@ -217,3 +217,28 @@ def test_list_builder_and_statistics_in_both_languages(logged_in, live_server, t
     tab.goto(f"{live_server.url}/journeys/{demo.pk}/statistics/")
     assert "Journey triggers" in tab.content() and "Open rate (LINE)" in tab.content()
     screenshot("journeys-statistics-en")
+
+
+def test_demo_journey_statistics_pages_show_nested_funnels(logged_in, live_server, team, screenshot):  # noqa: F811
+    """Issue 24 item 7: on every demo journey's statistics page, no node's children were reached by more customers
+    than the node (a split's two branches together included)."""
+    from journeys import graph as g
+
+    tab = logged_in
+    for journey in Journey.objects.filter(team=team).exclude(current_version=None):
+        tab.goto(f"{live_server.url}/journeys/{journey.pk}/statistics/")
+        tab.wait_for_selector("[data-testid=node-stats]")
+        shown = {
+            row.get_attribute("data-node"): int(row.query_selector_all("td")[1].inner_text())
+            for row in tab.query_selector_all("[data-testid=node-stats] tr[data-node]")
+        }
+        compiled = g.compile_graph(journey.current_version.graph)
+        assert set(shown) == set(compiled.order)
+        for node_id in compiled.order:
+            node = compiled.nodes[node_id]
+            children = [node["yes"], node["no"]] if node["type"] == "split" else [node["next"]]
+            assert sum(shown[child] for child in children if child) <= shown[node_id], (journey.name, node)
+        if any(node["type"] == "split" for node in compiled.nodes.values()):
+            split = next(node for node in compiled.nodes.values() if node["type"] == "split")
+            assert shown[split["yes"]] > 0 and shown[split["no"]] > 0
+            screenshot("journeys-statistics-funnel")

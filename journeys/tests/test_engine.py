@@ -436,3 +436,73 @@ def test_a_connection_lost_while_a_batch_is_retried_one_by_one_fails_no_enrollme
     assert engine.sweep(now=later) == 1
     assert run_all(now=later) == 1
     assert set(Enrollment.objects.filter(journey=journey).values_list("state", flat=True)) == {"completed"}
+
+
+@pytest.mark.parametrize("change", ["archive", "retype"])
+@pytest.mark.parametrize("place", ["split", "trigger_tag_split"])
+def test_attribute_used_only_in_a_split_stops_the_journey(console, team, line, module, change, place):
+    """Issue 24 item 2, seed 002: 自訂屬性為封存狀態、自訂屬性資料型態被改變 → 旅程已停止, also when only a split
+    node's conditions test the attribute (nested in a group); the list shows the seed's ⚠️ text."""
+    from django.urls import reverse
+
+    from accounts import handoff
+    from cdp.services.attributes import archive_attribute, change_attribute_type
+
+    attribute = CustomAttributeFactory(team=team, key="level", type="text")
+    TagFactory(team=team, name="VIP")
+    tree = {
+        "op": "and",
+        "children": [
+            {"type": "tag", "op": "has", "match": "any", "tags": ["VIP"]},
+            {"op": "or", "children": [{"type": "attribute", "key": "level", "op": "equals", "value": "gold"}]},
+        ],
+    }
+    if place == "split":
+        nodes = [delay(hours=1), split(tree, yes=[message(line, module)], no=[])]
+    else:  # the split is the first node, behind a tag trigger: nothing else names the attribute
+        nodes = [split(tree, yes=[], no=[message(line, module)])]
+    journey = published_journey(team, line, nodes)
+    unrelated = published_journey(team, line, [delay(hours=1)])
+    waiting = enroll_directly(journey, ContactFactory(channel=line))
+    if change == "archive":
+        archive_attribute(attribute)
+    else:
+        change_attribute_type(attribute, "number")
+    handoff.drain("journeys.tasks.on_signal")
+    journey.refresh_from_db(), unrelated.refresh_from_db(), waiting.refresh_from_db()
+    assert (journey.status, journey.status_reason) == ("stopped", "attribute_unavailable")
+    assert waiting.state == "halted"
+    assert unrelated.status == "active"
+    row = console.get(reverse("journeys:index")).content.decode().split(f'data-journey="{journey.pk}"')[1]
+    assert "⚠️ 找不到自訂屬性或被封存、資料型態被改變" in row.split("</tr>")[0]
+
+
+def test_attribute_trigger_and_every_condition_place_are_references(team, line, module):
+    """graph.referenced is the one collection of what a journey depends on: nodes, split conditions, trigger."""
+    from journeys import graph as g
+
+    tree = {"op": "and", "children": [{"type": "tag", "op": "has", "match": "any", "tags": ["VIP"]}]}
+    tree["children"].append({"type": "attribute", "key": "city", "op": "equals", "value": "台北"})
+    graph = {"nodes": [split(tree, yes=[node("attribute", key="level", value="gold")], no=[message(line, module)])]}
+    refs = g.referenced(graph, trigger_type="attribute_changed", trigger_config={"key": "tier"})
+    assert refs["attributes"] == {"city", "level", "tier"}
+    assert refs["tags"] == {"VIP"} and refs["modules"] == {module.pk} and refs["channels"] == {line.pk}
+    assert g.referenced(graph, trigger_type="tag_added", trigger_config={"tags": ["回購"]})["tags"] == {"VIP", "回購"}
+
+
+@pytest.mark.parametrize("change", ["archive", "retype"])
+def test_split_on_an_attribute_gone_before_the_signal_stops_instead_of_taking_no(team, line, module, change):
+    """Issue 24 item 2: if the engine reaches the split before the archive / retype signal is handled, it stops the
+    journey with the seed's reason rather than sending everyone down 否."""
+    from cdp.services.attributes import archive_attribute, change_attribute_type
+
+    attribute = CustomAttributeFactory(team=team, key="level", type="text")
+    tree = {"op": "and", "children": [{"type": "attribute", "key": "level", "op": "equals", "value": "gold"}]}
+    journey = published_journey(team, line, [split(tree, yes=[], no=[message(line, module)])])
+    enrollment = enroll_directly(journey, ContactFactory(channel=line))
+    archive_attribute(attribute) if change == "archive" else change_attribute_type(attribute, "number")
+    run_all()  # the signal's hand-off has not run
+    journey.refresh_from_db(), enrollment.refresh_from_db()
+    assert journey.status_reason == "attribute_unavailable" and journey.status in ("stopping", "stopped")
+    assert enrollment.state == "halted" and not OutboundMessage.objects.exists()
+    assert enrollment.reason == "找不到自訂屬性或被封存、資料型態被改變"
