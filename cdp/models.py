@@ -130,7 +130,7 @@ class Contact(TeamOwned):
 
     external_id: LINE UID, Facebook PSID, Instagram IGSID, WeChat OpenID, website visitor id; for WhatsApp the
     E.164 phone number when the platform gives one, otherwise the business-scoped user id (then `phone` is
-    empty and `business_scoped_id` holds the same value). See cdp/services/identity.py (normalize_identity) for
+    empty and `business_scoped_id` holds the same value). See cdp/services/identity/resolve.py (normalize_identity) for
     normalisation.
     """
 
@@ -541,7 +541,7 @@ class ImportJob(TeamOwned):
     created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
-    # Written with every chunk: a running job whose heartbeat is old lost its worker and is resumed (imports.py).
+    # Written with every chunk: a running job whose heartbeat is old lost its worker and is resumed (cdp.imports).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

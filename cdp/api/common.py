@@ -1,0 +1,19 @@
+"""What every cdp API resource shares: the permissions it requires and a service error as a 400."""
+
+from rest_framework.exceptions import ValidationError as DRFValidationError
+
+VIEW = "customers.view"
+EDIT = "customers.edit"
+
+
+def _raise(exc):
+    """A django ValidationError from a service → the API's 400 with fields."""
+    if hasattr(exc, "error_dict"):
+        raise DRFValidationError(exc.message_dict)
+    raise DRFValidationError({"non_field_errors": exc.messages})
+
+
+def _bool(value):
+    if value is None or value == "":
+        return None
+    return str(value).lower() in ("1", "true", "yes")
