@@ -11,9 +11,3 @@ def _raise(exc):
     if hasattr(exc, "error_dict"):
         raise DRFValidationError(exc.message_dict)
     raise DRFValidationError({"non_field_errors": exc.messages})
-
-
-def _bool(value):
-    if value is None or value == "":
-        return None
-    return str(value).lower() in ("1", "true", "yes")

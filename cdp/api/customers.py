@@ -1,86 +1,25 @@
 """/api/v1/customers: list / filter, and the customer's tags, attributes, points and bindings."""
 
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Q
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 
 from accounts.api_base import TeamScopedViewSet, error_response
-from accounts.params import parse_id
 
 from .. import serializers as s
+from ..filters import CustomerApiFilter
 from ..models import (
-    AttributeValue,
     Contact,
-    CustomAttribute,
     Customer,
-    CustomerTag,
 )
-from ..phones import normalize_phone
 from ..services import attributes, customers, identity, tags
-from .common import EDIT, VIEW, _bool, _raise
-
-
-def filter_customers(queryset, team, params):
-    """search / tag / attribute / bound / member / channel filters; related rows via Exists() subqueries."""
-    q = (params.get("search") or "").strip()
-    if q:
-        match = Q(member_id=q) | Q(email=q.lower()) | Q(name__istartswith=q)
-        try:
-            match |= Q(phone=normalize_phone(q, team.default_region or "TW"))
-        except ValidationError:
-            pass  # not a phone number: search the other fields only
-        match |= Exists(Contact.objects.filter(team=team, customer=OuterRef("pk"), external_id=q))
-        queryset = queryset.filter(match)
-    for name in params.getlist("tag") if hasattr(params, "getlist") else [params.get("tag")]:
-        if name:
-            tag_id = parse_id(name)
-            tag_filter = Q(tag__name=name) | (Q(tag_id=tag_id) if tag_id is not None else Q(pk__in=[]))
-            queryset = queryset.filter(
-                Exists(CustomerTag.objects.filter(tag_filter, team=team, customer=OuterRef("pk")))
-            )
-    for spec in params.getlist("attribute") if hasattr(params, "getlist") else [params.get("attribute")]:
-        if spec:
-            key, sep, raw = spec.partition(":")
-            attribute = CustomAttribute.objects.for_team(team).filter(key=key).first()
-            if attribute is None:
-                raise DRFValidationError({"attribute": [f"Unknown attribute: {key}"]})
-            values = AttributeValue.objects.filter(team=team, attribute=attribute, customer=OuterRef("pk"))
-            if sep:
-                try:
-                    columns = attributes.convert(attribute, raw, team.zone)
-                except ValueError as exc:
-                    raise DRFValidationError({"attribute": [f"{key}: {exc}"]})
-                values = values.filter(**{k: v for k, v in (columns or {}).items() if v is not None})
-            queryset = queryset.filter(Exists(values))
-    for key, column in (("bound", "is_bound"), ("member", "is_member")):
-        value = _bool(params.get(key))
-        if value is not None:
-            queryset = queryset.filter(**{column: value})
-    if params.get("channel"):
-        channel_id = parse_id(params["channel"])
-        if channel_id is None:
-            raise DRFValidationError({"channel": ["Must be an integer."]})
-        queryset = queryset.filter(
-            Exists(Contact.objects.filter(team=team, channel_id=channel_id, customer=OuterRef("pk")))
-        )
-    return queryset
+from .common import EDIT, VIEW, _raise
 
 
 @extend_schema_view(
-    list=extend_schema(
-        parameters=[
-            OpenApiParameter("search", str, description="Member id, phone, email, name prefix or a channel id"),
-            OpenApiParameter("tag", str, description="Tag name or id (repeatable; all must match)"),
-            OpenApiParameter("attribute", str, description="key (has a value) or key:value (repeatable)"),
-            OpenApiParameter("bound", bool),
-            OpenApiParameter("member", bool),
-            OpenApiParameter("channel", int, description="Has a contact on this channel"),
-        ]
-    ),
     retrieve=extend_schema(responses=s.CustomerDetailSerializer),
 )
 class CustomerViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
@@ -89,11 +28,11 @@ class CustomerViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
     queryset = Customer.objects.all()
     serializer_class = s.CustomerSerializer
     required_permissions = {"read": VIEW, "write": EDIT, "bind": EDIT}
-    filter_backends = []
+    filterset_class = CustomerApiFilter
 
     def scope_queryset(self, queryset):
         if self.action == "list":
-            return filter_customers(queryset.filter(merged_into__isnull=True), self.team, self.request.query_params)
+            return queryset.filter(merged_into__isnull=True)
         return queryset
 
     def get_serializer_class(self):
