@@ -141,7 +141,7 @@ class CustomerApiFilter(django_filters.FilterSet):
             queryset = queryset.filter(Exists(values))
         return queryset
 
-    def filter_channel(self, queryset, name, value):
+    def filter_channel(self, queryset, name, value: int):
         return queryset.filter(Exists(Contact.objects.filter(team=self.team, channel=value, customer=OuterRef("pk"))))
 
 

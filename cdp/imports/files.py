@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.utils.translation import gettext as _
 
 from accounts.csv_lines import BOM, CsvLines
+from core.errors import ServiceError
 
 from ..models import (
     ImportJob,
@@ -24,8 +25,10 @@ SNIFF_BYTES = 64 * 1024
 NUL = "\x00"
 
 
-class ImportFileError(Exception):
+class ImportFileError(ServiceError):
     """The file cannot be read as CSV (encoding, empty, no header)."""
+
+    default_code = "import_file_invalid"
 
 
 @dataclass
@@ -34,7 +37,7 @@ class Preview:
     rows: list = field(default_factory=list)
     total_rows: int = 0
     delimiter: str = ","
-    error: str = ""
+    error: str = ""  # the console shows the ImportFileError preview() raised
 
 
 def create_job(*, team, upload, channel, user=None):
@@ -51,12 +54,12 @@ def _open(job):
     sample_bytes = raw.read(SNIFF_BYTES)
     raw.seek(0)
     if not sample_bytes.strip():
-        raise ImportFileError(_("檔案是空的。"))
+        raise ImportFileError(_("檔案是空的。"), code="empty_file")
     sample = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
     try:
         text_sample = sample.decode(sample_bytes, final=False)
     except UnicodeDecodeError:
-        raise ImportFileError(_("檔案不是 UTF-8 編碼：請在 Excel 另存為「CSV UTF-8（逗號分隔）」。"))
+        raise ImportFileError(_("檔案不是 UTF-8 編碼：請在 Excel 另存為「CSV UTF-8（逗號分隔）」。"), code="not_utf8")
     try:
         dialect = csv.Sniffer().sniff("\n".join(text_sample.splitlines()[:20]), delimiters=",;\t|")
     except csv.Error:
@@ -68,15 +71,15 @@ def _open(job):
     try:
         headers = [h.strip() for h in next(reader)]
     except StopIteration:
-        raise ImportFileError(_("檔案是空的。"))
+        raise ImportFileError(_("檔案是空的。"), code="empty_file")
     except UnicodeDecodeError:
-        raise ImportFileError(_("檔案不是 UTF-8 編碼：請在 Excel 另存為「CSV UTF-8（逗號分隔）」。"))
+        raise ImportFileError(_("檔案不是 UTF-8 編碼：請在 Excel 另存為「CSV UTF-8（逗號分隔）」。"), code="not_utf8")
     except csv.Error as exc:
-        raise ImportFileError(_("第 1 列不是有效的 CSV（%(error)s）。") % {"error": exc})
+        raise ImportFileError(_("第 1 列不是有效的 CSV（%(error)s）。") % {"error": exc}, code="not_csv")
     if any(NUL in h for h in headers):
-        raise ImportFileError(_("第一列含有 NUL 字元：檔案不是文字 CSV。"))
+        raise ImportFileError(_("第一列含有 NUL 字元：檔案不是文字 CSV。"), code="not_csv")
     if not any(headers):
-        raise ImportFileError(_("第一列必須是欄位名稱。"))
+        raise ImportFileError(_("第一列必須是欄位名稱。"), code="no_header")
     if len(set(headers)) != len(headers):
         raise ImportFileError(
             _("欄位名稱重複：%(names)s") % {"names": ", ".join(sorted({h for h in headers if headers.count(h) > 1}))}
@@ -93,17 +96,18 @@ def _rows(reader):
         except StopIteration:
             return
         except UnicodeDecodeError:
-            raise ImportFileError(_("第 %(row)s 列之後的內容不是 UTF-8 編碼。") % {"row": number})
+            raise ImportFileError(_("第 %(row)s 列之後的內容不是 UTF-8 編碼。") % {"row": number}, code="not_utf8")
         except csv.Error as exc:
             # e.g. a quote that is never closed swallows the rest of the file into one oversized field
             message = _("第 %(row)s 列之後不是有效的 CSV（%(error)s）：請檢查未成對的引號。")
-            raise ImportFileError(message % {"row": number + 1, "error": exc})
+            raise ImportFileError(message % {"row": number + 1, "error": exc}, code="not_csv")
         number += 1
         if any(cell.strip() for cell in cells):
             yield number, cells
 
 
 def preview(job):
+    """The file's headers, first rows and row count; raises ImportFileError when it cannot be read as CSV."""
     try:
         reader, headers, dialect = _open(job)
         rows, total = [], 0
@@ -111,8 +115,6 @@ def preview(job):
             total += 1
             if len(rows) < PREVIEW_ROWS:
                 rows.append(cells + [""] * (len(headers) - len(cells)))
-    except ImportFileError as exc:
-        return Preview(error=str(exc))
     finally:
         job.file.close()
     return Preview(headers=headers, rows=rows, total_rows=total, delimiter=dialect.delimiter)

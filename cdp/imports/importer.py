@@ -61,16 +61,17 @@ def start(job, mapping):
 
     A file that is not CSV past some row fails here, before any row is written: the run writes chunks as it reads,
     so it would find the broken row only after the good ones before it were in."""
-    checked = preview(job)
-    total = checked.total_rows
-    ImportJob.objects.filter(pk=job.pk).update(mapping=mapping, total_rows=total)
-    job.mapping, job.total_rows = mapping, total
-    if checked.error:
+    try:
+        total = preview(job).total_rows
+    except ImportFileError as exc:
+        ImportJob.objects.filter(pk=job.pk).update(mapping=mapping, total_rows=0)
         ImportJob.objects.filter(pk=job.pk, status=ImportStatus.PENDING).update(
-            status=ImportStatus.FAILED, finished_at=timezone.now(), errors=[file_error(checked.error)]
+            status=ImportStatus.FAILED, finished_at=timezone.now(), errors=[file_error(str(exc))]
         )
         job.refresh_from_db()
         return job
+    ImportJob.objects.filter(pk=job.pk).update(mapping=mapping, total_rows=total)
+    job.mapping, job.total_rows = mapping, total
     if total > BACKGROUND_ROWS:
         transaction.on_commit(lambda: queues.enqueue("cdp.tasks.run_import", job.pk, task_name=f"import:{job.pk}"))
         return job
@@ -259,7 +260,7 @@ class Importer:
         reader, headers, _dialect = _open(self.job)
         missing = [c for c in [self.key_column, *self.columns] if c not in headers]
         if missing:
-            raise ImportFileError(_("檔案缺少欄位：%(names)s") % {"names": ", ".join(missing)})
+            raise ImportFileError(_("檔案缺少欄位：%(names)s") % {"names": ", ".join(missing)}, code="missing_columns")
         numbered_rows = itertools.islice(_rows(reader), self.processed, None)  # past the committed chunks
         read_next = functools.partial(self.parse_chunk, headers, numbered_rows, translation.get_language())
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"import-{self.job.pk}") as reader_thread:

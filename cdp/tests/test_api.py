@@ -122,6 +122,9 @@ class TestCustomersApi:
         customer = CustomerFactory(team=team)
         response = api.post(f"/api/v1/customers/{customer.pk}/points", {"delta": -1})
         assert response.status_code == 400 and "delta" in response.json()["error"]["fields"]
+        # A service's ServiceError keeps its stable code through the one exception handler (issue 22.4).
+        error = response.json()["error"]
+        assert error["code"] == "insufficient_points" and error["message"] == error["fields"]["delta"][0]
         assert api.post(f"/api/v1/customers/{customer.pk}/tags", {"tags": ["a", "b"]}).status_code == 200
         assert api.post(f"/api/v1/customers/{customer.pk}/tags/remove", {"tags": ["a"]}).status_code == 200
         assert list(CustomerTag.objects.values_list("tag__name", flat=True)) == ["b"]

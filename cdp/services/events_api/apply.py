@@ -11,7 +11,17 @@ from ...models import (
     EventReceipt,
 )
 from .batched import Fallback, FastRun
-from .checks import ACCEPTED, DUPLICATE, Batch, Outcome, Rejected, _check_event, _data_errors, check_body
+from .checks import (
+    ACCEPTED,
+    DUPLICATE,
+    Batch,
+    Outcome,
+    Rejected,
+    _check_event,
+    _data_errors,
+    check_body,
+    rejection_code,
+)
 from .handlers import apply_event
 
 
@@ -33,7 +43,7 @@ def process(team, body):
         try:
             items.append(Item(index, *_check_event(batch, event)))
         except Rejected as exc:
-            results[index] = (event_id, exc.errors)
+            results[index] = (event_id, exc.errors, exc.code)
     with transaction.atomic(), batched_notifications():
         fresh = {}
         for item in items:
@@ -62,8 +72,8 @@ def process(team, body):
         elif result == DUPLICATE:
             outcome.duplicates += 1
         else:
-            event_id, errors = result
-            outcome.rejected.append({"index": index, "id": event_id, "errors": errors})
+            event_id, errors, code = result
+            outcome.rejected.append({"index": index, "id": event_id, "errors": errors, "code": code})
     return outcome
 
 
@@ -87,11 +97,12 @@ def _apply_one(batch, item, accepted, results):
             apply_event(batch, item.type, item.occurred_at, item.data)
     except Rejected as exc:
         batch.contacts = contacts_before
-        results[item.index] = (item.event_id, exc.errors)
+        results[item.index] = (item.event_id, exc.errors, exc.code)
         return
     except ValidationError as exc:
         batch.contacts = contacts_before
-        results[item.index] = (item.event_id, _data_errors(exc))
+        errors = _data_errors(exc)
+        results[item.index] = (item.event_id, errors, rejection_code(errors, exc))
         return
     accepted.add(item.event_id)
     results[item.index] = ACCEPTED

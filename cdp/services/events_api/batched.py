@@ -83,9 +83,9 @@ class FastRun:
         try:
             ident = identity.normalize_identity(self.team, member_id=member_id, phone=phone, email=email)
         except ValidationError as exc:
-            raise Rejected(_data_errors(exc))
+            raise Rejected(_data_errors(exc), cause=exc)
         if not ident:
-            raise Rejected({"data.member_id": [_("需要會員編號、電話或 Email 其中之一。")]})
+            raise Rejected({"data.member_id": [_("需要會員編號、電話或 Email 其中之一。")]}, "missing_identity")
         return ident
 
     # -- the run --
@@ -101,7 +101,7 @@ class FastRun:
         self._load([op for _item, op in ops])
         for item, op in parsed:
             if isinstance(op, Rejected):
-                results[item.index] = (item.event_id, op.errors)
+                results[item.index] = (item.event_id, op.errors, op.code)
             elif item.event_id in accepted:
                 results[item.index] = DUPLICATE
             else:
@@ -111,7 +111,7 @@ class FastRun:
                     else:
                         self._bind(item, op)
                 except Rejected as exc:
-                    results[item.index] = (item.event_id, exc.errors)
+                    results[item.index] = (item.event_id, exc.errors, exc.code)
                     continue
                 accepted.add(item.event_id)
                 results[item.index] = ACCEPTED
@@ -192,7 +192,8 @@ class FastRun:
                 "data.member_id": [
                     _("會員編號衝突：此聯絡人的顧客已有其他會員編號（%(current)s）。") % {"current": customer.member_id}
                 ]
-            }
+            },
+            "member_id_conflict",
         )
 
     def _bind(self, item, op):

@@ -10,6 +10,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from accounts.params import parse_id
+from core.errors import ServiceError
 
 from ...models import (
     BindingMethod,
@@ -47,10 +48,71 @@ class BadBody(Exception):
         super().__init__(message)
 
 
-class Rejected(Exception):
-    def __init__(self, errors):
+# The `code` of a rejected event: one per reason, so an integrator can branch on it in any language. The schema
+# (RejectedEventSerializer) and the README list them; tests check that every code used is listed here.
+REJECTION_CODES = {
+    "invalid_event": "The event is not a JSON object.",
+    "invalid_id": "The event id is missing, not text, or longer than 128 characters.",
+    "unknown_type": "Not one of the event types (or system.<name>).",
+    "invalid_occurred_at": "occurred_at is not an ISO 8601 date-time.",
+    "future_occurred_at": "occurred_at is more than 10 minutes in the future.",
+    "invalid_data": "data is not an object, or one of its fields has the wrong type.",
+    "missing_identity": "A member id, phone or email is needed.",
+    "invalid_member_id": "The member id is longer than 128 characters.",
+    "invalid_phone": "Not a phone number (read with the team's default region).",
+    "invalid_email": "Not an email address.",
+    "member_id_conflict": "The contact's customer holds another member id: different people, never merged.",
+    "unknown_channel": "No channel of the team with that id.",
+    "invalid_external_id": "external_id is missing or longer than 128 characters.",
+    "unknown_contact": "The channel has no contact with that external_id.",
+    "invalid_method": "Not a binding method.",
+    "unknown_customer": "No customer of the team with that id.",
+    "missing_reference": "No customer reference: member_id, customer, or channel + external_id.",
+    "invalid_tags": "tags is not a non-empty list of tag names.",
+    "invalid_attributes": "attributes is missing or not {key: value}, or a value does not fit its attribute.",
+    "invalid_order": "checkout.completed data that cannot be an order (order id, amount, currency, items).",
+    "invalid_scope": "Not an unsubscribe scope.",
+}
+
+# A rejection built from a service's field errors gets the code of its first field (services' own codes win when
+# they are rejection codes).
+FIELD_CODES = {
+    "event": "invalid_event",
+    "id": "invalid_id",
+    "type": "unknown_type",
+    "occurred_at": "invalid_occurred_at",
+    "data.phone": "invalid_phone",
+    "data.email": "invalid_email",
+    "data.member_id": "invalid_member_id",
+    "data.external_id": "invalid_external_id",
+    "data.channel": "unknown_channel",
+    "data.customer": "unknown_customer",
+    "data.method": "invalid_method",
+    "data.tags": "invalid_tags",
+    "data.scope": "invalid_scope",
+    "data.order_id": "invalid_order",
+    "data.amount": "invalid_order",
+    "data.currency": "invalid_order",
+    "data.items": "invalid_order",
+}
+
+
+def rejection_code(errors, exc=None):
+    code = getattr(exc, "code", None)
+    if code in REJECTION_CODES:
+        return code
+    first = next(iter(errors), "data")
+    if first.startswith("data.attributes"):
+        return "invalid_attributes"
+    return FIELD_CODES.get(first, "invalid_data")
+
+
+class Rejected(ServiceError):
+    """One event refused: its errors ({field: [messages]}) and one stable code (REJECTION_CODES)."""
+
+    def __init__(self, errors, code=None, *, cause=None):
         self.errors = errors
-        super().__init__(str(errors))
+        super().__init__(errors, code=code or rejection_code(errors, cause))
 
 
 @dataclass
@@ -105,7 +167,7 @@ class Batch:
                 return normalize_phone(value, self.team.default_region or "TW")
             except ValidationError as exc:
                 if strict:
-                    raise Rejected({"data.external_id": exc.messages})
+                    raise Rejected({"data.external_id": exc.messages}, "invalid_phone")
         return value
 
 
@@ -121,7 +183,7 @@ def _data_errors(exc, prefix="data"):
 def _check_event(batch, event):
     if not isinstance(event, dict):
         raise Rejected({"event": [_("每個事件必須是物件。")]})
-    errors = {}
+    errors, future = {}, False
     event_id = event.get("id")
     if not isinstance(event_id, str) or not event_id.strip():
         errors["id"] = [_("需要事件 id（文字）。")]
@@ -148,6 +210,7 @@ def _check_event(batch, event):
                 parsed = timezone.make_aware(parsed, batch.team.zone)
             if parsed > batch.now + FUTURE_TOLERANCE:
                 errors["occurred_at"] = [_("發生時間不可在未來：%(value)s") % {"value": raw}]
+                future = True
             occurred_at = parsed
     data = event.get("data", {})
     if data is None:
@@ -155,5 +218,6 @@ def _check_event(batch, event):
     if not isinstance(data, dict):
         errors["data"] = [_("data 必須是物件。")]
     if errors:
-        raise Rejected(errors)
+        first = next(iter(errors))  # the code is the first field's at fault, in the order checked
+        raise Rejected(errors, "future_occurred_at" if future and first == "occurred_at" else None)
     return event_id, type_, occurred_at, data

@@ -32,7 +32,7 @@ def _text(data, key):
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str):
-        raise Rejected({f"data.{key}": [_("必須是文字。")]})
+        raise Rejected({f"data.{key}": [_("必須是文字。")]}, "invalid_data")
     return value.strip()
 
 
@@ -80,7 +80,9 @@ def _existing_contact(batch, data):
     if contact is None:
         contact = Contact.objects.for_team(batch.team).filter(channel=channel, external_id=external_id).first()
     if contact is None:
-        raise Rejected({"data.external_id": [_("此渠道沒有這位聯絡人：%(value)s") % {"value": external_id}]})
+        raise Rejected(
+            {"data.external_id": [_("此渠道沒有這位聯絡人：%(value)s") % {"value": external_id}]}, "unknown_contact"
+        )
     return contact
 
 
@@ -126,7 +128,8 @@ def _binding(batch, occurred_at, data):
                     _("會員編號衝突：此聯絡人的顧客已有其他會員編號（%(current)s）。")
                     % {"current": result.customer.member_id}
                 ]
-            }
+            },
+            "member_id_conflict",
         )
 
 
@@ -155,7 +158,7 @@ def resolve_reference(batch, data):
         return customer
     if data.get("channel") not in (None, "") or data.get("external_id"):
         return Customer.objects.get(pk=_existing_contact(batch, data).customer_id)
-    raise Rejected({"data": [_("需要顧客參照：member_id、customer，或 channel + external_id。")]})
+    raise Rejected({"data": [_("需要顧客參照：member_id、customer，或 channel + external_id。")]}, "missing_reference")
 
 
 def _checkout(batch, occurred_at, data):

@@ -1,9 +1,10 @@
 """Members (identify_member) and bindings of channel contacts to customers (bind_contact)."""
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+
+from core.errors import ServiceError
 
 from ...events import record_events
 from ...models import (
@@ -45,7 +46,7 @@ def identify_member(
     """
     identity = normalize_identity(team, member_id=member_id, phone=phone, email=email)
     if not identity:
-        raise ValidationError({"member_id": [_("需要會員編號、電話或 Email 其中之一。")]})
+        raise ServiceError(_("需要會員編號、電話或 Email 其中之一。"), field="member_id", code="missing_identity")
     occurred_at = occurred_at or timezone.now()
     name = str(name or "").strip()[:200]
 
@@ -129,10 +130,10 @@ def bind_contact(*, contact, method, member_id="", phone="", email="", occurred_
     try:
         method = BindingMethod(method)
     except ValueError:
-        raise ValidationError({"method": [_("未知的綁定方式：%(value)s") % {"value": method}]})
+        raise ServiceError(_("未知的綁定方式：%(value)s") % {"value": method}, field="method", code="invalid_method")
     identity = normalize_identity(team, member_id=member_id, phone=phone, email=email)
     if not identity:
-        raise ValidationError({"member_id": [_("需要會員編號、電話或 Email 其中之一。")]})
+        raise ServiceError(_("需要會員編號、電話或 Email 其中之一。"), field="member_id", code="missing_identity")
     occurred_at = occurred_at or timezone.now()
 
     def run():

@@ -9,6 +9,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import ServiceError
+
 from ...models import (
     Binding,
     Customer,
@@ -24,8 +26,10 @@ class MemberIdConflict(Exception):
         super().__init__(f"member id conflict: {' / '.join(self.member_ids)}")
 
 
-class UnmergeError(Exception):
+class UnmergeError(ServiceError):
     """The merge cannot be undone (already undone, or its survivor has since been merged into another)."""
+
+    default_code = "unmerge_refused"
 
 
 @dataclass
@@ -67,7 +71,10 @@ def normalize_identity(team, *, member_id="", phone="", email=""):
     except ValidationError:
         errors["email"] = [_("無效的 Email：%(value)s") % {"value": email}]
     if errors:
-        raise ValidationError(errors)
+        first = next(key for key in ("phone", "email", "member_id") if key in errors)
+        raise ServiceError(
+            errors, code={"phone": "invalid_phone", "email": "invalid_email"}.get(first, "invalid_member_id")
+        )
     return Identity(member_id=member_id, phone=phone, email=email)
 
 

@@ -29,11 +29,11 @@ def unmerge(*, merge_record, actor=""):
     with transaction.atomic():
         record = MergeRecord.objects.select_for_update().get(pk=merge_record.pk)
         if record.unmerged_at is not None:
-            raise UnmergeError(_("這筆合併已取消過。"))
+            raise UnmergeError(_("這筆合併已取消過。"), code="already_unmerged")
         locked = _lock_customers(record.survivor_id, record.absorbed_id)
         survivor, absorbed = locked[record.survivor_id], locked[record.absorbed_id]
         if survivor.merged_into_id is not None:
-            raise UnmergeError(_("存續顧客之後又被合併，請先取消較新的合併。"))
+            raise UnmergeError(_("存續顧客之後又被合併，請先取消較新的合併。"), code="survivor_merged_since")
         if absorbed.merged_into_id != survivor.pk:
             raise UnmergeError(_("被合併的顧客已不在這筆合併中。"))
         snap = record.snapshot
