@@ -33,7 +33,7 @@ class FastRun:
     """A run of member.identify (without attributes) and binding events applied together.
 
     Same rules and results as identity.identify_member / identity.bind_contact event by event (the module docs of
-    identity.py), but: the identity keys of the whole run are locked in one statement, the customers they name
+    cdp.services.identity), but: the identity keys of the whole run are locked in one statement, the customers they name
     and the contacts' customers are read and locked (FOR UPDATE) in one query, each event is decided in memory
     against those rows (so a customer is resolved once, not once here and again in the service), and the writes
     go out in bulk: new customers, changed customers, new contacts, bindings and timeline events, one statement
