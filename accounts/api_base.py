@@ -6,7 +6,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
+
+from core.errors import ServiceError
 
 from .tenancy import for_team, has_team
 
@@ -111,7 +113,16 @@ def error_body(code, message, fields=None):
 
 
 def api_exception_handler(exc, context):
-    """Every 4xx answers {"error": {"code", "message", "fields": {field: [messages]}}}."""
+    """Every 4xx answers {"error": {"code", "message", "fields": {field: [messages]}}}.
+
+    A service's ServiceError (core.errors) is a 400 (409 when it says so) with its own stable `code`, rendered like
+    a serializer's validation error otherwise: the same fields and message."""
+    if isinstance(exc, ServiceError):
+        fields = exc.api_fields()
+        messages = [m for ms in fields.values() for m in ms]
+        http_status = status.HTTP_409_CONFLICT if exc.code == "conflict" else exc.status
+        set_rollback()
+        return Response(error_body(exc.code, messages[0] if messages else "Invalid input.", fields), status=http_status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -4,22 +4,23 @@ import hmac
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from core.errors import ServiceError
+
 from .models import ApiKey, Membership, Team, hash_api_key
 from .permissions import Role, role_may_grant
 
 
-class RoleError(ValidationError):
+class RoleError(ServiceError):
     """A role the acting member may not give or take away. Carries the field (`role`) and a stable code, so a
     console form shows it beside the field and the API answers 400 with it."""
 
     def __init__(self, message, code):
-        super().__init__({"role": [ValidationError(message, code=code)]})
+        super().__init__(message, field="role", code=code)
 
 
 def create_team(*, slug, name, time_zone="Asia/Taipei", contact_quota=None, currency="TWD", owner=None):

@@ -58,6 +58,7 @@ from cdp.models import (
     Tag,
 )
 from cdp.phones import normalize_phone
+from core.errors import ServiceError
 
 MAX_DEPTH = 6
 MAX_NODES = 200
@@ -116,11 +117,11 @@ for _t in POINTS_TYPES:
     _FIELDS[_t] = {"type", "op", "value"}
 
 
-class ConditionError(ValueError):
+class ConditionError(ServiceError, ValueError):
     """A condition tree that cannot be used. ``path`` names the bad node, e.g. "conditions.children[1].value"."""
 
     def __init__(self, path, message):
-        super().__init__(f"{path}: {message}")
+        super().__init__(f"{path}: {message}", code="condition_invalid")
         self.path = path
         self.message = message
 

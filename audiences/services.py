@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from accounts import queues
 from cdp.models import ChannelKind, Contact, SubscriptionStatus
+from core.errors import ServiceError
 
 from . import conditions as cond
 from .models import (
@@ -38,11 +39,11 @@ SEND_BATCH = 500  # LINE multicast takes up to 500 recipients; the messaging ada
 PREVIEW_PAGE = 50
 
 
-class AudienceError(ValueError):
+class AudienceError(ServiceError, ValueError):
     """Bad input for a pack or broadcast operation. ``field`` names what is wrong (the path for conditions)."""
 
     def __init__(self, field, message, *, conflict=False):
-        super().__init__(f"{field}: {message}")
+        super().__init__(f"{field}: {message}", code="conflict" if conflict else "audience_invalid")
         self.field = field
         self.message = message
         self.conflict = conflict  # True: the object's state forbids it (HTTP 409), else bad input (400)

@@ -9,52 +9,18 @@ from datetime import datetime
 
 import django_filters
 from django import forms
-from django.core.exceptions import ValidationError
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
+from rest_framework.exceptions import ValidationError as DRFValidationError
 
-from .models import Channel, Contact, Customer, CustomerTag, SubscriptionStatus, Tag
-from .phones import normalize_phone
+from accounts.params import parse_id
+
+from .models import AttributeValue, Channel, Contact, CustomAttribute, Customer, CustomerTag, SubscriptionStatus, Tag
+from .services import attributes
 
 PAGE_SIZE = 50
-MAX_EXACT = 500
 BOUND_CHOICES = [("yes", _("已綁定")), ("no", _("未綁定"))]
 MEMBER_CHOICES = [("yes", _("會員")), ("no", _("非會員"))]
-
-
-def search_q(team, term):
-    """Customers matching `term`: member id, phone, email, channel id (contact external_id), tag or name prefix.
-
-    Exact identifiers are resolved first with small indexed lookups (member id, email, phone, contact external id,
-    tag name); only when none of them hits is the term used as a name prefix. So an id search costs a few index
-    probes however old the customer, and the list query never ORs an unindexable condition with a subquery.
-    """
-    term = term.strip()
-    if not term:
-        return Q()
-    customers = Customer.objects.for_team(team).active()  # matches the partial unique index on member_id
-    contacts = Contact.objects.for_team(team)
-    ids = set(customers.filter(member_id=term).values_list("pk", flat=True)[:MAX_EXACT])
-    ids.update(contacts.filter(external_id=term).values_list("customer_id", flat=True)[:MAX_EXACT])
-    if "@" in term:
-        ids.update(customers.filter(email=term.lower()).values_list("pk", flat=True)[:MAX_EXACT])
-    digits = term.replace(" ", "").replace("-", "")
-    if digits.lstrip("+").isdigit() and len(digits) >= 8:
-        try:
-            phone = normalize_phone(digits, team.default_region)
-        except ValidationError:
-            phone = ""
-        if phone:
-            ids.update(customers.filter(phone=phone).values_list("pk", flat=True)[:MAX_EXACT])
-            ids.update(contacts.filter(phone=phone).values_list("customer_id", flat=True)[:MAX_EXACT])
-    query = Q(pk__in=sorted(ids)) if ids else Q()
-    tag_ids = list(Tag.objects.filter(team=team, name=term).values_list("id", flat=True)[:1])
-    if tag_ids:
-        tagged = Q(Exists(CustomerTag.objects.filter(team=team, customer=OuterRef("pk"), tag_id=tag_ids[0])))
-        query = (query | tagged) if ids else tagged
-    if not ids and not tag_ids:
-        query = Q(name__startswith=term)
-    return query
 
 
 class CustomerFilter(django_filters.FilterSet):
@@ -96,7 +62,7 @@ class CustomerFilter(django_filters.FilterSet):
         return Contact.objects.filter(team=self.team, customer=OuterRef("pk"))
 
     def filter_search(self, queryset, name, value):
-        return queryset.filter(search_q(self.team, value))
+        return queryset.search(self.team, value)
 
     def filter_channel(self, queryset, name, value):
         if self.form.cleaned_data.get("status"):
@@ -117,6 +83,66 @@ class CustomerFilter(django_filters.FilterSet):
     def filter_flag(self, queryset, name, value):
         field = "is_bound" if name == "bound" else "is_member"
         return queryset.filter(**{field: value == "yes"})
+
+
+class CustomerApiFilter(django_filters.FilterSet):
+    """GET /api/v1/customers' filters (documented in the OpenAPI schema from these declarations). The team is the
+    request's; `search` is the console's indexed search (Customer.objects.search)."""
+
+    search = django_filters.CharFilter(
+        method="filter_search", label="Member id, phone (any local form), email, channel id, tag or name prefix"
+    )
+    tag = django_filters.CharFilter(method="filter_tag", label="Tag name or id (repeatable; all must match)")
+    attribute = django_filters.CharFilter(
+        method="filter_attribute", label="key (has a value) or key:value (repeatable)"
+    )
+    bound = django_filters.BooleanFilter(field_name="is_bound", label="Bound to a website identity")
+    member = django_filters.BooleanFilter(field_name="is_member", label="A website member")
+    channel = django_filters.ModelChoiceFilter(
+        queryset=Channel.objects.all(), method="filter_channel", label="Has a contact on this channel"
+    )
+
+    class Meta:
+        model = Customer
+        fields = []
+
+    @property
+    def team(self):
+        return self.request.auth.team
+
+    def _values(self, name, value):
+        """Every value of a repeatable parameter (the filter itself sees the last one)."""
+        getlist = getattr(self.data, "getlist", None)
+        return [v for v in (getlist(name) if getlist else [value]) if v]
+
+    def filter_search(self, queryset, name, value):
+        return queryset.search(self.team, value)
+
+    def filter_tag(self, queryset, name, value):
+        for tag in self._values(name, value):
+            tag_id = parse_id(tag)
+            by = Q(tag__name=tag) | (Q(tag_id=tag_id) if tag_id is not None else Q(pk__in=[]))
+            queryset = queryset.filter(Exists(CustomerTag.objects.filter(by, team=self.team, customer=OuterRef("pk"))))
+        return queryset
+
+    def filter_attribute(self, queryset, name, value):
+        for spec in self._values(name, value):
+            key, sep, raw = spec.partition(":")
+            attribute = CustomAttribute.objects.for_team(self.team).filter(key=key).first()
+            if attribute is None:
+                raise DRFValidationError({"attribute": [f"Unknown attribute: {key}"]})
+            values = AttributeValue.objects.filter(team=self.team, attribute=attribute, customer=OuterRef("pk"))
+            if sep:
+                try:
+                    columns = attributes.convert(attribute, raw, self.team.zone)
+                except ValueError as exc:
+                    raise DRFValidationError({"attribute": [f"{key}: {exc}"]})
+                values = values.filter(**{k: v for k, v in (columns or {}).items() if v is not None})
+            queryset = queryset.filter(Exists(values))
+        return queryset
+
+    def filter_channel(self, queryset, name, value: int):
+        return queryset.filter(Exists(Contact.objects.filter(team=self.team, channel=value, customer=OuterRef("pk"))))
 
 
 def encode_cursor(customer):

@@ -4,14 +4,19 @@ Every table carries `team`; every unique constraint includes it. Times are UTC; 
 subscribe and interaction times are the platform's event times, not the time of receipt.
 """
 
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team, TeamOwned, TeamQuerySet
 
 from .encryption import EncryptedJSONField
+from .phones import normalize_phone
+
+# At most this many customers per exact identifier a search resolves (an id names one; a shared phone a few).
+SEARCH_MAX_EXACT = 500
 
 
 class ChannelKind(models.TextChoices):
@@ -130,7 +135,7 @@ class Contact(TeamOwned):
 
     external_id: LINE UID, Facebook PSID, Instagram IGSID, WeChat OpenID, website visitor id; for WhatsApp the
     E.164 phone number when the platform gives one, otherwise the business-scoped user id (then `phone` is
-    empty and `business_scoped_id` holds the same value). See cdp/services/identity.py (normalize_identity) for
+    empty and `business_scoped_id` holds the same value). See cdp/services/identity/resolve.py (normalize_identity) for
     normalisation.
     """
 
@@ -211,6 +216,42 @@ class CustomerQuerySet(TeamQuerySet):
     def active(self):
         """Customers that exist now: not absorbed into another by a merge."""
         return self.filter(merged_into__isnull=True)
+
+    def search(self, team, term):
+        """Customers matching `term`: member id, phone, email, channel id (contact external_id), tag or name prefix.
+
+        The one customer search (issue 22.3): the console list, the API's `search` and "test a journey" use it.
+        Exact identifiers are resolved first with small indexed lookups (member id, email, phone in any form
+        normalise_phone reads with the team's region, e.g. 0912-345-678, contact external id, tag name); only when
+        none of them hits is the term used as a name prefix. So an id search costs a few index probes however old
+        the customer, and the query never ORs an unindexable condition with a subquery.
+        """
+        term = (term or "").strip()
+        if not term:
+            return self.all()
+        customers = Customer.objects.for_team(team).active()  # matches the partial unique index on member_id
+        contacts = Contact.objects.for_team(team)
+        ids = set(customers.filter(member_id=term).values_list("pk", flat=True)[:SEARCH_MAX_EXACT])
+        ids.update(contacts.filter(external_id=term).values_list("customer_id", flat=True)[:SEARCH_MAX_EXACT])
+        if "@" in term:
+            ids.update(customers.filter(email=term.lower()).values_list("pk", flat=True)[:SEARCH_MAX_EXACT])
+        digits = term.replace(" ", "").replace("-", "")
+        if digits.lstrip("+").isdigit() and len(digits) >= 8:
+            try:
+                phone = normalize_phone(digits, team.default_region or "TW")
+            except ValidationError:
+                phone = ""
+            if phone:
+                ids.update(customers.filter(phone=phone).values_list("pk", flat=True)[:SEARCH_MAX_EXACT])
+                ids.update(contacts.filter(phone=phone).values_list("customer_id", flat=True)[:SEARCH_MAX_EXACT])
+        query = Q(pk__in=sorted(ids)) if ids else Q()
+        tag_ids = list(Tag.objects.filter(team=team, name=term).values_list("id", flat=True)[:1])
+        if tag_ids:
+            tagged = Q(Exists(CustomerTag.objects.filter(team=team, customer=OuterRef("pk"), tag_id=tag_ids[0])))
+            query = (query | tagged) if ids else tagged
+        if not ids and not tag_ids:
+            query = Q(name__startswith=term)
+        return self.filter(query)
 
 
 class Customer(TeamOwned):
@@ -541,7 +582,7 @@ class ImportJob(TeamOwned):
     created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
-    # Written with every chunk: a running job whose heartbeat is old lost its worker and is resumed (imports.py).
+    # Written with every chunk: a running job whose heartbeat is old lost its worker and is resumed (cdp.imports).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -20,6 +20,7 @@ from .models import (
 )
 from .services import channels as channel_service
 from .services.attributes import value_of
+from .services.events_api import REJECTION_CODES
 
 
 class ChannelSerializer(serializers.ModelSerializer):
@@ -250,10 +251,16 @@ class EventsInSerializer(serializers.Serializer):
     events = EventInSerializer(many=True, help_text="At most 1,000 events.")
 
 
+REJECTION_CHOICES = list(REJECTION_CODES.items())
+
+
 class RejectedEventSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     id = serializers.JSONField(allow_null=True, help_text="the event's id as sent, whatever its JSON type")
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    code = serializers.ChoiceField(
+        choices=REJECTION_CHOICES, help_text="Why the event was rejected: stable, whatever the messages' language."
+    )
 
 
 class EventsOutSerializer(serializers.Serializer):

@@ -288,7 +288,10 @@ def import_mapping(request, pk):
     job = get_object_or_404(ImportJob.objects.for_team(request.team).select_related("channel"), pk=pk)
     if job.status != "pending" or job.mapping:
         return redirect("cdp:import-job", pk=job.pk)
-    preview = imports.preview(job)
+    try:
+        preview = imports.preview(job)
+    except imports.ImportFileError as exc:
+        preview = imports.Preview(error=str(exc))
     form = mapping_form_for(job, preview, request.POST or None)
     if request.method == "POST" and form.is_valid():
         imports.start(job, form.mapping())

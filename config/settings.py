@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from core.errors import CODES as ERROR_CODES
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -279,7 +281,8 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Social CDP API",
     "DESCRIPTION": "Team-scoped REST API. Authenticate with `Authorization: Bearer <API key>`. "
-    'Every 4xx answers `{"error": {"code", "message", "fields"}}`.',
+    'Every 4xx answers `{"error": {"code", "message", "fields"}}`. A refused operation\'s `code` is stable '
+    "(`invalid` for a malformed field, otherwise one of: " + ", ".join(f"`{code}`" for code in ERROR_CODES) + ").",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -291,6 +294,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "BindingMethodEnum": "cdp.models.BindingMethod",
         "AttributeTypeEnum": "cdp.models.AttributeType",
+        "EventRejectionCodeEnum": "cdp.serializers.REJECTION_CHOICES",
     },
 }
 

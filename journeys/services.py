@@ -7,7 +7,6 @@ records a StatusChange row with its reason and time.
 import copy as copylib
 from dataclasses import dataclass
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Case, Count, F, Max, Value, When
 from django.utils import timezone
@@ -17,6 +16,7 @@ from django.utils.translation import gettext_noop
 from accounts import queues
 from accounts.models import Team
 from cdp.models import Channel, ChannelKind, CustomerEvent, EventType, MergeRecord
+from core.errors import ServiceError
 
 from . import graph as g
 from .models import (
@@ -49,8 +49,10 @@ S = JourneyStatus
 CAPPABLE = (ChannelKind.LINE, ChannelKind.WHATSAPP)
 
 
-class JourneyError(ValidationError):
+class JourneyError(ServiceError):
     """A refused operation; message_dict names the field (or node) at fault."""
+
+    default_code = "journey_invalid"
 
 
 # ---------------------------------------------------------------- create / edit

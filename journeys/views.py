@@ -4,7 +4,6 @@ import copy
 import re
 
 from django.contrib import messages
-from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -391,11 +390,7 @@ def test_journey(request, pk):
     q = request.GET.get("q", "").strip()
     found = []
     if q:
-        found = list(
-            customers.filter(Q(name__icontains=q) | Q(member_id=q) | Q(phone=q) | Q(email__iexact=q)).order_by("id")[
-                :10
-            ]
-        )
+        found = list(customers.search(request.team, q).order_by("id")[:10])
     path = None
     customer = None
     if request.GET.get("customer"):

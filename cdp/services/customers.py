@@ -2,13 +2,13 @@
 
 from decimal import Decimal, InvalidOperation
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.params import parse_id
+from core.errors import ServiceError
 
 from ..events import record_events
 from ..models import Customer, CustomerEvent, EventType, Order
@@ -23,20 +23,21 @@ def adjust_points(*, customer, delta, reason, occurred_at=None):
     Positive deltas also grow points_accumulated. Writes a points_changed event {"delta", "balance", "reason"}.
     """
     if isinstance(delta, bool) or not isinstance(delta, int):
-        raise ValidationError({"delta": [_("點數必須是整數。")]})
+        raise ServiceError(_("點數必須是整數。"), field="delta", code="invalid_points")
     if delta == 0 or abs(delta) > MAX_POINTS_DELTA:
-        raise ValidationError({"delta": [_("點數變動必須是非零整數，且不超過 %(n)s。") % {"n": MAX_POINTS_DELTA}]})
+        raise ServiceError(
+            _("點數變動必須是非零整數，且不超過 %(n)s。") % {"n": MAX_POINTS_DELTA},
+            field="delta",
+            code="invalid_points",
+        )
     occurred_at = occurred_at or timezone.now()
     locked = Customer.objects.select_for_update().get(pk=customer.pk)
     balance = locked.points_balance + delta
     if balance < 0:
-        raise ValidationError(
-            {
-                "delta": [
-                    _("點數不足：餘額 %(balance)s，欲扣除 %(delta)s。")
-                    % {"balance": locked.points_balance, "delta": -delta}
-                ]
-            }
+        raise ServiceError(
+            _("點數不足：餘額 %(balance)s，欲扣除 %(delta)s。") % {"balance": locked.points_balance, "delta": -delta},
+            field="delta",
+            code="insufficient_points",
         )
     accumulated = locked.points_accumulated + max(delta, 0)
     Customer.objects.filter(pk=customer.pk).update(
@@ -62,11 +63,11 @@ def clean_items(items):
     if items is None:
         return []
     if not isinstance(items, list):
-        raise ValidationError({"items": [_("items 必須是清單。")]})
+        raise ServiceError(_("items 必須是清單。"), field="items", code="invalid_items")
     out = []
     for index, item in enumerate(items):
         if not isinstance(item, dict) or not str(item.get("name") or "").strip():
-            raise ValidationError({"items": [_("第 %(i)s 項需要 name。") % {"i": index}]})
+            raise ServiceError(_("第 %(i)s 項需要 name。") % {"i": index}, field="items", code="invalid_items")
         quantity = item.get("quantity", 1)
         if isinstance(quantity, float) and quantity.is_integer():
             quantity = int(quantity)
@@ -76,9 +77,13 @@ def clean_items(items):
         except (TypeError, ValueError, InvalidOperation):
             price = None
         if quantity is None or price is None:
-            raise ValidationError({"items": [_("第 %(i)s 項的 quantity / price 無效。") % {"i": index}]})
+            raise ServiceError(
+                _("第 %(i)s 項的 quantity / price 無效。") % {"i": index}, field="items", code="invalid_items"
+            )
         if not price.is_finite() or price < 0:
-            raise ValidationError({"items": [_("第 %(i)s 項的 quantity / price 不可為負。") % {"i": index}]})
+            raise ServiceError(
+                _("第 %(i)s 項的 quantity / price 不可為負。") % {"i": index}, field="items", code="invalid_items"
+            )
         out.append({"name": str(item["name"]).strip()[:200], "quantity": quantity, "price": str(price)})
     return out
 
@@ -88,16 +93,16 @@ def record_checkout(*, customer, order_id, amount, currency, items=None, occurre
     occurred_at = occurred_at or timezone.now()
     order_id = str(order_id or "").strip()
     if not order_id or len(order_id) > 128:
-        raise ValidationError({"order_id": [_("需要訂單編號（最多 128 字元）。")]})
+        raise ServiceError(_("需要訂單編號（最多 128 字元）。"), field="order_id", code="invalid_order_id")
     try:
         amount = Decimal(str(amount))
     except (InvalidOperation, ValueError):
-        raise ValidationError({"amount": [_("金額必須是數字：%(value)s") % {"value": amount}]})
+        raise ServiceError(_("金額必須是數字：%(value)s") % {"value": amount}, field="amount", code="invalid_amount")
     if not amount.is_finite() or amount < 0 or amount >= Decimal("1e12"):
-        raise ValidationError({"amount": [_("金額超出範圍：%(value)s") % {"value": amount}]})
+        raise ServiceError(_("金額超出範圍：%(value)s") % {"value": amount}, field="amount", code="invalid_amount")
     currency = str(currency or customer.team.currency).strip().upper()
     if len(currency) != 3 or not currency.isalpha():
-        raise ValidationError({"currency": [_("幣別必須是 3 個英文字母（ISO 4217）。")]})
+        raise ServiceError(_("幣別必須是 3 個英文字母（ISO 4217）。"), field="currency", code="invalid_currency")
     items = clean_items(items)
     try:
         with transaction.atomic():
@@ -111,7 +116,7 @@ def record_checkout(*, customer, order_id, amount, currency, items=None, occurre
                 occurred_at=occurred_at,
             )
     except IntegrityError:
-        raise ValidationError({"order_id": [_("訂單編號已存在：%(id)s") % {"id": order_id}]})
+        raise ServiceError(_("訂單編號已存在：%(id)s") % {"id": order_id}, field="order_id", code="duplicate_order_id")
     Customer.objects.filter(
         Q(last_checkout_at__isnull=True) | Q(last_checkout_at__lt=occurred_at), pk=customer.pk
     ).update(last_checkout_at=occurred_at)

@@ -1,5 +1,7 @@
 import pytest
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from cdp.models import Channel, Customer, CustomerTag
 from cdp.services import identity, tags
@@ -72,11 +74,32 @@ class TestCustomersApi:
         assert ids(api.get("/api/v1/customers", {"search": "Ub"})) == [b.customer_id]
         assert ids(api.get("/api/v1/customers", {"search": "AMY@example.com"})) == [a.customer_id]
         assert ids(api.get("/api/v1/customers", {"search": "M1", "member": "true"})) == [a.customer_id]
+        assert ids(api.get("/api/v1/customers", {"tag": ["VIP", "nope"]})) == []  # repeatable: all must match
+
         bad = api.get("/api/v1/customers", {"attribute": "level:high"})
         assert bad.status_code == 400 and "attribute" in bad.json()["error"]["fields"]
         detail = api.get(f"/api/v1/customers/{a.customer_id}").json()
         assert detail["attributes"] == {"level": 3} and detail["tags"][0]["name"] == "VIP"
         assert detail["contacts"][0]["external_id"] == "Ua" and detail["bindings"][0]["method"] == "coupon"
+
+    def test_search_is_the_console_search(self, api, team):
+        """Issue 22.3: the API's `search` is Customer.objects.search: tags and local phone forms are found, and
+        the list query does not OR a name condition with a subquery."""
+        line = ChannelFactory(team=team)
+        a = ContactFactory(channel=line, external_id="Ua")
+        identity.bind_contact(contact=a, method="coupon", member_id="M1", phone="0912345678")
+        tags.add_tags(customer=a.customer, names=["回購客"], source="api")
+        ids = lambda r: [c["id"] for c in r.json()["results"]]  # noqa: E731
+        for term in ["回購客", "0912-345-678", "M1", "Ua"]:
+            assert ids(api.get("/api/v1/customers", {"search": term})) == [a.customer_id], term
+        with CaptureQueriesContext(connection) as queries:
+            assert ids(api.get("/api/v1/customers", {"search": "Ua"})) == [a.customer_id]
+        listed = [
+            q["sql"] for q in queries.captured_queries if 'FROM "cdp_customer"' in q["sql"] and "LIMIT" in q["sql"]
+        ]
+        assert listed and not any(" OR EXISTS" in sql for sql in listed), listed
+        other = api.get("/api/v1/customers", {"channel": ChannelFactory().pk})  # another team's channel
+        assert other.status_code == 400 and "channel" in other.json()["error"]["fields"]
 
     def test_bind_merge_and_unmerge_via_api(self, api, team):
         line, wa = ChannelFactory(team=team), ChannelFactory(team=team, kind="whatsapp")
@@ -99,6 +122,9 @@ class TestCustomersApi:
         customer = CustomerFactory(team=team)
         response = api.post(f"/api/v1/customers/{customer.pk}/points", {"delta": -1})
         assert response.status_code == 400 and "delta" in response.json()["error"]["fields"]
+        # A service's ServiceError keeps its stable code through the one exception handler (issue 22.4).
+        error = response.json()["error"]
+        assert error["code"] == "insufficient_points" and error["message"] == error["fields"]["delta"][0]
         assert api.post(f"/api/v1/customers/{customer.pk}/tags", {"tags": ["a", "b"]}).status_code == 200
         assert api.post(f"/api/v1/customers/{customer.pk}/tags/remove", {"tags": ["a"]}).status_code == 200
         assert list(CustomerTag.objects.values_list("tag__name", flat=True)) == ["b"]
@@ -155,8 +181,11 @@ def test_another_teams_ids_reach_nothing(api, team, other_team):
     assert response.status_code == 400 and "contact" in response.json()["error"]["fields"]
     theirs.customer.refresh_from_db()
     assert theirs.customer.member_id is None and not Customer.objects.filter(member_id="M-A").exists()
-    for params in ({"channel": theirs.channel_id}, {"tag": their_tag.pk}, {"tag": "B-VIP"}):
+    for params in ({"tag": their_tag.pk}, {"tag": "B-VIP"}):
         assert api.get("/api/v1/customers", params).json()["results"] == [], params
+    # Another team's channel is refused exactly as a channel that does not exist (issue 22.5).
+    refused = api.get("/api/v1/customers", {"channel": theirs.channel_id})
+    assert refused.status_code == 400 and refused.json() == api.get("/api/v1/customers", {"channel": 10**9}).json()
     assert api.get("/api/v1/merges", {"customer": theirs.customer_id}).json()["results"] == []
     assert api.get("/api/v1/quota").json()["used"] == 1
 

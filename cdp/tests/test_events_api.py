@@ -259,3 +259,83 @@ def test_another_teams_channel_and_member_stay_out_of_reach(api, other_api, team
     assert b_customer.pk != a_customer.pk
     a_customer.refresh_from_db()
     assert not a_customer.is_bound and Customer.objects.for_team(team).count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fast_path", [True, False], ids=["batched", "one-by-one"])
+def test_rejected_events_carry_a_stable_code(api, team, line, fast_path):
+    """Issue 22.4: each rejected entry has a machine-readable `code` beside its messages; the batched path
+    (runs of identify + binding) and the event-by-event path give the same codes."""
+    ContactFactory(channel=line, external_id="U-known")
+    post(
+        api,
+        [
+            {
+                "id": "seed",
+                "type": "binding",
+                "data": {"channel": line.pk, "external_id": "U-known", "member_id": "M-1", "method": "api"},
+            }
+        ],
+    )
+    cases = {
+        "member_id_conflict": {
+            "type": "binding",
+            "data": {"channel": line.pk, "external_id": "U-known", "member_id": "M-2", "method": "api"},
+        },
+        "unknown_channel": {"type": "binding", "data": {"channel": 10**9, "external_id": "U", "method": "api"}},
+        "invalid_phone": {"type": "member.identify", "data": {"member_id": "M-3", "phone": "12"}},
+        "invalid_email": {"type": "member.identify", "data": {"member_id": "M-3", "email": "nope"}},
+        "missing_identity": {"type": "member.identify", "data": {}},
+        "invalid_method": {"type": "binding", "data": {"channel": line.pk, "external_id": "U", "method": "x"}},
+        "unknown_contact": {"type": "tag.add", "data": {"channel": line.pk, "external_id": "U-nobody", "tags": ["a"]}},
+        "missing_reference": {"type": "tag.add", "data": {"tags": ["a"]}},
+        "unknown_customer": {"type": "tag.add", "data": {"customer": 10**9, "tags": ["a"]}},
+        "invalid_tags": {"type": "tag.add", "data": {"member_id": "M-1"}},
+        "invalid_scope": {"type": "unsubscribe", "data": {"channel": line.pk, "external_id": "U-known"}},
+        "invalid_order": {"type": "checkout.completed", "data": {"member_id": "M-1", "amount": "x", "order_id": "o"}},
+        "invalid_attributes": {"type": "attribute.set", "data": {"member_id": "M-1", "attributes": {"nope": 1}}},
+        "unknown_type": {"type": "nope"},
+        "invalid_data": {"type": "member.identify", "data": {"member_id": ["M"]}},
+        "future_occurred_at": {
+            "type": "member.identify",
+            "occurred_at": "2999-01-01T00:00:00Z",
+            "data": {"member_id": "M-9"},
+        },
+        "invalid_occurred_at": {"type": "member.identify", "occurred_at": "soon", "data": {"member_id": "M-9"}},
+    }
+    events = []
+    for code, event in cases.items():
+        events.append({"id": f"e-{code}", **event})
+        if not fast_path:  # a tag.add between every two events: no run of identify / binding is batched
+            events.append({"id": f"t-{code}", "type": "tag.add", "data": {"member_id": "M-1", "tags": ["x"]}})
+    events.append("not an object")
+    body = post(api, events).json()
+    codes = {entry["id"]: entry["code"] for entry in body["rejected"]}
+    assert codes == {**{f"e-{code}": code for code in cases}, None: "invalid_event"}
+    by_id = {entry["id"]: entry for entry in body["rejected"]}
+    assert "data.member_id" in by_id["e-member_id_conflict"]["errors"]  # the messages stay beside the code
+    assert "data.phone" in by_id["e-invalid_phone"]["errors"]
+
+
+def test_every_rejection_code_is_documented():
+    """Every code the events API can give is in REJECTION_CODES (the schema's enum and the README's list)."""
+    import ast
+    import pathlib
+
+    from cdp.serializers import RejectedEventSerializer
+    from cdp.services import events_api
+
+    used = set(events_api.FIELD_CODES.values())
+    for path in pathlib.Path(events_api.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Rejected":
+                args = node.args[1:2] + [k.value for k in node.keywords if k.arg == "code"]
+                used |= {a.value for a in args if isinstance(a, ast.Constant) and isinstance(a.value, str)}
+            if isinstance(node, ast.Constant) and node.value == "future_occurred_at":
+                used.add(node.value)
+    assert {"member_id_conflict", "unknown_channel", "invalid_phone", "invalid_data"} <= used
+    assert used <= set(events_api.REJECTION_CODES), used - set(events_api.REJECTION_CODES)
+    enum = set(RejectedEventSerializer().fields["code"].choices)
+    assert enum == set(events_api.REJECTION_CODES)
+    readme = (pathlib.Path(events_api.__file__).parents[3] / "README.md").read_text()
+    assert all(f"`{code}`" in readme for code in enum)

@@ -106,7 +106,7 @@ def test_bad_rows_are_reported_and_nothing_of_them_applied(console, team, line, 
 def test_a_key_repeated_in_the_file_updates_the_same_contact_in_file_order(console, team, line, level, monkeypatch):
     """24.12: a repeated key (an Excel export repeats customers) is applied row after row, like a second import;
     within a chunk and across chunks, with an informational note naming the first row."""
-    monkeypatch.setattr(imports, "CHUNK", 4)
+    monkeypatch.setattr(imports.importer, "CHUNK", 4)
     text = (
         "uid,name,tags,level\n"
         f"{UID1},王小明,VIP,3\n"
@@ -229,7 +229,7 @@ def test_a_quote_never_closed_stops_the_file_naming_the_row_and_writes_nothing(c
 
 def test_a_broken_row_after_a_written_chunk_fails_the_run_before_any_row(team, line, monkeypatch):
     """The run writes chunks as it reads: start() refuses the file first, so the good chunk is not written."""
-    monkeypatch.setattr(imports, "CHUNK", 2)
+    monkeypatch.setattr(imports.importer, "CHUNK", 2)
     rows = "".join(f"U{i:032x},name {i}\n" for i in range(4))
     job = ImportJob.objects.create(team=team, channel=line, original_name="c.csv")
     job.file.save("c.csv", ContentFile(f'uid,name\n{rows}U{"f" * 32},"never closed\n'.encode()))
@@ -253,8 +253,8 @@ def test_large_files_run_in_the_background_with_progress(
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", True)  # run the django-q2 task inline, as a worker would
-    monkeypatch.setattr(imports, "BACKGROUND_ROWS", 5)
-    monkeypatch.setattr(imports, "CHUNK", 4)
+    monkeypatch.setattr(imports.importer, "BACKGROUND_ROWS", 5)
+    monkeypatch.setattr(imports.importer, "CHUNK", 4)
     calls = []
     from django_q import tasks
 
@@ -320,7 +320,7 @@ def test_a_chunk_costs_a_fixed_number_of_queries_whatever_its_size(team, line, l
     assert len(small) <= RUN_QUERIES + CHUNK_QUERIES, show(small)
     again = queries(10, 0)  # existing contacts: lookups and updates, still per chunk
     assert len(again) <= RUN_QUERIES + CHUNK_QUERIES, show(again)
-    monkeypatch.setattr(imports, "CHUNK", 50)
+    monkeypatch.setattr(imports.importer, "CHUNK", 50)
     chunked = queries(200, 2000)
     if connection.vendor == "postgresql":  # SQLite splits multi-row INSERTs at 999 parameters
         assert len(large) == len(small), show(large)
@@ -436,7 +436,7 @@ def test_a_growing_import_refreshes_the_planner_statistics_of_its_team(team, lin
     """A team the statistics do not know is estimated at ~1 row, and every chunk's lookups then scan the team."""
     from django.test.utils import CaptureQueriesContext
 
-    monkeypatch.setattr(imports, "CHUNK", 50)
+    monkeypatch.setattr(imports.importer, "CHUNK", 50)
     job = make_job(team, line, 520)
     with CaptureQueriesContext(connection) as captured:
         imports.run(job.pk)
@@ -465,7 +465,7 @@ def test_an_import_whose_worker_died_is_resumed_after_its_last_committed_chunk(t
 
     from django.utils import timezone
 
-    monkeypatch.setattr(imports, "CHUNK", 50)
+    monkeypatch.setattr(imports.importer, "CHUNK", 50)
     job = make_job(team, line, 200)
     real_chunk = imports.Importer.chunk
     calls = {"n": 0}
@@ -485,7 +485,7 @@ def test_an_import_whose_worker_died_is_resumed_after_its_last_committed_chunk(t
     assert imports.resume_stalled() == []  # its heartbeat is fresh: maybe only slow
     later = timezone.now() + imports.STALE_AFTER + timedelta(seconds=1)
     enqueued = []
-    monkeypatch.setattr(imports.queues, "enqueue", lambda func, *args, **kw: enqueued.append((func, args)))
+    monkeypatch.setattr(imports.importer.queues, "enqueue", lambda func, *args, **kw: enqueued.append((func, args)))
     assert imports.resume_stalled(now=later) == [job.pk]
     assert enqueued == [("cdp.tasks.resume_import", (job.pk,))]
     ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - imports.STALE_AFTER * 2)
@@ -504,7 +504,7 @@ def test_a_background_import_whose_start_task_was_lost_is_started_by_the_backsto
 
     job = make_job(team, line, imports.BACKGROUND_ROWS + 1)
     enqueued = []
-    monkeypatch.setattr(imports.queues, "enqueue", lambda func, *args, **kw: enqueued.append((func, args)))
+    monkeypatch.setattr(imports.importer.queues, "enqueue", lambda func, *args, **kw: enqueued.append((func, args)))
     assert imports.resume_stalled() == []
     later = timezone.now() + imports.LOST_START_AFTER + timedelta(seconds=1)
     assert imports.resume_stalled(now=later) == [job.pk]

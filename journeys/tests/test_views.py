@@ -1,6 +1,7 @@
 import pytest
 from django.urls import reverse
 
+from cdp.models import Customer
 from cdp.tests.factories import ContactFactory, TagFactory
 from journeys.models import Journey
 from journeys.tests.factories import JourneyFactory, delay, enroll_directly, published_journey
@@ -206,3 +207,15 @@ def test_another_teams_customer_cannot_be_simulated(console, team, other_team):
     journey = JourneyFactory(team=team)
     outsider = ContactFactory(team=other_team).customer
     assert console.get(reverse("journeys:test", args=[journey.pk]), {"customer": outsider.pk}).status_code == 404
+
+
+def test_test_a_journey_finds_a_customer_by_a_local_phone_number(console, team, line):
+    """Issue 22.3: the picker uses the customer search, which reads phones with the team's region."""
+    journey = published_journey(team, line, [delay(days=1)])
+    customer = ContactFactory(channel=line, display_name="Amy").customer
+    Customer.objects.filter(pk=customer.pk).update(name="Amy", phone="+886912345678", member_id="M-77")
+    url = reverse("journeys:test", args=[journey.pk])
+    for term in ["0912345678", "0912-345-678", "+886912345678", "M-77", "Am"]:
+        response = console.get(url, {"q": term})
+        assert f"customer={customer.pk}" in response.content.decode(), term
+    assert f"customer={customer.pk}" not in console.get(url, {"q": "0922000000"}).content.decode()

@@ -40,15 +40,17 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from core.errors import ServiceError
+
 from ..models import ChatbotModule, ModuleType, TemplateStatus, WhatsAppTemplate
 from .tracking_urls import click_url, open_url
 
 
-class ContentError(Exception):
+class ContentError(ServiceError):
     """The content cannot be sent (deleted module, unapproved template, unsupported on the platform)."""
 
     def __init__(self, code, reason):
-        super().__init__(reason)
+        super().__init__(reason, code=code)
         self.code = code
         self.reason = reason
 

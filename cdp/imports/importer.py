@@ -1,53 +1,22 @@
-"""CSV import (seed 001 §6): into a channel keyed by its contact id column (LINE UID, WhatsApp phone, ...), or
-by member id; name / phone / email, tag and custom attribute columns.
+"""Running an import job: start, run (chunk after chunk, resumable) and the Importer that writes rows."""
 
-Files are UTF-8 with or without a BOM (what Excel saves); the dialect (comma, semicolon, tab) is sniffed with
-the csv module and read strictly (a quote never closed fails the file, naming the row). Every row is validated
-in full before anything is written, so a bad row is reported (row number, column, message) and nothing of it is
-applied. Good rows are written in chunks of CHUNK rows, one
-transaction per chunk with a fixed number of statements whatever its size (one lookup, then one INSERT per table:
-customers, contacts, tag links, attribute values, timeline events; test_import pins the count). Only a chunk the
-database refuses (a contact created meanwhile, say) is replayed row by row, each row in its own savepoint, so a
-row still applies whole or not at all. Files with more than BACKGROUND_ROWS rows run in a django-q2 task;
-progress (ImportJob.processed_rows) is committed with every chunk.
-
-A key repeated in the file (Excel exports of orders repeat customers) updates the same contact, row after row in
-file order, exactly as importing the later row again would: within a chunk the rows are written in parts where
-no key repeats (in_file_order), across chunks the contact simply exists. The report notes "same contact as row
-N" for the later rows; they are applied, not errors.
-
-Keys: into a WhatsApp channel the key is the phone number (E.164 with the team's default region); into a LINE
-channel a LINE UID (U + 32 hex digits); other channels take the platform id as given. By member id, a member
-not seen before is resolved by identity's rules (phone / email matching by the team's switches, as
-identify_member does, with a member_registered or member_login event), the chunk's members together under their
-identity locks (chunks of MEMBER_CHUNK rows there: one advisory lock per identity key); existing members are
-updated in bulk. New contacts get source "import" and a contact_created event; tag_added and attribute_changed
-events follow the links and values actually written, all in the chunk's one events INSERT.
-"""
-
-import codecs
-import csv
 import functools
-import io
 import itertools
 import logging
 import re
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import orjson
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts import queues
-from accounts.csv_lines import BOM, CsvLines
 
-from .events import announce, batched_notifications
-from .models import (
+from ..events import announce, batched_notifications
+from ..models import (
     AttributeValue,
     ChannelKind,
     Contact,
@@ -62,10 +31,12 @@ from .models import (
     SubscriptionStatus,
     Tag,
 )
-from .phones import normalize_email, normalize_phone
-from .quota import schedule_refresh
-from .services import attributes as attribute_services
-from .services import tags as tag_services
+from ..phones import normalize_email, normalize_phone
+from ..quota import schedule_refresh
+from ..services import attributes as attribute_services
+from ..services import tags as tag_services
+from .files import NUL, ImportFileError, _open, _rows, file_error, preview
+from .sql import CONTACT_KEY_INDEX, PROBE_CONTACTS_SQL, VALUE_COLUMNS, insert_rows
 
 logger = logging.getLogger(__name__)
 
@@ -76,126 +47,13 @@ BACKGROUND_ROWS = 2000
 STALE_AFTER = timedelta(minutes=5)
 # A pending background job whose start task never ran (a lost hint) after this long.
 LOST_START_AFTER = timedelta(minutes=2)
-PREVIEW_ROWS = 5
+
+
 MAX_STORED_ERRORS = 20_000
-SNIFF_BYTES = 64 * 1024
+
+
 LINE_UID = re.compile(r"^U[0-9a-f]{32}$")
 TAG_SPLIT = re.compile(r"[,;、，；]")
-VALUE_COLUMNS = ("text_value", "number_value", "datetime_value", "bool_value")
-
-
-NUL = "\x00"
-CONTACT_KEY_INDEX = "contact_unique_team_channel_ext"
-PROBE_CONTACTS_SQL = (
-    "SELECT c.external_id, c.customer_id FROM unnest(%s::varchar[]) AS k(external_id) "
-    "CROSS JOIN LATERAL (SELECT external_id, customer_id FROM cdp_contact WHERE team_id = %s "
-    "AND channel_id = %s AND external_id = k.external_id OFFSET 0) AS c"
-)
-
-
-class ImportFileError(Exception):
-    """The file cannot be read as CSV (encoding, empty, no header)."""
-
-
-@dataclass
-class Preview:
-    headers: list = field(default_factory=list)
-    rows: list = field(default_factory=list)
-    total_rows: int = 0
-    delimiter: str = ","
-    error: str = ""
-
-
-def create_job(*, team, upload, channel, user=None):
-    job = ImportJob(team=team, channel=channel, original_name=upload.name[:255], created_by=user)
-    job.file.save(f"{team.pk}/{uuid.uuid4().hex}.csv", upload, save=False)
-    job.save()
-    return job
-
-
-def _open(job):
-    """(csv reader, headers) for the job's file; raises ImportFileError with a message a marketer can act on."""
-    raw = job.file.open("rb")
-    raw.seek(0)
-    sample_bytes = raw.read(SNIFF_BYTES)
-    raw.seek(0)
-    if not sample_bytes.strip():
-        raise ImportFileError(_("檔案是空的。"))
-    sample = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
-    try:
-        text_sample = sample.decode(sample_bytes, final=False)
-    except UnicodeDecodeError:
-        raise ImportFileError(_("檔案不是 UTF-8 編碼：請在 Excel 另存為「CSV UTF-8（逗號分隔）」。"))
-    try:
-        dialect = csv.Sniffer().sniff("\n".join(text_sample.splitlines()[:20]), delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-    # Strict, with quotes doubled as Excel writes them (the sniffer guesses doublequote from the sample only): a
-    # quote never closed is an error at the end of the file, not a last field that swallowed the rows after it.
-    reader = csv.reader(text, dialect, strict=True, doublequote=True)
-    try:
-        headers = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise ImportFileError(_("檔案是空的。"))
-    except UnicodeDecodeError:
-        raise ImportFileError(_("檔案不是 UTF-8 編碼：請在 Excel 另存為「CSV UTF-8（逗號分隔）」。"))
-    except csv.Error as exc:
-        raise ImportFileError(_("第 1 列不是有效的 CSV（%(error)s）。") % {"error": exc})
-    if any(NUL in h for h in headers):
-        raise ImportFileError(_("第一列含有 NUL 字元：檔案不是文字 CSV。"))
-    if not any(headers):
-        raise ImportFileError(_("第一列必須是欄位名稱。"))
-    if len(set(headers)) != len(headers):
-        raise ImportFileError(
-            _("欄位名稱重複：%(names)s") % {"names": ", ".join(sorted({h for h in headers if headers.count(h) > 1}))}
-        )
-    return reader, headers, dialect
-
-
-def _rows(reader):
-    """(row number as Excel shows it, cells); blank lines are skipped. Decoding errors name the row."""
-    number = 1
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except UnicodeDecodeError:
-            raise ImportFileError(_("第 %(row)s 列之後的內容不是 UTF-8 編碼。") % {"row": number})
-        except csv.Error as exc:
-            # e.g. a quote that is never closed swallows the rest of the file into one oversized field
-            message = _("第 %(row)s 列之後不是有效的 CSV（%(error)s）：請檢查未成對的引號。")
-            raise ImportFileError(message % {"row": number + 1, "error": exc})
-        number += 1
-        if any(cell.strip() for cell in cells):
-            yield number, cells
-
-
-def preview(job):
-    try:
-        reader, headers, dialect = _open(job)
-        rows, total = [], 0
-        for _number, cells in _rows(reader):
-            total += 1
-            if len(rows) < PREVIEW_ROWS:
-                rows.append(cells + [""] * (len(headers) - len(cells)))
-    except ImportFileError as exc:
-        return Preview(error=str(exc))
-    finally:
-        job.file.close()
-    return Preview(headers=headers, rows=rows, total_rows=total, delimiter=dialect.delimiter)
-
-
-def file_error(message):
-    """The error report's entry for the whole file (row 0)."""
-    return {"row": 0, "errors": {"": [message]}, "values": {}}
-
-
-def percent(job):
-    if job.status == ImportStatus.DONE:
-        return 100
-    return min(100, round(100 * job.processed_rows / job.total_rows)) if job.total_rows else 0
 
 
 def start(job, mapping):
@@ -203,16 +61,17 @@ def start(job, mapping):
 
     A file that is not CSV past some row fails here, before any row is written: the run writes chunks as it reads,
     so it would find the broken row only after the good ones before it were in."""
-    checked = preview(job)
-    total = checked.total_rows
-    ImportJob.objects.filter(pk=job.pk).update(mapping=mapping, total_rows=total)
-    job.mapping, job.total_rows = mapping, total
-    if checked.error:
+    try:
+        total = preview(job).total_rows
+    except ImportFileError as exc:
+        ImportJob.objects.filter(pk=job.pk).update(mapping=mapping, total_rows=0)
         ImportJob.objects.filter(pk=job.pk, status=ImportStatus.PENDING).update(
-            status=ImportStatus.FAILED, finished_at=timezone.now(), errors=[file_error(checked.error)]
+            status=ImportStatus.FAILED, finished_at=timezone.now(), errors=[file_error(str(exc))]
         )
         job.refresh_from_db()
         return job
+    ImportJob.objects.filter(pk=job.pk).update(mapping=mapping, total_rows=total)
+    job.mapping, job.total_rows = mapping, total
     if total > BACKGROUND_ROWS:
         transaction.on_commit(lambda: queues.enqueue("cdp.tasks.run_import", job.pk, task_name=f"import:{job.pk}"))
         return job
@@ -401,7 +260,7 @@ class Importer:
         reader, headers, _dialect = _open(self.job)
         missing = [c for c in [self.key_column, *self.columns] if c not in headers]
         if missing:
-            raise ImportFileError(_("檔案缺少欄位：%(names)s") % {"names": ", ".join(missing)})
+            raise ImportFileError(_("檔案缺少欄位：%(names)s") % {"names": ", ".join(missing)}, code="missing_columns")
         numbered_rows = itertools.islice(_rows(reader), self.processed, None)  # past the committed chunks
         read_next = functools.partial(self.parse_chunk, headers, numbered_rows, translation.get_language())
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"import-{self.job.pk}") as reader_thread:
@@ -599,7 +458,7 @@ class Importer:
         (phone / email matching by the team's switches: such a customer takes the member id), but for the whole
         chunk at once: its identities locked in one statement, the customers they can name read and locked in one
         query and decided in memory, new customers inserted in one statement, changed ones updated in one."""
-        from .services import identity
+        from ..services import identity
 
         idents = [identity.Identity(member_id=r.key, phone=r.phone, email=r.email) for r in rows]
         identity.lock_identities(self.team, idents)
@@ -748,97 +607,3 @@ def in_file_order(rows):
             parts.append([])
         parts[n].append(row)
     return parts
-
-
-def insert_rows(model, columns, *, returning=(), on_conflict=""):
-    """INSERT many rows in one statement without building model instances; returns the RETURNING tuples.
-
-    `columns` maps field names to a list (one value per row) or to one value for every row; the model's other
-    fields take their defaults. On PostgreSQL the lists travel as one array parameter per column (unnest), so
-    the statement and its parameters do not grow with the rows; other backends get multi-row VALUES, batched
-    under their parameter limit. Rows come back in insertion order, as bulk_create also relies on.
-    """
-    fields = [model._meta.get_field(name) for name in columns]
-    length = next(len(v) for v in columns.values() if isinstance(v, list))
-    for f in model._meta.concrete_fields:
-        if f not in fields and not f.primary_key:
-            fields.append(f)
-            auto = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-            columns = {**columns, f.name: timezone.now() if auto else f.get_default()}
-    quote = connection.ops.quote_name
-    sql = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-    tail = f" {on_conflict}" if on_conflict else ""
-    if returning:
-        tail += " RETURNING " + ", ".join(quote(name) for name in returning)
-    if connection.vendor == "postgresql":
-        sql, params = _unnest(sql, fields, columns)
-        with _server_bound_cursor() as cursor:
-            cursor.execute(sql + tail, params)
-            return cursor.fetchall() if returning else []
-    values = [(f, columns[f.name]) for f in fields]
-    rows = [
-        [f.get_db_prep_save(v[i] if isinstance(v, list) else v, connection) for f, v in values] for i in range(length)
-    ]
-    batch = max(1, (connection.features.max_query_params or 999) // len(fields))
-    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    returned = []
-    with connection.cursor() as cursor:
-        for start in range(0, length, batch):
-            part = rows[start : start + batch]
-            cursor.execute(f"{sql}VALUES {', '.join([one] * len(part))}{tail}", [v for row in part for v in row])
-            if returning:
-                returned += cursor.fetchall()
-    return returned
-
-
-def _server_bound_cursor():
-    """A cursor on Django's connection (same transaction, query log and execute wrappers) that sends parameters
-    apart from the SQL. Django's default client-side binding quotes array parameters in Python, element by
-    element, which costs more than the INSERT itself."""
-    if connection.features.uses_server_side_binding:
-        return connection.cursor()
-    import psycopg
-
-    connection.ensure_connection()
-    cursor = psycopg.Cursor(connection.connection)
-    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
-
-
-def _unnest(sql, fields, columns):
-    """INSERT ... SELECT constants and unnest(one array per list column); JSON travels as text."""
-    selected, constants, arrays, aliases, params = [], [], [], [], []
-    for f in fields:
-        value, is_json = columns[f.name], f.get_internal_type() == "JSONField"
-        if not isinstance(value, list):
-            selected.append(f"%s::{f.db_type(connection)}")
-            constants.append(f.get_db_prep_save(value, connection))
-            continue
-        alias = f"c{len(arrays)}"
-        aliases.append(alias)
-        if is_json:
-            value = [None if v is None else orjson.dumps(v).decode() for v in value]
-        arrays.append(f"%b::{'text' if is_json else f.db_type(connection)}[]")
-        params.append(value)
-        selected.append(f"v.{alias}::jsonb" if is_json else f"v.{alias}")
-    sql += f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) AS v({', '.join(aliases)})"
-    return sql, constants + params  # the SELECT list's constants come before the arrays
-
-
-def error_report(job):
-    """The per-row error report as CSV lines (UTF-8 with BOM): row, column, message, then the row's cells. Notes
-    (a row applied to the same contact as an earlier row) come in row order too, their message marked 說明."""
-
-    lines = CsvLines()
-    headers = []
-    for entry in job.errors:
-        for column in entry.get("values", {}):
-            if column not in headers:
-                headers.append(column)
-    yield BOM + lines.row([_("列號"), _("欄位"), _("錯誤"), *headers])
-    for entry in job.errors:
-        values = entry.get("values", {})
-        cells = [values.get(h, "") for h in headers]
-        for column, messages in entry.get("errors", {}).items():
-            yield lines.row([entry["row"], column, " ".join(messages), *cells])
-        for column, messages in entry.get("notes", {}).items():  # applied rows, reported for information
-            yield lines.row([entry["row"], column, _("說明：") + " ".join(messages), *cells])

@@ -1,0 +1,46 @@
+"""/api/v1/contacts."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins
+from rest_framework.exceptions import ValidationError as DRFValidationError
+
+from accounts.api_base import TeamScopedViewSet
+from accounts.params import parse_id
+
+from .. import serializers as s
+from ..models import (
+    Contact,
+)
+from .common import VIEW
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("channel", int),
+            OpenApiParameter("external_id", str),
+            OpenApiParameter("status", str, enum=["subscribed", "unsubscribed", "blocked"]),
+            OpenApiParameter("source", str),
+            OpenApiParameter("customer", int),
+        ]
+    )
+)
+class ContactViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Channel contacts (one person on one channel)."""
+
+    queryset = Contact.objects.all()
+    serializer_class = s.ContactSerializer
+    required_permissions = {"read": VIEW}
+    filter_backends = []
+
+    def scope_queryset(self, queryset):
+        params = self.request.query_params
+        for key in ("channel", "customer"):
+            if params.get(key):
+                if parse_id(params[key]) is None:
+                    raise DRFValidationError({key: ["Must be an integer."]})
+                queryset = queryset.filter(**{f"{key}_id": parse_id(params[key])})
+        for key in ("external_id", "status", "source"):
+            if params.get(key):
+                queryset = queryset.filter(**{key: params[key]})
+        return queryset
