@@ -7,8 +7,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.api_base import TeamRelatedField, TeamScopedMixin, error_response
-from accounts.params import parse_id
 from cdp.models import Channel
+from core.params import parse_id
 
 from . import conditions as cond
 from . import services

@@ -17,8 +17,8 @@ import time
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.benchmarks import Timer, benchmark, figure
 from accounts.models import Team
+from core.benchmarks import Timer, benchmark, figure
 
 from . import services
 

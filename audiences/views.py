@@ -11,8 +11,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import team_required
-from accounts.params import parse_id
 from cdp.models import AttributeValue, Channel, Contact, CustomAttribute, Customer, Tag
+from core.params import parse_id
 
 from . import builder, services
 from .models import BROADCAST_CHANNEL_KINDS, PACK_CHANNEL_KINDS, AudiencePack, Broadcast, BroadcastStatus

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from accounts.api_auth import IsTeamMember
 from accounts.api_base import TeamScopedViewSet, current_team, error_response
-from accounts.params import parse_id
+from core.params import parse_id
 
 from . import quota as quota_module
 from . import serializers as s

@@ -44,7 +44,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts import queues
-from accounts.csv_lines import BOM, CsvLines
+from core.csv_lines import BOM, CsvLines
 
 from .events import announce, batched_notifications
 from .models import (

@@ -21,7 +21,7 @@ from pathlib import Path
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.benchmarks import benchmark, figure
+from core.benchmarks import benchmark, figure
 
 from . import bench_reliability  # noqa: F401 - registers `bench reliability`
 

@@ -33,7 +33,7 @@ import uuid
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from accounts.benchmarks import benchmark, figure
+from core.benchmarks import benchmark, figure
 
 KILLS = 5
 BATCH = 100
@@ -520,7 +520,7 @@ def _analyze():
     before ANALYZE, one analytics hand-off of 6,667 events took 42 s here, after it 0.9 s."""
     from django.apps import apps
 
-    from accounts.benchmarks import analyze_if_no_autovacuum
+    from core.benchmarks import analyze_if_no_autovacuum
 
     models = ["accounts.Handoff", "cdp.Customer", "cdp.Contact", "cdp.CustomerEvent", "cdp.EventReceipt"]
     models += ["messaging.WebhookEvent", "journeys.Enrollment"]

@@ -13,12 +13,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import team_required
-from accounts.params import parse_id
 from accounts.tenancy import get_for_team_or_404
 from audiences import builder as condition_builder
 from audiences.models import AudiencePack
 from audiences.views import builder_context as condition_builder_context
 from cdp.models import Channel, CustomAttribute, Customer, Tag
+from core.params import parse_id
 
 from . import forms, services, stats
 from . import graph as g

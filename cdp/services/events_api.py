@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from accounts.params import parse_id
+from core.params import parse_id
 
 from ..events import batched_notifications, record_event, record_events
 from ..models import (

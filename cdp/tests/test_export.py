@@ -61,7 +61,7 @@ def test_export_needs_permission_and_valid_filters(client, console, team):
 
 def test_cells_a_spreadsheet_would_run_are_defused(console, team):
     """A name a customer typed into a chat reaches the export; phone numbers and negative numbers stay numbers."""
-    from accounts.csv_lines import safe_cell
+    from core.csv_lines import safe_cell
 
     wa = ChannelFactory(team=team, kind="whatsapp")
     contact = ContactFactory(channel=wa, external_id="+886912345678", phone="+886912345678")
