@@ -9,6 +9,8 @@ from decimal import Decimal
 from django.utils import timezone
 
 from cdp.models import Channel, Contact, Order, Tag
+from messaging.models import ChatbotModule, OutboundMessage
+from messaging.services.outbox import send_cost
 
 from . import graph as g
 from .models import Enrollment, EnrollmentStep, Journey, JourneyChannel, JourneyVersion, StatusChange
@@ -20,8 +22,6 @@ def _node(node_type, **config):
 
 
 def _module(team):
-    from messaging.models import ChatbotModule
-
     module = ChatbotModule.objects.filter(team=team, deleted_at__isnull=True).first()
     if module is None:
         module = ChatbotModule.objects.create(
@@ -162,9 +162,6 @@ def seed(team, rng, *, now=None, stdout=None):
 
 
 def _enrollments(team, rng, journey, contacts, now, line):
-    from messaging.models import OutboundMessage
-    from messaging.services.outbox import send_cost
-
     cost, currency = send_cost(line)  # the demo's channel is a sandbox: nothing
     version = journey.current_version
     compiled = g.compile_graph(version.graph)

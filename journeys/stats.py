@@ -26,6 +26,8 @@ from django.db.models import Count, DateTimeField, ExpressionWrapper, F, OuterRe
 from django.utils import timezone
 
 from cdp.models import Order
+from messaging.models import OutboundMessage
+from messaging.stats import summarize
 
 from .models import Enrollment, EnrollmentState, EnrollmentStep, Journey, NodeRollup, StepOutcome, VersionRollup
 
@@ -103,8 +105,6 @@ def node_stats(version):
 
 def attributed_orders(team, now=None):
     """{outbound message id: [(order pk, amount)]}: each order to the latest successful journey send before it."""
-    from messaging.models import OutboundMessage
-
     now = now or timezone.now()
     window = timedelta(days=team.attribution_window_days)
     last_touch = (
@@ -141,9 +141,6 @@ def attributed_orders(team, now=None):
 
 
 def refresh_team(team, now=None):
-    from messaging.models import OutboundMessage
-    from messaging.stats import summarize
-
     now = now or timezone.now()
     journeys = Journey.objects.for_team(team).exclude(current_version=None)
     attribution = attributed_orders(team, now)

@@ -19,6 +19,7 @@ from audiences.models import AudiencePack
 from audiences.views import builder_context as condition_builder_context
 from cdp.models import Channel, CustomAttribute, Customer, Tag
 from core.params import parse_id
+from messaging.models import ChatbotModule, WhatsAppTemplate
 
 from . import forms, services, stats
 from . import graph as g
@@ -280,8 +281,6 @@ def _drawer_context(request, journey, node, errors):
         "tags": Tag.objects.for_team(team).filter(archived_at__isnull=True),
     }
     if node["type"] == "message":
-        from messaging.models import ChatbotModule, WhatsAppTemplate
-
         context["modules"] = ChatbotModule.objects.for_team(team).filter(deleted_at__isnull=True)
         context["templates"] = WhatsAppTemplate.objects.for_team(team).filter(deleted_at__isnull=True)
         context["parameters"] = "\n".join(node.get("config", {}).get("parameters") or [])
