@@ -4,6 +4,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import Team
 from cdp.models import Channel, Contact, Customer, CustomerEvent, EventType, SubscriptionStatus
 from cdp.quota import refresh_over_quota, schedule_refresh, usage
 from cdp.services import contacts
@@ -113,7 +114,6 @@ def test_quota_flags_follow_every_change_inside_a_debounce_window(team, line, ad
     """The first change refreshes at once; changes inside the window get one more refresh after it (the first
     may have run before they committed); adding, deleting and a new quota all count. Real commits (transaction=True):
     the callbacks run as they do in production."""
-    from accounts.models import Team
     from cdp import tasks
 
     Team.objects.filter(pk=team.pk).update(contact_quota=1)
