@@ -104,7 +104,7 @@ def _quota_refreshes(team):
     """(queued refresh tasks, scheduled trailing refreshes) of the team's quota."""
     from django_q.models import OrmQ, Schedule
 
-    queued = sum(1 for task in OrmQ.objects.all() if task.func() == "cdp.tasks.refresh_quota")
+    queued = sum(1 for task in OrmQ.objects.all() if task.name() == f"quota:{team.pk}")  # this team's only
     trailing = Schedule.objects.filter(func="cdp.tasks.refresh_quota", args=f"({team.pk},)")
     return queued, list(trailing)
 
