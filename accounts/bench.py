@@ -3,7 +3,8 @@
 from django.db import connection
 from rest_framework.test import APIClient
 
-from .benchmarks import Timer, benchmark, figure
+from core.benchmarks import Timer, benchmark, figure
+
 from .models import Team
 from .services import create_api_key, create_team
 

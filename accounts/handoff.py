@@ -104,7 +104,7 @@ def handle_team(consumer, team_id):
             with transaction.atomic():
                 _call(func, team_id, rows)
         except Error as error:  # DatabaseError and InterfaceError (a connection closed under us)
-            if transaction.get_connection().needs_rollback or not _connection_usable():
+            if transaction.get_rollback() or not _connection_usable():
                 raise  # the connection is gone: the rows stay as they were for the next drain
             _failed(rows, error)
             return 0

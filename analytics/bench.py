@@ -16,11 +16,11 @@ from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
-from accounts.benchmarks import Timer, benchmark, figure
 from accounts.models import Membership
 from accounts.services import create_api_key
 from cdp.bench_data import seed_demo_team
 from cdp.models import Channel, Contact, CustomerEvent, EventType
+from core.benchmarks import Timer, benchmark, figure
 
 from . import rollups
 

@@ -15,8 +15,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext, pgettext_lazy
 
-from accounts.params import parse_id
 from cdp.models import BindingMethod, Channel, ContactSource
+from core.params import parse_id
 
 from . import rollups
 from .models import BindingDay, ChannelDay, KpiSnapshot, SourceDay

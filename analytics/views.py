@@ -6,11 +6,11 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from accounts.csv_lines import BOM, CsvLines
 from accounts.decorators import team_required
-from accounts.params import parse_id
 from accounts.permissions import ANY_MEMBER
 from cdp.models import Channel
+from core.csv_lines import BOM, CsvLines
+from core.params import parse_id
 
 from . import charts, services
 

@@ -7,8 +7,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.api_base import TeamRelatedField, TeamScopedMixin, error_response
-from accounts.params import parse_id
 from cdp.models import Channel
+from core.params import parse_id
 
 from . import conditions as cond
 from . import services
@@ -399,8 +399,5 @@ class BroadcastViewSet(_Base, viewsets.GenericViewSet):
     @action(detail=True, methods=["get"])
     def report(self, request, pk=None):
         broadcast = self.get_object()
-        try:
-            data = services.report(broadcast)
-        except ImportError:
-            return error_response("Reports need the messaging module.", code="unavailable", http_status=503)
+        data = services.report(broadcast)
         return Response({key: (str(value) if key == "cost" else value) for key, value in data.items()})

@@ -17,8 +17,11 @@ import time
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.benchmarks import Timer, benchmark, figure
 from accounts.models import Team
+from accounts.services import create_team
+from cdp.bench_data import _vacuum, seed_demo_team
+from cdp.models import Channel, Contact, CustomAttribute, Customer, Tag
+from core.benchmarks import Timer, benchmark, figure
 
 from . import services
 
@@ -140,9 +143,6 @@ def _gin_setup(team):
     requires_postgres=True,
 )
 def audiences_bench(scale=1.0):
-    from cdp.bench_data import seed_demo_team
-    from cdp.models import Channel, Contact, CustomAttribute, Tag
-
     runs = 15
     started = time.perf_counter()
     team = seed_demo_team(scale)
@@ -238,10 +238,6 @@ def _snapshot_team(source):
 
     Made once with two INSERT ... SELECT (a minute or two at full scale) and kept, like the seeded team; the
     seeded team itself is not touched (the customer_list and analytics benchmarks use it)."""
-    from accounts.services import create_team
-    from cdp.bench_data import _vacuum
-    from cdp.models import Channel, Contact, Customer
-
     slug = SNAPSHOT_TEAM.format(slug=source.slug)
     team = Team.objects.filter(slug=slug).first()
     if team is None:
@@ -286,6 +282,4 @@ def _snapshot_team(source):
 
 
 def _channel_size(channel):
-    from cdp.models import Contact
-
     return Contact.objects.filter(team_id=channel.team_id, channel=channel).count()

@@ -11,8 +11,8 @@ import json
 
 from django.utils.translation import gettext_lazy as _
 
-from accounts.params import parse_id
 from cdp.models import AttributeType, ContactSource
+from core.params import parse_id
 
 from .conditions import ATTRIBUTE_OPS, TIME_OPS
 

@@ -49,6 +49,7 @@ from django.utils.translation import gettext as _
 from cdp.models import (
     AttributeType,
     AttributeValue,
+    Channel,
     Contact,
     ContactSource,
     CustomAttribute,
@@ -281,8 +282,6 @@ class _Checker:
         return {"type": "source", "op": op, "values": sorted(set(values))}
 
     def check_channel(self, node, path):
-        from cdp.models import Channel
-
         op = self.choice(node, path, "op", ("has_contact", "has_no_contact"))
         ids = self.nonempty_list(node, path, "channels")
         for index, value in enumerate(ids):

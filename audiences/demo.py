@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 
 from cdp.models import Channel
+from messaging.models import ChatbotModule
+from messaging.services import outbox
 
 from . import services
 from .models import AudiencePack, Broadcast
@@ -36,8 +38,6 @@ def _tag(*names, op="has"):
 
 
 def _module(team):
-    from messaging.models import ChatbotModule
-
     module, _created = ChatbotModule.objects.get_or_create(
         team=team,
         name="推播：週年慶開跑",
@@ -124,6 +124,4 @@ def seed(team, rng, *, now=None, stdout=None):
 
 def _deliver():
     """Send the broadcast's outbox rows now through the sandbox, so its report is complete when the demo opens."""
-    from messaging.services import outbox
-
     outbox.dispatch()

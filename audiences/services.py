@@ -20,7 +20,11 @@ from django.utils.translation import gettext as _
 
 from accounts import queues
 from cdp.models import ChannelKind, Contact, SubscriptionStatus
+from cdp.services.contacts import record_interactions
 from core.errors import ServiceError
+from messaging import policy, stats
+from messaging.models import ChatbotModule, OutboundMessage, WhatsAppTemplate
+from messaging.services import outbox
 
 from . import conditions as cond
 from .models import (
@@ -218,10 +222,6 @@ def _check_content(team, channel, content):
     """The outbox content JSON: a chatbot module, or (WhatsApp) an approved template with its parameters."""
     if not isinstance(content, dict) or content.get("type") not in ("module", "whatsapp_template"):
         raise AudienceError("content", _("請選擇機器人模組或 WhatsApp 訊息範本。"))
-    try:
-        from messaging.models import ChatbotModule, WhatsAppTemplate
-    except ImportError as exc:
-        raise AudienceError("content", _("訊息模組尚未啟用。")) from exc
     if content["type"] == "module":
         module_id = content.get("module_id")
         if set(content) - {"type", "module_id"} or not isinstance(module_id, int):
@@ -467,9 +467,6 @@ def send_batch(broadcast_id, *, now=None, size=SEND_BATCH):
     leaves the batch pending for the next run, and the outbox's idempotency key (broadcast, contact) makes a
     repeated enqueue a no-op. When no pending recipient is left, the broadcast is marked sent.
     """
-    from messaging import policy
-    from messaging.services import outbox
-
     now = now or timezone.now()
     with transaction.atomic():
         b = Broadcast.objects.select_for_update(skip_locked=True).filter(pk=broadcast_id).first()
@@ -523,8 +520,6 @@ def send_batch(broadcast_id, *, now=None, size=SEND_BATCH):
         for reason, ids in skipped.items():
             BroadcastRecipient.objects.filter(pk__in=ids).update(state=RecipientState.SKIPPED, skip_reason=reason)
         if sent_contact_ids:
-            from cdp.services.contacts import record_interactions
-
             record_interactions(sent_contact_ids, kind="team_marketing", occurred_at=now)
     return BatchResult(len(pending), enqueued, sum(len(v) for v in skipped.values()))
 
@@ -571,9 +566,6 @@ def _hint_send(broadcast_id):
 
 def report(broadcast):
     """Recipients, sends, failures with reasons, opens / reads, replies, clicks and cost (seed 003's rules)."""
-    from messaging import stats
-    from messaging.models import OutboundMessage
-
     messages = OutboundMessage.objects.filter(team=broadcast.team, origin="broadcast", origin_id=broadcast.pk)
     summary = dict(stats.summarize(messages))
     skipped = (

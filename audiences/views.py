@@ -11,8 +11,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import team_required
-from accounts.params import parse_id
 from cdp.models import AttributeValue, Channel, Contact, CustomAttribute, Customer, Tag
+from core.params import parse_id
+from messaging.models import ChatbotModule, WhatsAppTemplate
 
 from . import builder, services
 from .models import BROADCAST_CHANNEL_KINDS, PACK_CHANNEL_KINDS, AudiencePack, Broadcast, BroadcastStatus
@@ -200,10 +201,6 @@ def broadcasts(request):
 
 
 def _content_choices(team):
-    try:
-        from messaging.models import ChatbotModule, WhatsAppTemplate
-    except ImportError:
-        return [], []
     modules = ChatbotModule.objects.for_team(team).filter(deleted_at__isnull=True)
     templates = WhatsAppTemplate.objects.for_team(team).filter(deleted_at__isnull=True)
     return modules, templates
@@ -311,12 +308,7 @@ def _local_datetime(team, text):
 @team_required("broadcasts.manage")
 def broadcast_detail(request, pk):
     broadcast = get_object_or_404(Broadcast.objects.for_team(request.team).select_related("pack", "channel"), pk=pk)
-    try:
-        report = (
-            services.report(broadcast) if broadcast.status in (BroadcastStatus.SENDING, BroadcastStatus.SENT) else None
-        )
-    except ImportError:
-        report = None
+    report = services.report(broadcast) if broadcast.status in (BroadcastStatus.SENDING, BroadcastStatus.SENT) else None
     context = {"section": "broadcasts", "broadcast": broadcast, "report": report}
     return render(request, "audiences/broadcast_detail.html", context)
 

@@ -12,7 +12,7 @@ class CdpConfig(AppConfig):
     name = "cdp"
 
     def ready(self):
-        from accounts.models import Team
+        from accounts.models import Team  # in ready(): apps.py is imported before any app's models are loaded
 
         post_save.connect(_team_saved, sender=Team, dispatch_uid="cdp-quota-on-team-save")
         # The per-minute backstop for imports whose task was lost or whose worker died (cdp.tasks.SCHEDULES).

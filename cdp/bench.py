@@ -14,8 +14,8 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.benchmarks import Timer, benchmark, figure
 from accounts.services import create_api_key, create_team
+from core.benchmarks import Timer, benchmark, figure
 
 from .models import AttributeValue, Channel, Contact, CustomAttribute, Customer, CustomerTag, Tag
 from .services import identity

@@ -17,9 +17,9 @@ from django.core.files.base import ContentFile
 from django.db import connection, reset_queries
 from django.test import Client
 
-from accounts.benchmarks import Timer, analyze_if_no_autovacuum, benchmark, figure
 from accounts.models import Membership
 from accounts.services import create_team
+from core.benchmarks import Timer, analyze_if_no_autovacuum, benchmark, figure
 
 from . import imports
 from .bench_data import seed_demo_team

@@ -10,7 +10,7 @@ from collections import defaultdict
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.csv_lines import BOM, CsvLines
+from core.csv_lines import BOM, CsvLines
 
 from .models import (
     AttributeValue,

@@ -13,7 +13,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
-from accounts.params import parse_id
+from core.params import parse_id
 
 from .models import AttributeValue, Channel, Contact, CustomAttribute, Customer, CustomerTag, SubscriptionStatus, Tag
 from .services import attributes

@@ -5,6 +5,7 @@ them (the newest) is over quota and is excluded from audiences and broadcasts. B
 contacts still count towards the quota (they are still contacts of the team), as in the reference product.
 """
 
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -62,32 +63,60 @@ def schedule_refresh(team_id):
     and once more at the window's end for the changes made inside it (the first refresh may have run before they
     committed). Any change is so reflected within the window plus the scheduler's poll (about 30 s).
 
-    Within one transaction the callback is registered once per team (a batch creating 100 contacts checks the
-    debounce cache once, not 100 times).
+    Within one transaction the debounce cache is checked once per team (a batch creating 100 contacts checks it
+    once, not 100 times): see _Pending.
     """
-    connection = transaction.get_connection()
-    if connection.in_atomic_block and any(
-        getattr(entry[1], "quota_team_id", None) == team_id for entry in connection.run_on_commit
-    ):
-        return
+    _Pending.current().add(team_id)
 
-    def enqueue():
-        from django_q.models import Schedule
-        from django_q.tasks import schedule
 
-        if cache.add(f"quota-refresh:{team_id}", 1, timeout=REFRESH_DEBOUNCE_SECONDS):
-            queues.enqueue("cdp.tasks.refresh_quota", team_id, task_name=f"quota:{team_id}")
-        elif cache.add(f"quota-refresh-trailing:{team_id}", 1, timeout=REFRESH_DEBOUNCE_SECONDS):
-            # Runs after every change that finds this key set: they all committed within the window before it.
-            schedule(
-                "cdp.tasks.refresh_quota",
-                team_id,
-                name=f"quota:{team_id}:{uuid.uuid4().hex[:12]}",  # django-q2 refuses a name twice
-                schedule_type=Schedule.ONCE,
-                repeats=-1,  # a ONCE schedule with negative repeats deletes itself after running
-                next_run=timezone.now() + timedelta(seconds=REFRESH_DEBOUNCE_SECONDS),
-                cluster=queues.cluster_for("cdp.tasks.refresh_quota"),
-            )
+class _Pending:
+    """The teams whose refresh waits for the current transaction's commit, on this thread.
 
-    enqueue.quota_team_id = team_id
-    transaction.on_commit(enqueue)
+    Only public API: every call registers an on-commit callback (a cheap closure), and the first one that runs
+    refreshes all the teams gathered so far; the others find the set flushed and return. A callback registered in
+    a savepoint or transaction that rolls back is discarded by Django, and its teams stay in the set until the
+    next commit's callback refreshes them too: one refresh too many, never one too few.
+    """
+
+    _local = threading.local()
+
+    def __init__(self):
+        self.teams = set()
+        self.flushed = False
+
+    @classmethod
+    def current(cls):
+        pending = getattr(cls._local, "pending", None)
+        if pending is None or pending.flushed:
+            pending = cls._local.pending = cls()
+        return pending
+
+    def add(self, team_id):
+        self.teams.add(team_id)
+        transaction.on_commit(self.flush)
+
+    def flush(self):
+        if self.flushed:
+            return
+        self.flushed = True
+        for team_id in sorted(self.teams):
+            _enqueue_refresh(team_id)
+
+
+def _enqueue_refresh(team_id):
+    from django_q.models import Schedule
+    from django_q.tasks import schedule
+
+    if cache.add(f"quota-refresh:{team_id}", 1, timeout=REFRESH_DEBOUNCE_SECONDS):
+        queues.enqueue("cdp.tasks.refresh_quota", team_id, task_name=f"quota:{team_id}")
+    elif cache.add(f"quota-refresh-trailing:{team_id}", 1, timeout=REFRESH_DEBOUNCE_SECONDS):
+        # Runs after every change that finds this key set: they all committed within the window before it.
+        schedule(
+            "cdp.tasks.refresh_quota",
+            team_id,
+            name=f"quota:{team_id}:{uuid.uuid4().hex[:12]}",  # django-q2 refuses a name twice
+            schedule_type=Schedule.ONCE,
+            repeats=-1,  # a ONCE schedule with negative repeats deletes itself after running
+            next_run=timezone.now() + timedelta(seconds=REFRESH_DEBOUNCE_SECONDS),
+            cluster=queues.cluster_for("cdp.tasks.refresh_quota"),
+        )

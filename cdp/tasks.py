@@ -1,3 +1,4 @@
+from accounts import queues
 from accounts.models import Team
 
 from . import quota
@@ -34,7 +35,5 @@ SCHEDULES = [("cdp: stalled imports", "cdp.tasks.resume_stalled_imports")]
 
 
 def ensure_schedules(**kwargs):
-    from accounts import queues
-
     for name, func in SCHEDULES:
         queues.ensure_schedule(name, func)

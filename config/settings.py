@@ -261,7 +261,7 @@ REST_FRAMEWORK = {
         "accounts.api_auth.TeamSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.api_auth.IsTeamMember"],
-    "DEFAULT_PAGINATION_CLASS": "accounts.pagination.DefaultCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.DefaultCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["accounts.api_filters.TeamFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -1,1 +1,1 @@
-"""Small shared helpers with no product meaning (ARCHITECTURE.md): errors, ..."""
+"""Small shared helpers with no product meaning (CSV writing, parameter parsing, errors, pagination, benchmarks)."""

@@ -10,7 +10,7 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 
 from accounts.api_base import TeamScopedViewSet
-from accounts.params import parse_id
+from core.params import parse_id
 
 from . import services, stats
 from .graph import NODE_TYPES

@@ -21,7 +21,11 @@ from pathlib import Path
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.benchmarks import benchmark, figure
+from accounts.models import Team
+from accounts.services import create_team
+from cdp.models import Channel, Contact, Customer
+from core.benchmarks import benchmark, figure
+from messaging.models import ChatbotModule
 
 from . import bench_reliability  # noqa: F401 - registers `bench reliability`
 
@@ -29,11 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _setup(n):
-    from accounts.models import Team
-    from accounts.services import create_team
-    from cdp.models import Channel, Contact, Customer
-    from messaging.models import ChatbotModule
-
     from . import graph as g
     from .models import Journey, JourneyChannel
     from .services import publish

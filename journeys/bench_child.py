@@ -4,6 +4,9 @@
     python -m journeys.bench_child triggers TEAM_ID CHANNEL_ID PREFIX BATCHES SIZE   # "<accepted> <rejected>"
     python -m journeys.bench_child start_import JOB_ID MAPPING_JSON                   # as the console starts it
     python -m journeys.bench_child drain CONSUMER                                      # the backstop Schedule's task
+
+The project's imports sit inside the functions: this module runs as __main__, and models can only be imported after
+the django.setup() at its bottom.
 """
 
 import json

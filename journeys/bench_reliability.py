@@ -33,7 +33,26 @@ import uuid
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from accounts.benchmarks import benchmark, figure
+from accounts.models import Handoff, Team
+from accounts.services import create_team
+from cdp.bench_console import _csv
+from cdp.models import Channel, Contact, CustomAttribute, Customer, EventReceipt, ImportJob, ImportStatus
+from core.benchmarks import analyze_if_no_autovacuum, benchmark, figure
+from messaging.bench import (
+    SECRET,
+    _channel,
+    _events,
+    _free_port,
+    _lag_figures,
+    _open_loop,
+    _root,
+    _server_env,
+    _stamps,
+    _start_gunicorn,
+    _wait_processed,
+)
+from messaging.models import WebhookEvent
+from messaging.services.ingest import line_signature
 
 KILLS = 5
 BATCH = 100
@@ -82,8 +101,6 @@ def _redis_up(url):
 
 
 def _env(redis_url, queue):
-    from messaging.bench import _server_env
-
     return _server_env(REDIS_URL=redis_url, Q_NAME=queue, Q_WORKERS="2")
 
 
@@ -109,14 +126,10 @@ def _forget_queue(redis_url, queue):
 def _forget_earlier_runs():
     """Hand-off rows an earlier run's teams left (its window closed before they drained) would occupy this run's
     heavy cluster, and the import would wait behind them."""
-    from accounts.models import Handoff, Team
-
     Handoff.objects.filter(team__in=Team.objects.filter(slug__startswith="bench-rel-")).delete()
 
 
 def _qcluster(env, heavy=False):
-    from messaging.bench import _root
-
     if heavy:
         env = {**env, "Q_CLUSTER_NAME": f"{env['Q_NAME']}-heavy"}
     return subprocess.Popen(
@@ -130,8 +143,6 @@ def _qcluster(env, heavy=False):
 
 
 def _child(env, *args, **popen):
-    from messaging.bench import _root
-
     return subprocess.Popen(
         [sys.executable, "-m", "journeys.bench_child", *map(str, args)],
         cwd=_root(),
@@ -185,9 +196,6 @@ def _signal_group(process, sig):
 # ------------------------------------------------------------------------------------- 1. triggers and kills
 def _trigger_setup(n):
     """A team with n LINE contacts and a live journey on the system trigger (waiting an hour once enrolled)."""
-    from accounts.services import create_team
-    from cdp.models import Channel, Contact, Customer
-
     from . import graph as g
     from .models import Journey, JourneyChannel
     from .services import publish
@@ -221,8 +229,6 @@ def _enrolled(journey):
 
 
 def _pending(team, consumer):
-    from accounts.models import Handoff
-
     return Handoff.objects.filter(team=team, consumer=consumer).count()
 
 
@@ -304,8 +310,6 @@ def _lost_and_duplicates(team, journey):
     """Accepted triggers (their receipts) whose customer has no enrollment; enrollments beyond one per customer."""
     from django.db.models import Count
 
-    from cdp.models import Contact, EventReceipt
-
     from .models import Enrollment
 
     accepted = {
@@ -326,18 +330,12 @@ def _lost_and_duplicates(team, journey):
 
 def _cleanup_triggers(team):
     """The analytics rows of the burst (no heavy cluster ran in this part) must not weigh on part 2."""
-    from accounts.models import Handoff
-
     Handoff.objects.filter(team=team).delete()
 
 
 # --------------------------------------------------------------------------------- 2. import beside inbound
 def _import_job(rows):
     from django.core.files.base import ContentFile
-
-    from accounts.services import create_team
-    from cdp.bench_console import _csv
-    from cdp.models import Channel, CustomAttribute, ImportJob
 
     team = create_team(slug=f"bench-rel-a-{uuid.uuid4().hex[:8]}", name="Bench import A", contact_quota=10 * rows)
     channel = Channel.objects.create(team=team, kind="line", name="LINE", external_id=f"bench-{team.slug}")
@@ -355,9 +353,6 @@ def _import_job(rows):
 
 def _signed_stream(count, users=200):
     """`count` signed requests of one LINE event each (LINE's usual delivery), from `users` users in turn."""
-    from messaging.bench import SECRET, _events
-    from messaging.services.ingest import line_signature
-
     out = []
     for event in _events(count, users, int(time.time() * 1000)):
         body = json.dumps({"destination": "Ubench", "events": [event]}).encode()
@@ -367,18 +362,12 @@ def _signed_stream(count, users=200):
 
 def _stream(port, path, seconds):
     """Post at EVENTS_PER_S for `seconds` (open loop); returns the statuses."""
-    from messaging.bench import _open_loop
-
     requests = _signed_stream(max(1, int(seconds * EVENTS_PER_S)))
     _, statuses = asyncio.run(_open_loop("127.0.0.1", port, path, requests, EVENTS_PER_S))
     return statuses
 
 
 def _inbound_lag_during_import(scale, env):
-    from cdp.models import ImportJob, ImportStatus
-    from messaging.bench import _channel, _free_port, _lag_figures, _stamps, _start_gunicorn, _wait_processed
-    from messaging.models import WebhookEvent
-
     rows = max(5000, int(200_000 * scale))
     reference_seconds = max(5.0, 20.0 * scale)
     team_a, job, mapping = _import_job(rows)
@@ -519,8 +508,6 @@ def _analyze():
     """ANALYZE the tables the benchmark grows when the server runs without autovacuum (this machine's does):
     before ANALYZE, one analytics hand-off of 6,667 events took 42 s here, after it 0.9 s."""
     from django.apps import apps
-
-    from accounts.benchmarks import analyze_if_no_autovacuum
 
     models = ["accounts.Handoff", "cdp.Customer", "cdp.Contact", "cdp.CustomerEvent", "cdp.EventReceipt"]
     models += ["messaging.WebhookEvent", "journeys.Enrollment"]

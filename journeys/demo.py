@@ -8,7 +8,10 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from cdp.models import Channel, Contact, Order, Tag
+from audiences.conditions import compile_q
+from cdp.models import Channel, Contact, Customer, Order, Tag
+from messaging.models import ChatbotModule, OutboundMessage
+from messaging.services.outbox import send_cost
 
 from . import graph as g
 from .models import Enrollment, EnrollmentStep, Journey, JourneyChannel, JourneyVersion, StatusChange
@@ -20,8 +23,6 @@ def _node(node_type, **config):
 
 
 def _module(team):
-    from messaging.models import ChatbotModule
-
     module = ChatbotModule.objects.filter(team=team, deleted_at__isnull=True).first()
     if module is None:
         module = ChatbotModule.objects.create(
@@ -164,9 +165,6 @@ def seed(team, rng, *, now=None, stdout=None):
 def _matched(team, compiled, customer_ids, now):
     """{split node id: customer ids meeting its conditions}: the branch each demo customer takes, as the engine's
     split would decide it (audiences' condition language on the customer)."""
-    from audiences.conditions import compile_q
-    from cdp.models import Customer
-
     out = {}
     for nid, node in compiled.nodes.items():
         if node["type"] == "split":
@@ -206,9 +204,6 @@ def _enrollments(team, rng, journey, contacts, now, line):
     """Enrollments with the steps the engine would have written: a completed one walked its whole path (the split
     sending it down one branch); an active one waits on the first delay of its path, with steps up to it. So every
     node's children are reached by no more customers than the node (journeys/tests/test_demo.py checks it)."""
-    from messaging.models import OutboundMessage
-    from messaging.services.outbox import send_cost
-
     cost, currency = send_cost(line)  # the demo's channel is a sandbox: nothing
     version = journey.current_version
     compiled = g.compile_graph(version.graph)

@@ -23,7 +23,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import outbound_webhooks
-from cdp.models import ChannelKind, Contact
+from audiences.conditions import ConditionError, compile_q
+from cdp.models import ChannelKind, Contact, Customer
+from cdp.services.attributes import set_attributes
+from cdp.services.customers import adjust_points
+from cdp.services.tags import add_tags_bulk, remove_tags
+from messaging.models import ChatbotModule, OutboundMessage, WhatsAppTemplate
+from messaging.policy import check_send
+from messaging.services.budgets import is_exhausted
+from messaging.services.outbox import enqueue_keyed
 from messaging.services.processing import TRANSIENT_ERRORS
 
 from . import graph as g
@@ -186,8 +194,6 @@ def _save_positions(rows):
 
 def _link_messages(batch):
     """Give each message step its outbox row id (one query per team in the batch)."""
-    from messaging.models import OutboundMessage
-
     by_team = {}
     for step, team_id, key in batch.sent:
         by_team.setdefault(team_id, {})[key] = step
@@ -326,9 +332,6 @@ def _delay(batch, items):
 def _split(batch, items):
     """audiences' condition language, evaluated now for the arriving customers: the same compiler as
     customer_matches, run once for the whole group (one query)."""
-    from audiences.conditions import ConditionError, compile_q
-    from cdp.models import Customer
-
     out = []
     node0 = items[0][1]
     team = items[0][0].team
@@ -374,8 +377,6 @@ def _names_attribute(tree, path):
 
 
 def _tags(batch, items):
-    from cdp.services.tags import add_tags_bulk, remove_tags
-
     out = []
     config = items[0][1]["config"]
     add = [name for name in config.get("add") or [] if name]
@@ -395,8 +396,6 @@ def _tags(batch, items):
 
 
 def _attribute(batch, items):
-    from cdp.services.attributes import set_attributes
-
     out = []
     for enrollment, node in items:
         journey = batch.journeys[enrollment.journey_id]
@@ -432,8 +431,6 @@ def _attribute(batch, items):
 
 
 def _points(batch, items):
-    from cdp.services.customers import adjust_points
-
     out = []
     for enrollment, node in items:
         config = node["config"]
@@ -470,8 +467,6 @@ def content_for(config):
 
 
 def _alive(batch, content, team):
-    from messaging.models import ChatbotModule, WhatsAppTemplate
-
     if content["type"] == "whatsapp_template":
         key = ("template", content["template_id"])
         if key not in batch.alive:
@@ -488,8 +483,6 @@ def _alive(batch, content, team):
 
 
 def _exhausted(batch, channel):
-    from messaging.services.budgets import is_exhausted
-
     if channel.pk not in batch.budget:
         batch.budget[channel.pk] = is_exhausted(channel)
     return batch.budget[channel.pk]
@@ -508,8 +501,6 @@ def _reserve(target):
 
 
 def _message(batch, items):
-    from messaging.policy import check_send
-
     out = []
     sends = {}  # (team, channel, content, journey) -> [(contact id, key)]: one bulk INSERT per group
     for enrollment, node in items:
@@ -585,8 +576,6 @@ def _message(batch, items):
 
 
 def _enqueue_sends(sends):
-    from messaging.services.outbox import enqueue_keyed
-
     for (_team_id, _channel_id, _content, journey_id), (team, channel, content, items) in sends.items():
         enqueue_keyed(
             team=team, channel=channel, items=items, content=content, origin="journey", origin_id=str(journey_id)

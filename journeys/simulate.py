@@ -10,7 +10,9 @@ from datetime import timedelta
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audiences.conditions import customer_matches
 from cdp.models import Contact
+from messaging.policy import check_send
 
 from . import graph as g
 from .engine import content_for
@@ -27,9 +29,6 @@ class SimStep:
 
 
 def simulate(journey, customer, *, now=None, graph=None):
-    from audiences.conditions import customer_matches
-    from messaging.policy import check_send
-
     now = now or timezone.now()
     if graph is None:
         graph = journey.current_version.graph if journey.current_version else journey.draft_graph

@@ -34,7 +34,7 @@ from django.db.models import Count, DateTimeField, ExpressionWrapper, F, OuterRe
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from cdp.models import Order
+from cdp.models import Channel, Order
 from messaging.models import SUCCESSFUL_STATUSES, OutboundMessage
 from messaging.stats import summarize
 
@@ -208,8 +208,6 @@ def journey_statistics(journey, version=None):
 
 
 def _channel_kinds(team, compiled):
-    from cdp.models import Channel
-
     wanted = {
         node_id: int(node["config"].get("channel_id") or 0)
         for node_id, node in compiled.nodes.items()

@@ -5,7 +5,9 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext as _
 
+from audiences.conditions import ConditionError, validate
 from cdp.models import AttributeType, Channel, ChannelKind, CustomAttribute
+from messaging.models import ChatbotModule, WhatsAppTemplate
 
 from .graph import NODE_TYPES, iter_nodes
 from .models import MAX_TRIGGER_TAGS, normalize_trigger_config
@@ -120,7 +122,6 @@ def _validate_split(team, config, channel_ids):
     tree = config.get("conditions")
     if not tree or not tree.get("children"):
         return {"conditions": _("請設定分眾條件。")}
-    from audiences.conditions import ConditionError, validate
 
     try:
         validate(team, tree)
@@ -142,7 +143,6 @@ def _validate_message(team, config, channel_ids):
     if kind == "whatsapp_template":
         if channel.kind != ChannelKind.WHATSAPP:
             return {"kind": _("訊息範本僅適用於 WhatsApp。")}
-        from messaging.models import WhatsAppTemplate
 
         template = (
             WhatsAppTemplate.objects.for_team(team)
@@ -160,7 +160,6 @@ def _validate_message(team, config, channel_ids):
         return {"kind": _("請選擇訊息類型。")}
     if channel.kind not in (ChannelKind.LINE, ChannelKind.FACEBOOK, ChannelKind.INSTAGRAM, ChannelKind.WHATSAPP):
         return {"channel_id": _("此渠道無法發送機器人模組。")}
-    from messaging.models import ChatbotModule
 
     exists = (
         ChatbotModule.objects.for_team(team)

@@ -12,12 +12,13 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import team_required
-from accounts.params import parse_id
 from accounts.tenancy import get_for_team_or_404
 from audiences import builder as condition_builder
 from audiences.models import AudiencePack
 from audiences.views import builder_context as condition_builder_context
 from cdp.models import Channel, CustomAttribute, Customer, Tag
+from core.params import parse_id
+from messaging.models import ChatbotModule, WhatsAppTemplate
 
 from . import forms, services, stats
 from . import graph as g
@@ -279,8 +280,6 @@ def _drawer_context(request, journey, node, errors):
         "tags": Tag.objects.for_team(team).filter(archived_at__isnull=True),
     }
     if node["type"] == "message":
-        from messaging.models import ChatbotModule, WhatsAppTemplate
-
         context["modules"] = ChatbotModule.objects.for_team(team).filter(deleted_at__isnull=True)
         context["templates"] = WhatsAppTemplate.objects.for_team(team).filter(deleted_at__isnull=True)
         context["parameters"] = "\n".join(node.get("config", {}).get("parameters") or [])

@@ -14,7 +14,7 @@ class MessagingConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_delete, post_save
 
-        from cdp.models import Channel
+        from cdp.models import Channel  # in ready(): apps.py is imported before any app's models are loaded
 
         from .services.channel_cache import forget_channel
 

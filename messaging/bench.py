@@ -15,9 +15,9 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.benchmarks import Timer, benchmark, figure
 from accounts.models import Team
 from cdp.models import Channel, Contact
+from core.benchmarks import Timer, benchmark, figure
 
 from .models import InboundMessage, WebhookEvent
 from .services.ingest import line_signature

@@ -5,7 +5,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from accounts.params import parse_id
+from core.params import parse_id
 
 from .models import ModuleType
 from .services.content import validate_module_content

@@ -11,6 +11,7 @@ import logging
 
 from accounts import queues
 from accounts.queues import drain_seconds
+from cdp.models import Channel
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +79,6 @@ def drain_webhook_events():
 
 
 def sync_whatsapp_templates(channel_id):
-    from cdp.models import Channel
-
     from .services import templates
 
     channel = Channel.objects.filter(pk=channel_id, kind="whatsapp").first()

@@ -4,6 +4,7 @@ called with junk query parameters and junk bodies."""
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from cdp.models import Customer
 from config.api import router
 
 JUNK_QUERY = {
@@ -112,8 +113,6 @@ def test_events_api_survives_junk(api, body):
 @pytest.mark.parametrize("prefix", ["events", *COLLECTIONS])
 def test_numbers_beyond_a_float_are_a_400(api, team, prefix):
     """JSON 1e400 parses to infinity: int() of it raises OverflowError and jsonb refuses it."""
-    from cdp.models import Customer
-
     event = '{"id": "big", "type": "checkout.completed", "data": {"customer": 1e400, "channel": 1e400, '
     event += '"order_id": "O1", "amount": 1, "items": [{"name": "Tea", "quantity": 1e400}]}}'
     body = '{"events": [' + event + '], "name": "x", "channel": 1e400, "points": -1e999}'
@@ -139,8 +138,6 @@ def test_nul_bytes_in_parameters_are_a_400(console, api, path):
 @pytest.mark.parametrize("prefix", ["events", *COLLECTIONS])
 def test_nul_characters_in_json_bodies_are_a_400(api, team, prefix):
     """PostgreSQL text cannot hold NUL: the parser refuses it before any view or service sees it."""
-    from cdp.models import Customer
-
     body = {
         "events": [{"id": "n1", "type": "member.identify", "data": {"member_id": "M\x00"}}],
         "name": "a\x00b",

@@ -1,8 +1,11 @@
+from datetime import UTC, datetime
+
 import pytest
 from django.core import mail
 from django.urls import reverse
 
 from accounts.models import ApiKey, Membership
+from accounts.services import create_api_key
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
 
@@ -167,17 +170,15 @@ def test_other_team_data_never_in_the_shell(console):
 @pytest.mark.django_db
 def test_console_shows_times_in_the_team_time_zone(console, team):
     """The current team's zone is active for the whole request (middleware), not template by template."""
-    from datetime import UTC, datetime
-
-    from audiences.tests.factories import BroadcastFactory
-
     team.time_zone = "Asia/Taipei"
     team.save()
-    broadcast = BroadcastFactory(team=team, scheduled_at=datetime(2026, 6, 1, 4, 0, tzinfo=UTC))
-    html = console.get(f"/audiences/broadcasts/{broadcast.pk}/").content.decode()
+    key = create_api_key(team=team, name="shop").api_key
+    key.last_used_at = datetime(2026, 6, 1, 4, 0, tzinfo=UTC)
+    key.save(update_fields=["last_used_at"])
+    html = console.get(reverse("team-settings")).content.decode()
     assert "2026-06-01 12:00" in html and "2026-06-01 04:00" not in html
 
     team.time_zone = "America/New_York"
     team.save()
-    html = console.get(f"/audiences/broadcasts/{broadcast.pk}/").content.decode()
+    html = console.get(reverse("team-settings")).content.decode()
     assert "2026-06-01 00:00" in html

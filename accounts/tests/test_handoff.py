@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from accounts import handoff, notify
 from accounts.models import Handoff
-from cdp.events import announce, batched_notifications
 from tests.factories import TeamFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +28,11 @@ def consume(team_id, event_ids):
 
 def on_signal(team_id, kind, payload):
     calls.append((team_id, kind, payload))
+
+
+def announce(team_id, ids):
+    """What cdp.events.announce writes outside a batch (accounts is below cdp and does not import it)."""
+    handoff.add(team_id, "events", [list(ids)])
 
 
 @pytest.fixture(autouse=True)
@@ -58,17 +62,6 @@ def test_a_teams_pending_rows_coalesce_into_one_call_and_are_deleted(team):
     assert handoff.drain(CONSUMER) == 200
     assert calls == [(team.pk, list(range(1, 201)))]
     assert not Handoff.objects.exists()
-
-
-def test_a_batch_announces_once_per_team(team, other_team):
-    with transaction.atomic(), batched_notifications():
-        announce(team.pk, [1])
-        announce(other_team.pk, [2])
-        announce(team.pk, [3])
-    assert sorted((row.team_id, row.payload) for row in Handoff.objects.all()) == [
-        (team.pk, [1, 3]),
-        (other_team.pk, [2]),
-    ]
 
 
 def test_one_teams_backlog_delays_another_team_by_one_chunk_at_most(team, other_team, monkeypatch):
@@ -218,13 +211,12 @@ def test_no_hint_is_queued_while_its_drain_runs_and_the_drain_looks_once_more_af
     assert hint() is True and sent == ["some.drain"]  # no drain running: the hint goes out
 
 
-def test_every_after_commit_hint_survives_a_broker_that_is_down(monkeypatch):
-    """The journey engine wake-up, the halt of a stopping journey and the outbound webhook send are hints too:
-    with the broker down each logs and returns, none raises into the request or task that already committed."""
+def test_the_outbound_webhook_hint_survives_a_broker_that_is_down(monkeypatch):
+    """The outbound webhook send is a hint too: with the broker down it logs and returns, it does not raise into
+    the request or task that already committed (journeys/tests/test_hints.py covers the journeys' hints)."""
     from django_q.conf import Conf
 
     from accounts import outbound_webhooks
-    from journeys import services, triggers
 
     monkeypatch.setattr(Conf, "SYNC", False)
 
@@ -233,5 +225,3 @@ def test_every_after_commit_hint_survives_a_broker_that_is_down(monkeypatch):
 
     monkeypatch.setattr("accounts.queues.enqueue", broker_down)
     assert outbound_webhooks._hint_send() is False
-    assert triggers._engine_hint() is False
-    services._hint_halt(1, 2)  # no exception

@@ -8,6 +8,7 @@ from analytics.models import ChannelDay
 from cdp.models import ChannelKind
 from cdp.services import contacts as contact_services
 from cdp.tests.factories import ChannelFactory, ContactFactory
+from tests.factories import MembershipFactory
 
 from .timeline import at
 
@@ -45,8 +46,6 @@ def test_team_b_sees_none_of_team_a(small, team, other_team, other_api, api):
 
 
 def test_team_b_console_sees_none_of_team_a(small, other_team, client):
-    from tests.factories import MembershipFactory
-
     client.force_login(MembershipFactory(team=other_team, role="owner").user)
     response = client.get("/analytics/export/valid_contacts.csv")
     assert "A 的 LINE" not in response.content.decode("utf-8-sig")

@@ -12,6 +12,7 @@ from analytics.tasks import on_customer_events
 from cdp.models import ChannelKind, CustomerEvent
 from cdp.services import contacts as contact_services
 from cdp.services import identity
+from cdp.services.contacts import block, upsert_contact
 from cdp.tests.factories import ChannelFactory
 
 from . import timeline as T
@@ -249,9 +250,6 @@ def test_a_large_batch_read_as_its_id_range_gives_the_same_rollups(team, monkeyp
     """Past ID_RANGE_ABOVE ids (an import's coalesced hand-offs) a batch is read as its id range: a superset of
     days, refreshed from all their events, so the rollups equal a rebuild."""
     from analytics import rollups
-    from cdp.models import CustomerEvent
-    from cdp.services.contacts import block, upsert_contact
-    from cdp.tests.factories import ChannelFactory
 
     line = ChannelFactory(team=team, kind="line")
     from django.utils import timezone

@@ -1,5 +1,4 @@
 import datetime as dt
-from importlib.util import find_spec
 
 import pytest
 from django.utils import timezone
@@ -9,25 +8,13 @@ from audiences.models import BroadcastRecipient, BroadcastStatus
 from audiences.tests.factories import AudiencePackFactory, BroadcastFactory
 from cdp.models import CustomerTag
 from cdp.tests.factories import ChannelFactory, ContactFactory, TagFactory
+from messaging.models import ChatbotModule, OutboundMessage
+from messaging.services.outbox import dispatch
 
 pytestmark = pytest.mark.django_db
 
 VIP = {"op": "and", "children": [{"type": "tag", "op": "has", "tags": ["VIP"]}]}
 SEND_AT = dt.datetime(2024, 9, 19, 12, 0, tzinfo=dt.UTC)
-
-
-def _has_outbox():
-    import pathlib
-
-    import messaging
-
-    migrations = pathlib.Path(messaging.__file__).parent / "migrations"
-    return find_spec("messaging.services.outbox") is not None and any(migrations.glob("0*.py"))
-
-
-needs_outbox = pytest.mark.skipif(
-    not _has_outbox(), reason="messaging outbox (messaging.services.outbox) not built yet"
-)
 
 
 @pytest.fixture
@@ -139,15 +126,10 @@ def test_schedule_needs_content_and_a_future_time(team, world):
 
 
 def _module(team):
-    from messaging.models import ChatbotModule
-
     return ChatbotModule.objects.create(team=team, name="hello", type="text_buttons", content={"text": "hi"})
 
 
-@needs_outbox
 def test_sandbox_broadcast_reaches_each_recipient_once_even_when_killed(team, world, monkeypatch):
-    from messaging.models import OutboundMessage
-
     line, vip, pack = world
     contacts = [ContactFactory(channel=line) for _ in range(7)]
     for c in contacts:
@@ -195,7 +177,6 @@ def test_sandbox_broadcast_reaches_each_recipient_once_even_when_killed(team, wo
     assert contacts[1].last_team_marketing_at == SEND_AT
 
     # the sandbox adapter delivers them; the report counts with messaging's rules
-    from messaging.services.outbox import dispatch
 
     dispatch()
     assert set(messages.values_list("status", flat=True)) <= {"sent", "delivered", "read"}

@@ -11,7 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audiences.conditions import ConditionError, contacts_matching, customer_matches, validate
-from cdp.models import AttributeType, AttributeValue, ContactSource, CustomAttribute, CustomerTag, SubscriptionStatus
+from cdp.models import (
+    AttributeType,
+    AttributeValue,
+    Contact,
+    ContactSource,
+    CustomAttribute,
+    CustomerTag,
+    SubscriptionStatus,
+)
 from cdp.tests.factories import ChannelFactory, ContactFactory, TagFactory
 
 UTC = dt.UTC
@@ -137,8 +145,6 @@ class World:
     """Everything loaded into Python: one dict per contact."""
 
     def __init__(self, team):
-        from cdp.models import Contact
-
         self.team = team
         self.zone = team.zone
         self.tags = {t.pk: t.name for t in TagFactory._meta.model.objects.filter(team=team)}

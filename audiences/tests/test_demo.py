@@ -6,6 +6,7 @@ from django.core.management import call_command
 
 from audiences import services
 from audiences.models import AudiencePack, Broadcast, BroadcastStatus
+from tests.factories import MembershipFactory, api_client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -39,8 +40,6 @@ def test_seed_demo_adds_packs_and_a_sent_broadcast_with_a_report_once():
 
     team = sent.team
     from django.test import Client
-
-    from tests.factories import MembershipFactory, api_client_for
 
     client = Client()
     client.force_login(MembershipFactory(team=team, role="owner").user)

@@ -5,7 +5,7 @@ from rest_framework import mixins
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from accounts.api_base import TeamScopedViewSet
-from accounts.params import parse_id
+from core.params import parse_id
 
 from .. import serializers as s
 from ..models import (

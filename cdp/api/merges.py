@@ -8,7 +8,7 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 
 from accounts.api_base import TeamScopedViewSet, error_response
-from accounts.params import parse_id
+from core.params import parse_id
 
 from .. import serializers as s
 from ..models import (

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 
-from accounts.csv_lines import BOM, CsvLines
+from core.csv_lines import BOM, CsvLines
 from core.errors import ServiceError
 
 from ..models import (

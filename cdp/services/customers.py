@@ -7,8 +7,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.params import parse_id
 from core.errors import ServiceError
+from core.params import parse_id
 
 from ..events import record_events
 from ..models import Customer, CustomerEvent, EventType, Order

@@ -6,9 +6,10 @@ import re
 import pytest
 from django.core.management import call_command
 
+from accounts.models import Team
 from cdp.models import Contact, Customer, Tag
 from tests.browser.conftest import browser, page, screenshot  # noqa: F401  (fixtures)
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, TeamFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,7 +29,6 @@ def switch_language(tab, code):
 
 def test_customer_console(live_server, page, screenshot):  # noqa: F811
     call_command("seed_demo", team="browser-demo", contacts=240, seed=3, stdout=io.StringIO())
-    from accounts.models import Team
 
     team = Team.objects.get(slug="browser-demo")
     user = MembershipFactory(team=team, role="owner").user
@@ -93,7 +93,6 @@ def test_customer_console(live_server, page, screenshot):  # noqa: F811
 
 def test_csv_import_flow(live_server, page, screenshot, tmp_path):  # noqa: F811
     from cdp.tests.factories import ChannelFactory
-    from tests.factories import TeamFactory
 
     team = TeamFactory(slug="browser-import", name="匯入測試品牌")
     channel = ChannelFactory(team=team, kind="line", name="LINE 官方帳號")
@@ -123,7 +122,6 @@ def test_csv_import_flow(live_server, page, screenshot, tmp_path):  # noqa: F811
 
 def test_tag_management(live_server, page, screenshot):  # noqa: F811
     from cdp.tests.factories import CustomerTagFactory
-    from tests.factories import TeamFactory
 
     team = TeamFactory(slug="browser-tags", name="標籤測試品牌")
     CustomerTagFactory(team=team, customer__team=team, tag=Tag.objects.create(team=team, name="既有標籤"))
@@ -220,7 +218,6 @@ def test_custom_attribute_type_change(live_server, page, screenshot):  # noqa: F
     from cdp.models import AttributeTypeChange, AttributeValue, CustomAttribute
     from cdp.services.attributes import set_attributes
     from cdp.tests.factories import CustomerFactory
-    from tests.factories import TeamFactory
 
     team = TeamFactory(slug="browser-attrs", name="屬性測試品牌")
     user = MembershipFactory(team=team, role="marketer").user
@@ -290,7 +287,6 @@ def test_unmerge_from_customer_page(live_server, page, screenshot):  # noqa: F81
     from cdp.models import MergeRecord
     from cdp.services.identity import merge_customers
     from cdp.tests.factories import ChannelFactory, ContactFactory
-    from tests.factories import TeamFactory
 
     team = TeamFactory(slug="browser-unmerge", name="合併測試品牌")
     line = ChannelFactory(team=team, kind="line", name="LINE 官方帳號")
@@ -343,7 +339,6 @@ def test_unmerge_from_customer_page(live_server, page, screenshot):  # noqa: F81
 
 def test_csv_export_download(live_server, page, screenshot):  # noqa: F811
     from cdp.tests.factories import ChannelFactory, ContactFactory, CustomerTagFactory
-    from tests.factories import TeamFactory
 
     team = TeamFactory(slug="browser-export", name="匯出測試品牌")
     line = ChannelFactory(team=team, kind="line", name="LINE 官方帳號")

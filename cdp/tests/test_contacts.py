@@ -1,10 +1,12 @@
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import Team
 from cdp.models import Channel, Contact, Customer, CustomerEvent, EventType, SubscriptionStatus
-from cdp.quota import refresh_over_quota, usage
+from cdp.quota import refresh_over_quota, schedule_refresh, usage
 from cdp.services import contacts
 
 T0 = timezone.now().replace(microsecond=0) - timedelta(days=10)
@@ -102,7 +104,7 @@ def _quota_refreshes(team):
     """(queued refresh tasks, scheduled trailing refreshes) of the team's quota."""
     from django_q.models import OrmQ, Schedule
 
-    queued = sum(1 for task in OrmQ.objects.all() if task.func() == "cdp.tasks.refresh_quota")
+    queued = sum(1 for task in OrmQ.objects.all() if task.name() == f"quota:{team.pk}")  # this team's only
     trailing = Schedule.objects.filter(func="cdp.tasks.refresh_quota", args=f"({team.pk},)")
     return queued, list(trailing)
 
@@ -112,7 +114,6 @@ def test_quota_flags_follow_every_change_inside_a_debounce_window(team, line, ad
     """The first change refreshes at once; changes inside the window get one more refresh after it (the first
     may have run before they committed); adding, deleting and a new quota all count. Real commits (transaction=True):
     the callbacks run as they do in production."""
-    from accounts.models import Team
     from cdp import tasks
 
     Team.objects.filter(pk=team.pk).update(contact_quota=1)
@@ -144,3 +145,46 @@ def test_quota_flags_follow_every_change_inside_a_debounce_window(team, line, ad
     team.contact_quota = 5
     team.save()
     assert _quota_refreshes(team)[0] == 3
+
+
+@pytest.fixture
+def refreshed(monkeypatch):
+    """The teams whose debounce cache an after-commit quota callback checked, in order."""
+    calls = []
+    monkeypatch.setattr("cdp.quota._enqueue_refresh", calls.append)
+    return calls
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_transaction_checks_the_debounce_once_per_team(team, other_team, line, refreshed):
+    """A batch creating many contacts registers its refresh once per team, however many contacts it creates."""
+    with transaction.atomic():
+        for n in range(3):
+            contacts.upsert_contact(channel=line, external_id=f"U{n}", occurred_at=T0)
+        schedule_refresh(other_team.pk)
+        schedule_refresh(team.pk)
+        assert refreshed == []  # nothing before the commit
+    assert refreshed == sorted([team.pk, other_team.pk])
+    schedule_refresh(team.pk)  # autocommit: at once, a new transaction
+    assert refreshed == sorted([team.pk, other_team.pk]) + [team.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rollback_never_loses_a_later_refresh(team, other_team, refreshed):
+    """The refresh registered in a rolled-back savepoint or transaction is dropped with it; a later change of the
+    same team in the transaction or in the next one is still refreshed (a rolled-back team may be refreshed once
+    more: harmless)."""
+    with transaction.atomic():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            schedule_refresh(team.pk)
+            raise RuntimeError("savepoint rolled back")
+        schedule_refresh(team.pk)
+    assert refreshed == [team.pk]
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        schedule_refresh(other_team.pk)
+        raise RuntimeError("transaction rolled back")
+    assert refreshed == [team.pk]
+    with transaction.atomic():
+        schedule_refresh(other_team.pk)
+    assert refreshed == [team.pk, other_team.pk]

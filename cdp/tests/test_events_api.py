@@ -14,6 +14,7 @@ from cdp.models import (
     Order,
 )
 from cdp.tests.factories import ChannelFactory, ContactFactory, CustomAttributeFactory
+from tests.factories import api_client_for
 
 URL = "/api/v1/events"
 
@@ -225,8 +226,6 @@ class TestEventsApi:
         assert contact.unsubscribed_web_push and contact.status == "unsubscribed"
 
     def test_needs_edit_permission(self, team):
-        from tests.factories import api_client_for
-
         agent = api_client_for(team, role="agent")
         assert agent.post(URL, {"events": []}, format="json").status_code == 403
 

@@ -8,6 +8,8 @@ from django.urls import reverse
 
 from cdp.models import Customer
 from cdp.tests.factories import ChannelFactory, ContactFactory, CustomerTagFactory, TagFactory
+from core.csv_lines import safe_cell
+from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -52,8 +54,6 @@ def test_export_filtered_contacts_with_channel_ids(console, team, other_team):
 
 
 def test_export_needs_permission_and_valid_filters(client, console, team):
-    from tests.factories import MembershipFactory
-
     assert console.get(reverse("cdp:export"), {"channel": "999999"}).status_code == 400
     client.force_login(MembershipFactory(team=team, role="agent").user)
     assert client.get(reverse("cdp:export")).status_code == 403
@@ -61,8 +61,6 @@ def test_export_needs_permission_and_valid_filters(client, console, team):
 
 def test_cells_a_spreadsheet_would_run_are_defused(console, team):
     """A name a customer typed into a chat reaches the export; phone numbers and negative numbers stay numbers."""
-    from accounts.csv_lines import safe_cell
-
     wa = ChannelFactory(team=team, kind="whatsapp")
     contact = ContactFactory(channel=wa, external_id="+886912345678", phone="+886912345678")
     Customer.objects.filter(pk=contact.customer_id).update(name='=HYPERLINK("http://evil.example","點我")')

@@ -8,6 +8,7 @@ from django.test import TestCase
 from django.utils import timezone
 
 from accounts import handoff
+from accounts.models import Handoff
 from cdp.models import AttributeValue, Binding, Contact, Customer, CustomerEvent, CustomerTag, EventType, MergeRecord
 from cdp.services import attributes, customers, identity, tags
 from cdp.tests.factories import ChannelFactory, ContactFactory, CustomAttributeFactory
@@ -259,8 +260,6 @@ class TestMerge:
     def test_merge_hands_its_events_to_the_consumers_in_its_own_transaction(self, team, line, wa, settings):
         """One hand-off row per consumer, carrying the two "merged" events, written with the merge (a worker sees
         it at commit and drains it); a merge that rolls back leaves no row behind."""
-        from accounts.models import Handoff
-
         s, a, b = rich_customer(team, line), rich_customer(team, wa), rich_customer(team, wa)
         Handoff.objects.all().delete()  # only what the merge adds
         record = identity.merge_customers(survivor=s, absorbed=a, evidence={"reason": "test"})

@@ -1,5 +1,8 @@
 import pytest
 
+from cdp.tests.factories import ChannelFactory
+from messaging.tests.factories import ChatbotModuleFactory
+
 
 @pytest.fixture(autouse=True)
 def _journeys_settings(settings, monkeypatch):
@@ -12,13 +15,9 @@ def _journeys_settings(settings, monkeypatch):
 
 @pytest.fixture
 def line(team):
-    from cdp.tests.factories import ChannelFactory
-
     return ChannelFactory(team=team, kind="line", is_sandbox=True)
 
 
 @pytest.fixture
 def module(team):
-    from messaging.tests.factories import ChatbotModuleFactory
-
     return ChatbotModuleFactory(team=team)

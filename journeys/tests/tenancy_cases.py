@@ -1,3 +1,4 @@
+from cdp.tests.factories import ChannelFactory, ContactFactory
 from journeys.tests.factories import JourneyFactory
 from tests.tenancy import tenancy_case
 
@@ -9,7 +10,6 @@ def make_journey(team):
 
 @tenancy_case("journey-enrollment")
 def make_enrollment(team):
-    from cdp.tests.factories import ChannelFactory, ContactFactory
     from journeys.models import Enrollment, JourneyVersion
 
     journey = JourneyFactory(team=team)

@@ -7,6 +7,7 @@ from cdp.tests.factories import ChannelFactory, ContactFactory
 from journeys.models import Journey
 from journeys.simulate import simulate
 from journeys.tests.factories import delay, message, published_journey
+from messaging.models import OutboundMessage
 
 pytestmark = pytest.mark.django_db
 TAIPEI = zoneinfo.ZoneInfo("Asia/Taipei")
@@ -57,8 +58,6 @@ def test_api_rejects_bad_input_without_half_applying(api, team, line):
 
 
 def test_test_a_journey_shows_path_and_policy_without_sending(team, line, module):
-    from messaging.models import OutboundMessage
-
     wa = ChannelFactory(team=team, kind="whatsapp")
     journey = published_journey(
         team,

@@ -2,8 +2,8 @@
 
 import pytest
 
-from accounts.benchmarks import registry
 from cdp.models import Contact, EventReceipt
+from core.benchmarks import registry
 from journeys import bench_reliability
 from journeys.models import Enrollment
 

@@ -6,12 +6,18 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from cdp.models import CustomerTag, EventType
+from accounts import outbound_webhooks
+from accounts.models import OutboundWebhookDelivery, Team
+from accounts.tests.test_outbound_webhooks import Receiver, readme_verifier
+from cdp.models import AttributeValue, CustomerTag, EventType
+from cdp.services.tags import add_tags
 from cdp.tests.factories import ChannelFactory, ContactFactory, CustomAttributeFactory, TagFactory
 from journeys import engine, services
 from journeys.models import Enrollment, EnrollmentStep
 from journeys.tests.factories import delay, enroll_directly, message, node, published_journey, split
 from messaging.models import OutboundMessage
+from messaging.services.budgets import mark_exhausted
+from messaging.tests.factories import ChatbotModuleFactory, WhatsAppTemplateFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +38,6 @@ def test_delay_split_tag_message_path(team, line, module):
     yes_tag = node("tags", add=["engaged"], remove=[])
     TagFactory(team=team, name="VIP")
     journey = published_journey(team, line, [delay(minutes=5), split(vip, yes=[yes_tag, message(line, module)], no=[])])
-    from cdp.services.tags import add_tags
 
     in_ = ContactFactory(channel=line)
     out = ContactFactory(channel=line)
@@ -131,8 +136,6 @@ def test_line_cap_reached_stops_the_journey(team, line, module):
 
 
 def test_whatsapp_cap_reached(team):
-    from messaging.tests.factories import WhatsAppTemplateFactory
-
     wa = ChannelFactory(team=team, kind="whatsapp")
     template = WhatsAppTemplateFactory(channel=wa)
     journey = published_journey(team, wa, [message(wa, template=template, parameters=["a", "b"])])
@@ -146,9 +149,6 @@ def test_whatsapp_cap_reached(team):
 
 @pytest.mark.parametrize("kind,reason", [("line", "line_quota_exhausted"), ("whatsapp", "whatsapp_balance_zero")])
 def test_budget_exhausted_at_send_stops(team, kind, reason):
-    from messaging.services.budgets import mark_exhausted
-    from messaging.tests.factories import ChatbotModuleFactory, WhatsAppTemplateFactory
-
     channel = ChannelFactory(team=team, kind=kind)
     if kind == "whatsapp":
         step = message(channel, template=WhatsAppTemplateFactory(channel=channel), parameters=["a", "b"])
@@ -186,7 +186,6 @@ def test_module_deleted_at_send_stops(team, line, module):
 )
 def test_signals_stop_dependent_journeys(team, line, module, kind, payload_key, reason):
     from journeys.tasks import on_signal
-    from messaging.tests.factories import WhatsAppTemplateFactory
 
     wa = ChannelFactory(team=team, kind="whatsapp")
     template = WhatsAppTemplateFactory(channel=wa)
@@ -217,11 +216,6 @@ def test_attribute_node_records_a_signed_outbound_webhook_delivery(team, line, s
     from django.db import connection
     from django.test import TestCase
 
-    from accounts import outbound_webhooks
-    from accounts.models import OutboundWebhookDelivery
-    from accounts.tests.test_outbound_webhooks import Receiver, readme_verifier
-    from cdp.models import AttributeValue
-
     settings.OUTBOUND_WEBHOOK_ALLOW_PRIVATE_HOSTS = True
     settings.OUTBOUND_WEBHOOK_ALLOW_HTTP = True
     with Receiver() as receiver:
@@ -249,8 +243,6 @@ def test_attribute_node_records_a_signed_outbound_webhook_delivery(team, line, s
 
 def test_attribute_change_rolled_back_records_no_delivery(team, line, monkeypatch):
     """The delivery row commits with the batch or not at all (a worker dying after recording it)."""
-    from accounts.models import OutboundWebhookDelivery, Team
-
     Team.objects.filter(pk=team.pk).update(outbound_webhook_url="https://hooks.example.com/hook")
     CustomAttributeFactory(team=team, key="level", type="text")
     journey = published_journey(team, line, [node("attribute", key="level", value="gold")])
@@ -259,8 +251,6 @@ def test_attribute_change_rolled_back_records_no_delivery(team, line, monkeypatc
     def crash():
         assert OutboundWebhookDelivery.objects.count() == 1  # recorded inside the batch's transaction...
         raise RuntimeError("worker died before commit")
-
-    from accounts import outbound_webhooks
 
     real = outbound_webhooks.enqueue_many
 

@@ -1,6 +1,7 @@
 import pytest
 from django.utils import translation
 
+from cdp.tests.factories import ContactFactory
 from journeys import services
 from journeys.statemachine import (
     ACTIONS,
@@ -105,7 +106,6 @@ def test_status_change_records_reason_and_time(team):
 
 @pytest.mark.django_db
 def test_stop_halts_everyone_then_becomes_stopped(team, line, module):
-    from cdp.tests.factories import ContactFactory
     from journeys.tests.factories import delay, enroll_directly, published_journey
 
     journey = published_journey(team, line, [delay(days=1)])

@@ -1,12 +1,14 @@
 import pytest
 from django.conf import settings
 
+from cdp.events import record_event
 from cdp.models import CustomerEvent, EventType
+from cdp.services import events_api
 from cdp.services.attributes import set_attributes
 from cdp.services.contacts import upsert_contact
 from cdp.services.customers import record_checkout
 from cdp.services.tags import add_tags
-from cdp.tests.factories import ContactFactory, CustomAttributeFactory
+from cdp.tests.factories import ChannelFactory, ContactFactory, CustomAttributeFactory
 from journeys.models import Enrollment
 from journeys.tasks import on_customer_events
 from journeys.tests.factories import delay, fire_concurrently, published_journey
@@ -55,8 +57,6 @@ def test_checkout_item_and_amount(team, line):
 
 
 def test_new_contact_on_target_channel_only(team, line):
-    from cdp.tests.factories import ChannelFactory
-
     other_channel = ChannelFactory(team=team, kind="facebook")
     _journey(team, line, "new_contact", {})
     from django.utils import timezone
@@ -109,8 +109,6 @@ def test_per_customer_limit_and_repeats(team, line):
     contact = ContactFactory(channel=line)
     from django.utils import timezone
 
-    from cdp.events import record_event
-
     for _ in range(4):
         record_event(
             team=team,
@@ -126,8 +124,6 @@ def test_per_customer_limit_and_repeats(team, line):
 
 
 def test_customers_without_a_target_contact_do_not_enter(team, line):
-    from cdp.tests.factories import ChannelFactory
-
     _journey(team, line, "tag_added", {"tag": "VIP"})
     fb_only = ContactFactory(channel=ChannelFactory(team=team, kind="facebook"))
     add_tags(customer=fb_only.customer, names=["VIP"], source="test")
@@ -165,8 +161,6 @@ def test_per_customer_limit_under_concurrent_triggers(team, line):
 def test_a_tag_or_system_event_with_a_channel_reference_fires_the_trigger(team, line):
     """Issue 24.5: the events API's `channel` + `external_id` reference records the channel but no contact; the
     trigger still fires and sends through the customer's contact on the journey's target channel."""
-    from cdp.services import events_api
-
     tagged = _journey(team, line, "tag_added", {"tag": "VIP"})
     system = _journey(team, line, "system", {"name": "visit"})
     contact = ContactFactory(team=team, channel=line, external_id="U-ref")

@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from cdp.models import Customer
-from cdp.tests.factories import ContactFactory, TagFactory
+from cdp.tests.factories import ContactFactory, CustomAttributeFactory, TagFactory
 from journeys.models import Journey
 from journeys.tests.factories import JourneyFactory, delay, enroll_directly, published_journey
 
@@ -97,7 +97,6 @@ def test_builder_flow_add_edit_validate_publish(console, team, line):
 
 
 def test_attribute_node_only_on_text_attributes(team, line):
-    from cdp.tests.factories import CustomAttributeFactory
     from journeys import services
 
     CustomAttributeFactory(team=team, key="score", type="number")

@@ -5,18 +5,16 @@ auto_reply, idempotent by the inbound event so a redelivery never replies twice)
 rule's staff member / branch and adds the rule's tags to the customer.
 """
 
-import logging
 from datetime import timedelta
 
 from django.db.models import F
 from django.utils import timezone
 
 from cdp.models import Contact
+from cdp.services.tags import add_tags
 
 from ..models import KeywordRule, Origin
 from . import outbox
-
-logger = logging.getLogger(__name__)
 
 
 def trigger(rule, *, contact, event):
@@ -63,11 +61,6 @@ def line_reply_token(event):
 
 
 def add_rule_tags(rule, contact, occurred_at):
-    try:
-        from cdp.services.tags import add_tags
-    except ImportError:  # cdp's tag service not landed yet: say so loudly, never pretend
-        logger.error("cdp.services.tags is missing; keyword rule %s could not add tags", rule.pk)
-        return
     add_tags(
         customer=contact.customer,
         names=list(rule.tags),

@@ -3,7 +3,7 @@
 import uuid
 from itertools import chain
 
-from accounts.csv_lines import BOM, CsvLines
+from core.csv_lines import BOM, CsvLines
 
 from ..models import InboundMessage, Origin, OutboundMessage
 from . import outbox

@@ -14,7 +14,7 @@ import logging
 from collections import defaultdict
 from datetime import timedelta
 
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -122,7 +122,7 @@ class Batch:
                 del self.inbound[inbound:]  # its messages and interaction were rolled back with it
                 if key in self.contacts:
                     self.interactions.pop(self.contacts[key].pk, None)
-                if connection.needs_rollback:  # the savepoint could not be rolled back: the transaction is gone
+                if transaction.get_rollback():  # the savepoint could not be rolled back: the transaction is gone
                     raise BatchLost(len(self.events), exc) from exc
                 failed.append((group, exc))
                 target = self.retries if isinstance(exc, TRANSIENT_ERRORS) else self.errors

@@ -9,7 +9,9 @@ from django.apps import apps
 from django.db import connection
 from django.urls import reverse
 
+from cdp import credentials as credential_keys
 from cdp.models import Channel
+from cdp.services.channels import validate_credentials
 from messaging.adapters import get_adapter
 from messaging.services import templates
 
@@ -185,8 +187,6 @@ def test_stored_old_spellings_are_renamed_and_encrypted_by_the_migration(team):
 def test_the_api_docs_show_the_one_list(db):
     from drf_spectacular.generators import SchemaGenerator
 
-    from cdp.services.channels import validate_credentials
-
     schema = SchemaGenerator().get_schema(request=None, public=True)
     create = schema["paths"]["/api/v1/channels/"]["post"]["requestBody"]["content"]["application/json"]
     examples = [example["value"] for example in create["examples"].values()]
@@ -200,8 +200,6 @@ def test_the_api_docs_show_the_one_list(db):
 
 def test_the_readme_shows_the_one_list(settings):
     import re
-
-    from cdp import credentials as credential_keys
 
     readme = (settings.BASE_DIR / "README.md").read_text(encoding="utf-8")
     for kind, keys in credential_keys.KEYS.items():

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from cdp.models import Channel
 from cdp.tests.factories import ChannelFactory, ContactFactory
 from messaging.models import InboundMessage, OutboundMessage
 from tests.factories import MembershipFactory, api_client_for
@@ -45,8 +46,6 @@ def test_meta_channel_gets_a_verify_token_and_can_be_disabled(console, team):
 
 
 def team_channels(team):
-    from cdp.models import Channel
-
     return Channel.objects.filter(team=team)
 
 

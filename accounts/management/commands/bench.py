@@ -4,7 +4,7 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.benchmarks import registry
+from core.benchmarks import registry
 
 
 class Command(BaseCommand):

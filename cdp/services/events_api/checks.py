@@ -9,8 +9,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from accounts.params import parse_id
 from core.errors import ServiceError
+from core.params import parse_id
 
 from ...models import (
     BindingMethod,

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from accounts.params import parse_id
+from core.params import parse_id
 
 from ...events import record_event
 from ...models import (

@@ -2,7 +2,7 @@
 
 Each app may have a `bench.py` that registers benchmarks:
 
-    from accounts.benchmarks import benchmark, figure
+    from core.benchmarks import benchmark, figure
 
     @benchmark("events_api", help="identify + binding events end to end")
     def events_api(ctx):
