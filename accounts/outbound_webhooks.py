@@ -22,7 +22,6 @@ Signature (README "Outbound webhook"): `X-SocialCDP-Signature: t=<unix seconds>,
 
 import hashlib
 import hmac
-import http.client
 import json
 import logging
 import time
@@ -32,6 +31,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+
+from core import httpclient
 
 from . import queues, urlguard
 from .models import DeliveryState, OutboundWebhookDelivery, Team, generate_webhook_secret
@@ -161,7 +162,7 @@ def send(delivery):
     except urlguard.URLRefused as refused:
         logger.warning("Outbound webhook delivery %s for team %s refused: %s", delivery.pk, team.pk, refused)
         return _finish(delivery, None if refused.transient else DeliveryState.FAILED, url=url, error=str(refused))
-    except (OSError, http.client.HTTPException) as error:
+    except httpclient.NetworkError as error:
         logger.warning("Outbound webhook delivery %s for team %s failed: %r", delivery.pk, team.pk, error)
         return _finish(delivery, None, url=url, error=repr(error))
     if 200 <= status < 300:

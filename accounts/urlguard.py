@@ -3,12 +3,13 @@ cloud metadata service.
 
 Checked twice. When the URL is saved, `validate_outbound_url` (a validator on the model field, so the console
 form, the admin and any serializer share it). When a request is sent, `post` resolves the host name once,
-checks every address, and connects to the checked address (pinned): a DNS answer that changes between the check
-and the connection (rebinding) cannot move the request. https keeps SNI and certificate verification against
-the host name. Redirects are not followed and no proxy is used.
+checks every address, and sends over a connection to the checked address (pinned; core.httpclient pools
+connections per address, so a kept-alive connection is always to an address checked when it was opened): a DNS
+answer that changes between the check and the connection (rebinding) cannot move the request. https keeps SNI
+and certificate verification against the host name. Redirects are not followed and no proxy is used.
 """
 
-import http.client
+import functools
 import ipaddress
 import socket
 import ssl
@@ -17,6 +18,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+
+from core import httpclient
 
 BLOCKED_HOST_NAMES = {"localhost", "metadata", "metadata.google.internal", "metadata.goog"}
 METADATA_ADDRESSES = {
@@ -121,50 +124,29 @@ def validate_outbound_url(value):
         raise ValidationError(refused.message, code=refused.code) from None
 
 
+@functools.cache
 def ssl_context():
+    """One TLS context for the process, so pooled https connections are shared (the pool key includes it)."""
     return ssl.create_default_context()
 
 
 def post(url, body, headers, timeout):
     """POST `body` to `url` through the checks above; returns the response status. Raises URLRefused, or
-    OSError / http.client.HTTPException for network failures (the caller decides whether to retry)."""
+    httpclient.NetworkError for network failures (the caller decides whether to retry)."""
     scheme, host, port = check_url(url)
-    family, sockaddr = resolve(host, port)[0]
+    _family, sockaddr = resolve(host, port)[0]
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    if scheme == "https":
-        connection = _PinnedHTTPSConnection(host, port, family, sockaddr, timeout=timeout, context=ssl_context())
-    else:
-        connection = _PinnedHTTPConnection(host, port, family, sockaddr, timeout=timeout)
-    try:
-        connection.request("POST", path, body=body, headers=headers)
-        return connection.getresponse().status  # the body is never read: only the status matters
-    finally:
-        connection.close()
-
-
-def connect(family, sockaddr, timeout):
-    """A TCP connection to exactly this resolved address (no second lookup)."""
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout)
-        sock.connect(sockaddr)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """http.client keeps the host name for the Host header and, over https, for SNI and the certificate check;
-    only the TCP connection goes to the address we checked."""
-
-    def __init__(self, host, port, family, sockaddr, **kwargs):
-        super().__init__(host, port, **kwargs)
-        self._create_connection = lambda _address, timeout, _source=None: connect(family, sockaddr, timeout)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, host, port, family, sockaddr, **kwargs):
-        super().__init__(host, port, **kwargs)
-        self._create_connection = lambda _address, timeout, _source=None: connect(family, sockaddr, timeout)
+    response = httpclient.request_pinned(
+        "POST",
+        scheme=scheme,
+        host=host,
+        port=port,
+        address=sockaddr[0].split("%")[0],
+        path=path,
+        body=body,
+        headers=headers,
+        timeout=timeout,
+        ssl_context=ssl_context() if scheme == "https" else None,
+    )
+    return response.status

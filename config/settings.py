@@ -355,4 +355,9 @@ OUTBOUND_WEBHOOK_ALLOW_PRIVATE_HOSTS = env_bool("OUTBOUND_WEBHOOK_ALLOW_PRIVATE_
 # https is required unless DEBUG or OUTBOUND_WEBHOOK_ALLOW_HTTP (a local receiver).
 OUTBOUND_WEBHOOK_ALLOW_HTTP = env_bool("OUTBOUND_WEBHOOK_ALLOW_HTTP", False)
 OUTBOUND_WEBHOOK_TIMEOUT_SECONDS = float(env("OUTBOUND_WEBHOOK_TIMEOUT_SECONDS", "10"))
+# The pooled HTTP client (core.httpclient) of the channel adapters and the outbound webhook: connect / read
+# timeout of an adapter request, and connections kept alive per host for this many hosts, per process.
+HTTP_CLIENT_TIMEOUT_SECONDS = float(env("HTTP_CLIENT_TIMEOUT_SECONDS", "10"))
+HTTP_CLIENT_CONNECTIONS_PER_HOST = int(env("HTTP_CLIENT_CONNECTIONS_PER_HOST", "10"))
+HTTP_CLIENT_HOSTS = int(env("HTTP_CLIENT_HOSTS", "50"))
 OUTBOUND_WEBHOOK_MAX_ATTEMPTS = int(env("OUTBOUND_WEBHOOK_MAX_ATTEMPTS", "8"))

@@ -4,12 +4,13 @@ import copy
 import re
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from accounts.decorators import team_required
 from accounts.tenancy import get_for_team_or_404
@@ -176,15 +177,11 @@ def publish(request, pk):
     except services.JourneyError as error:
         context = builder_context(request, journey, publish_errors=_publish_errors(error.message_dict))
         response = render(request, "journeys/builder.html#flowcard", context, status=400)
-        response["HX-Retarget"] = "#flowcard"  # also when publishing from the settings form
-        response["HX-Reswap"] = "outerHTML"
-        return response
+        return reswap(retarget(response, "#flowcard"), "outerHTML")  # also when publishing from the settings form
     messages.success(request, _("已發佈版本 %(n)s。") % {"n": version.number})
-    response = HttpResponse(status=204)
-    response["HX-Redirect"] = request.build_absolute_uri(f"/journeys/{journey.pk}/")
     if not request.htmx:
         return redirect("journeys:builder", pk=journey.pk)
-    return response
+    return HttpResponseClientRedirect(reverse("journeys:builder", args=[journey.pk]))
 
 
 def _publish_errors(message_dict):
@@ -252,8 +249,7 @@ def node_drawer(request, pk, node_id):
             errors = error.message_dict
         if not errors:
             response = render(request, "journeys/builder.html#flowcard", builder_context(request, journey))
-            response["HX-Trigger"] = "drawer-close"
-            return response
+            return trigger_client_event(response, "drawer-close")
         node = {**node, "config": config}
     response = render(
         request,
@@ -262,8 +258,7 @@ def node_drawer(request, pk, node_id):
         status=400 if errors else 200,
     )
     if errors:  # the form targets the flow; its errors belong in the drawer
-        response["HX-Retarget"] = "#drawer"
-        response["HX-Reswap"] = "innerHTML"
+        reswap(retarget(response, "#drawer"), "innerHTML")
     return response
 
 

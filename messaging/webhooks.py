@@ -88,10 +88,10 @@ def whatsapp(request, channel_id):
 
 @require_GET
 def tracked_click(request, token):
-    parsed = parse_token(token)
-    if parsed is None:
+    link = parse_token(token)
+    if link is None:
         raise Http404
-    url = tracking.record_click(*parsed)
+    url = tracking.record_click(link.message_id, link.index, legacy=link.legacy)
     if not url:
         raise Http404
     return HttpResponseRedirect(url)
@@ -99,10 +99,10 @@ def tracked_click(request, token):
 
 @require_GET
 def open_pixel(request, token, rest=""):
-    parsed = parse_token(token)
-    if parsed is None:
+    link = parse_token(token)
+    if link is None:
         raise Http404
-    image = tracking.record_open(*parsed)
+    image = tracking.record_open(link.message_id, link.index, legacy=link.legacy)
     if image and image != PIXEL:
         return HttpResponseRedirect(f"{image.rstrip('/')}/{rest}" if rest else image)
     response = HttpResponse(PIXEL_PNG, content_type="image/png")

@@ -30,14 +30,22 @@ EVENT = {"type": "customer.attribute_changed", "customer_id": 7, "key": "level",
 
 
 class Receiver:
-    """A local HTTP receiver on 127.0.0.1 answering the queued statuses (then 200) and keeping raw bodies."""
+    """A local HTTP receiver on 127.0.0.1 answering the queued statuses (then 200) and keeping raw bodies.
+    `keep_alive`: HTTP/1.1 with connections kept open; `connections` counts the TCP connections accepted."""
 
-    def __init__(self, statuses=()):
+    def __init__(self, statuses=(), keep_alive=False, address="127.0.0.1", port=0):
         self.requests = []
         self.statuses = list(statuses)
+        self.connections = 0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
+            def setup(self):
+                receiver.connections += 1
+                super().setup()
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
@@ -48,7 +56,7 @@ class Receiver:
             def log_message(self, *args):
                 return
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((address, port), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -284,6 +292,52 @@ def test_redirects_are_not_followed(team, local_receiver_allowed, receiver):
     delivery = deliver_one(team)
     assert len(receiver.requests) == 1
     assert delivery.state == "failed" and delivery.last_status_code == 302
+
+
+# ---------------------------------------------------------------------------------------------- pooled client
+def test_two_deliveries_to_one_receiver_reuse_one_connection(team, local_receiver_allowed):
+    with Receiver(keep_alive=True) as receiver:
+        set_url(team, f"http://127.0.0.1:{receiver.port}/hook")
+        with transaction.atomic():
+            outbound_webhooks.enqueue_many([(team.pk, EVENT), (team.pk, EVENT)])
+        assert outbound_webhooks.dispatch() == 2
+    assert len(receiver.requests) == 2 and receiver.connections == 1
+    assert set(OutboundWebhookDelivery.objects.values_list("state", flat=True)) == {"delivered"}
+    assert receiver.requests[0]["headers"]["Host"] == f"127.0.0.1:{receiver.port}"
+
+
+def test_a_kept_alive_connection_does_not_skip_the_address_check(team, dns, settings):
+    """The guard runs on every send: a name whose address is refused now is refused even though a pooled
+    connection to the address it had is still open."""
+    settings.OUTBOUND_WEBHOOK_ALLOW_HTTP = True
+    settings.OUTBOUND_WEBHOOK_ALLOW_PRIVATE_HOSTS = True
+    dns["hooks.example.test"] = ["127.0.0.1"]
+    with Receiver(keep_alive=True) as receiver:
+        set_url(team, f"http://hooks.example.test:{receiver.port}/hook")
+        assert deliver_one(team).state == "delivered"
+        settings.OUTBOUND_WEBHOOK_ALLOW_PRIVATE_HOSTS = False
+        OutboundWebhookDelivery.objects.all().delete()
+        delivery = deliver_one(team)
+    assert delivery.state == "failed" and "loopback" in delivery.last_error
+    assert (
+        len(receiver.requests) == 1 and receiver.requests[0]["headers"]["Host"] == f"hooks.example.test:{receiver.port}"
+    )
+
+
+def test_a_name_that_moves_is_sent_to_its_new_checked_address_not_over_the_old_connection(team, dns, settings):
+    """Connections are pooled per checked address: after the name's answer changes, the next delivery connects to
+    the new address instead of reusing the kept-alive connection to the old one."""
+    settings.OUTBOUND_WEBHOOK_ALLOW_HTTP = True
+    settings.OUTBOUND_WEBHOOK_ALLOW_PRIVATE_HOSTS = True
+    dns["moving.example.test"] = ["127.0.0.1", "127.0.0.2"]
+    with Receiver(keep_alive=True) as old:
+        with Receiver(keep_alive=True, address="127.0.0.2", port=old.port) as new:
+            set_url(team, f"http://moving.example.test:{old.port}/hook")
+            assert deliver_one(team).state == "delivered"
+            OutboundWebhookDelivery.objects.all().delete()
+            assert deliver_one(team).state == "delivered"
+    assert len(old.requests) == 1 and len(new.requests) == 1
+    assert dns.lookups == ["moving.example.test"] * 2
 
 
 # ---------------------------------------------------------------------------------------------- signature

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from django.urls import reverse
 
@@ -89,9 +91,11 @@ def test_builder_flow_add_edit_validate_publish(console, team, line):
     # Publishing names every bad node: the tag node is still empty.
     failed = console.post(reverse("journeys:publish", args=[journey.pk]), HTTP_HX_REQUEST="true")
     assert failed.status_code == 400 and tags_node["id"] in failed.content.decode()
-    console.post(tags_url, {"add": "A", "remove": ""}, HTTP_HX_REQUEST="true")
+    assert (failed["HX-Retarget"], failed["HX-Reswap"]) == ("#flowcard", "outerHTML")
+    saved = console.post(tags_url, {"add": "A", "remove": ""}, HTTP_HX_REQUEST="true")
+    assert json.loads(saved["HX-Trigger"]) == {"drawer-close": {}}  # the builder's listener closes the drawer
     published = console.post(reverse("journeys:publish", args=[journey.pk]), HTTP_HX_REQUEST="true")
-    assert published.status_code == 204
+    assert published.status_code == 200 and published["HX-Redirect"] == f"/journeys/{journey.pk}/"
     journey.refresh_from_db()
     assert journey.status == "active" and journey.current_version.number == 1
 
@@ -187,7 +191,7 @@ def test_publish_from_the_settings_form_saves_then_publishes(console, team, line
         },
         HTTP_HX_REQUEST="true",
     )
-    assert response.status_code == 204
+    assert response.status_code == 200 and response["HX-Redirect"] == f"/journeys/{journey.pk}/"
     journey.refresh_from_db()
     assert journey.name == "新名稱" and journey.status == "active"
 

@@ -6,9 +6,11 @@ It never touches the database: the outbox (messaging.services.outbox) owns state
 
 import json
 import logging
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from core import httpclient
 
 logger = logging.getLogger(__name__)
 
@@ -43,24 +45,10 @@ class SendResult:
         return self.error_kind == RETRYABLE
 
 
-@dataclass
-class HttpResponse:
-    status: int
-    body: bytes
-    headers: dict
-
-    def json(self):
-        try:
-            return json.loads(self.body or b"{}")
-        except ValueError:
-            return {}
-
-
 class Transport:
-    """Base class: `kind`, credentials from the channel, and a small urllib-based JSON client."""
+    """Base class: `kind`, credentials from the channel, and JSON over the process's pooled HTTP client."""
 
     kind = ""
-    timeout = 10
 
     def __init__(self, channel):
         self.channel = channel
@@ -87,20 +75,19 @@ class Transport:
         return {"Authorization": f"Bearer {self.credentials.get('access_token', '')}"}
 
     def request(self, method, url, *, body=None, headers=None):
+        """The platform's answer (any status), or status 0 with the reason when no answer came."""
         data = None
         headers = dict(headers or {})
         if body is not None:
             data = json.dumps(body, ensure_ascii=False).encode()
             headers.setdefault("Content-Type", "application/json")
-        req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 (URL from settings)
-                return HttpResponse(resp.status, resp.read(), {k.lower(): v for k, v in resp.headers.items()})
-        except urllib.error.HTTPError as exc:
-            return HttpResponse(exc.code, exc.read(), {k.lower(): v for k, v in (exc.headers or {}).items()})
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            return httpclient.request(
+                method, url, body=data, headers=headers, timeout=settings.HTTP_CLIENT_TIMEOUT_SECONDS
+            )
+        except httpclient.NetworkError as exc:
             logger.warning("%s request to %s failed: %s", self.kind, url, exc)
-            return HttpResponse(0, str(exc).encode(), {})
+            return httpclient.Response(0, str(exc).encode(), {})
 
 
 def network_failure(response):

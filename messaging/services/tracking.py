@@ -6,14 +6,22 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..models import SUCCESSFUL_STATUSES, OutboundMessage, OutboundStatus
+from .tracking_urls import LEGACY_TOKEN_DAYS
 
 REPLY_WINDOW = timedelta(hours=24)
 
 
-def record_open(message_id, index=0, at=None):
+def _tracked_sends(legacy, at):
+    """Sends a tracked link may name: a legacy (pre-signing) token only names a send of the last
+    LEGACY_TOKEN_DAYS days (see tracking_urls)."""
+    sends = OutboundMessage.objects.all()
+    return sends.filter(created_at__gte=at - timedelta(days=LEGACY_TOKEN_DAYS)) if legacy else sends
+
+
+def record_open(message_id, index=0, at=None, *, legacy=False):
     """An open pixel / tracked image of a trackable LINE send was loaded. Returns the image URL (or "pixel")."""
     at = at or timezone.now()
-    message = OutboundMessage.objects.filter(pk=message_id).only("id", "links", "trackable", "status").first()
+    message = _tracked_sends(legacy, at).filter(pk=message_id).only("id", "links", "trackable", "status").first()
     if message is None:
         return None
     images = (message.links or {}).get("images") or []
@@ -23,10 +31,10 @@ def record_open(message_id, index=0, at=None):
     return images[index] if 0 <= index < len(images) else None
 
 
-def record_click(message_id, index, at=None):
+def record_click(message_id, index, at=None, *, legacy=False):
     """A tracked button / link was followed. Returns the target URL, or None for an unknown token."""
     at = at or timezone.now()
-    message = OutboundMessage.objects.filter(pk=message_id).only("id", "links", "status").first()
+    message = _tracked_sends(legacy, at).filter(pk=message_id).only("id", "links", "status").first()
     if message is None:
         return None
     urls = (message.links or {}).get("urls") or []

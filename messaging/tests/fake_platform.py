@@ -7,8 +7,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakePlatform:
-    def __init__(self):
+    """`keep_alive`: answer HTTP/1.1 and keep connections open, as the platforms do; `connections` counts the TCP
+    connections accepted."""
+
+    def __init__(self, keep_alive=False):
         self.requests = []
+        self.connections = 0
         self.routes = {}  # (method, path without query) -> callable(request) -> (status, body dict, headers)
         self.accepted_retry_keys = {}
         self.reply_tokens = {}  # token -> expiry (time.monotonic()); issue_reply_token() makes one
@@ -16,6 +20,13 @@ class FakePlatform:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
+            def setup(self):
+                with fake.lock:
+                    fake.connections += 1
+                super().setup()
+
             def log_message(self, *args):
                 pass
 

@@ -54,7 +54,7 @@ def test_line_push_module_with_retry_key_and_tracking(fake, team, line):
     flex = request["json"]["messages"][0]
     assert flex["type"] == "flex" and flex["contents"]["type"] == "bubble"
     uri = flex["contents"]["footer"]["contents"][0]["action"]["uri"]
-    assert "/r/" in uri and parse_token(uri.rsplit("/", 1)[1]) == (message.pk, 0)
+    assert "/r/" in uri and parse_token(uri.rsplit("/", 1)[1])[:2] == (message.pk, 0)
     message.refresh_from_db()
     assert message.status == "sent" and message.trackable and message.links["urls"] == ["https://shop.example.com/new"]
 
@@ -154,6 +154,21 @@ def test_line_multicast_and_quota(fake, team, line):
     assert OutboundMessage.objects.filter(status="sent").count() == 3
     assert budgets.refresh_line_quota(line) == (1000, 1000)
     assert budgets.is_exhausted(line)
+
+
+def test_sends_to_one_platform_reuse_one_pooled_connection(settings, team, line):
+    """Issue 22.13: every send opened a new urllib connection; the pooled client keeps one alive per host."""
+    with FakePlatform(keep_alive=True) as platform:
+        settings.MESSAGING_LINE_API_BASE = platform.url
+        platform.route("POST", "/v2/bot/message/push", platform.line_push)
+        platform.route("GET", "/v2/bot/info", lambda r: (200, {"displayName": "OA", "basicId": "@oa"}, {}))
+        adapter = get_adapter(line)
+        payload = {"messages": [{"type": "text", "text": "hi"}]}
+        first = adapter.send(recipient="U1", payload=payload, retry_key=uuid.uuid4())
+        second = adapter.send(recipient="U2", payload=payload, retry_key=uuid.uuid4())
+        assert adapter.test_connection() == (True, "OA @oa")
+    assert first.ok and second.ok and first.extra["request_id"] != second.extra["request_id"]
+    assert len(platform.requests) == 3 and platform.connections == 1
 
 
 def test_messenger_send_api(fake, team):
