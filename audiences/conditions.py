@@ -654,26 +654,22 @@ def compile_q(team, tree, *, base="contact", now=None, probe=False):
 # ------------------------------------------------------------------------------------------------ public entry
 
 
-def reachable_contacts(*, team, channel, exclude_broadcast_unsubscribed=True):
+def reachable_contacts(*, team, channel):
     """The reachable contacts of ``channel`` (no conditions): the rows ``contacts_matching`` filters."""
     if channel.team_id != team.pk:
         raise ConditionError("channel", _("渠道不屬於此團隊。"))
-    queryset = Contact.objects.for_team(team).reachable().filter(channel=channel)
-    if exclude_broadcast_unsubscribed:
-        queryset = queryset.filter(unsubscribed_broadcast=False)
-    return queryset
+    return Contact.objects.for_team(team).reachable().filter(channel=channel)
 
 
-def contacts_matching(*, team, channel, tree, now=None, exclude_broadcast_unsubscribed=True, probe=False):
+def contacts_matching(*, team, channel, tree, now=None, probe=False):
     """The reachable contacts of ``channel`` that match ``tree``: ONE SQL query (a lazy QuerySet).
 
-    Reachable = subscribed (not unsubscribed, not blocked) and within the team's contact quota; by default
-    contacts who unsubscribed from broadcasts (推播訊息) are left out too. Raises ConditionError on a bad tree.
+    Reachable = cdp's recipient rule for broadcasts (``Contact.objects.reachable()``, seed 001): not blocked, within
+    the team's contact quota, not unsubscribed from broadcasts (推播訊息). A contact unsubscribed only from another
+    scope is still reachable. Raises ConditionError on a bad tree.
     ``probe``: every EXISTS a per-row probe (only for a walk bounded otherwise, see ``services.preview``).
     """
-    queryset = reachable_contacts(
-        team=team, channel=channel, exclude_broadcast_unsubscribed=exclude_broadcast_unsubscribed
-    )
+    queryset = reachable_contacts(team=team, channel=channel)
     return queryset.filter(compile_q(team, tree, base="contact", now=now, probe=probe))
 
 
