@@ -13,13 +13,15 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import queues
-from cdp.models import ChannelKind, Contact, SubscriptionStatus
+from cdp.models import ChannelKind, Contact
+from messaging.services.content import check_sendable
 
 from . import conditions as cond
 from .models import (
@@ -214,41 +216,13 @@ _FINAL = (BroadcastStatus.SENT, BroadcastStatus.CANCELLED)
 
 
 def _check_content(team, channel, content):
-    """The outbox content JSON: a chatbot module, or (WhatsApp) an approved template with its parameters."""
-    if not isinstance(content, dict) or content.get("type") not in ("module", "whatsapp_template"):
-        raise AudienceError("content", _("請選擇機器人模組或 WhatsApp 訊息範本。"))
+    """A chatbot module, or (WhatsApp) an approved template of this channel with its parameters: messaging's one
+    "can this content be sent on this channel" check (plain text is not a broadcast's content)."""
     try:
-        from messaging.models import ChatbotModule, WhatsAppTemplate
-    except ImportError as exc:
-        raise AudienceError("content", _("訊息模組尚未啟用。")) from exc
-    if content["type"] == "module":
-        module_id = content.get("module_id")
-        if set(content) - {"type", "module_id"} or not isinstance(module_id, int):
-            raise AudienceError("content.module_id", _("請選擇機器人模組。"))
-        if not ChatbotModule.objects.filter(team=team, pk=module_id, deleted_at__isnull=True).exists():
-            raise AudienceError("content.module_id", _("找不到這個機器人模組。"))
-        return {"type": "module", "module_id": module_id}
-    if channel.kind != "whatsapp":
-        raise AudienceError("content.type", _("只有 WhatsApp 渠道可以發送訊息範本。"))
-    template_id, parameters = content.get("template_id"), content.get("parameters", [])
-    template = WhatsAppTemplate.objects.filter(team=team, pk=template_id, deleted_at__isnull=True).first()
-    if template is None or not isinstance(template_id, int):
-        raise AudienceError("content.template_id", _("找不到這個訊息範本。"))
-    if getattr(template, "status", "approved") != "approved":
-        raise AudienceError("content.template_id", _("訊息範本尚未核准。"))
-    if not isinstance(parameters, list) or not all(isinstance(p, str) for p in parameters):
-        raise AudienceError("content.parameters", _("參數必須是文字清單。"))
-    expected = _template_parameter_count(template)
-    if expected is not None and len(parameters) != expected:
-        raise AudienceError("content.parameters", _("此範本需要 %(n)s 個參數。") % {"n": expected})
-    return {"type": "whatsapp_template", "template_id": template_id, "parameters": parameters}
-
-
-def _template_parameter_count(template):
-    for name in ("parameter_count", "param_count", "parameters_count"):
-        if hasattr(template, name):
-            return getattr(template, name)
-    return None
+        return check_sendable(team, channel, content, types=("module", "whatsapp_template"))
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise AudienceError(field, messages[0]) from exc
 
 
 def _check_pack(team, pack, channel):
@@ -490,9 +464,10 @@ def send_batch(broadcast_id, *, now=None, size=SEND_BATCH):
         send_now_ids, deferred, skipped = [], {}, {}
         for recipient in pending:
             contact = by_id.get(recipient.contact_id)
-            if contact is None or contact.status != SubscriptionStatus.SUBSCRIBED:
+            if contact is None:
                 skipped.setdefault("not_subscribed", []).append(recipient.pk)
                 continue
+            # check_send applies cdp's recipient rule: blocked, unsubscribed from broadcasts, over the quota
             decision = policy.check_send(contact=contact, content=b.content, now=now, kind="marketing")
             if decision.action == "skip":
                 skipped.setdefault(decision.reason[:64] or "policy", []).append(recipient.pk)
