@@ -271,14 +271,79 @@ def _locked(broadcast):
 
 
 def update_broadcast(broadcast, *, name=None, content=None):
+    """Change the name and / or the content (``{}`` clears it: a draft may be saved without content)."""
     with transaction.atomic():
         b = _locked(broadcast)
         _require(b, b.can_edit_content, _("修改內容"))
         if name is not None:
             b.name = _check_name(name)
         if content is not None:
-            b.content = _check_content(b.team, b.channel, content)
+            b.content = _check_content(b.team, b.channel, content) if content else {}
         b.save()
+    return b
+
+
+UNCHANGED = object()
+THEN = ("save", "schedule", "send_now")
+
+
+def save_broadcast(
+    *,
+    team,
+    broadcast=None,
+    name=None,
+    channel=None,
+    content=UNCHANGED,
+    pack=UNCHANGED,
+    custom_conditions=UNCHANGED,
+    copy_pack_conditions=False,
+    then="save",
+    at=None,
+    user=None,
+    now=None,
+):
+    """Save a broadcast in one transaction: create it (``broadcast=None``) or change it, set its content and
+    audience, then schedule it at ``at`` or send it now (``then``). The console editor and the API both call this.
+
+    All or nothing: any AudienceError (bad name, channel, content, pack, conditions, time, or a state that forbids
+    the change) leaves no row created or changed. Arguments left UNCHANGED / None keep the stored value;
+    ``custom_conditions=None`` goes back to the pack's conditions; ``copy_pack_conditions`` copies the pack's
+    conditions into the broadcast (套用至自訂條件).
+    """
+    if then not in THEN:
+        raise AudienceError("action", _("未知的動作。"))
+    with transaction.atomic():
+        if broadcast is None:
+            b = create_broadcast(
+                team=team,
+                name=name or "",
+                channel=channel,
+                content=None if content is UNCHANGED else content,
+                pack=None if pack is UNCHANGED else pack,
+                custom_conditions=None if custom_conditions is UNCHANGED else custom_conditions,
+                user=user,
+            )
+        else:
+            if broadcast.team_id != team.pk:
+                raise AudienceError("broadcast", _("找不到這個推播。"))
+            b = broadcast
+            if channel is not None and channel.pk != b.channel_id:
+                raise AudienceError("channel", _("推播的渠道不能更改。"))
+            if name is not None or content is not UNCHANGED:
+                b = update_broadcast(b, name=name, content=None if content is UNCHANGED else content)
+            if pack is not UNCHANGED and pack != b.pack:
+                b = change_pack(b, pack)
+            if custom_conditions is not UNCHANGED:
+                if custom_conditions is None:
+                    b = change_pack(b, b.pack)
+                else:
+                    b = apply_custom_conditions(b, custom_conditions)
+        if copy_pack_conditions:
+            b = apply_custom_conditions(b)
+        if then == "schedule":
+            b = schedule(b, at=at, now=now)
+        elif then == "send_now":
+            b = send_now(b, now=now)
     return b
 
 
