@@ -41,6 +41,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from ..models import ChatbotModule, ModuleType, TemplateStatus, WhatsAppTemplate
+from ..module_serializers import content_errors
 from .tracking_urls import click_url, open_url
 
 
@@ -63,70 +64,10 @@ class Rendered:
 
 
 # --------------------------------------------------------------------------------------------- validation
-def _is_url(value):
-    return isinstance(value, str) and value.startswith(("https://", "http://"))
-
-
-def _check_button(button, path, errors):
-    if not isinstance(button, dict) or not str(button.get("label", "")).strip():
-        errors[f"{path}.label"] = _("按鈕需要文字。")
-        return
-    if "url" in button and not _is_url(button["url"]):
-        errors[f"{path}.url"] = _("請輸入 http(s) 網址。")
-    if "url" not in button and not str(button.get("data", "")).strip():
-        errors[f"{path}.url"] = _("按鈕需要網址或回傳資料。")
-
-
 def validate_module_content(module_type, content):
-    """Raise ValidationError keyed by the JSON path of the wrong field (e.g. 'content.cards[0].image_url')."""
-    errors = {}
-    if not isinstance(content, dict):
-        raise ValidationError({"content": _("內容必須是 JSON 物件。")})
-    if module_type == ModuleType.TEXT_BUTTONS:
-        if not str(content.get("text", "")).strip():
-            errors["content.text"] = _("請輸入文字。")
-        buttons = content.get("buttons")
-        if not isinstance(buttons, list) or not 1 <= len(buttons) <= 4:
-            errors["content.buttons"] = _("需要 1 到 4 個按鈕。")
-        else:
-            for i, button in enumerate(buttons):
-                _check_button(button, f"content.buttons[{i}]", errors)
-    elif module_type in (ModuleType.CAROUSEL, ModuleType.IMAGE_CAROUSEL):
-        cards = content.get("cards")
-        if not isinstance(cards, list) or not 1 <= len(cards) <= 10:
-            errors["content.cards"] = _("需要 1 到 10 張卡片。")
-        else:
-            for i, card in enumerate(cards):
-                if not isinstance(card, dict) or not _is_url(card.get("image_url")):
-                    errors[f"content.cards[{i}].image_url"] = _("請輸入圖片網址。")
-                    continue
-                if module_type == ModuleType.CAROUSEL:
-                    if not str(card.get("title", "")).strip():
-                        errors[f"content.cards[{i}].title"] = _("請輸入標題。")
-                    for j, button in enumerate(card.get("buttons") or []):
-                        _check_button(button, f"content.cards[{i}].buttons[{j}]", errors)
-                elif card.get("button"):
-                    _check_button(card["button"], f"content.cards[{i}].button", errors)
-    elif module_type == ModuleType.IMAGE_MAP:
-        if not _is_url(content.get("image_url")):
-            errors["content.image_url"] = _("請輸入圖片網址。")
-        areas = content.get("areas")
-        if not isinstance(areas, list) or not areas:
-            errors["content.areas"] = _("至少需要一個點擊區域。")
-        else:
-            for i, area in enumerate(areas):
-                if not isinstance(area, dict) or not _is_url(area.get("url")):
-                    errors[f"content.areas[{i}].url"] = _("請輸入 http(s) 網址。")
-    elif module_type == ModuleType.COUPON_CARD:
-        for key in ("title", "code"):
-            if not str(content.get(key, "")).strip():
-                errors[f"content.{key}"] = _("此欄位必填。")
-        if content.get("image_url") and not _is_url(content["image_url"]):
-            errors["content.image_url"] = _("請輸入圖片網址。")
-        if content.get("button"):
-            _check_button(content["button"], "content.button", errors)
-    else:
-        errors["type"] = _("未知的模組類型。")
+    """Raise ValidationError keyed by the JSON path of the wrong field (e.g. 'content.cards[0].image_url'): the
+    module type's DRF serializer (messaging.module_serializers) decides."""
+    errors = content_errors(module_type, content)
     if errors:
         raise ValidationError(errors)
 
