@@ -322,7 +322,7 @@ class BroadcastViewSet(_Base, viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            broadcast = services.create_broadcast(
+            broadcast = services.save_broadcast(
                 team=self.team,
                 name=data["name"],
                 channel=data["channel"],
@@ -339,23 +339,15 @@ class BroadcastViewSet(_Base, viewsets.GenericViewSet):
         serializer = self.get_serializer(broadcast, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-
-        def apply():
-            b = broadcast
-            if "channel" in data and data["channel"].pk != b.channel_id:
-                raise services.AudienceError("channel", "The channel of a broadcast cannot change.")
-            if "name" in data or "content" in data:
-                b = services.update_broadcast(b, name=data.get("name"), content=data.get("content"))
-            if "pack" in data and data["pack"] != b.pack:
-                b = services.change_pack(b, data["pack"])
-            if "custom_conditions" in data:
-                if data["custom_conditions"] is None:
-                    b = services.change_pack(b, b.pack)
-                else:
-                    b = services.apply_custom_conditions(b, data["custom_conditions"])
-            return b
-
-        return self._run(apply)
+        changes = {key: data[key] for key in ("content", "pack", "custom_conditions") if key in data}
+        return self._run(
+            services.save_broadcast,
+            team=self.team,
+            broadcast=broadcast,
+            name=data.get("name"),
+            channel=data.get("channel"),
+            **changes,
+        )
 
     def partial_update(self, request, pk=None):
         return self.update(request, pk=pk, partial=True)
@@ -366,7 +358,8 @@ class BroadcastViewSet(_Base, viewsets.GenericViewSet):
         broadcast = self.get_object()
         serializer = ScheduleSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return self._run(services.schedule, broadcast, at=serializer.validated_data["scheduled_at"])
+        at = serializer.validated_data["scheduled_at"]
+        return self._run(services.save_broadcast, team=self.team, broadcast=broadcast, then="schedule", at=at)
 
     @extend_schema(request=None, responses=BroadcastSerializer, summary="Back to draft (before the snapshot)")
     @action(detail=True, methods=["post"])
@@ -376,7 +369,7 @@ class BroadcastViewSet(_Base, viewsets.GenericViewSet):
     @extend_schema(request=None, responses=BroadcastSerializer, summary="Send now (snapshot now, then send)")
     @action(detail=True, methods=["post"])
     def send(self, request, pk=None):
-        return self._run(services.send_now, self.get_object())
+        return self._run(services.save_broadcast, team=self.team, broadcast=self.get_object(), then="send_now")
 
     @extend_schema(request=None, responses=BroadcastSerializer, summary="Cancel a draft or scheduled broadcast")
     @action(detail=True, methods=["post"])

@@ -111,7 +111,7 @@ GIN_SHAPES = {
 }
 
 REACHABLE = (
-    "c.team_id = %(team)s AND c.channel_id = %(channel)s AND c.status = 'subscribed' AND NOT c.is_over_quota "
+    "c.team_id = %(team)s AND c.channel_id = %(channel)s AND c.status <> 'blocked' AND NOT c.is_over_quota "
     "AND NOT c.unsubscribed_broadcast"
 )
 

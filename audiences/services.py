@@ -13,18 +13,20 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import queues
-from cdp.models import ChannelKind, Contact, SubscriptionStatus
+from cdp.models import ChannelKind, Contact
 from cdp.services.contacts import record_interactions
 from core.errors import ServiceError
 from messaging import policy, stats
-from messaging.models import ChatbotModule, OutboundMessage, WhatsAppTemplate
+from messaging.models import OutboundMessage
 from messaging.services import outbox
+from messaging.services.content import check_sendable
 
 from . import conditions as cond
 from .models import (
@@ -219,37 +221,13 @@ _FINAL = (BroadcastStatus.SENT, BroadcastStatus.CANCELLED)
 
 
 def _check_content(team, channel, content):
-    """The outbox content JSON: a chatbot module, or (WhatsApp) an approved template with its parameters."""
-    if not isinstance(content, dict) or content.get("type") not in ("module", "whatsapp_template"):
-        raise AudienceError("content", _("請選擇機器人模組或 WhatsApp 訊息範本。"))
-    if content["type"] == "module":
-        module_id = content.get("module_id")
-        if set(content) - {"type", "module_id"} or not isinstance(module_id, int):
-            raise AudienceError("content.module_id", _("請選擇機器人模組。"))
-        if not ChatbotModule.objects.filter(team=team, pk=module_id, deleted_at__isnull=True).exists():
-            raise AudienceError("content.module_id", _("找不到這個機器人模組。"))
-        return {"type": "module", "module_id": module_id}
-    if channel.kind != "whatsapp":
-        raise AudienceError("content.type", _("只有 WhatsApp 渠道可以發送訊息範本。"))
-    template_id, parameters = content.get("template_id"), content.get("parameters", [])
-    template = WhatsAppTemplate.objects.filter(team=team, pk=template_id, deleted_at__isnull=True).first()
-    if template is None or not isinstance(template_id, int):
-        raise AudienceError("content.template_id", _("找不到這個訊息範本。"))
-    if getattr(template, "status", "approved") != "approved":
-        raise AudienceError("content.template_id", _("訊息範本尚未核准。"))
-    if not isinstance(parameters, list) or not all(isinstance(p, str) for p in parameters):
-        raise AudienceError("content.parameters", _("參數必須是文字清單。"))
-    expected = _template_parameter_count(template)
-    if expected is not None and len(parameters) != expected:
-        raise AudienceError("content.parameters", _("此範本需要 %(n)s 個參數。") % {"n": expected})
-    return {"type": "whatsapp_template", "template_id": template_id, "parameters": parameters}
-
-
-def _template_parameter_count(template):
-    for name in ("parameter_count", "param_count", "parameters_count"):
-        if hasattr(template, name):
-            return getattr(template, name)
-    return None
+    """A chatbot module, or (WhatsApp) an approved template of this channel with its parameters: messaging's one
+    "can this content be sent on this channel" check (plain text is not a broadcast's content)."""
+    try:
+        return check_sendable(team, channel, content, types=("module", "whatsapp_template"))
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise AudienceError(field, messages[0]) from exc
 
 
 def _check_pack(team, pack, channel):
@@ -298,14 +276,79 @@ def _locked(broadcast):
 
 
 def update_broadcast(broadcast, *, name=None, content=None):
+    """Change the name and / or the content (``{}`` clears it: a draft may be saved without content)."""
     with transaction.atomic():
         b = _locked(broadcast)
         _require(b, b.can_edit_content, _("修改內容"))
         if name is not None:
             b.name = _check_name(name)
         if content is not None:
-            b.content = _check_content(b.team, b.channel, content)
+            b.content = _check_content(b.team, b.channel, content) if content else {}
         b.save()
+    return b
+
+
+UNCHANGED = object()
+THEN = ("save", "schedule", "send_now")
+
+
+def save_broadcast(
+    *,
+    team,
+    broadcast=None,
+    name=None,
+    channel=None,
+    content=UNCHANGED,
+    pack=UNCHANGED,
+    custom_conditions=UNCHANGED,
+    copy_pack_conditions=False,
+    then="save",
+    at=None,
+    user=None,
+    now=None,
+):
+    """Save a broadcast in one transaction: create it (``broadcast=None``) or change it, set its content and
+    audience, then schedule it at ``at`` or send it now (``then``). The console editor and the API both call this.
+
+    All or nothing: any AudienceError (bad name, channel, content, pack, conditions, time, or a state that forbids
+    the change) leaves no row created or changed. Arguments left UNCHANGED / None keep the stored value;
+    ``custom_conditions=None`` goes back to the pack's conditions; ``copy_pack_conditions`` copies the pack's
+    conditions into the broadcast (套用至自訂條件).
+    """
+    if then not in THEN:
+        raise AudienceError("action", _("未知的動作。"))
+    with transaction.atomic():
+        if broadcast is None:
+            b = create_broadcast(
+                team=team,
+                name=name or "",
+                channel=channel,
+                content=None if content is UNCHANGED else content,
+                pack=None if pack is UNCHANGED else pack,
+                custom_conditions=None if custom_conditions is UNCHANGED else custom_conditions,
+                user=user,
+            )
+        else:
+            if broadcast.team_id != team.pk:
+                raise AudienceError("broadcast", _("找不到這個推播。"))
+            b = broadcast
+            if channel is not None and channel.pk != b.channel_id:
+                raise AudienceError("channel", _("推播的渠道不能更改。"))
+            if name is not None or content is not UNCHANGED:
+                b = update_broadcast(b, name=name, content=None if content is UNCHANGED else content)
+            if pack is not UNCHANGED and pack != b.pack:
+                b = change_pack(b, pack)
+            if custom_conditions is not UNCHANGED:
+                if custom_conditions is None:
+                    b = change_pack(b, b.pack)
+                else:
+                    b = apply_custom_conditions(b, custom_conditions)
+        if copy_pack_conditions:
+            b = apply_custom_conditions(b)
+        if then == "schedule":
+            b = schedule(b, at=at, now=now)
+        elif then == "send_now":
+            b = send_now(b, now=now)
     return b
 
 
@@ -488,9 +531,10 @@ def send_batch(broadcast_id, *, now=None, size=SEND_BATCH):
         send_now_ids, deferred, skipped = [], {}, {}
         for recipient in pending:
             contact = by_id.get(recipient.contact_id)
-            if contact is None or contact.status != SubscriptionStatus.SUBSCRIBED:
+            if contact is None:
                 skipped.setdefault("not_subscribed", []).append(recipient.pk)
                 continue
+            # check_send applies cdp's recipient rule: blocked, unsubscribed from broadcasts, over the quota
             decision = policy.check_send(contact=contact, content=b.content, now=now, kind="marketing")
             if decision.action == "skip":
                 skipped.setdefault(decision.reason[:64] or "policy", []).append(recipient.pk)

@@ -1,6 +1,5 @@
 """Console pages: audience packs (list, editor with live count and preview) and broadcasts."""
 
-import datetime as dt
 import json
 
 from django.contrib import messages
@@ -16,6 +15,7 @@ from core.params import parse_id
 from messaging.models import ChatbotModule, WhatsAppTemplate
 
 from . import builder, services
+from .forms import BroadcastForm
 from .models import BROADCAST_CHANNEL_KINDS, PACK_CHANNEL_KINDS, AudiencePack, Broadcast, BroadcastStatus
 
 
@@ -206,16 +206,6 @@ def _content_choices(team):
     return modules, templates
 
 
-def _content_from_post(post):
-    kind = post.get("content_type")
-    if kind == "module" and parse_id(post.get("module_id")):
-        return {"type": "module", "module_id": parse_id(post.get("module_id"))}
-    if kind == "whatsapp_template" and parse_id(post.get("template_id")):
-        parameters = [p.strip() for p in post.get("parameters", "").split("\n") if p.strip()]
-        return {"type": "whatsapp_template", "template_id": parse_id(post.get("template_id")), "parameters": parameters}
-    return None
-
-
 @team_required("broadcasts.manage")
 def broadcast_edit(request, pk=None):
     """Create or edit a broadcast; what can be changed follows the status (seed 004's edit matrix)."""
@@ -229,6 +219,8 @@ def broadcast_edit(request, pk=None):
             return redirect("audiences:broadcast", pk=broadcast.pk)
         except services.AudienceError as exc:
             errors = {exc.field: exc.message}
+        except BroadcastFormError as exc:
+            errors = exc.errors
     initial_pack = parse_id(request.GET.get("pack"))
     packs = _broadcast_packs(request.team)
     modules, templates = _content_choices(request.team)
@@ -267,42 +259,45 @@ def broadcast_pack_options(request):
 
 
 def _save_broadcast(request, broadcast):
-    post = request.POST
-    pack = AudiencePack.objects.for_team(request.team).filter(pk=parse_id(post.get("pack"))).first()
-    action = post.get("action", "save")
+    """The editor's POST → one services.save_broadcast call (all or nothing). Raises BroadcastFormError."""
+    form = BroadcastForm(request.POST, team=request.team)
+    if not form.is_valid():
+        raise BroadcastFormError(form.error_dict())
+    data = form.cleaned_data
+    editable = broadcast is None or broadcast.status == BroadcastStatus.DRAFT
+    changes = {}
+    if editable:
+        changes["content"] = form.content()
+        if broadcast is None or "name" in request.POST:
+            changes["name"] = data["name"]
+        pack = form.pack_object()
+        if pack is not None:
+            changes["pack"] = pack
     if broadcast is None:
-        channel = pack.channel if pack else _channels(request.team).filter(pk=parse_id(post.get("channel"))).first()
-        broadcast = services.create_broadcast(
-            team=request.team,
-            name=post.get("name", ""),
-            channel=channel,
-            content=_content_from_post(post),
-            pack=pack,
-            user=request.user,
-        )
-    elif broadcast.status == BroadcastStatus.DRAFT:
-        services.update_broadcast(broadcast, name=post.get("name"), content=_content_from_post(post) or {})
-        if pack and pack.pk != broadcast.pack_id:
-            broadcast = services.change_pack(broadcast, pack)
-    if action == "apply_custom":
-        broadcast = services.apply_custom_conditions(broadcast)
-    elif post.get("custom") == "1" and broadcast.status == BroadcastStatus.DRAFT:
-        broadcast = services.apply_custom_conditions(broadcast, builder.tree_from_form(post))
-    if action == "send_now":
-        broadcast = services.send_now(broadcast)
+        changes["channel"] = form.channel_object()
+    if data["action"] == "apply_custom":
+        changes["copy_pack_conditions"] = True
+    elif data["custom"] == "1" and editable:
+        tree = builder.tree_from_form(request.POST)
+        if tree is None:
+            changes["copy_pack_conditions"] = True
+        else:
+            changes["custom_conditions"] = tree
+    then = data["action"] if data["action"] in ("schedule", "send_now") else "save"
+    broadcast = services.save_broadcast(
+        team=request.team, broadcast=broadcast, user=request.user, then=then, at=data.get("scheduled_at"), **changes
+    )
+    if then == "send_now":
         messages.success(request, _("推播開始發送。"))
-    elif action == "schedule":
-        broadcast = services.schedule(broadcast, at=_local_datetime(request.team, post.get("scheduled_at")))
+    elif then == "schedule":
         messages.success(request, _("推播已排程，將於發送前 15 分鐘擷取受眾名單。"))
     return broadcast
 
 
-def _local_datetime(team, text):
-    try:
-        naive = dt.datetime.fromisoformat(text or "")
-    except ValueError:
-        raise services.AudienceError("scheduled_at", _("請填入發送時間。")) from None
-    return timezone.make_aware(naive, team.zone) if timezone.is_naive(naive) else naive
+class BroadcastFormError(Exception):
+    def __init__(self, errors):
+        super().__init__(errors)
+        self.errors = errors
 
 
 @team_required("broadcasts.manage")

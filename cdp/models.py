@@ -114,14 +114,32 @@ class UnsubscribeScope(models.TextChoices):
     CART_REMARKETING = "cart_remarketing", _("購物車再行銷訊息")
 
 
+def receiving_q(scope=UnsubscribeScope.BROADCAST, *, prefix=""):
+    """THE rule of who may receive marketing of one unsubscribe scope (seed 001), as a Q on Contact rows
+    (``prefix``: the path to the contact, e.g. "contact__"): not blocked, within the contact quota, and not
+    unsubscribed from that scope. Each scope has only its own effect: a contact unsubscribed from website marketing
+    pushes still receives broadcasts and journey messages (those are the ``broadcast`` scope). Audience packs,
+    broadcasts and journey messages all pick recipients through this rule (or ``Contact.not_receiving_reason``,
+    its one-row form: a test pins that both agree)."""
+    scope = UnsubscribeScope(scope)
+    return ~Q(**{f"{prefix}status": SubscriptionStatus.BLOCKED}) & Q(
+        **{f"{prefix}is_over_quota": False, f"{prefix}unsubscribed_{scope.value}": False}
+    )
+
+
 class ContactQuerySet(TeamQuerySet):
     def valid(self):
-        """有效聯絡人: subscribed (not blocked, not unsubscribed)."""
+        """有效聯絡人: subscribed, i.e. not blocked and not unsubscribed from any scope (seed 001: 「取消訂閱也同時會
+        減少有效聯絡人的計算」). A count, not a recipient rule: see ``receiving``."""
         return self.filter(status=SubscriptionStatus.SUBSCRIBED)
 
+    def receiving(self, scope=UnsubscribeScope.BROADCAST):
+        """The contacts that may receive marketing of ``scope`` (see ``receiving_q``)."""
+        return self.filter(receiving_q(scope))
+
     def reachable(self):
-        """Valid and within the team's contact quota: what audiences and broadcasts may use."""
-        return self.valid().filter(is_over_quota=False)
+        """What audience packs, broadcasts and journey messages may use: receiving broadcasts (推播訊息)."""
+        return self.receiving(UnsubscribeScope.BROADCAST)
 
 
 def team_column(**options):
@@ -198,6 +216,16 @@ class Contact(TeamOwned):
 
     def is_unsubscribed_from(self, scope):
         return getattr(self, f"unsubscribed_{scope}")
+
+    def not_receiving_reason(self, scope=UnsubscribeScope.BROADCAST):
+        """Why this contact may not receive marketing of ``scope`` ("" when it may): ``receiving_q`` for one row."""
+        if self.status == SubscriptionStatus.BLOCKED:
+            return "blocked"
+        if self.is_unsubscribed_from(UnsubscribeScope(scope).value):
+            return "unsubscribed"
+        if self.is_over_quota:
+            return "over_quota"
+        return ""
 
 
 class BindingMethod(models.TextChoices):

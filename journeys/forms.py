@@ -1,11 +1,11 @@
 """Parsing the builder's HTML forms into service arguments (settings, node configs; split conditions come from
 audiences' condition builder)."""
 
-import datetime as dt
-
-from django.utils import timezone
+from django import forms
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from accounts.forms import TeamDateTimeField
 from audiences.builder import tree_from_form
 
 
@@ -15,37 +15,30 @@ class FormError(Exception):
         self.errors = errors
 
 
-def _int_or_none(value, field, errors):
-    value = (value or "").strip()
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        errors[field] = [_("請輸入整數。")]
-        return None
+class SettingsForm(forms.Form):
+    """The numbers and times of the settings form, parsed by Django (times typed in the team's zone)."""
 
+    per_customer_limit = forms.IntegerField(required=False, error_messages={"invalid": gettext_lazy("請輸入整數。")})
+    holdout_percent = forms.IntegerField(required=False, error_messages={"invalid": gettext_lazy("請輸入整數。")})
+    starts_at = TeamDateTimeField(required=False, error_messages={"invalid": gettext_lazy("日期時間格式錯誤。")})
+    ends_at = TeamDateTimeField(required=False, error_messages={"invalid": gettext_lazy("日期時間格式錯誤。")})
 
-def _local_datetime(value, team, field, errors):
-    value = (value or "").strip()
-    if not value:
-        return None
-    try:
-        naive = dt.datetime.fromisoformat(value)
-    except ValueError:
-        errors[field] = [_("日期時間格式錯誤。")]
-        return None
-    return timezone.make_aware(naive, team.zone) if timezone.is_naive(naive) else naive
+    def __init__(self, *args, team, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["starts_at"].zone = self.fields["ends_at"].zone = team.zone
 
 
 def settings_values(post, journey, team):
     """Builder settings form → update_settings(values=...)."""
-    errors = {}
+    form = SettingsForm(post, team=team)
+    form.is_valid()
+    errors = {field: list(messages) for field, messages in form.errors.items()}
+    parsed = form.cleaned_data
     values = {
         "name": post.get("name", ""),
         "expiry_action": post.get("expiry_action", journey.expiry_action),
-        "per_customer_limit": _int_or_none(post.get("per_customer_limit"), "per_customer_limit", errors),
-        "holdout_percent": _int_or_none(post.get("holdout_percent"), "holdout_percent", errors) or 0,
+        "per_customer_limit": parsed.get("per_customer_limit"),
+        "holdout_percent": parsed.get("holdout_percent") or 0,
     }
     starts = post.getlist("dnd_start")
     ends = post.getlist("dnd_end")
@@ -57,8 +50,8 @@ def settings_values(post, journey, team):
         values["trigger_config"] = trigger_config(post, values["trigger_type"])
         values["activation"] = post.get("activation", journey.activation)
         if values["activation"] == "scheduled":
-            values["starts_at"] = _local_datetime(post.get("starts_at"), team, "starts_at", errors)
-            values["ends_at"] = _local_datetime(post.get("ends_at"), team, "ends_at", errors)
+            values["starts_at"] = parsed.get("starts_at")
+            values["ends_at"] = parsed.get("ends_at")
             if not values["starts_at"]:
                 errors.setdefault("starts_at", [_("請設定開始時間。")])
             if not values["ends_at"]:

@@ -3,11 +3,12 @@
 import re
 from decimal import Decimal, InvalidOperation
 
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from audiences.conditions import ConditionError, validate
-from cdp.models import AttributeType, Channel, ChannelKind, CustomAttribute
-from messaging.models import ChatbotModule, WhatsAppTemplate
+from cdp.models import AttributeType, Channel, CustomAttribute
+from messaging.services.content import check_sendable
 
 from .graph import NODE_TYPES, iter_nodes
 from .models import MAX_TRIGGER_TAGS, normalize_trigger_config
@@ -131,6 +132,10 @@ def _validate_split(team, config, channel_ids):
     return {}
 
 
+# check_sendable's content fields → the message node's config fields
+_CONFIG_FIELDS = {"type": "kind", "module_id": "module_id", "template_id": "template_id", "parameters": "parameters"}
+
+
 def _validate_message(team, config, channel_ids):
     try:
         channel_id = int(config.get("channel_id") or 0)
@@ -140,34 +145,16 @@ def _validate_message(team, config, channel_ids):
     if channel is None or channel.pk not in set(channel_ids):
         return {"channel_id": _("請選擇旅程的目標渠道之一。")}
     kind = config.get("kind") or "module"
-    if kind == "whatsapp_template":
-        if channel.kind != ChannelKind.WHATSAPP:
-            return {"kind": _("訊息範本僅適用於 WhatsApp。")}
-
-        template = (
-            WhatsAppTemplate.objects.for_team(team)
-            .filter(pk=_positive_int(config.get("template_id")) or 0, deleted_at__isnull=True)
-            .first()
-        )
-        if template is None or template.channel_id != channel.pk:
-            return {"template_id": _("找不到 WhatsApp 訊息範本")}
-        expected = getattr(template, "parameter_count", None)
-        given = config.get("parameters") or []
-        if expected is not None and len(given) != expected:
-            return {"parameters": _("此範本需要 %(n)s 個參數。") % {"n": expected}}
-        return {}
-    if kind != "module":
-        return {"kind": _("請選擇訊息類型。")}
-    if channel.kind not in (ChannelKind.LINE, ChannelKind.FACEBOOK, ChannelKind.INSTAGRAM, ChannelKind.WHATSAPP):
-        return {"channel_id": _("此渠道無法發送機器人模組。")}
-
-    exists = (
-        ChatbotModule.objects.for_team(team)
-        .filter(pk=_positive_int(config.get("module_id")) or 0, deleted_at__isnull=True)
-        .exists()
-    )
-    if not exists:
-        return {"module_id": _("找不到機器人或機器人模組")}
+    content = {"type": kind}
+    if kind == "module":
+        content["module_id"] = _positive_int(config.get("module_id"))
+    elif kind == "whatsapp_template":
+        content["template_id"] = _positive_int(config.get("template_id"))
+        content["parameters"] = config.get("parameters") or []
+    try:
+        check_sendable(team, channel, content, types=("module", "whatsapp_template"), prefix="")
+    except ValidationError as exc:
+        return {_CONFIG_FIELDS.get(key, key): messages[0] for key, messages in exc.message_dict.items()}
     return {}
 
 

@@ -124,7 +124,9 @@ class SendSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         try:
-            content_service.validate_outbox_content(self.context["team"], attrs["contact"].channel, attrs["content"])
+            attrs["content"] = content_service.check_sendable(
+                self.context["team"], attrs["contact"].channel, attrs["content"]
+            )
         except DjangoValidationError as exc:
             raise _django_errors(exc) from exc
         return attrs

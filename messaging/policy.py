@@ -1,7 +1,8 @@
 """May this message be sent to this contact now? Used by broadcasts and journeys before enqueueing.
 
 check_send(contact=, content=, now=, dnd_segments=(), kind="marketing") -> Decision(action, until, reason)
-- skip: channel disabled; contact blocked; (marketing) unsubscribed from broadcasts; over the contact quota;
+- skip: channel disabled; contact blocked; (marketing) unsubscribed from the message's scope (broadcasts and
+  journey messages: 推播訊息; the rule is cdp's Contact.not_receiving_reason / receiving_q); over the contact quota;
   the channel's message budget exhausted; Messenger / Instagram outside the 24-hour customer-service window
   (Messenger: unless the contact opted in to recurring notifications); on WhatsApp, outside the 24-hour window
   since the customer's last message ONLY an approved template may be sent: text and chatbot modules are
@@ -16,6 +17,8 @@ check_send(contact=, content=, now=, dnd_segments=(), kind="marketing") -> Decis
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+
+from cdp.models import UnsubscribeScope
 
 from .services import budgets
 
@@ -77,17 +80,20 @@ def dnd_until(now, segments, zone):
     return until.astimezone(UTC) if until else None
 
 
-def check_send(*, contact, content, now, dnd_segments=(), kind="marketing", budget_exhausted=None):
-    """`budget_exhausted`: the channel's budget state when the caller already read it for a whole batch."""
+def check_send(
+    *, contact, content, now, dnd_segments=(), kind="marketing", scope=UnsubscribeScope.BROADCAST, budget_exhausted=None
+):
+    """`budget_exhausted`: the channel's budget state when the caller already read it for a whole batch.
+    `scope`: the unsubscribe scope of a marketing message; broadcasts and journey messages are "broadcast"."""
     channel = contact.channel
     if not channel.is_active:
         return Decision("skip", reason="channel_disabled")
-    if contact.status == "blocked":
-        return Decision("skip", reason="blocked")
-    if kind == "marketing" and contact.unsubscribed_broadcast:
-        return Decision("skip", reason="unsubscribed")
-    if contact.is_over_quota:
-        return Decision("skip", reason="over_quota")
+    if kind == "marketing":
+        reason = contact.not_receiving_reason(scope)  # cdp's one rule, as audiences use it (receiving_q)
+    else:
+        reason = "blocked" if contact.status == "blocked" else "over_quota" if contact.is_over_quota else ""
+    if reason:
+        return Decision("skip", reason=reason)
     if budgets.is_exhausted(channel, now) if budget_exhausted is None else budget_exhausted:
         return Decision("skip", reason="budget_exhausted")
     content_type = (content or {}).get("type")

@@ -107,3 +107,23 @@ def test_the_pack_picker_shows_a_pack_made_in_another_tab(logged_in, live_server
     page.wait_for_selector(f"[data-testid=broadcast-pack] option[value='{later.pk}']", state="attached")
     assert page.input_value("[data-testid=broadcast-pack]") == str(first.pk)
     screenshot("broadcast-pack-picker")
+
+
+def test_scheduling_without_a_time_shows_the_error_and_saves_nothing(logged_in, live_server, world, screenshot):  # noqa: F811
+    """Issue 22.1: the editor's "排程推播" with no time answers with the error and leaves no draft behind."""
+    from audiences.models import Broadcast
+    from messaging.tests.factories import ChatbotModuleFactory
+
+    page = logged_in  # noqa: F811
+    line, _vip, _contacts = world
+    pack = AudiencePackFactory(team=line.team, channel=line, name="VIP 名單")
+    module = ChatbotModuleFactory(team=line.team, name="週年慶訊息")
+    page.goto(f"{live_server.url}/audiences/broadcasts/new/")
+    page.fill("[data-testid=broadcast-name]", "週年慶")
+    page.select_option("[data-testid=broadcast-pack]", str(pack.pk))
+    page.select_option("select[name=module_id]", str(module.pk))
+    page.click("button[name=action][value=schedule]")
+    page.wait_for_selector(".flash-error")
+    assert "請填入發送時間" in page.inner_text(".flash-error")
+    assert not Broadcast.objects.exists()
+    screenshot("broadcast-schedule-without-time")

@@ -54,7 +54,9 @@ def build_world(team, seed=7, size=40):
     for i in range(size):
         contact = ContactFactory(
             channel=line if rnd.random() < 0.8 else other,
-            status=rnd.choice([SubscriptionStatus.SUBSCRIBED] * 4 + [SubscriptionStatus.UNSUBSCRIBED]),
+            status=rnd.choice(
+                [SubscriptionStatus.SUBSCRIBED] * 4 + [SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BLOCKED]
+            ),
             is_over_quota=rnd.random() < 0.1,
             unsubscribed_broadcast=rnd.random() < 0.1,
             source=rnd.choice(SOURCES),
@@ -259,7 +261,8 @@ class World:
             c.pk
             for c in self.contacts
             if c.channel_id == channel.pk
-            and c.status == SubscriptionStatus.SUBSCRIBED
+            # seed 001 / issue 24.10: only blocking and the broadcast scope leave a contact out of audiences
+            and c.status != SubscriptionStatus.BLOCKED
             and not c.is_over_quota
             and not c.unsubscribed_broadcast
             and self.matches(tree, c)
@@ -430,16 +433,16 @@ def test_unreachable_contacts_never_counted(team):
     tag = TagFactory(team=team, name="VIP")
     kinds = [
         {},
-        {"status": SubscriptionStatus.UNSUBSCRIBED},
+        {"status": SubscriptionStatus.UNSUBSCRIBED, "unsubscribed_web_push": True},  # another scope: reachable
         {"status": SubscriptionStatus.BLOCKED},
         {"is_over_quota": True},
-        {"unsubscribed_broadcast": True},
+        {"status": SubscriptionStatus.UNSUBSCRIBED, "unsubscribed_broadcast": True},
     ]
     contacts = [ContactFactory(channel=line, **kw) for kw in kinds]
     for c in contacts:
         CustomerTag.objects.create(team=team, customer=c.customer, tag=tag)
     tree = {"op": "and", "children": [{"type": "tag", "op": "has", "tags": ["VIP"]}]}
-    assert list(contacts_matching(team=team, channel=line, tree=tree)) == [contacts[0]]
+    assert list(contacts_matching(team=team, channel=line, tree=tree).order_by("pk")) == contacts[:2]
 
 
 BAD = [

@@ -43,6 +43,7 @@ from django.utils.translation import gettext as _
 from core.errors import ServiceError
 
 from ..models import ChatbotModule, ModuleType, TemplateStatus, WhatsAppTemplate
+from ..module_serializers import content_errors
 from .tracking_urls import click_url, open_url
 
 
@@ -65,96 +66,85 @@ class Rendered:
 
 
 # --------------------------------------------------------------------------------------------- validation
-def _is_url(value):
-    return isinstance(value, str) and value.startswith(("https://", "http://"))
-
-
-def _check_button(button, path, errors):
-    if not isinstance(button, dict) or not str(button.get("label", "")).strip():
-        errors[f"{path}.label"] = _("按鈕需要文字。")
-        return
-    if "url" in button and not _is_url(button["url"]):
-        errors[f"{path}.url"] = _("請輸入 http(s) 網址。")
-    if "url" not in button and not str(button.get("data", "")).strip():
-        errors[f"{path}.url"] = _("按鈕需要網址或回傳資料。")
-
-
 def validate_module_content(module_type, content):
-    """Raise ValidationError keyed by the JSON path of the wrong field (e.g. 'content.cards[0].image_url')."""
-    errors = {}
-    if not isinstance(content, dict):
-        raise ValidationError({"content": _("內容必須是 JSON 物件。")})
-    if module_type == ModuleType.TEXT_BUTTONS:
-        if not str(content.get("text", "")).strip():
-            errors["content.text"] = _("請輸入文字。")
-        buttons = content.get("buttons")
-        if not isinstance(buttons, list) or not 1 <= len(buttons) <= 4:
-            errors["content.buttons"] = _("需要 1 到 4 個按鈕。")
-        else:
-            for i, button in enumerate(buttons):
-                _check_button(button, f"content.buttons[{i}]", errors)
-    elif module_type in (ModuleType.CAROUSEL, ModuleType.IMAGE_CAROUSEL):
-        cards = content.get("cards")
-        if not isinstance(cards, list) or not 1 <= len(cards) <= 10:
-            errors["content.cards"] = _("需要 1 到 10 張卡片。")
-        else:
-            for i, card in enumerate(cards):
-                if not isinstance(card, dict) or not _is_url(card.get("image_url")):
-                    errors[f"content.cards[{i}].image_url"] = _("請輸入圖片網址。")
-                    continue
-                if module_type == ModuleType.CAROUSEL:
-                    if not str(card.get("title", "")).strip():
-                        errors[f"content.cards[{i}].title"] = _("請輸入標題。")
-                    for j, button in enumerate(card.get("buttons") or []):
-                        _check_button(button, f"content.cards[{i}].buttons[{j}]", errors)
-                elif card.get("button"):
-                    _check_button(card["button"], f"content.cards[{i}].button", errors)
-    elif module_type == ModuleType.IMAGE_MAP:
-        if not _is_url(content.get("image_url")):
-            errors["content.image_url"] = _("請輸入圖片網址。")
-        areas = content.get("areas")
-        if not isinstance(areas, list) or not areas:
-            errors["content.areas"] = _("至少需要一個點擊區域。")
-        else:
-            for i, area in enumerate(areas):
-                if not isinstance(area, dict) or not _is_url(area.get("url")):
-                    errors[f"content.areas[{i}].url"] = _("請輸入 http(s) 網址。")
-    elif module_type == ModuleType.COUPON_CARD:
-        for key in ("title", "code"):
-            if not str(content.get(key, "")).strip():
-                errors[f"content.{key}"] = _("此欄位必填。")
-        if content.get("image_url") and not _is_url(content["image_url"]):
-            errors["content.image_url"] = _("請輸入圖片網址。")
-        if content.get("button"):
-            _check_button(content["button"], "content.button", errors)
-    else:
-        errors["type"] = _("未知的模組類型。")
+    """Raise ValidationError keyed by the JSON path of the wrong field (e.g. 'content.cards[0].image_url'): the
+    module type's DRF serializer (messaging.module_serializers) decides."""
+    errors = content_errors(module_type, content)
     if errors:
         raise ValidationError(errors)
 
 
-def validate_outbox_content(team, channel, content):
-    """Check outbox content before enqueueing; raise ValidationError keyed by field."""
+# The channel kinds each content type can be rendered for (see render() below).
+CONTENT_CHANNEL_KINDS = {
+    "text": ("line", "facebook", "instagram", "whatsapp"),
+    "module": ("line", "facebook", "instagram", "whatsapp"),
+    "whatsapp_template": ("whatsapp",),
+}
+CONTENT_TYPES = tuple(CONTENT_CHANNEL_KINDS)
+
+
+def _invalid(field, message, code):
+    return ValidationError({field: ValidationError(message, code=code)})
+
+
+def check_sendable(team, channel, content, *, types=CONTENT_TYPES, prefix="content."):
+    """THE answer to "can this content be sent on this channel" (broadcasts, journey message nodes, the send API).
+
+    The content type is one of ``types`` and suits the channel's kind; a module is the team's and not deleted; a
+    template is the team's, belongs to this very channel, is approved, and gets exactly its number of text
+    parameters. Returns the content normalised (only its known keys); raises ValidationError keyed by
+    ``prefix`` + the content field ("content.template_id"), each error with a stable code.
+    """
     if not isinstance(content, dict):
-        raise ValidationError({"content": _("內容必須是 JSON 物件。")})
+        raise _invalid(prefix.rstrip(".") or "content", _("內容必須是 JSON 物件。"), "invalid_content")
     kind = content.get("type")
+    if kind not in types:
+        if "text" in types:
+            message = _("內容類型必須是 text、module 或 whatsapp_template。")
+        else:
+            message = _("請選擇機器人模組或 WhatsApp 訊息範本。")
+        raise _invalid(f"{prefix}type", message, "invalid_type")
+    if channel.kind not in CONTENT_CHANNEL_KINDS[kind]:
+        message = _("訊息範本僅適用於 WhatsApp。") if kind == "whatsapp_template" else _("此渠道無法發送機器人模組。")
+        if kind == "text":
+            message = _("此渠道無法發送訊息。")
+        raise _invalid(f"{prefix}type", message, "unsupported_on_channel")
     if kind == "text":
-        if not str(content.get("text", "")).strip():
-            raise ValidationError({"content.text": _("請輸入文字。")})
-    elif kind == "module":
-        if not ChatbotModule.objects.for_team(team).alive().filter(pk=content.get("module_id")).exists():
-            raise ValidationError({"content.module_id": _("找不到此機器人模組。")})
-    elif kind == "whatsapp_template":
-        template = WhatsAppTemplate.objects.for_team(team).alive().filter(pk=content.get("template_id")).first()
-        if template is None:
-            raise ValidationError({"content.template_id": _("找不到此 WhatsApp 範本。")})
-        params = content.get("parameters") or []
-        if not isinstance(params, list) or len(params) != template.parameter_count:
-            raise ValidationError(
-                {"content.parameters": _("此範本需要 %(n)d 個參數。") % {"n": template.parameter_count}}
-            )
-    else:
-        raise ValidationError({"content.type": _("內容類型必須是 text、module 或 whatsapp_template。")})
+        text = content.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise _invalid(f"{prefix}text", _("請輸入文字。"), "required")
+        return {"type": "text", "text": text}
+    if kind == "module":
+        module_id = content.get("module_id")
+        found = _is_id(module_id) and ChatbotModule.objects.for_team(team).alive().filter(pk=module_id).exists()
+        if not found:
+            raise _invalid(f"{prefix}module_id", _("找不到這個機器人模組。"), "module_not_found")
+        return {"type": "module", "module_id": module_id}
+    template_id, parameters = content.get("template_id"), content.get("parameters", [])
+    template = (
+        WhatsAppTemplate.objects.for_team(team).alive().filter(pk=template_id, channel_id=channel.pk).first()
+        if _is_id(template_id)
+        else None
+    )
+    if template is None:
+        raise _invalid(f"{prefix}template_id", _("找不到這個訊息範本。"), "template_not_found")
+    if template.status != TemplateStatus.APPROVED:
+        raise _invalid(f"{prefix}template_id", _("訊息範本尚未核准。"), "template_not_approved")
+    if not isinstance(parameters, list) or not all(isinstance(p, str) for p in parameters):
+        raise _invalid(f"{prefix}parameters", _("參數必須是文字清單。"), "invalid_parameters")
+    if len(parameters) != template.parameter_count:
+        message = _("此範本需要 %(n)s 個參數。") % {"n": template.parameter_count}
+        raise _invalid(f"{prefix}parameters", message, "parameter_count")
+    return {"type": "whatsapp_template", "template_id": template_id, "parameters": parameters}
+
+
+def _is_id(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def validate_outbox_content(team, channel, content):
+    """Check outbox content before enqueueing (the send API): ``check_sendable`` with every content type."""
+    return check_sendable(team, channel, content)
 
 
 # ---------------------------------------------------------------------------------------------- rendering
