@@ -6,17 +6,22 @@ balance is never read in Python and written back. The same idempotency key never
 unique constraint per team); a second call returns the first call's Transaction.
 """
 
+import datetime
 import logging
 import zoneinfo
 from decimal import Decimal, InvalidOperation
 
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives, send_mail
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .models import DEBIT_PRODUCT, Account, LowBalanceNotice, Product, Transaction, TransactionType
+from accounts.csv_lines import BOM, CsvLines
+from accounts.models import Team
+
+from .models import DEBIT_PRODUCT, Account, LowBalanceNotice, MonthlyBill, Product, Transaction, TransactionType
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +30,7 @@ CREDIT_TYPES = frozenset({TransactionType.TOP_UP, TransactionType.ADJUSTMENT})
 MAX_AMOUNT = Decimal("1000000000")
 CENT = Decimal("0.0001")
 SMS_CREDIT_MIGRATION_NOTE = "SMS 簡訊餘額移轉"  # seed 004, exactly; stored as data, never translated
+SMS_CREDIT_MIGRATION_KEY = "sms_credit_migration"
 
 
 class BillingError(ValueError):
@@ -249,3 +255,165 @@ def notify_low_balance(team):
     except IntegrityError:
         return None  # another worker sent today's
     return notice
+
+
+def migrate_sms_credits(team, *, actor=""):
+    """Turn the team's legacy SMS credits 1:1 into balance (seed 004): one 餘額調整 noted 「SMS 簡訊餘額移轉」.
+    Idempotent: the credits are zeroed in the same transaction and the key is fixed per team, so a second run
+    (command, admin action, or both at once) changes nothing. Returns the Transaction, or None."""
+    get_account(team)
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(team=team)
+        if account.sms_credits_migrated_at is not None or account.legacy_sms_credits <= 0:
+            return None
+        txn = credit(
+            team,
+            account.legacy_sms_credits,
+            type=TransactionType.ADJUSTMENT,
+            idempotency_key=SMS_CREDIT_MIGRATION_KEY,
+            note=SMS_CREDIT_MIGRATION_NOTE,
+            actor=actor or "migrate_sms_credits",
+        )
+        Account.objects.filter(pk=account.pk).update(legacy_sms_credits=0, sms_credits_migrated_at=timezone.now())
+    return txn
+
+
+def month_bounds(team, month):
+    """The team-local month starting at `month` (a date, any day of it) as aware datetimes [start, end)."""
+    tz = zoneinfo.ZoneInfo(team.time_zone)
+    first = month.replace(day=1)
+    following = (first + datetime.timedelta(days=32)).replace(day=1)
+    return (
+        datetime.datetime.combine(first, datetime.time.min, tzinfo=tz),
+        datetime.datetime.combine(following, datetime.time.min, tzinfo=tz),
+    )
+
+
+def previous_month(team, now=None):
+    """The first day of the month before the team's current local month."""
+    today = timezone.localdate(now or timezone.now(), timezone=zoneinfo.ZoneInfo(team.time_zone))
+    return (today.replace(day=1) - datetime.timedelta(days=1)).replace(day=1)
+
+
+def sms_bill_lines(team, month):
+    """SMS 使用量 and 費用 by feature and channel for the team-local month: one GROUP BY on the ledger (debits
+    and their refunds, which carry the same feature and channel with the opposite sign)."""
+    start, end = month_bounds(team, month)
+    rows = (
+        Transaction.objects.filter(team=team, product=Product.SMS, created_at__gte=start, created_at__lt=end)
+        .values("feature", "channel")
+        .annotate(quantity=Sum("quantity"), amount=Sum("amount"))
+        .order_by("feature", "channel")
+    )
+    return [
+        {
+            "feature": row["feature"],
+            "channel": row["channel"],
+            "quantity": int(row["quantity"] or 0),
+            "amount": f"{-_decimal(row['amount'] or 0) + 0:.4f}",
+        }
+        for row in rows
+    ]
+
+
+def create_monthly_bill(team, month):
+    """The stored SMS bill of the team and month, made once: a second call (schedule ran twice, a worker died
+    after making it) returns the first (the unique team+month constraint decides between racing workers)."""
+    month = month.replace(day=1)
+    existing = MonthlyBill.objects.filter(team=team, month=month).first()
+    if existing is not None:
+        return existing
+    lines = sms_bill_lines(team, month)
+    try:
+        with transaction.atomic():
+            return MonthlyBill.objects.create(
+                team=team,
+                month=month,
+                currency=team.currency,
+                lines=lines,
+                quantity=sum(line["quantity"] for line in lines),
+                amount=sum((Decimal(line["amount"]) for line in lines), Decimal("0")),
+            )
+    except IntegrityError:
+        return MonthlyBill.objects.get(team=team, month=month)
+
+
+def bill_csv(bill):
+    """The bill's lines as CSV text (the email attachment and the console download)."""
+    lines = CsvLines()
+    out = [BOM + lines.row([_("月份"), _("功能"), _("渠道"), _("使用量"), _("費用"), _("幣別")])]
+    month = f"{bill.month:%Y-%m}"
+    for line in bill.lines:
+        out.append(
+            lines.row([month, line["feature"], line["channel"], line["quantity"], line["amount"], bill.currency])
+        )
+    out.append(lines.row([month, _("合計"), "", bill.quantity, f"{bill.amount:.4f}", bill.currency]))
+    return "".join(out)
+
+
+BILL_EMAIL_LEASE = datetime.timedelta(minutes=15)
+
+
+def send_bill_email(bill, *, force=False):
+    """Email the bill to the team's billing email as HTML with a CSV attachment. Exactly one sender at a time
+    claims it (a lease: a worker that dies mid-send leaves it to the next run after BILL_EMAIL_LEASE); an
+    emailed bill is sent again only with `force` (send_monthly_bills --month). Returns whether it was sent."""
+    team = bill.team
+    if not team.billing_email:
+        return False
+    now = timezone.now()
+    claim = MonthlyBill.objects.filter(pk=bill.pk)
+    if not force:
+        claim = claim.filter(emailed_at__isnull=True).filter(
+            Q(email_claimed_at__isnull=True) | Q(email_claimed_at__lt=now - BILL_EMAIL_LEASE)
+        )
+    if not claim.update(email_claimed_at=now):
+        return False
+    try:
+        context = {"team": team, "bill": bill}
+        message = EmailMultiAlternatives(
+            subject=_("【%(team)s】%(month)s SMS 費用帳單") % {"team": team.name, "month": f"{bill.month:%Y-%m}"},
+            body=render_to_string("billing/email/bill.txt", context),
+            to=[team.billing_email],
+        )
+        message.attach_alternative(render_to_string("billing/email/bill.html", context), "text/html")
+        message.attach(f"sms-bill-{team.slug}-{bill.month:%Y-%m}.csv", bill_csv(bill), "text/csv")
+        message.send()
+    except Exception:
+        MonthlyBill.objects.filter(pk=bill.pk, email_claimed_at=now).update(email_claimed_at=None)
+        raise
+    MonthlyBill.objects.filter(pk=bill.pk).update(emailed_at=timezone.now(), emailed_to=team.billing_email)
+    return True
+
+
+def send_monthly_bill(team, month, *, force=False):
+    """Make (once) and email the team's SMS bill for the month. Returns (bill, sent)."""
+    bill = create_monthly_bill(team, month)
+    return bill, send_bill_email(bill, force=force)
+
+
+BILL_DAY = 3  # seed 004: 每月 3 號
+
+
+def send_due_monthly_bills(now=None):
+    """What the schedule runs: from the 3rd of the month in each team's time zone, the previous month's bill for
+    every team that used SMS in it and has no emailed bill yet. Safe to run any number of times."""
+    now = now or timezone.now()
+    sent = 0
+    for team in Team.objects.all().iterator():
+        if timezone.localdate(now, timezone=zoneinfo.ZoneInfo(team.time_zone)).day < BILL_DAY:
+            continue
+        month = previous_month(team, now)
+        bill = MonthlyBill.objects.filter(team=team, month=month).first()
+        if bill is None:
+            start, end = month_bounds(team, month)
+            used = Transaction.objects.filter(
+                team=team, product=Product.SMS, created_at__gte=start, created_at__lt=end
+            ).exists()
+            if not used:
+                continue
+        elif bill.emailed_at is not None:
+            continue
+        _bill, was_sent = send_monthly_bill(team, month)
+        sent += was_sent
+    return sent
