@@ -98,7 +98,7 @@ class Transaction(models.Model):
     reference = models.CharField(_("參考"), max_length=200, blank=True, default="")
     idempotency_key = models.CharField(_("冪等鍵"), max_length=200)
     refund_of = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="refund", verbose_name=_("退款對象")
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="refund", verbose_name=_("退款對象")
     )
     actor = models.CharField(_("操作者"), max_length=200, blank=True, default="")
     created_at = models.DateTimeField(_("時間"), default=timezone.now)

@@ -144,3 +144,10 @@ def test_concurrent_debits_from_several_processes_keep_balance_equal_to_the_ledg
     assert debits.count() == 501 and account.balance == Decimal("-1")
     # The balances after are gap-free: every debit saw the one before it.
     assert sorted(debits.values_list("balance_after", flat=True)) == [Decimal(n) for n in range(-1, 500)]
+
+
+def test_a_team_with_refunds_can_be_deleted(team):
+    services.debit(team, 1, type=SMS, idempotency_key="sms:1")
+    services.refund(team, idempotency_key="r", of_key="sms:1")
+    team.delete()
+    assert not Transaction.objects.exists()
