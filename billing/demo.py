@@ -1,6 +1,6 @@
 """seed_demo hook: the demo team's account balance, a ledger (the SMS credit migration, top-ups, a month and a bit
 of SMS debits with a few refunds), and last month's SMS bill. Rebuilt from scratch on every run (written in bulk;
-the balance is the ledger's last balance_after, so balance == Σ ledger)."""
+the balance is the ledger's last balance_after, so balance == Σ ledger; refunds link their debits)."""
 
 import datetime
 from decimal import Decimal
@@ -57,7 +57,7 @@ def seed(team, rng, *, now):
         note="銀行匯款",
         actor="admin:ops",
     )
-    at, refund_due = start + datetime.timedelta(hours=11), []
+    at, refunds = start + datetime.timedelta(hours=11), []
     topped_up_at = start + datetime.timedelta(days=19)  # a second top-up on the 20th
     while at < now:
         at += datetime.timedelta(minutes=rng.randint(20, 160))
@@ -74,8 +74,21 @@ def seed(team, rng, *, now):
             reference=f"demo-outbox:{len(rows)}",
             actor="system",
         )
-        if rng.random() < 0.02:
-            refund_due.append(debit)
+        if rng.random() < 0.02:  # the provider rejected it: refunded a minute later
+            refund = add(
+                at + datetime.timedelta(minutes=1),
+                TransactionType.REFUND,
+                -debit.amount,
+                product=Product.SMS,
+                feature=feature,
+                channel=channel,
+                quantity=-parts,
+                reference=debit.reference,
+                note="供應商拒絕發送",
+                actor="system",
+                key=f"refund:{debit.idempotency_key}",
+            )
+            refunds.append((refund, debit))
         if at >= topped_up_at:
             add(at, TransactionType.TOP_UP, Decimal("1000"), note="銀行匯款", actor="admin:ops")
             topped_up_at = now
@@ -87,9 +100,7 @@ def seed(team, rng, *, now):
         grace_amount=Decimal("0"),
         sms_credits_migrated_at=start - datetime.timedelta(days=2),
     )
-    for debit in refund_due:
-        txn = services.refund(
-            team, idempotency_key=f"refund:{debit.idempotency_key}", of_key=debit.idempotency_key, note="供應商拒絕發送"
-        )
-        Transaction.objects.filter(pk=txn.pk).update(created_at=debit.created_at + datetime.timedelta(minutes=1))
+    for refund, debit in refunds:  # bulk_create set the ids
+        refund.refund_of = debit
+    Transaction.objects.bulk_update([refund for refund, _debit in refunds], ["refund_of"], batch_size=500)
     services.create_monthly_bill(team, last_month)

@@ -19,3 +19,13 @@ def test_the_demo_team_has_a_balance_a_ledger_a_month_of_sms_and_a_bill(team):
     assert november.count() > 200 and len({txn.created_at.day for txn in november}) >= 28
     bill = MonthlyBill.objects.get(team=team)
     assert bill.month == datetime.date(2026, 11, 1) and bill.quantity > 200 and len(bill.lines) == 6
+
+
+def test_the_demo_ledger_is_a_consistent_running_balance(team):
+    demo.seed(team, random.Random("2:billing"), now=datetime.datetime(2026, 12, 3, tzinfo=datetime.UTC))
+    running = Decimal("0")
+    for txn in Transaction.objects.filter(team=team).order_by("id"):
+        running += txn.amount
+        assert txn.balance_after == running
+    refunds = Transaction.objects.filter(team=team, type="refund")
+    assert refunds.exists() and not refunds.filter(refund_of=None).exists()
