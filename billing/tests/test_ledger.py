@@ -124,7 +124,7 @@ def test_concurrent_debits_from_several_processes_keep_balance_equal_to_the_ledg
     env = subprocess_env("billing-test", "billing-debit")
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "billing.tests.debit_worker", str(team.pk), str(start), str(stop)],
+            [sys.executable, "-m", "billing.bench_worker", str(team.pk), str(start), str(stop)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
