@@ -97,8 +97,9 @@ class Transaction(models.Model):
     note = models.CharField(_("備註"), max_length=500, blank=True, default="")
     reference = models.CharField(_("參考"), max_length=200, blank=True, default="")
     idempotency_key = models.CharField(_("冪等鍵"), max_length=200)
-    refund_of = models.OneToOneField(
-        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="refund", verbose_name=_("退款對象")
+    # A debit is refunded at most once: unique per team (every unique constraint includes the team).
+    refund_of = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="refunds", verbose_name=_("退款對象")
     )
     actor = models.CharField(_("操作者"), max_length=200, blank=True, default="")
     created_at = models.DateTimeField(_("時間"), default=timezone.now)
@@ -111,6 +112,7 @@ class Transaction(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["team", "idempotency_key"], name="billing_txn_team_idempotency_key"),
+            models.UniqueConstraint(fields=["team", "refund_of"], name="billing_txn_team_refund_of"),
         ]
         indexes = [
             models.Index(fields=["team", "created_at"], name="billing_txn_team_created"),

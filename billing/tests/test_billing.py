@@ -302,3 +302,17 @@ def test_api_transactions_usage_and_bills(api, team, other_team):
 def test_api_billing_needs_billing_view(team):
     client = api_client_for(team, role="marketer")
     assert client.get("/api/v1/billing/balance").status_code == 403
+
+
+def test_the_ledger_shows_team_local_times(console, team):
+    services.credit(team, 5, type=TransactionType.TOP_UP, idempotency_key="t")
+    Transaction.objects.update(created_at=datetime.datetime(2026, 10, 15, 16, 30, tzinfo=datetime.UTC))
+    page = console.get("/billing/").content.decode()
+    assert "2026-10-16 00:30" in page  # Asia/Taipei
+    assert (
+        console.get("/billing/", {"date_from": "2026-10-16", "date_to": "2026-10-16"})
+        .content.decode()
+        .count('data-testid="ledger-row"')
+        == 1
+    )
+    assert console.get("/billing/", {"date_to": "2026-10-15"}).content.decode().count('data-testid="ledger-row"') == 0
