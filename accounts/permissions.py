@@ -50,7 +50,6 @@ ROLE_PERMISSIONS = {
             "broadcasts.manage",
             "journeys.manage",
             "conversations.view",
-            "billing.view",
         }
     ),
     Role.CS_MANAGER: frozenset(

@@ -181,6 +181,7 @@ HEAVY_TASKS = [
     "cdp.tasks.resume_stalled_imports",
     "cdp.tasks.refresh_quota",
     "journeys.tasks.refresh_rollups",
+    "billing.tasks.send_due_monthly_bills",
 ]
 
 # Consumers of new customer timeline events, called (team_id, [event ids]); see cdp/events.py and

@@ -8,6 +8,7 @@ same requests on every run. Each request is rolled back after its checks (schema
 one test, so one transaction): what one request creates or deletes never reaches the next.
 """
 
+import datetime
 import logging
 
 import pytest
@@ -21,6 +22,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from audiences import services as audiences
 from audiences.tests.factories import EVERYONE_BOUND_OR_NOT
+from billing import services as billing
+from billing.models import MonthlyBill, TransactionType
 from cdp.models import CustomAttribute
 from cdp.services.identity import merge_customers
 from cdp.tests.factories import ChannelFactory, ContactFactory, TagFactory
@@ -71,6 +74,8 @@ def team_objects(team):
     return {
         "key": key.raw_key,
         "api-keys": api_key_for(team, name="another key").api_key.pk,  # not the one the requests use
+        "billing/bills": MonthlyBill.objects.create(team=team, month=datetime.date(2026, 10, 1), currency="TWD").pk,
+        "billing/transactions": billing.credit(team, 10, type=TransactionType.TOP_UP, idempotency_key="schema").pk,
         "attributes": CustomAttribute.objects.create(team=team, key="level", label="Level", type="number").pk,
         "audiences": pack.pk,
         "broadcasts": broadcast.pk,
@@ -111,7 +116,7 @@ def api_schema(team_objects, wsgi_in_test_transaction):
     @loaded.hook
     def map_path_parameters(context, path_parameters):
         if path_parameters and "id" in path_parameters:
-            collection = context.operation.path.removeprefix("/api/v1/").split("/")[0]
+            collection = context.operation.path.removeprefix("/api/v1/").split("/{id}")[0]
             path_parameters["id"] = team_objects[collection]
         return path_parameters
 
