@@ -12,9 +12,9 @@ from pathlib import Path
 from django.db import connection
 from django.db.models import Sum
 
-from accounts.benchmarks import benchmark, figure
 from accounts.models import Team
 from accounts.services import create_team
+from core.benchmarks import benchmark, figure
 
 from . import services
 from .models import Account, MonthlyBill, Transaction, TransactionType

@@ -18,8 +18,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.csv_lines import BOM, CsvLines
 from accounts.models import Team
+from core.csv_lines import BOM, CsvLines
 
 from .models import DEBIT_PRODUCT, Account, LowBalanceNotice, MonthlyBill, Product, Transaction, TransactionType
 

@@ -10,7 +10,7 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.csv_lines import BOM, CsvLines
+from core.csv_lines import BOM, CsvLines
 
 from .models import Product, Transaction
 from .services import month_bounds

@@ -1,4 +1,4 @@
-from accounts.benchmarks import registry
+from core.benchmarks import registry
 
 
 def test_billing_benchmarks_are_registered_for_postgres():
