@@ -57,6 +57,16 @@ class Team(models.Model):
         validators=[MinValueValidator(0)],
     )
     whatsapp_cost_currency = models.CharField(_("WhatsApp 費用幣別"), max_length=3, default="HKD")
+    # WhatsApp prepaid (seed 002 「預付團隊餘額為 0」): when on, each successful WhatsApp send is debited from the
+    # account balance at this price in the team's currency, and WhatsApp journeys stop at a balance of 0 or less.
+    whatsapp_prepaid = models.BooleanField(_("WhatsApp 費用自帳戶餘額扣款"), default=False)
+    whatsapp_prepaid_price = models.DecimalField(
+        _("WhatsApp 每則扣款金額（團隊幣別）"),
+        max_digits=8,
+        decimal_places=4,
+        default=Decimal("0.5"),
+        validators=[MinValueValidator(0)],
+    )
     attribution_window_days = models.PositiveSmallIntegerField(_("營收歸因天數"), default=7)
     # Plan setting (seed 002: 旅程觸發次數已達方案上限 → 觸發已關閉): triggers one journey may take, counted with
     # repeats. Journeys copy it when published; empty means unlimited.

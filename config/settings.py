@@ -340,6 +340,10 @@ MESSAGING_WHATSAPP_API_BASE = env("MESSAGING_WHATSAPP_API_BASE", "https://graph.
 # SMS providers (messaging.adapters.sms).
 MESSAGING_TWILIO_API_BASE = env("MESSAGING_TWILIO_API_BASE", "https://api.twilio.com")
 MESSAGING_MITAKE_API_BASE = env("MESSAGING_MITAKE_API_BASE", "https://smsapi.mitake.com.tw")
+# Channel budgets (messaging.services.budgets): LINE quota re-read before a batch when older than this; the
+# "messaging: channel budgets" Schedule refreshes every channel every MESSAGING_BUDGET_REFRESH_MINUTES.
+MESSAGING_LINE_QUOTA_MAX_AGE_SECONDS = int(env("MESSAGING_LINE_QUOTA_MAX_AGE_SECONDS", "60"))
+MESSAGING_BUDGET_REFRESH_MINUTES = int(env("MESSAGING_BUDGET_REFRESH_MINUTES", "15"))
 # Phone binding by SMS code (messaging.services.sms): lifetime, codes per contact / phone an hour, wrong tries.
 MESSAGING_PHONE_CODE_MINUTES = int(env("MESSAGING_PHONE_CODE_MINUTES", "10"))
 MESSAGING_PHONE_CODE_PER_HOUR = int(env("MESSAGING_PHONE_CODE_PER_HOUR", "5"))

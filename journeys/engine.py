@@ -452,10 +452,12 @@ def _alive(batch, content, team):
 
 
 def _exhausted(batch, channel):
-    from messaging.services.budgets import is_exhausted
+    """Read once per batch, fresh (LINE quota re-read, WhatsApp prepaid balance checked): a journey stops when
+    none is left, not only after a send failed."""
+    from messaging.services.budgets import check_before_batch
 
     if channel.pk not in batch.budget:
-        batch.budget[channel.pk] = is_exhausted(channel)
+        batch.budget[channel.pk] = check_before_batch(channel)
     return batch.budget[channel.pk]
 
 

@@ -351,6 +351,9 @@ def _apply(message, result, sent_contacts):
         if updated and message.origin in INTERACTION_KIND:
             sent_contacts[INTERACTION_KIND[message.origin]].append(message.contact_id)
         message.status, message.sent_at = OutboundStatus.SENT, now
+        if updated and message.channel.kind == "whatsapp":
+            budgets.debit_whatsapp(message)
+            budgets.succeeded(message.channel)
         return
     if result.error_kind == adapters.RETRYABLE and message.attempts < settings.MESSAGING_MAX_ATTEMPTS:
         delay = min(3600, 15 * 2 ** max(0, message.attempts - 1))
@@ -372,7 +375,7 @@ def apply_platform_error(message, kind, code, reason, *, now=None):
     now = now or timezone.now()
     if kind == adapters.BUDGET:
         until = budgets.next_line_reset(now) if message.channel.kind == "line" else None
-        label = "LINE monthly limit reached" if message.channel.kind == "line" else f"WhatsApp payment error {code}"
+        label = budgets.LINE_LIMIT if message.channel.kind == "line" else f"{budgets.WHATSAPP_PAYMENT} {code}"
         budgets.mark_exhausted(message.channel, reason=label, until=until, now=now)
     elif kind == adapters.TEMPLATE:
         template_id = (message.content or {}).get("template_id")

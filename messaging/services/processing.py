@@ -26,7 +26,7 @@ from cdp.services.contacts import block, follow, upsert_contact
 from .. import adapters
 from ..adapters.whatsapp import classify
 from ..models import InboundMessage, KeywordRule, OutboundMessage, OutboundStatus, WebhookEvent, WebhookEventState
-from . import autoreply, tracking
+from . import autoreply, budgets, tracking
 from .ingest import _ms
 from .interactions import record_customer_interactions
 
@@ -425,6 +425,7 @@ def apply_whatsapp_status(channel, status, at):
             updates["delivered_at"] = at
         if updates:
             OutboundMessage.objects.filter(pk=message.pk).update(**updates)
+        budgets.succeeded(channel)
         return
     if value == "failed":
         from . import outbox
