@@ -209,6 +209,7 @@ class KeywordRuleSerializer(TeamModelSerializer):
             "assign_staff",
             "assign_branch",
             "tags",
+            "starts_phone_binding",
             "is_active",
             "trigger_count",
             "last_triggered_at",

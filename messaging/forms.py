@@ -123,6 +123,7 @@ class KeywordRuleForm(forms.ModelForm):
             "assign_staff",
             "assign_branch",
             "tags",
+            "starts_phone_binding",
             "is_active",
         ]
         widgets = {"reply_text": forms.Textarea(attrs={"rows": 3})}

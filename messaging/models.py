@@ -308,6 +308,8 @@ class KeywordRule(TeamOwned):
     assign_staff = models.CharField(_("指派成員"), max_length=120, blank=True)
     assign_branch = models.CharField(_("指派分店"), max_length=120, blank=True)
     tags = models.JSONField(_("貼上標籤"), default=list, blank=True)
+    # 「手機綁定發送簡訊」 by chat: the rule starts the flow (ask the phone, send a code, check it).
+    starts_phone_binding = models.BooleanField(_("啟動手機綁定流程"), default=False)
     is_active = models.BooleanField(_("啟用"), default=True)
     trigger_count = models.PositiveIntegerField(_("觸發次數"), default=0)
     last_triggered_at = models.DateTimeField(_("最後觸發時間"), null=True, blank=True)
@@ -331,6 +333,20 @@ class KeywordRule(TeamOwned):
         if self.match_type == MatchType.EXACT:
             return text in words
         return any(word in text for word in words)
+
+
+class PhoneBindingChat(TeamOwned):
+    """A contact inside the phone-binding chat flow: waiting for its phone (`phone` empty), then for the code."""
+
+    contact = models.ForeignKey("cdp.Contact", on_delete=models.CASCADE, related_name="+")
+    phone = models.CharField(max_length=20, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("手機綁定對話")
+        verbose_name_plural = _("手機綁定對話")
+        constraints = [models.UniqueConstraint(fields=["team", "contact"], name="phonebindingchat_unique_contact")]
 
 
 class PhoneBindingCode(TeamOwned):

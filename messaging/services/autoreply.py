@@ -14,7 +14,7 @@ from django.utils import timezone
 from cdp.models import Contact
 
 from ..models import KeywordRule, Origin
-from . import outbox
+from . import outbox, sms
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,8 @@ def trigger(rule, *, contact, event):
     KeywordRule.objects.filter(pk=rule.pk).update(
         trigger_count=F("trigger_count") + 1, last_triggered_at=timezone.now()
     )
+    if rule.starts_phone_binding:
+        sms.start_chat(contact=contact, event=event)
     content = None
     if rule.reply_module_id and rule.reply_module and rule.reply_module.deleted_at is None:
         content = {"type": "module", "module_id": rule.reply_module_id}

@@ -9,6 +9,10 @@ SECRET_KEY), valid MESSAGING_PHONE_CODE_MINUTES (10). A contact may start MESSAG
 hour, and so may a phone (whoever asks); each code takes MESSAGING_PHONE_CODE_ATTEMPTS wrong tries, and a contact
 MESSAGING_PHONE_CODE_ATTEMPTS_PER_HOUR wrong tries an hour over all its codes. `verify_binding` with the right code
 binds the phone through the identity service (method sms_code): merge rules and member_id_conflict as everywhere.
+
+By chat: a keyword rule with `starts_phone_binding` asks the contact for the number (`start_chat`); its next text
+is the number (a code is sent), the one after the code (`continue_chat`, before keyword rules). Refusals (below
+grace, too many codes) are answered in the chat with the same clear message.
 """
 
 import hashlib
@@ -31,7 +35,7 @@ from cdp.phones import normalize_phone
 from cdp.services import identity
 
 from ..adapters.sms import segments as count_segments
-from ..models import Origin, PhoneBindingCode
+from ..models import Origin, PhoneBindingChat, PhoneBindingCode
 from . import outbox, sms_billing
 from .channels import connect_channel
 
@@ -231,3 +235,70 @@ def verify_binding(*, team, contact, phone, code):
     if not right:  # raised after the commit, so the wrong try counts
         raise BindingRefused("wrong_code", _("驗證碼錯誤。"))
     return identity.bind_contact(contact=contact, method="sms_code", phone=phone, occurred_at=now)
+
+
+# --- phone binding by chat (a keyword rule starts it) --------------------------------------------------------
+
+
+def _chat_reply(event, contact, text, step):
+    outbox.enqueue(
+        team=event.team,
+        channel=event.channel,
+        contact=contact,
+        content={"type": "text", "text": text},
+        origin=Origin.AUTO_REPLY,
+        origin_id=f"phone_binding:{step}",
+        idempotency_key=f"phone_chat:{step}:{event.dedup_key}"[:200],
+    )
+
+
+def start_chat(*, contact, event):
+    """The keyword matched: ask for the phone number; the contact's next text message continues the flow."""
+    now = timezone.now()
+    PhoneBindingChat.objects.update_or_create(
+        team_id=contact.team_id,
+        contact=contact,
+        defaults={
+            "phone": "",
+            "started_at": now,
+            "expires_at": now + timedelta(minutes=settings.MESSAGING_PHONE_CODE_MINUTES),
+        },
+    )
+    _chat_reply(event, contact, _("請輸入要綁定的手機號碼。"), "ask")
+
+
+def continue_chat(*, contact, event, text):
+    """The contact's text while in the flow: a phone number (a code is sent) or the code (the phone is bound).
+    Returns False when the contact is in no live flow (the message goes to keyword rules as usual)."""
+    now = timezone.now()
+    chat = PhoneBindingChat.objects.filter(team_id=contact.team_id, contact=contact, expires_at__gt=now).first()
+    if chat is None:
+        return False
+    team = event.team
+    if not chat.phone:
+        try:
+            record = start_binding(team=team, contact=contact, phone=text, actor="chat")
+        except ValidationError:
+            _chat_reply(event, contact, _("無法辨識的手機號碼，請重新輸入。"), "bad_phone")
+            return True
+        except (SmsRefused, BindingRefused) as exc:
+            PhoneBindingChat.objects.filter(pk=chat.pk).delete()
+            _chat_reply(event, contact, exc.message, "refused")
+            return True
+        PhoneBindingChat.objects.filter(pk=chat.pk).update(phone=record.phone, expires_at=record.expires_at)
+        sent = _("驗證碼已傳送至 %(phone)s，請輸入簡訊中的 6 位數驗證碼。") % {"phone": record.phone}
+        _chat_reply(event, contact, sent, "sent")
+        return True
+    try:
+        result = verify_binding(team=team, contact=contact, phone=chat.phone, code=text)
+    except BindingRefused as exc:
+        if exc.code != "wrong_code":
+            PhoneBindingChat.objects.filter(pk=chat.pk).delete()
+        _chat_reply(event, contact, exc.message, exc.code)
+        return True
+    PhoneBindingChat.objects.filter(pk=chat.pk).delete()
+    if result.status == "member_id_conflict":
+        _chat_reply(event, contact, _("這個手機號碼屬於其他會員，無法綁定。"), "conflict")
+    else:
+        _chat_reply(event, contact, _("手機號碼 %(phone)s 綁定成功。") % {"phone": chat.phone}, "bound")
+    return True

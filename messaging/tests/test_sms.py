@@ -466,3 +466,47 @@ def test_console_quick_sms_blocked(client, team, contact):
     assert 'data-testid="sms-blocked"' in client.get(url).content.decode()
     response = client.post(url, {"text": "hi", "action": "send"}).content.decode()
     assert 'data-testid="sms-error"' in response and not Transaction.objects.exists()
+
+
+# --- phone binding by chat ---------------------------------------------------------------------------------------
+
+
+def test_phone_binding_by_a_chat_flow_a_keyword_starts(client, team):
+    from .factories import KeywordRuleFactory
+    from .payloads import LINE_SECRET, line_body, line_text, post_line
+
+    top_up(team, 10)
+    line = ChannelFactory(team=team, kind="line", is_sandbox=True, credentials={"channel_secret": LINE_SECRET})
+    KeywordRuleFactory(team=team, keywords=["綁定手機"], reply_text="", starts_phone_binding=True)
+    base = int(timezone.now().timestamp() * 1000)
+
+    def say(text, n):
+        assert post_line(client, line, line_body(line_text(text, ts=base + n))).status_code == 200
+        replies = OutboundMessage.objects.filter(team=team, origin="auto_reply").order_by("-id")
+        return replies.first().content["text"]
+
+    assert "手機號碼" in say("綁定手機", 1)
+    assert "無法辨識" in say("not a phone", 2)
+    assert "+886922333444" in say("0922333444", 3)
+    record = PhoneBindingCode.objects.get(team=team)
+    assert record.message.origin == "phone_binding" and ledger.balance(team) == Decimal("9")
+    assert "驗證碼錯誤" in say("000000" if _code_from(record.message) != "000000" else "111111", 4)
+    assert "綁定成功" in say(_code_from(record.message), 5)
+    binding = Binding.objects.get(team=team)
+    assert binding.method == "sms_code" and binding.phone == "+886922333444"
+    say("綁定手機", 6)  # the flow ended: later texts go to keyword rules again
+
+
+def test_phone_binding_chat_says_why_when_blocked(client, team):
+    from .factories import KeywordRuleFactory
+    from .payloads import LINE_SECRET, line_body, line_text, post_line
+
+    Account.objects.update_or_create(team=team, defaults={"balance": Decimal("-1"), "grace_amount": Decimal("0")})
+    line = ChannelFactory(team=team, kind="line", is_sandbox=True, credentials={"channel_secret": LINE_SECRET})
+    KeywordRuleFactory(team=team, keywords=["綁定手機"], reply_text="", starts_phone_binding=True)
+    base = int(timezone.now().timestamp() * 1000)
+    post_line(client, line, line_body(line_text("綁定手機", ts=base)))
+    post_line(client, line, line_body(line_text("0922333444", ts=base + 1)))
+    last = OutboundMessage.objects.filter(team=team, origin="auto_reply").order_by("-id").first()
+    assert "寬限" in last.content["text"]
+    assert not PhoneBindingCode.objects.exists() and not Transaction.objects.exists()
