@@ -41,7 +41,6 @@ class TeamSettingsForm(forms.ModelForm):
             "match_by_email",
             "line_message_cost",
             "whatsapp_message_cost",
-            "whatsapp_prepaid",
             "whatsapp_prepaid_price",
             "attribution_window_days",
             "outbound_webhook_url",

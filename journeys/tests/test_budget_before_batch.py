@@ -31,8 +31,8 @@ def test_line_quota_read_before_the_batch_stops_the_journey(team, settings):
 
 
 def test_whatsapp_prepaid_balance_zero_stops_the_journey(team):
-    team.whatsapp_prepaid = True
-    team.save(update_fields=["whatsapp_prepaid"])
+    team.whatsapp_prepaid_price = Decimal("0.5")
+    team.save(update_fields=["whatsapp_prepaid_price"])
     assert ledger.balance(team) == Decimal("0")
     wa = ChannelFactory(team=team, kind="whatsapp")
     step = message(wa, template=WhatsAppTemplateFactory(channel=wa), parameters=["a", "b"])

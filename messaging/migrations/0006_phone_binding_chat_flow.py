@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0006_team_whatsapp_prepaid'),
+        ('accounts', '0006_team_whatsapp_prepaid_price'),
         ('cdp', '0011_channel_kind_sms_binding_sms_code'),
         ('messaging', '0005_sms_recipient_segments_phone_codes'),
     ]

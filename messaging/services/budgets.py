@@ -7,7 +7,7 @@ accounts.notify emits "budget_exhausted" once (journeys stop, the console warns)
 Before a journey or broadcast batch, `check_before_batch` makes the state fresh: LINE's quota and consumption are
 read again when the last reading is older than MESSAGING_LINE_QUOTA_MAX_AGE_SECONDS (and every
 MESSAGING_BUDGET_REFRESH_MINUTES by the "messaging: channel budgets" Schedule), so a journey stops when none is
-left rather than after a send failed. WhatsApp prepaid (Team.whatsapp_prepaid): each successful send debits
+left rather than after a send failed. WhatsApp prepaid (Team.whatsapp_prepaid_price set): each successful send debits
 Team.whatsapp_prepaid_price (whatsapp_debit); at a balance of 0 or less the channel is exhausted with
 PREPAID_ZERO, and the flag clears itself once the balance is above 0 again (a top-up). LINE's flag clears when a
 reading shows quota left; a WhatsApp 131042 flag clears when a send or status on the channel succeeds.

@@ -76,8 +76,8 @@ def whatsapp_accepts(fake, channel):
 
 
 def test_whatsapp_prepaid_debits_each_send_and_stops_at_zero_until_a_top_up(fake, team):
-    team.whatsapp_prepaid, team.whatsapp_prepaid_price = True, Decimal("0.5")
-    team.save(update_fields=["whatsapp_prepaid", "whatsapp_prepaid_price"])
+    team.whatsapp_prepaid_price = Decimal("0.5")
+    team.save(update_fields=["whatsapp_prepaid_price"])
     ledger.credit(team, Decimal("1"), type="top_up", idempotency_key="t1")
     wa = ChannelFactory(team=team, kind="whatsapp", external_id="PN1", credentials={"access_token": "T"})
     whatsapp_accepts(fake, wa)
