@@ -40,7 +40,7 @@ def _run(tab, base, team, screenshot, lang):  # noqa: F811
     before = ledger.balance(team)
     tab.goto(f"{base}/messaging/conversations/{contact.pk}/")
     tab.wait_for_selector("[data-testid=sms-text]")
-    tab.fill("[data-testid=sms-text]", "您好，您訂購的商品已到貨，請於七日內至門市取貨，謝謝！" * 2)
+    tab.fill("[data-testid=sms-text]", "您好，您訂購的商品已到貨，請於七日內至門市取貨，謝謝！" * 3)
     tab.locator("[data-testid=sms-text]").press("End")  # a keyup: the price follows the text
     tab.wait_for_selector("[data-testid=sms-quote]:has-text('2')")
     screenshot(f"sms-quick-price-{lang}")
