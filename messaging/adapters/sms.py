@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
-from .base import PERMANENT, RETRYABLE, UNSUBSCRIBED, HttpResponse, SendResult, Transport, network_failure
+from .base import PERMANENT, RETRYABLE, HttpResponse, SendResult, Transport, network_failure
 
 GSM7_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
@@ -77,8 +77,9 @@ class SandboxSmsTransport(SmsTransport):
         return True, "sandbox"
 
 
-# Twilio error codes: 21610 the recipient replied STOP; 20429 / 20003x rate and auth; the rest are permanent.
-TWILIO_UNSUBSCRIBED = {21610}
+# Twilio: 429 and 5xx are retried; every other error (21211 invalid To, 21610 the number replied STOP, 20003
+# authentication) fails the send with Twilio's code and message. A STOP is about the phone, not the contact's
+# channel subscription, so it is not recorded as an unsubscribe.
 
 
 class TwilioTransport(SmsTransport):
@@ -123,8 +124,6 @@ class TwilioTransport(SmsTransport):
         reason = data.get("message") or response.body.decode(errors="replace")[:200] or f"HTTP {response.status}"
         if response.status == 429 or response.status >= 500:
             return SendResult.failure(RETRYABLE, str(code), reason)
-        if code in TWILIO_UNSUBSCRIBED:
-            return SendResult.failure(UNSUBSCRIBED, str(code), reason)
         return SendResult.failure(PERMANENT, str(code), reason)
 
     def test_connection(self):
