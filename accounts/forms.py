@@ -77,6 +77,7 @@ class TeamSettingsForm(forms.ModelForm):
             "match_by_email",
             "line_message_cost",
             "whatsapp_message_cost",
+            "whatsapp_prepaid_price",
             "attribution_window_days",
             "exchange_rates",
             "outbound_webhook_url",

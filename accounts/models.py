@@ -72,6 +72,17 @@ class Team(models.Model):
         validators=[MinValueValidator(0)],
     )
     whatsapp_cost_currency = models.CharField(_("WhatsApp 費用幣別"), max_length=3, default="HKD")
+    # WhatsApp prepaid (seed 002 「預付團隊餘額為 0」): with a price, each successful WhatsApp send is debited from the
+    # account balance at this price in the team's currency, and WhatsApp journeys stop at a balance of 0 or less.
+    # Empty: WhatsApp is billed by Meta (its error 131042 stops the channel instead).
+    whatsapp_prepaid_price = models.DecimalField(
+        _("WhatsApp 費用自帳戶餘額扣款：每則金額（團隊幣別，留白表示由 Meta 計費）"),
+        max_digits=8,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
     attribution_window_days = models.PositiveSmallIntegerField(
         _("營收歸因天數"),
         default=7,
@@ -115,6 +126,11 @@ class Team(models.Model):
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "outbound_webhook_secret"}
         super().save(*args, **kwargs)
+
+    @property
+    def whatsapp_prepaid(self):
+        """WhatsApp is paid from the account balance (a prepaid price is set)."""
+        return self.whatsapp_prepaid_price is not None
 
     @property
     def zone(self):

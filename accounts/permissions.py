@@ -31,6 +31,7 @@ PERMISSIONS = {
     "channels.manage": _("連結與設定渠道"),
     "billing.view": _("查看帳戶餘額與帳單"),
     "billing.manage": _("儲值與帳單設定"),
+    "sms.send": _("發送簡訊（快捷簡訊、手機綁定），自帳戶餘額扣款"),
     "team.manage": _("管理團隊設定、成員與 API 金鑰"),
 }
 
@@ -61,6 +62,7 @@ ROLE_PERMISSIONS = {
             "conversations.reply",
             "conversations.export",
             "autoreply.manage",
+            "sms.send",
         }
     ),
     Role.SALES_MANAGER: frozenset(
@@ -71,9 +73,10 @@ ROLE_PERMISSIONS = {
             "conversations.view",
             "conversations.reply",
             "conversations.export",
+            "sms.send",
         }
     ),
-    Role.AGENT: frozenset({"customers.view", "conversations.view", "conversations.reply"}),
+    Role.AGENT: frozenset({"customers.view", "conversations.view", "conversations.reply", "sms.send"}),
 }
 
 

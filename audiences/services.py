@@ -20,12 +20,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import queues
-from cdp.models import ChannelKind, Contact
+from cdp.models import Channel, ChannelKind, Contact
 from cdp.services.contacts import record_interactions
 from core.errors import ServiceError
 from messaging import policy, stats
 from messaging.models import OutboundMessage
-from messaging.services import outbox
+from messaging.services import budgets, outbox
 from messaging.services.content import check_sendable
 
 from . import conditions as cond
@@ -511,6 +511,11 @@ def send_batch(broadcast_id, *, now=None, size=SEND_BATCH):
     repeated enqueue a no-op. When no pending recipient is left, the broadcast is marked sent.
     """
     now = now or timezone.now()
+    # The channel's budget made fresh before the batch (outside the transaction: it may call LINE's quota API);
+    # the policy then skips every recipient of an exhausted channel with "budget_exhausted".
+    channel = Channel.objects.filter(broadcasts__pk=broadcast_id).select_related("team").first()
+    if channel is not None:
+        budgets.check_before_batch(channel, now)
     with transaction.atomic():
         b = Broadcast.objects.select_for_update(skip_locked=True).filter(pk=broadcast_id).first()
         if b is None or b.status != BroadcastStatus.SENDING:

@@ -70,7 +70,41 @@ KEYS = {
         CredentialKey("token", _("Token")),
     ),
     ChannelKind.WEB: (CredentialKey("external_id", _("網站網域"), secret=False, external_id=True),),
+    # SMS: one provider per channel. Twilio needs account_sid, auth_token and a sender (from_number or
+    # messaging_service_sid); Mitake (三竹) needs username and password. callback_secret is the shared secret in
+    # the Mitake delivery-receipt URL (Twilio receipts are signed with auth_token instead).
+    ChannelKind.SMS: (
+        CredentialKey("provider", _("簡訊供應商（twilio / mitake）"), required=True, secret=False),
+        CredentialKey("account_sid", _("Twilio Account SID"), secret=False),
+        CredentialKey("auth_token", _("Twilio Auth Token")),
+        CredentialKey("from_number", _("寄件號碼（E.164）"), secret=False),
+        CredentialKey("messaging_service_sid", _("Twilio Messaging Service SID"), secret=False),
+        CredentialKey("username", _("三竹帳號"), secret=False),
+        CredentialKey("password", _("三竹密碼")),
+        CredentialKey("callback_secret", _("回報網址密鑰"), generated=True),
+    ),
 }
+
+# The keys each SMS provider needs besides `provider` (a tuple inside is "one of these").
+SMS_PROVIDERS = {
+    "twilio": ("account_sid", "auth_token", ("from_number", "messaging_service_sid")),
+    "mitake": ("username", "password"),
+}
+
+
+def sms_provider_errors(cleaned, *, partial=False):
+    """Errors for an SMS channel's credentials: a known provider and, unless partial, the keys it needs."""
+    provider = cleaned.get("provider")
+    if provider not in SMS_PROVIDERS:
+        return {"credentials.provider": [_("簡訊供應商必須是：%(names)s") % {"names": ", ".join(SMS_PROVIDERS)}]}
+    if partial:
+        return {}
+    errors = {}
+    for need in SMS_PROVIDERS[provider]:
+        names = need if isinstance(need, tuple) else (need,)
+        if not any(cleaned.get(name) for name in names):
+            errors[f"credentials.{names[0]}"] = [_("%(provider)s 必填。") % {"provider": provider}]
+    return errors
 
 
 def keys(kind):

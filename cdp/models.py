@@ -26,6 +26,7 @@ class ChannelKind(models.TextChoices):
     WHATSAPP = "whatsapp", "WhatsApp"
     WECHAT = "wechat", "WeChat"
     WEB = "web", _("官網")
+    SMS = "sms", "SMS"
 
 
 class ChannelStatus(models.TextChoices):
@@ -238,6 +239,7 @@ class BindingMethod(models.TextChoices):
     COUPON = "coupon", _("優惠券")
     OMNILINK = "omnilink", "OmniLink"
     API = "api", "API"
+    SMS_CODE = "sms_code", _("手機綁定發送簡訊")
 
 
 class CustomerQuerySet(TeamQuerySet):

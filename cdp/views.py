@@ -73,7 +73,7 @@ def customer_detail(request, pk):
         messages.info(request, _("這位顧客已合併到另一位顧客。"))
         return redirect("cdp:customer", pk=customer.merged_into_id)
     context = presenters.customer_360(request.team, customer)
-    context.update(section="customers", perms=_perms(request))
+    context.update(section="customers", perms=_perms(request), can_sms=request.membership.has_perm("sms.send"))
     return render(request, "cdp/customer_detail.html", context)
 
 

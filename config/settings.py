@@ -342,6 +342,18 @@ MESSAGING_LINE_API_BASE = env("MESSAGING_LINE_API_BASE", "https://api.line.me")
 MESSAGING_META_GRAPH_BASE = env("MESSAGING_META_GRAPH_BASE", "https://graph.facebook.com/v21.0")
 MESSAGING_INSTAGRAM_API_BASE = env("MESSAGING_INSTAGRAM_API_BASE", "https://graph.instagram.com/v21.0")
 MESSAGING_WHATSAPP_API_BASE = env("MESSAGING_WHATSAPP_API_BASE", "https://graph.facebook.com/v21.0")
+# SMS providers (messaging.adapters.sms).
+MESSAGING_TWILIO_API_BASE = env("MESSAGING_TWILIO_API_BASE", "https://api.twilio.com")
+MESSAGING_MITAKE_API_BASE = env("MESSAGING_MITAKE_API_BASE", "https://smsapi.mitake.com.tw")
+# Channel budgets (messaging.services.budgets): LINE quota re-read before a batch when older than this; the
+# "messaging: channel budgets" Schedule refreshes every channel every MESSAGING_BUDGET_REFRESH_MINUTES.
+MESSAGING_LINE_QUOTA_MAX_AGE_SECONDS = int(env("MESSAGING_LINE_QUOTA_MAX_AGE_SECONDS", "60"))
+MESSAGING_BUDGET_REFRESH_MINUTES = int(env("MESSAGING_BUDGET_REFRESH_MINUTES", "15"))
+# Phone binding by SMS code (messaging.services.sms): lifetime, codes per contact / phone an hour, wrong tries.
+MESSAGING_PHONE_CODE_MINUTES = int(env("MESSAGING_PHONE_CODE_MINUTES", "10"))
+MESSAGING_PHONE_CODE_PER_HOUR = int(env("MESSAGING_PHONE_CODE_PER_HOUR", "5"))
+MESSAGING_PHONE_CODE_ATTEMPTS = int(env("MESSAGING_PHONE_CODE_ATTEMPTS", "5"))
+MESSAGING_PHONE_CODE_ATTEMPTS_PER_HOUR = int(env("MESSAGING_PHONE_CODE_ATTEMPTS_PER_HOUR", "10"))
 # Outbox: how long a worker's claim on a message lasts before the sweeper hands it to another worker.
 MESSAGING_CLAIM_SECONDS = int(env("MESSAGING_CLAIM_SECONDS", "120"))
 MESSAGING_MAX_ATTEMPTS = int(env("MESSAGING_MAX_ATTEMPTS", "6"))

@@ -30,7 +30,7 @@ from cdp.services.customers import adjust_points
 from cdp.services.tags import add_tags_bulk, remove_tags
 from messaging.models import ChatbotModule, OutboundMessage, WhatsAppTemplate
 from messaging.policy import check_send
-from messaging.services.budgets import is_exhausted
+from messaging.services.budgets import check_before_batch
 from messaging.services.outbox import enqueue_keyed
 from messaging.services.processing import TRANSIENT_ERRORS
 
@@ -483,8 +483,10 @@ def _alive(batch, content, team):
 
 
 def _exhausted(batch, channel):
+    """Read once per batch, fresh (LINE quota re-read, WhatsApp prepaid balance checked): a journey stops when
+    none is left, not only after a send failed."""
     if channel.pk not in batch.budget:
-        batch.budget[channel.pk] = is_exhausted(channel)
+        batch.budget[channel.pk] = check_before_batch(channel)
     return batch.budget[channel.pk]
 
 

@@ -161,6 +161,12 @@ EN = {
     "連結與設定渠道": "Connect and configure channels",
     "查看帳戶餘額與帳單": "View account balance and bills",
     "儲值與帳單設定": "Top up and billing settings",
+    "WhatsApp 費用自帳戶餘額扣款：每則金額（團隊幣別，留白表示由 Meta 計費）": (
+        "WhatsApp paid from the account balance: price per message (team currency; empty = billed by Meta)"
+    ),
+    "發送簡訊（快捷簡訊、手機綁定），自帳戶餘額扣款": (
+        "Send SMS (quick SMS, phone binding), paid from the account balance"
+    ),
     "管理團隊設定、成員與 API 金鑰": "Manage team settings, members and API keys",
     "只有擁有者可以移除擁有者。": "Only an owner can remove an owner.",
     "團隊至少要有一位擁有者。": "A team must have at least one owner.",

@@ -1,18 +1,27 @@
 """REST API: chatbot modules, WhatsApp templates, outbound messages (send + status), keyword rules."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
-from rest_framework.decorators import action
+from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.response import Response
 
-from accounts.api_base import TeamModelSerializer, TeamScopedModelViewSet, TeamScopedViewSet
+from accounts.api_auth import IsTeamMember
+from accounts.api_base import (
+    TeamModelSerializer,
+    TeamScopedModelViewSet,
+    TeamScopedViewSet,
+    current_team,
+    error_response,
+)
+from billing import services as ledger
 from cdp.models import Contact
 
 from . import stats
 from .models import ChatbotModule, KeywordRule, ModuleType, Origin, OutboundMessage, WhatsAppTemplate
 from .services import content as content_service
 from .services import outbox
+from .services import sms as sms_service
 from .services import templates as template_service
 
 
@@ -213,6 +222,7 @@ class KeywordRuleSerializer(TeamModelSerializer):
             "assign_staff",
             "assign_branch",
             "tags",
+            "starts_phone_binding",
             "is_active",
             "trigger_count",
             "last_triggered_at",
@@ -236,3 +246,195 @@ class KeywordRuleViewSet(TeamScopedModelViewSet):
     queryset = KeywordRule.objects.order_by("-id")
     serializer_class = KeywordRuleSerializer
     required_permissions = {"read": "autoreply.manage", "write": "autoreply.manage"}
+
+
+# --- SMS (seed 004) ------------------------------------------------------------------------------------------
+
+
+def _actor(request):
+    """Who made a paid send, for the ledger: the member's email or the API key's name."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{user.email or user.pk}"
+    key = getattr(request, "auth", None)
+    return f"api_key:{getattr(key, 'name', '') or getattr(key, 'pk', '')}"
+
+
+class _ContactField(serializers.IntegerField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        contact = Contact.objects.for_team(self.context["team"]).select_related("channel", "customer")
+        contact = contact.filter(pk=value).first()
+        if contact is None:
+            raise serializers.ValidationError("Unknown contact.")
+        return contact
+
+
+class QuickSmsSerializer(serializers.Serializer):
+    contact_id = _ContactField(help_text="The contact (e.g. a LINE contact) whose customer the SMS goes to")
+    text = serializers.CharField(max_length=sms_service.MAX_TEXT, trim_whitespace=True)
+    idempotency_key = serializers.CharField(
+        max_length=100, required=False, help_text="Repeat a request safely: the same key sends and debits once"
+    )
+
+
+class PhoneBindingStartSerializer(serializers.Serializer):
+    contact_id = _ContactField()
+    phone = serializers.CharField(max_length=32, help_text="Any format; normalised to E.164 (team's region)")
+
+
+class PhoneBindingVerifySerializer(PhoneBindingStartSerializer):
+    code = serializers.CharField(max_length=12)
+
+
+class SmsResultSerializer(serializers.Serializer):
+    message_id = serializers.IntegerField()
+    status = serializers.CharField()
+    recipient = serializers.CharField(help_text="E.164")
+    segments = serializers.IntegerField(help_text="則 billed")
+    price = serializers.DecimalField(max_digits=12, decimal_places=4)
+    currency = serializers.CharField()
+    balance = serializers.DecimalField(max_digits=14, decimal_places=4, help_text="after the debit")
+
+
+class PhoneBindingStartedSerializer(serializers.Serializer):
+    message_id = serializers.IntegerField()
+    phone = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    segments = serializers.IntegerField()
+    price = serializers.DecimalField(max_digits=12, decimal_places=4)
+
+
+class PhoneBindingVerifiedSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text="bound | already_bound")
+    customer_id = serializers.IntegerField()
+    phone = serializers.CharField()
+
+
+def _sms_result(team, message):
+    return {
+        "message_id": message.pk,
+        "status": message.status,
+        "recipient": message.recipient,
+        "segments": message.segments,
+        "price": message.cost,
+        "currency": team.currency,
+        "balance": ledger.balance(team),
+    }
+
+
+def _sms_refused(exc):
+    return error_response(exc.message, code=exc.code, http_status=status.HTTP_402_PAYMENT_REQUIRED)
+
+
+def _validated(serializer_class, request):
+    serializer = serializer_class(data=request.data, context={"team": current_team(request)})
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+SMS_ERRORS = {400: OpenApiResponse(description="invalid input (code invalid)")}
+REFUSED = OpenApiResponse(description="balance below the grace amount (code balance_blocked): nothing debited")
+
+
+@extend_schema(
+    summary="「LINE 通知快捷發送簡訊」: send an SMS to the contact's phone, 1 per 則 from the balance",
+    request=QuickSmsSerializer,
+    responses={201: SmsResultSerializer, 200: SmsResultSerializer, 402: REFUSED, **SMS_ERRORS},
+    tags=["sms"],
+)
+@api_view(["POST"])
+@permission_classes([IsTeamMember])
+def quick_sms_view(request):
+    team = current_team(request)
+    data = _validated(QuickSmsSerializer, request)
+    try:
+        message, created = sms_service.quick_send(
+            team=team,
+            contact=data["contact_id"],
+            text=data["text"],
+            actor=_actor(request),
+            idempotency_key=data.get("idempotency_key", ""),
+        )
+    except DjangoValidationError as exc:
+        raise _django_errors(exc) from exc
+    except sms_service.SmsRefused as exc:
+        return _sms_refused(exc)
+    return Response(_sms_result(team, message), status=201 if created else 200)
+
+
+quick_sms_view.cls.required_permissions = {"read": "sms.send", "write": "sms.send"}
+
+
+@extend_schema(
+    summary="「手機綁定發送簡訊」: send a one-time code to a phone the contact claims (valid 10 minutes)",
+    request=PhoneBindingStartSerializer,
+    responses={
+        201: PhoneBindingStartedSerializer,
+        402: REFUSED,
+        429: OpenApiResponse(description="too many codes for this contact or phone"),
+        **SMS_ERRORS,
+    },
+    tags=["sms"],
+)
+@api_view(["POST"])
+@permission_classes([IsTeamMember])
+def phone_binding_start_view(request):
+    team = current_team(request)
+    data = _validated(PhoneBindingStartSerializer, request)
+    try:
+        record = sms_service.start_binding(
+            team=team, contact=data["contact_id"], phone=data["phone"], actor=_actor(request)
+        )
+    except DjangoValidationError as exc:
+        raise _django_errors(exc) from exc
+    except sms_service.SmsRefused as exc:
+        return _sms_refused(exc)
+    except sms_service.BindingRefused as exc:
+        return error_response(exc.message, code=exc.code, http_status=exc.status)
+    body = {
+        "message_id": record.message_id,
+        "phone": record.phone,
+        "expires_at": record.expires_at,
+        "segments": record.message.segments,
+        "price": record.message.cost,
+    }
+    return Response(PhoneBindingStartedSerializer(body).data, status=201)
+
+
+phone_binding_start_view.cls.required_permissions = {"read": "sms.send", "write": "sms.send"}
+
+
+@extend_schema(
+    summary="Check the code; on success bind the phone to the contact's customer (method sms_code)",
+    request=PhoneBindingVerifySerializer,
+    responses={
+        200: PhoneBindingVerifiedSerializer,
+        409: OpenApiResponse(description="member_id_conflict: the phone belongs to a different member"),
+        429: OpenApiResponse(description="too many wrong codes"),
+        **SMS_ERRORS,
+    },
+    tags=["sms"],
+)
+@api_view(["POST"])
+@permission_classes([IsTeamMember])
+def phone_binding_verify_view(request):
+    team = current_team(request)
+    data = _validated(PhoneBindingVerifySerializer, request)
+    try:
+        result = sms_service.verify_binding(
+            team=team, contact=data["contact_id"], phone=data["phone"], code=data["code"]
+        )
+    except DjangoValidationError as exc:
+        raise _django_errors(exc) from exc
+    except sms_service.BindingRefused as exc:
+        return error_response(exc.message, code=exc.code, http_status=exc.status)
+    if result.status == "member_id_conflict":
+        return error_response(
+            "The phone belongs to a customer with a different member id.", code="member_id_conflict", http_status=409
+        )
+    body = {"status": result.status, "customer_id": result.customer.pk, "phone": result.customer.phone}
+    return Response(PhoneBindingVerifiedSerializer(body).data)
+
+
+phone_binding_verify_view.cls.required_permissions = {"read": "sms.send", "write": "sms.send"}

@@ -123,6 +123,7 @@ class KeywordRuleForm(forms.ModelForm):
             "assign_staff",
             "assign_branch",
             "tags",
+            "starts_phone_binding",
             "is_active",
         ]
         widgets = {"reply_text": forms.Textarea(attrs={"rows": 3})}
@@ -163,3 +164,9 @@ class ExportForm(forms.Form):
             elif (end - start).days > 90:
                 self.add_error("end", _("時間區間最長 90 天。"))
         return data
+
+
+class QuickSmsForm(forms.Form):
+    text = forms.CharField(
+        label=_("簡訊內容"), max_length=1000, widget=forms.Textarea(attrs={"rows": 3, "data-testid": "sms-text"})
+    )

@@ -108,6 +108,12 @@ class Origin(models.TextChoices):
     JOURNEY = "journey", _("顧客旅程")
     AGENT = "agent", _("客服回覆")
     AUTO_REPLY = "auto_reply", _("關鍵字自動回覆")
+    QUICK_SMS = "quick_sms", _("LINE 通知快捷發送簡訊")
+    PHONE_BINDING = "phone_binding", _("手機綁定發送簡訊")
+
+
+# The SMS features (seed 004): the origins whose sends are billed per 則 from the account balance.
+SMS_FEATURES = (Origin.QUICK_SMS, Origin.PHONE_BINDING)
 
 
 class OutboundStatus(models.TextChoices):
@@ -165,6 +171,9 @@ class OutboundMessage(TeamOwned):
     replied_at = models.DateTimeField(_("回應時間"), null=True, blank=True)
     cost = models.DecimalField(_("費用"), max_digits=10, decimal_places=4, default=0)
     cost_currency = models.CharField(max_length=3, blank=True)
+    # SMS: the E.164 number sent to (the contact's channel id is not a phone), and the 則 it was billed for.
+    recipient = models.CharField(_("收件號碼"), max_length=20, blank=True, default="")
+    segments = models.PositiveSmallIntegerField(_("則數"), default=0)
 
     objects = OutboundQuerySet.as_manager()
 
@@ -299,6 +308,8 @@ class KeywordRule(TeamOwned):
     assign_staff = models.CharField(_("指派成員"), max_length=120, blank=True)
     assign_branch = models.CharField(_("指派分店"), max_length=120, blank=True)
     tags = models.JSONField(_("貼上標籤"), default=list, blank=True)
+    # 「手機綁定發送簡訊」 by chat: the rule starts the flow (ask the phone, send a code, check it).
+    starts_phone_binding = models.BooleanField(_("啟動手機綁定流程"), default=False)
     is_active = models.BooleanField(_("啟用"), default=True)
     trigger_count = models.PositiveIntegerField(_("觸發次數"), default=0)
     last_triggered_at = models.DateTimeField(_("最後觸發時間"), null=True, blank=True)
@@ -322,3 +333,39 @@ class KeywordRule(TeamOwned):
         if self.match_type == MatchType.EXACT:
             return text in words
         return any(word in text for word in words)
+
+
+class PhoneBindingChat(TeamOwned):
+    """A contact inside the phone-binding chat flow: waiting for its phone (`phone` empty), then for the code."""
+
+    contact = models.ForeignKey("cdp.Contact", on_delete=models.CASCADE, related_name="+")
+    phone = models.CharField(max_length=20, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("手機綁定對話")
+        verbose_name_plural = _("手機綁定對話")
+        constraints = [models.UniqueConstraint(fields=["team", "contact"], name="phonebindingchat_unique_contact")]
+
+
+class PhoneBindingCode(TeamOwned):
+    """手機綁定發送簡訊: a one-time code sent by SMS to prove a phone number, stored hashed (HMAC with the
+    project's secret), valid MESSAGING_PHONE_CODE_MINUTES, tried at most MESSAGING_PHONE_CODE_ATTEMPTS times."""
+
+    contact = models.ForeignKey("cdp.Contact", on_delete=models.CASCADE, related_name="+")
+    phone = models.CharField(_("電話"), max_length=20)
+    code_hash = models.CharField(max_length=64)
+    message = models.ForeignKey(OutboundMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("手機綁定驗證碼")
+        verbose_name_plural = _("手機綁定驗證碼")
+        indexes = [
+            models.Index(fields=["team", "contact", "created_at"], name="phonecode_team_contact"),
+            models.Index(fields=["team", "phone", "created_at"], name="phonecode_team_phone"),
+        ]

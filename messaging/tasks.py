@@ -9,6 +9,8 @@ anyway every minute:
 
 import logging
 
+from django.conf import settings
+
 from accounts import queues
 from accounts.queues import drain_seconds
 from cdp.models import Channel
@@ -22,9 +24,37 @@ SCHEDULES = [
 
 
 def ensure_schedules(**kwargs):
-    """Create or update the per-minute Schedules (idempotent: keyed by name)."""
+    """Create or update the per-minute Schedules (idempotent: keyed by name), and the channel budgets one."""
     for name, func in SCHEDULES:
         queues.ensure_schedule(name, func)
+    queues.ensure_schedule(
+        "messaging: channel budgets",
+        "messaging.tasks.refresh_channel_budgets",
+        minutes=settings.MESSAGING_BUDGET_REFRESH_MINUTES,
+    )
+
+
+def refresh_channel_budgets():
+    """Read every active LINE channel's quota and consumption; check every prepaid WhatsApp channel's balance."""
+    from cdp.models import Channel, ChannelStatus
+
+    from .services import budgets
+
+    checked = 0
+    channels = Channel.objects.filter(status=ChannelStatus.ACTIVE, is_sandbox=False, kind__in=["line", "whatsapp"])
+    for channel in channels.select_related("team").order_by("id").iterator():
+        if channel.kind == "line":
+            if not channel.credentials.get("access_token"):
+                continue
+            try:
+                budgets.refresh_line_quota(channel)
+            except ConnectionError as exc:
+                logger.warning("LINE quota of channel %s not read: %s", channel.pk, exc)
+                continue
+        else:
+            budgets.check_prepaid(channel)
+        checked += 1
+    return checked
 
 
 def dispatch_outbox(batch_size=100, linger=None):

@@ -1,6 +1,7 @@
 """Console pages: channels (connect, webhook URL, verify token, test, disable), conversations with agent
 replies, keyword auto-reply / auto-assign rules with trigger counts and QR codes, conversation CSV export."""
 
+import secrets
 from datetime import datetime, time, timedelta
 
 from django.contrib import messages
@@ -13,13 +14,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import team_required
-from cdp.models import Channel, Contact
+from cdp.models import Channel, Contact, Customer
 
 from . import forms
 from .models import ChannelState, ChatbotModule, InboundMessage, KeywordRule, ModuleType, WhatsAppTemplate
 from .module_forms import ModuleForm
 from .services import channels as channel_service
 from .services import conversations, keywords
+from .services import sms as sms_service
 from .services import templates as template_service
 
 MESSAGING_KINDS = ["line", "facebook", "instagram", "whatsapp"]
@@ -156,6 +158,7 @@ def conversation(request, contact_id):
         "items": conversations.timeline(contact),
         "form": form,
         "can_reply": request.membership.has_perm("conversations.reply"),
+        "can_sms": request.membership.has_perm("sms.send"),
     }
     if request.htmx:
         return render(request, "messaging/conversation.html#timeline", context)
@@ -273,3 +276,67 @@ def module_delete(request, pk):
         messages.success(request, _("已刪除機器人模組「%(name)s」。") % {"name": module.name})
         return redirect("messaging:modules")
     return render(request, "messaging/module_delete.html", {"section": "journeys", "module": module})
+
+
+# --- 「LINE 通知快捷發送簡訊」 --------------------------------------------------------------------------------
+
+
+def _sms_contact_of(customer):
+    """The contact a quick SMS from the customer 360° page is recorded under: LINE first (the seed's feature), then
+    the customer's oldest contact."""
+    contacts = list(customer.contacts.select_related("channel", "customer").order_by("id"))
+    return next((c for c in contacts if c.channel.kind == "line"), contacts[0] if contacts else None)
+
+
+def _quick_sms_card(request, contact, *, form=None, sent=None, error=""):
+    form = form or forms.QuickSmsForm()
+    text = form.data.get("text", "") if form.is_bound else ""
+    context = {
+        "contact": contact,
+        "form": form,
+        "phone": sms_service.contact_phone(contact) if contact else "",
+        "quote": sms_service.quote(request.team, text) if contact else None,
+        "sent": sent,
+        "error": error,
+        "post_url": request.path,
+        "idempotency_key": secrets.token_hex(12),  # one per card: a double click sends and debits once
+    }
+    return render(request, "messaging/_quick_sms.html", context)
+
+
+def _quick_sms(request, contact):
+    if request.method != "POST" or contact is None:
+        return _quick_sms_card(request, contact)
+    form = forms.QuickSmsForm(request.POST)
+    if request.POST.get("action") != "send" or not form.is_valid():
+        return _quick_sms_card(request, contact, form=form)  # the price of what is typed so far
+    try:
+        message, _created = sms_service.quick_send(
+            team=request.team,
+            contact=contact,
+            text=form.cleaned_data["text"],
+            actor=f"user:{request.user.email or request.user.pk}",
+            idempotency_key=request.POST.get("idempotency_key", ""),
+        )
+    except ValidationError as exc:
+        return _quick_sms_card(request, contact, form=form, error=" ".join(exc.messages))
+    except sms_service.SmsRefused as exc:
+        return _quick_sms_card(request, contact, form=form, error=exc.message)
+    message.refresh_from_db()
+    return _quick_sms_card(request, contact, sent=message)
+
+
+@team_required("sms.send")
+def quick_sms(request, contact_id):
+    """The quick SMS card of a conversation (HTMX): the price before sending, the result after."""
+    contact = get_object_or_404(
+        Contact.objects.for_team(request.team).select_related("channel", "customer"), pk=contact_id
+    )
+    return _quick_sms(request, contact)
+
+
+@team_required("sms.send")
+def quick_sms_customer(request, customer_id):
+    """The same card on the customer 360° page, recorded under the customer's LINE contact."""
+    customer = get_object_or_404(Customer.objects.for_team(request.team).active(), pk=customer_id)
+    return _quick_sms(request, _sms_contact_of(customer))

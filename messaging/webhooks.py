@@ -7,13 +7,14 @@ import base64
 import hmac
 import logging
 
+from django.conf import settings
 from django.http import Http404, HttpResponse, HttpResponseForbidden, HttpResponseRedirect, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from cdp.models import ChannelKind
 
-from .services import channel_cache, ingest, tracking
+from .services import channel_cache, ingest, sms_receipts, tracking
 from .services.content import PIXEL
 from .services.tracking_urls import parse_token
 
@@ -83,6 +84,23 @@ def whatsapp(request, channel_id):
         ingest.accept(channel_id, kinds, ingest.parse_whatsapp, request.body, signature)
     except ingest.Rejected as exc:
         return _rejected(exc, "whatsapp", channel_id)
+    return HttpResponse(status=200)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def sms(request, channel_id):
+    """SMS delivery receipts (messaging.services.sms_receipts): Twilio's signed POST, Mitake's GET with ?secret=."""
+    params = (request.POST if request.method == "POST" else request.GET).dict()
+    secret = params.pop("secret", "") if request.method == "GET" else request.GET.get("secret", "")
+    url = f"{settings.PUBLIC_BASE_URL}{request.get_full_path()}"
+    try:
+        sms_receipts.receive(
+            channel_id, url=url, params=params, signature=request.headers.get("x-twilio-signature", ""), secret=secret
+        )
+    except sms_receipts.ReceiptRejected as exc:
+        logger.info("SMS receipt for channel %s refused: %s", channel_id, exc.reason)
+        return HttpResponse(exc.reason, status=exc.status, content_type="text/plain")
     return HttpResponse(status=200)
 
 

@@ -17,6 +17,7 @@ WEBHOOK_PATH = {
     ChannelKind.FACEBOOK: "meta",
     ChannelKind.INSTAGRAM: "meta",
     ChannelKind.WHATSAPP: "whatsapp",
+    ChannelKind.SMS: "sms",
 }
 
 
@@ -50,6 +51,8 @@ def validate_credentials(kind, credentials, *, partial=False):
             errors[f"credentials.{key}"] = [_("最多 2000 個字元。")]
         else:
             cleaned[key] = value.strip()
+    if kind == ChannelKind.SMS and "provider" in cleaned:
+        errors.update(credential_keys.sms_provider_errors(cleaned, partial=partial))
     if not partial:
         for key in keys:
             if key.required and key.name not in cleaned and f"credentials.{key.name}" not in errors:

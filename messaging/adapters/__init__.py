@@ -3,14 +3,19 @@
 from .base import BUDGET, PERMANENT, RETRYABLE, TEMPLATE, UNSUBSCRIBED, SendResult, Transport
 
 
-def get_adapter(channel):
-    """The adapter for a channel: the sandbox when the channel is a sandbox, else the platform's."""
+def get_adapter(channel, status_callback=""):
+    """The adapter for a channel: the sandbox when the channel is a sandbox, else the platform's.
+
+    SMS channels take the delivery-receipt URL the provider should report to (`status_callback`)."""
     from .instagram import InstagramTransport
     from .line import LineTransport
     from .messenger import MessengerTransport
     from .sandbox import SandboxTransport
+    from .sms import sms_adapter
     from .whatsapp import WhatsAppTransport
 
+    if channel.kind == "sms":
+        return sms_adapter(channel, status_callback)
     if channel.is_sandbox:
         return SandboxTransport(channel)
     by_kind = {

@@ -74,9 +74,9 @@ class Transport:
         """Every platform takes the channel's access token (cdp.credentials) as a Bearer header, never in a URL."""
         return {"Authorization": f"Bearer {self.credentials.get('access_token', '')}"}
 
-    def request(self, method, url, *, body=None, headers=None):
-        """The platform's answer (any status), or status 0 with the reason when no answer came."""
-        data = None
+    def request(self, method, url, *, body=None, data=None, headers=None):
+        """The platform's answer (any status), or status 0 with the reason when no answer came. `body` is sent as
+        JSON; `data` as given (form-encoded providers such as SMS gateways)."""
         headers = dict(headers or {})
         if body is not None:
             data = json.dumps(body, ensure_ascii=False).encode()

@@ -14,13 +14,15 @@ from cdp.models import Contact
 from cdp.services.tags import add_tags
 
 from ..models import KeywordRule, Origin
-from . import outbox
+from . import outbox, sms
 
 
 def trigger(rule, *, contact, event):
     KeywordRule.objects.filter(pk=rule.pk).update(
         trigger_count=F("trigger_count") + 1, last_triggered_at=timezone.now()
     )
+    if rule.starts_phone_binding:
+        sms.start_chat(contact=contact, event=event)
     content = None
     if rule.reply_module_id and rule.reply_module and rule.reply_module.deleted_at is None:
         content = {"type": "module", "module_id": rule.reply_module_id}

@@ -16,12 +16,24 @@ WEBHOOK_ROUTES = {
     "facebook": "webhook-meta",
     "instagram": "webhook-meta",
     "whatsapp": "webhook-whatsapp",
+    "sms": "webhook-sms",
 }
 
 
 def webhook_url(channel):
     name = WEBHOOK_ROUTES.get(channel.kind)
     return f"{settings.PUBLIC_BASE_URL}{reverse(name, args=[channel.pk])}" if name else ""
+
+
+def receipt_url(channel):
+    """Where an SMS provider reports delivery ('' for other kinds and the sandbox): Mitake takes the shared secret
+    in the URL; Twilio signs its requests with the auth token instead."""
+    if channel.kind != "sms" or channel.is_sandbox:
+        return ""
+    url = webhook_url(channel)
+    if channel.credentials.get("provider") == "mitake":
+        url += f"?secret={channel.credentials.get('callback_secret', '')}"
+    return url
 
 
 @transaction.atomic

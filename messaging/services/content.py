@@ -198,6 +198,8 @@ def render(message, channel_kind):
         text = value
         if channel_kind == "line":
             payload = {"messages": [{"type": "text", "text": text}]}
+        elif channel_kind == "sms":
+            payload = {"text": text}
         else:
             payload = {"message": {"text": text}}
         return Rendered(payload=payload, preview=text[:300])

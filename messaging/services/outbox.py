@@ -32,7 +32,8 @@ from cdp.services.contacts import record_interactions, set_unsubscribed
 from .. import adapters
 from ..adapters.line import MULTICAST_MAX
 from ..models import OutboundMessage, OutboundStatus, TemplateStatus, WhatsAppTemplate
-from . import budgets
+from . import budgets, sms_billing
+from .channels import receipt_url
 from .content import ContentError, render
 
 logger = logging.getLogger(__name__)
@@ -58,11 +59,12 @@ def enqueue(
     send_after=None,
     reply_token="",
     reply_token_expires_at=None,
+    recipient="",
 ):
     """Write one outbox row in the caller's transaction (idempotent by key); dispatch is hinted on commit.
 
     `reply_token` (LINE): the webhook event's replyToken; while it is valid the worker answers with the free
-    reply API instead of a push.
+    reply API instead of a push. `recipient` (SMS): the E.164 number, when it is not the contact's channel id.
     """
     message, created = OutboundMessage.objects.get_or_create(
         team=team,
@@ -76,6 +78,7 @@ def enqueue(
             "next_attempt_at": send_after or timezone.now(),
             "reply_token": reply_token or "",
             "reply_token_expires_at": reply_token_expires_at if reply_token else None,
+            "recipient": recipient or "",
         },
     )
     if created:
@@ -204,10 +207,10 @@ def send_claimed(messages):
 def _precheck(message):
     channel = message.channel
     if not channel.is_active:
-        _fail(message, "channel_disabled", "channel disabled")
+        mark_failed(message, "channel_disabled", "channel disabled")
         return False
     if budgets.is_exhausted(channel):
-        _fail(message, "budget_exhausted", "channel message budget exhausted")
+        mark_failed(message, "budget_exhausted", "channel message budget exhausted")
         return False
     return True
 
@@ -218,14 +221,14 @@ def _send_one(message, sent_contacts):
     try:
         rendered = render(message, message.channel.kind)
     except ContentError as exc:
-        _fail(message, exc.code, exc.reason)
+        mark_failed(message, exc.code, exc.reason)
         return
     OutboundMessage.objects.filter(pk=message.pk).update(
         trackable=rendered.trackable,
         links={"urls": rendered.urls, "images": rendered.images},
         preview=rendered.preview,
     )
-    adapter = adapters.get_adapter(message.channel)
+    adapter = adapters.get_adapter(message.channel, status_callback=receipt_url(message.channel))
     payload = rendered.payload
     if message.channel.kind == "facebook":
         payload = messenger_payload(message.contact, payload, timezone.now())
@@ -233,9 +236,10 @@ def _send_one(message, sent_contacts):
     if message.reply_token and message.channel.kind == "line" and not message.channel.is_sandbox:
         result = _try_reply(message, adapter, payload)
     if result is None:
-        result = adapter.send(recipient=message.contact.external_id, payload=payload, retry_key=message.retry_key)
+        recipient = message.recipient or message.contact.external_id
+        result = adapter.send(recipient=recipient, payload=payload, retry_key=message.retry_key)
     _apply(message, result, sent_contacts)
-    if result.ok and message.channel.is_sandbox:
+    if result.ok and message.channel.is_sandbox and message.channel.kind != "sms":
         from .sandbox import simulate
 
         simulate(message)
@@ -284,13 +288,13 @@ def _send_group(group, sent_contacts):
     first = group[0]
     if not _precheck(first):
         for message in group[1:]:
-            _fail(message, "budget_exhausted", "channel message budget exhausted")
+            mark_failed(message, "budget_exhausted", "channel message budget exhausted")
         return
     try:
         rendered = render(first, "line")
     except ContentError as exc:
         for message in group:
-            _fail(message, exc.code, exc.reason)
+            mark_failed(message, exc.code, exc.reason)
         return
     OutboundMessage.objects.filter(pk__in=[m.pk for m in group]).update(preview=rendered.preview)
     ids = ",".join(str(m.pk) for m in sorted(group, key=lambda m: m.pk))
@@ -320,6 +324,18 @@ def send_cost(channel, *, reply=False):
 
 def _apply(message, result, sent_contacts):
     now = timezone.now()
+    if result.ok and message.channel.kind == "sms":
+        sms_billing.settle(message, result.extra.get("segments") or 0)
+        OutboundMessage.objects.filter(pk=message.pk, status=OutboundStatus.SENDING).update(
+            status=OutboundStatus.SENT,
+            sent_at=now,
+            provider_message_id=result.provider_message_id,
+            claimed_until=None,
+            error_code="",
+            error_reason="",
+        )
+        message.status, message.sent_at = OutboundStatus.SENT, now
+        return
     if result.ok:
         cost, currency = send_cost(message.channel, reply=bool(result.extra.get("reply")))
         updated = OutboundMessage.objects.filter(pk=message.pk, status=OutboundStatus.SENDING).update(
@@ -335,6 +351,9 @@ def _apply(message, result, sent_contacts):
         if updated and message.origin in INTERACTION_KIND:
             sent_contacts[INTERACTION_KIND[message.origin]].append(message.contact_id)
         message.status, message.sent_at = OutboundStatus.SENT, now
+        if updated and message.channel.kind == "whatsapp":
+            budgets.debit_whatsapp(message)
+            budgets.succeeded(message.channel)
         return
     if result.error_kind == adapters.RETRYABLE and message.attempts < settings.MESSAGING_MAX_ATTEMPTS:
         delay = min(3600, 15 * 2 ** max(0, message.attempts - 1))
@@ -348,7 +367,7 @@ def _apply(message, result, sent_contacts):
         message.status = OutboundStatus.QUEUED
         return
     apply_platform_error(message, result.error_kind, result.error_code, result.error_reason, now=now)
-    _fail(message, result.error_code, result.error_reason)
+    mark_failed(message, result.error_code, result.error_reason)
 
 
 def apply_platform_error(message, kind, code, reason, *, now=None):
@@ -356,7 +375,7 @@ def apply_platform_error(message, kind, code, reason, *, now=None):
     now = now or timezone.now()
     if kind == adapters.BUDGET:
         until = budgets.next_line_reset(now) if message.channel.kind == "line" else None
-        label = "LINE monthly limit reached" if message.channel.kind == "line" else f"WhatsApp payment error {code}"
+        label = budgets.LINE_LIMIT if message.channel.kind == "line" else f"{budgets.WHATSAPP_PAYMENT} {code}"
         budgets.mark_exhausted(message.channel, reason=label, until=until, now=now)
     elif kind == adapters.TEMPLATE:
         template_id = (message.content or {}).get("template_id")
@@ -371,8 +390,15 @@ def apply_platform_error(message, kind, code, reason, *, now=None):
         set_unsubscribed(message.contact, scope="broadcast", unsubscribed=True, occurred_at=now)
 
 
-def _fail(message, code, reason):
-    OutboundMessage.objects.filter(pk=message.pk).exclude(status=OutboundStatus.FAILED).update(
-        status=OutboundStatus.FAILED, claimed_until=None, error_code=str(code)[:64], error_reason=str(reason)[:500]
+def mark_failed(message, code, reason):
+    """Mark the row failed; an SMS that never left is refunded (sms_billing.refund, once)."""
+    changed = (
+        OutboundMessage.objects.filter(pk=message.pk)
+        .exclude(status=OutboundStatus.FAILED)
+        .update(
+            status=OutboundStatus.FAILED, claimed_until=None, error_code=str(code)[:64], error_reason=str(reason)[:500]
+        )
     )
     message.status = OutboundStatus.FAILED
+    if changed and message.channel.kind == "sms":
+        sms_billing.refund(message, f"{code}: {reason}")

@@ -26,7 +26,7 @@ from cdp.services.contacts import block, follow, upsert_contact
 from .. import adapters
 from ..adapters.whatsapp import classify
 from ..models import InboundMessage, KeywordRule, OutboundMessage, OutboundStatus, WebhookEvent, WebhookEventState
-from . import autoreply, tracking
+from . import autoreply, budgets, sms, tracking
 from .ingest import _ms
 from .interactions import record_customer_interactions
 
@@ -228,6 +228,8 @@ class Batch:
         self.touch(contact, event.occurred_at)
         if contact.pk in self.recent_senders:
             tracking.record_replies(team_id=event.team_id, contact_id=contact.pk, at=event.occurred_at)
+        if kind == "text" and text and sms.continue_chat(contact=contact, event=event, text=text.strip()):
+            return  # an answer inside the phone-binding chat flow, not a keyword
         if kind == "text" and text:
             for rule in self.rules_for(event.channel):
                 if rule.matches(text):
@@ -425,6 +427,7 @@ def apply_whatsapp_status(channel, status, at):
             updates["delivered_at"] = at
         if updates:
             OutboundMessage.objects.filter(pk=message.pk).update(**updates)
+        budgets.succeeded(channel)
         return
     if value == "failed":
         from . import outbox

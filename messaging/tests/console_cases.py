@@ -30,3 +30,13 @@ def module_urls(team):
 @console_case("messaging:module-new")
 def module_new_urls(team):
     return {"module_type": "text_buttons"}
+
+
+@console_case("messaging:quick-sms")
+def quick_sms_urls(team):
+    return {"contact_id": ContactFactory(channel=ChannelFactory(team=team)).pk}
+
+
+@console_case("messaging:quick-sms-customer")
+def quick_sms_customer_urls(team):
+    return {"customer_id": ContactFactory(channel=ChannelFactory(team=team)).customer_id}
