@@ -9,7 +9,6 @@ import pytest
 from audiences import services
 from audiences.models import BroadcastRecipient, BroadcastStatus
 from audiences.tests.factories import AudiencePackFactory, BroadcastFactory
-from audiences.tests.test_broadcasts import needs_outbox
 from cdp.models import Contact, SubscriptionStatus, UnsubscribeScope
 from cdp.services.contacts import set_unsubscribed
 from cdp.tests.factories import ChannelFactory, ContactFactory
@@ -85,7 +84,6 @@ def test_queryset_rule_and_one_row_rule_agree_on_every_combination(team):
     assert reachable == set(Contact.objects.for_team(team).receiving("broadcast").values_list("pk", flat=True))
 
 
-@needs_outbox
 def test_a_broadcast_reaches_contacts_unsubscribed_only_from_other_scopes(team, people):
     from messaging.models import ChatbotModule, OutboundMessage
 
