@@ -8,7 +8,10 @@ from cdp.services.channels import validate_credentials
 
 from .models import ChatbotModule, KeywordRule
 
-MESSAGING_KINDS = [(k, label) for k, label in ChannelKind.choices if k in ("line", "facebook", "instagram", "whatsapp")]
+# The channel kinds the console's channel page connects and lists (web and WeChat have their own places).
+MESSAGING_KINDS = [
+    (k, label) for k, label in ChannelKind.choices if k in ("line", "facebook", "instagram", "whatsapp", "sms")
+]
 
 
 def _credential_fields(kinds):

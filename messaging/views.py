@@ -24,11 +24,9 @@ from .services import conversations, keywords
 from .services import sms as sms_service
 from .services import templates as template_service
 
-MESSAGING_KINDS = ["line", "facebook", "instagram", "whatsapp"]
-
 
 def _channels(request):
-    return Channel.objects.for_team(request.team).filter(kind__in=MESSAGING_KINDS)
+    return Channel.objects.for_team(request.team).filter(kind__in=[kind for kind, _label in forms.MESSAGING_KINDS])
 
 
 @team_required("customers.view")

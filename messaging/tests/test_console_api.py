@@ -45,6 +45,21 @@ def test_meta_channel_gets_a_verify_token_and_can_be_disabled(console, team):
     assert channel.status == "disabled"
 
 
+def test_connect_an_sms_channel_in_the_console(console, team):
+    """SMS channels are connected on the channel page like the others (issue 15): provider keys checked."""
+    response = console.post(reverse("messaging:index"), {"kind": "sms", "name": "SMS", "provider": "twilio"})
+    assert response.status_code == 400 and not team_channels(team).exists()
+    response = console.post(
+        reverse("messaging:index"),
+        {"kind": "sms", "name": "SMS", "provider": "mitake", "username": "u", "password": SECRET},
+    )
+    channel = team_channels(team).get()
+    assert response.status_code == 302 and channel.kind == "sms" and channel.credentials["password"] == SECRET
+    page = console.get(reverse("messaging:channel", args=[channel.pk])).content.decode()
+    assert f"/webhooks/sms/{channel.pk}/" in page and SECRET not in page
+    assert "SMS" in console.get(reverse("messaging:index")).content.decode()
+
+
 def team_channels(team):
     return Channel.objects.filter(team=team)
 
