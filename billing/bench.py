@@ -49,10 +49,21 @@ def _run_workers(team, n, *extra):
     return accepted, max(float(result[2]) for result in results)
 
 
+BATCH = 100
+
+
 @benchmark("billing_debits", help="SMS debits from 2 processes into one team's ledger", requires_postgres=True)
 def billing_debits(scale=1.0):
+    """One debit per transaction (a quick SMS: fsync-bound) and `debit_many` batches of 100 per transaction (a
+    broadcast or journey batch), each beside hand-written SQL doing the same work."""
     n = max(200, int(20000 * scale))
-    for reference, extra in ((None, ()), ("raw_sql", ("--raw",))):
+    runs = (
+        (None, 1, ()),
+        ("raw_sql", 1, ("--raw",)),
+        (None, BATCH, ("--batch", str(BATCH))),
+        ("raw_sql", BATCH, ("--raw", "--batch", str(BATCH))),
+    )
+    for reference, batch, extra in runs:
         team = _team("bench-billing")
         services.credit(team, n * 10, type=TransactionType.TOP_UP, idempotency_key="bench-top-up")
         accepted, seconds = _run_workers(team, n, *extra)
@@ -60,7 +71,13 @@ def billing_debits(scale=1.0):
         consistent = Account.objects.get(team=team).balance == ledger
         assert accepted == n and consistent, (accepted, n, ledger)
         yield figure(
-            "debits_per_second", accepted / seconds, "debits/s", n=n, reference=reference, balance_eq_ledger=consistent
+            "debits_per_second",
+            accepted / seconds,
+            "debits/s",
+            n=n,
+            batch=batch,
+            reference=reference,
+            balance_eq_ledger=consistent,
         )
 
 
