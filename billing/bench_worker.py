@@ -1,11 +1,12 @@
 """Debits one team's balance from a separate process, as an outbox worker does (the concurrency test and
 `bench billing_debits` start two or more). Prints "<accepted> <blocked> <seconds>".
-Run: python -m billing.bench_worker TEAM_ID START STOP [--raw] [--batch N] (DATABASE_URL set). Keys are
-"sms:<n>" for n in [START, STOP), so workers given overlapping ranges race on the same idempotency keys. --raw does the same with
-hand-written SQL (the benchmark's reference): the conditional UPDATE … RETURNING and the INSERT in a transaction.
---batch N debits N keys per transaction with `debit_many` (a broadcast or journey batch); with --raw, the same
-work by hand: one multi-row INSERT … ON CONFLICT DO NOTHING RETURNING, one conditional UPDATE by the sum, and one
-UPDATE of the running balances after.
+
+Run: python -m billing.bench_worker TEAM_ID START STOP [--raw] [--batch N] (DATABASE_URL set). Keys are "sms:<n>"
+for n in [START, STOP), so workers given overlapping ranges race on the same idempotency keys. --raw does the same
+with hand-written SQL (the benchmark's reference): the conditional UPDATE … RETURNING and the INSERT in a
+transaction. --batch N debits N keys per transaction with `debit_many` (a broadcast or journey batch); with --raw,
+the same work by hand: one multi-row INSERT … ON CONFLICT DO NOTHING RETURNING, one conditional UPDATE by the sum,
+and one UPDATE of the running balances after.
 """
 
 import os
