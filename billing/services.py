@@ -138,6 +138,112 @@ def _key(idempotency_key):
     return key
 
 
+DEBIT_FIELDS = ("type", "amount", "balance_after", "product", "feature", "channel", "quantity", "note", "reference")
+DEBIT_FIELDS += ("idempotency_key", "actor", "created_at", "team_id")
+
+
+def _debit_row(item, now):
+    """One debit item (a dict, as `debit_many` takes it) checked and shaped as the ledger row's fields."""
+    type_ = item.get("type", TransactionType.SMS_DEBIT)
+    if type_ not in DEBIT_TYPES:
+        raise BillingError(_("不是扣款類型：%(type)s") % {"type": type_})
+    value = _money(item.get("amount"))
+    if value <= 0:
+        raise BillingError(_("扣款金額必須大於 0。"))
+    try:
+        quantity = int(item.get("quantity", 1))
+    except (TypeError, ValueError):
+        raise BillingError(_("使用量必須是整數：%(value)s") % {"value": item.get("quantity")}) from None
+    return {
+        "type": str(type_),
+        "amount": -value,
+        "product": str(DEBIT_PRODUCT[type_]),
+        "feature": str(item.get("feature", ""))[:100],
+        "channel": str(item.get("channel", ""))[:100],
+        "quantity": quantity,
+        "note": str(item.get("note", ""))[:500],
+        "reference": str(item.get("reference", ""))[:200],
+        "idempotency_key": _key(item.get("idempotency_key")),
+        "actor": str(item.get("actor", ""))[:200],
+        "created_at": now,
+    }
+
+
+def debit_many(team, items, *, force=False):
+    """Debit many paid sends at once (a broadcast or journey batch): one transaction, one bulk INSERT of the ledger
+    rows and ONE conditional UPDATE of the balance by their sum, so a batch costs one commit, not one per SMS.
+
+    `items` are dicts with `amount` (> 0) and `idempotency_key`, and optionally `type` (default SMS 扣款),
+    `feature`, `channel`, `quantity`, `reference`, `note`, `actor`. Returns the Transactions created, in order;
+    a key already in the ledger (or repeated in the batch) is skipped and debits nothing (idempotent).
+
+    The grace rule for a batch is the single debit's rule applied once: the batch goes through as a whole when the
+    balance before it is not below the grace amount (so, like one debit, it may take the balance below grace by up
+    to its own total), and is refused as a whole — BalanceBlocked, nothing debited — when it is. `force=True`
+    records the debit even below grace: for a send the provider has already accepted (extra segments, a WhatsApp
+    prepaid charge), which must be billed because it cannot be taken back.
+
+    How balance == Σ ledger holds: the rows are inserted first with ON CONFLICT DO NOTHING on the unique
+    (team, idempotency_key) — a concurrent insert of the same key waits for the other transaction and is then
+    skipped — then the balance moves by the sum of what was actually inserted, in one UPDATE … RETURNING that takes
+    the row lock and checks grace, and the rows get their running `balance_after` from the returned balance. Keys
+    are inserted in sorted order so two batches sharing keys cannot deadlock on them."""
+    now = timezone.now()
+    rows, seen = [], set()
+    for row in (_debit_row(item, now) for item in items):
+        if row["idempotency_key"] not in seen:
+            seen.add(row["idempotency_key"])
+            rows.append(row)
+    if not rows:
+        return []
+    rows.sort(key=lambda row: row["idempotency_key"])
+    table = Transaction._meta.db_table
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(DEBIT_FIELDS)) + ")"] * len(rows))
+    params = [
+        value
+        for row in rows
+        for value in (*(row[f] for f in DEBIT_FIELDS[:2]), 0, *(row[f] for f in DEBIT_FIELDS[3:-1]), team.pk)
+    ]
+    insert = (
+        f"INSERT INTO {table} ({', '.join(DEBIT_FIELDS)}) VALUES {placeholders} "
+        "ON CONFLICT (team_id, idempotency_key) DO NOTHING RETURNING id, idempotency_key"
+    )
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(insert, params)
+            inserted = dict((key, pk) for pk, key in cursor.fetchall())
+        created = [row for row in rows if row["idempotency_key"] in inserted]
+        if not created:
+            return []
+        total = sum(row["amount"] for row in created)
+        applied = _apply(team, total, conditional=not force)
+        if applied is None:
+            raise BalanceBlocked(team)  # rolls the inserted rows back with the atomic block
+        balance_after, threshold = applied
+        running = balance_after - total
+        txns = []
+        for row in created:
+            running += row["amount"]
+            txns.append(Transaction(pk=inserted[row["idempotency_key"]], team=team, balance_after=running, **row))
+        _set_balances_after(txns)
+    if balance_after < threshold:
+        transaction.on_commit(lambda: notify_low_balance(team), robust=True)
+    return txns
+
+
+def _set_balances_after(txns):
+    """The running balances of freshly inserted rows, in one UPDATE (a CASE keeps it portable to SQLite)."""
+    table = Transaction._meta.db_table
+    cases = " ".join(["WHEN %s THEN CAST(%s AS NUMERIC)"] * len(txns))
+    params = [value for txn in txns for value in (txn.pk, str(txn.balance_after))]
+    ids = ", ".join(["%s"] * len(txns))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET balance_after = CASE id {cases} END WHERE id IN ({ids})",
+            params + [txn.pk for txn in txns],
+        )
+
+
 def debit(
     team,
     amount,
@@ -150,30 +256,26 @@ def debit(
     feature="",
     channel="",
     quantity=1,
+    force=False,
 ):
     """Take `amount` (> 0) from the balance for a paid send. Raises BalanceBlocked when the balance is below the
-    team's grace amount (nothing is debited). `feature` and `channel` are plain strings the usage statistics and
-    the monthly bill group by (e.g. "quick_sms", "LINE 官方帳號"); `quantity` is the usage (SMS 則)."""
-    if type not in DEBIT_TYPES:
-        raise BillingError(_("不是扣款類型：%(type)s") % {"type": type})
-    value = _money(amount)
-    if value <= 0:
-        raise BillingError(_("扣款金額必須大於 0。"))
-    txn, _created = _append(
-        team,
-        -value,
-        conditional=True,
-        type=type,
-        idempotency_key=_key(idempotency_key),
-        product=DEBIT_PRODUCT[type],
-        feature=str(feature)[:100],
-        channel=str(channel)[:100],
-        quantity=int(quantity),
-        reference=str(reference)[:200],
-        note=str(note)[:500],
-        actor=str(actor)[:200],
-    )
-    return txn
+    team's grace amount (nothing is debited), unless `force` (a send the provider already accepted: see
+    `debit_many`, whose code path this is). `feature` and `channel` are plain strings the usage statistics and
+    the monthly bill group by (e.g. "quick_sms", "LINE 官方帳號"); `quantity` is the usage (SMS 則). A key already
+    in the ledger returns its Transaction and debits nothing."""
+    item = {
+        "amount": amount,
+        "type": type,
+        "idempotency_key": idempotency_key,
+        "reference": reference,
+        "note": note,
+        "actor": actor,
+        "feature": feature,
+        "channel": channel,
+        "quantity": quantity,
+    }
+    created = debit_many(team, [item], force=force)
+    return created[0] if created else _by_key(team, _key(idempotency_key))
 
 
 def refund(team, *, idempotency_key, of_key, note=""):

@@ -114,6 +114,54 @@ def test_keys_are_per_team(team, other_team):
     assert services.balance(team) == services.balance(other_team) == Decimal("-1")
 
 
+def _items(keys, **extra):
+    return [{"amount": 1, "idempotency_key": key, "feature": "broadcast", **extra} for key in keys]
+
+
+def test_debit_many_writes_running_balances_and_skips_keys_already_debited(team):
+    services.credit(team, 10, type=TransactionType.TOP_UP, idempotency_key="t")
+    services.debit(team, 1, type=SMS, idempotency_key="sms:2")
+    created = services.debit_many(
+        team, _items(["sms:1", "sms:2", "sms:3", "sms:3"]) + [{"amount": 2, "idempotency_key": "sms:4", "quantity": 2}]
+    )
+    assert [txn.idempotency_key for txn in created] == ["sms:1", "sms:3", "sms:4"]
+    assert [txn.balance_after for txn in created] == [Decimal("8"), Decimal("7"), Decimal("5")]
+    stored = {t.idempotency_key: t.balance_after for t in Transaction.objects.filter(team=team, type=SMS)}
+    assert stored == {"sms:1": Decimal("8"), "sms:2": Decimal("9"), "sms:3": Decimal("7"), "sms:4": Decimal("5")}
+    assert services.debit_many(team, _items(["sms:1", "sms:4"])) == []
+    assert services.balance(team) == Decimal("5") == ledger_sum(team)
+
+
+def test_debit_many_is_refused_as_a_whole_below_grace_and_allowed_as_a_whole_above(team):
+    services.credit(team, 1, type=TransactionType.TOP_UP, idempotency_key="t")  # grace amount 0
+    services.debit_many(team, _items(["a", "b", "c"]))  # 1 is not below 0: the whole batch, to -2
+    assert services.balance(team) == Decimal("-2") == ledger_sum(team)
+    with pytest.raises(services.BalanceBlocked):
+        services.debit_many(team, _items(["d", "e"]))
+    assert not Transaction.objects.filter(team=team, idempotency_key__in=["d", "e"]).exists()
+    assert services.balance(team) == Decimal("-2") == ledger_sum(team)
+    # A batch made only of keys already debited is a replay: nothing to do, not blocked.
+    assert services.debit_many(team, _items(["a", "b"])) == []
+
+
+def test_debit_many_refuses_a_bad_item_and_changes_nothing(team):
+    with pytest.raises(services.BillingError):
+        services.debit_many(team, _items(["a"]) + [{"amount": 0, "idempotency_key": "b"}])
+    with pytest.raises(services.BillingError):
+        services.debit_many(team, _items(["a"]) + [{"amount": 1, "idempotency_key": ""}])
+    assert not Transaction.objects.filter(team=team).exists() and services.balance(team) == 0
+
+
+def test_forced_debit_is_recorded_below_grace(team):
+    """A send the provider already accepted (extra segments, WhatsApp prepaid) is billed even when blocked."""
+    services.credit(team, -5, type=TransactionType.ADJUSTMENT, idempotency_key="adj")  # grace amount 0
+    with pytest.raises(services.BalanceBlocked):
+        services.debit(team, 1, type=SMS, idempotency_key="x")
+    txn = services.debit(team, 1, type=SMS, idempotency_key="x", force=True)
+    assert txn.balance_after == Decimal("-6") and services.balance(team) == Decimal("-6") == ledger_sum(team)
+    assert services.debit(team, 1, type=SMS, idempotency_key="x", force=True).pk == txn.pk
+
+
 @pytest.mark.postgres
 @pytest.mark.skipif(not settings.IS_POSTGRES, reason="needs PostgreSQL (several processes, row locks)")
 @pytest.mark.django_db(transaction=True)
@@ -144,6 +192,36 @@ def test_concurrent_debits_from_several_processes_keep_balance_equal_to_the_ledg
     assert debits.count() == 501 and account.balance == Decimal("-1")
     # The balances after are gap-free: every debit saw the one before it.
     assert sorted(debits.values_list("balance_after", flat=True)) == [Decimal(n) for n in range(-1, 500)]
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="needs PostgreSQL (several processes, row locks)")
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batched_debits_from_several_processes_keep_balance_equal_to_the_ledger(team):
+    """debit_many from three processes, 37 per batch, overlapping keys: no key twice, balance == Σ ledger, and the
+    running balances after are gap-free (each batch saw the one before it)."""
+    services.credit(team, 100000, type=TransactionType.TOP_UP, idempotency_key="top-up")
+    ranges = [(0, 1500), (700, 2200), (0, 2200)]
+    env = subprocess_env("billing-test", "billing-debit-many")
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "billing.bench_worker", str(team.pk), str(start), str(stop), "--batch", "37"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for start, stop in ranges
+    ]
+    outputs = [worker.communicate(timeout=300)[0] for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers), outputs
+    ledger = Transaction.objects.filter(team=team)
+    keys = list(ledger.values_list("idempotency_key", flat=True))
+    assert len(keys) == len(set(keys))
+    account = Account.objects.get(team=team)
+    debits = ledger.filter(type=SMS)
+    assert debits.count() == 2200 and account.balance == ledger_sum(team) == Decimal(100000 - 2200)
+    assert sorted(debits.values_list("balance_after", flat=True)) == [Decimal(n) for n in range(97800, 100000)]
 
 
 def test_a_team_with_refunds_can_be_deleted(team):

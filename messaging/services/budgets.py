@@ -129,18 +129,17 @@ def debit_whatsapp(message):
     team = message.team
     if not team.whatsapp_prepaid or message.channel.is_sandbox or team.whatsapp_prepaid_price <= 0:
         return
-    try:
-        ledger.debit(
-            team,
-            team.whatsapp_prepaid_price,
-            type="whatsapp_debit",
-            idempotency_key=f"whatsapp:{message.pk}",
-            reference=f"outbound:{message.pk}",
-            feature=message.origin,
-            channel="whatsapp",
-        )
-    except ledger.BalanceBlocked:
-        logger.warning("WhatsApp send %s not debited: team %s is below its grace amount", message.pk, team.pk)
+    # The send already succeeded: the debit is forced, so a team below its grace amount is still billed for it.
+    ledger.debit(
+        team,
+        team.whatsapp_prepaid_price,
+        type="whatsapp_debit",
+        idempotency_key=f"whatsapp:{message.pk}",
+        reference=f"outbound:{message.pk}",
+        feature=message.origin,
+        channel="whatsapp",
+        force=True,
+    )
     check_prepaid(message.channel)
 
 

@@ -6,14 +6,11 @@ estimate (the difference is debited, or the debit refunded and the provider's co
 provider rejects is refunded with a 退款. Kept apart from the outbox so the outbox can call it without a cycle.
 """
 
-import logging
 from decimal import Decimal
 
 from billing import services as ledger
 
 from ..models import OutboundMessage
-
-logger = logging.getLogger(__name__)
 
 PRICE_PER_SEGMENT = Decimal("1")
 DEBIT_TYPE = "sms_debit"
@@ -55,39 +52,38 @@ def charge(message, segments, *, actor=""):
 def settle(message, reported):
     """The provider accepted the SMS as `reported` 則: bill that count rather than our estimate.
 
-    More 則 than debited: the difference is debited (the SMS is already sent; a team below its grace amount by then
-    is logged, not blocked after the fact). Fewer: the first debit is refunded and the provider's count debited."""
+    More 則 than debited: the difference is debited. Fewer: the first debit is refunded and the provider's count
+    debited. The SMS is already sent, so these debits are forced (`force=True`): a team that fell below its grace
+    amount meanwhile is still billed for what it sent, and balance == Σ ledger keeps the true cost."""
     billed = message.segments
     if not reported or reported == billed or not billed:
         return
     team = message.team
-    try:
-        if reported > billed:
-            ledger.debit(
-                team,
-                price(reported - billed),
-                type=DEBIT_TYPE,
-                idempotency_key=f"{debit_key(message)}:extra",
-                reference=f"outbound:{message.pk}",
-                note=message.get_origin_display(),
-                quantity=reported - billed,
-                **_usage(message),
-            )
-        else:
-            ledger.refund(team, idempotency_key=f"{debit_key(message)}:recount", of_key=debit_key(message))
-            ledger.debit(
-                team,
-                price(reported),
-                type=DEBIT_TYPE,
-                idempotency_key=f"{debit_key(message)}:provider",
-                reference=f"outbound:{message.pk}",
-                note=message.get_origin_display(),
-                quantity=reported,
-                **_usage(message),
-            )
-    except ledger.BalanceBlocked:
-        logger.warning("SMS %s: provider counted %s 則, %s debited; the team is blocked", message.pk, reported, billed)
-        return
+    if reported > billed:
+        ledger.debit(
+            team,
+            price(reported - billed),
+            type=DEBIT_TYPE,
+            idempotency_key=f"{debit_key(message)}:extra",
+            reference=f"outbound:{message.pk}",
+            note=message.get_origin_display(),
+            quantity=reported - billed,
+            force=True,
+            **_usage(message),
+        )
+    else:
+        ledger.refund(team, idempotency_key=f"{debit_key(message)}:recount", of_key=debit_key(message))
+        ledger.debit(
+            team,
+            price(reported),
+            type=DEBIT_TYPE,
+            idempotency_key=f"{debit_key(message)}:provider",
+            reference=f"outbound:{message.pk}",
+            note=message.get_origin_display(),
+            quantity=reported,
+            force=True,
+            **_usage(message),
+        )
     OutboundMessage.objects.filter(pk=message.pk).update(segments=reported, cost=price(reported))
     message.segments = reported
 

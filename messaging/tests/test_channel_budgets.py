@@ -112,3 +112,24 @@ def test_whatsapp_billed_by_meta_is_not_debited_and_a_success_clears_131042(fake
     budgets.succeeded(wa)
     assert not budgets.is_exhausted(wa)
     assert not Transaction.objects.filter(team=team).exists()
+
+
+def test_whatsapp_prepaid_send_is_debited_even_below_grace(fake, team):
+    """The send already succeeded: its charge is forced, so the ledger keeps the true cost."""
+    team.whatsapp_prepaid_price = Decimal("0.5")
+    team.save(update_fields=["whatsapp_prepaid_price"])
+    ledger.credit(team, Decimal("-3"), type="adjustment", idempotency_key="adj")  # below grace (0)
+    wa = ChannelFactory(team=team, kind="whatsapp", external_id="PN1", credentials={"access_token": "T"})
+    whatsapp_accepts(fake, wa)
+    message, _ = outbox.enqueue(
+        team=team,
+        channel=wa,
+        contact=ContactFactory(channel=wa, external_id="886900000009"),
+        content={"type": "text", "text": "hi"},
+        origin="agent",
+        origin_id="",
+        idempotency_key="wa:below",
+    )
+    budgets.debit_whatsapp(message)
+    debit = Transaction.objects.get(team=team, type="whatsapp_debit")
+    assert debit.amount == Decimal("-0.5") and ledger.balance(team) == Decimal("-3.5")

@@ -156,6 +156,21 @@ def test_twilio_send_in_its_format_and_its_segment_count_wins(team, contact, fak
     assert [row[2] for row in ledger_rows(team)][-2:] == [f"sms:{message.pk}", f"sms:{message.pk}:extra"]
 
 
+def test_extra_segments_of_an_accepted_sms_are_billed_even_below_grace(team, contact, fake):
+    """The provider already sent it: the extra 則 are a forced debit, not a logged 'could not charge'."""
+    twilio_channel(team)
+    top_up(team, 1)
+    fake.twilio_accepts(segments="4")
+    message, _ = sms.quick_send(team=team, contact=contact, text="hello")  # 1 → 0
+    ledger.credit(team, Decimal("-5"), type="adjustment", idempotency_key="adj")  # now below grace (0)
+    assert ledger.is_blocked(team)
+    outbox.dispatch()
+    message.refresh_from_db()
+    assert message.status == "sent" and message.segments == 4 and message.cost == 4
+    assert ledger.balance(team) == Decimal("-8")
+    assert ledger_rows(team)[-1] == ("sms_debit", Decimal("-3"), f"sms:{message.pk}:extra")
+
+
 def test_twilio_rejection_is_refunded(team, contact, fake):
     twilio_channel(team)
     top_up(team, 10)
