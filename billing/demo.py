@@ -103,4 +103,5 @@ def seed(team, rng, *, now):
     for refund, debit in refunds:  # bulk_create set the ids
         refund.refund_of = debit
     Transaction.objects.bulk_update([refund for refund, _debit in refunds], ["refund_of"], batch_size=500)
+    services.rebuild_usage(team)  # the rows above were written in bulk, past the services
     services.create_monthly_bill(team, last_month)

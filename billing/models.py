@@ -162,3 +162,27 @@ class LowBalanceNotice(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "day"], name="billing_low_balance_team_day")]
+
+
+class UsageMonth(models.Model):
+    """The monthly usage rollup: Σ quantity and Σ cost (−Σ amount) of the ledger rows that count as usage (those
+    with a product: debits and their refunds) per team-local month, product, feature and channel. Written in the
+    same transaction as every such ledger row (billing.services), so the account overview reads a few hundred
+    rows instead of grouping the whole ledger; rebuilt from the ledger by `services.rebuild_usage`."""
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="usage_months")
+    month = models.DateField(_("月份"), help_text=_("該月第一天"))
+    product = models.CharField(_("項目"), max_length=20, choices=Product.choices)
+    feature = models.CharField(_("功能"), max_length=100, blank=True, default="")
+    channel = models.CharField(_("渠道"), max_length=100, blank=True, default="")
+    quantity = models.BigIntegerField(_("使用量"), default=0)
+    amount = models.DecimalField(_("費用"), default=Decimal("0"), **MONEY)
+
+    objects = TransactionQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "month", "product", "feature", "channel"], name="billing_usage_team_month_key"
+            )
+        ]

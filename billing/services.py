@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.mail import EmailMultiAlternatives, send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, Sum
+from django.db.models.functions import TruncMonth
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,7 +22,16 @@ from django.utils.translation import gettext as _
 from accounts.models import Team
 from core.csv_lines import BOM, CsvLines
 
-from .models import DEBIT_PRODUCT, Account, LowBalanceNotice, MonthlyBill, Product, Transaction, TransactionType
+from .models import (
+    DEBIT_PRODUCT,
+    Account,
+    LowBalanceNotice,
+    MonthlyBill,
+    Product,
+    Transaction,
+    TransactionType,
+    UsageMonth,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +128,10 @@ def _append(team, delta, *, conditional, **fields):
             if applied is None:
                 raise BalanceBlocked(team)
             balance_after, threshold = applied
-            txn = Transaction.objects.create(team=team, amount=delta, balance_after=balance_after, **fields)
+            txn = Transaction.objects.create(
+                team=team, amount=delta, balance_after=balance_after, created_at=timezone.now(), **fields
+            )
+            _add_usage(team, [fields | {"amount": delta, "created_at": txn.created_at}])
     except IntegrityError:
         existing = _by_key(team, fields["idempotency_key"])
         if existing is None and fields.get("refund_of") is not None:
@@ -129,6 +142,68 @@ def _append(team, delta, *, conditional, **fields):
     if balance_after < threshold:
         transaction.on_commit(lambda: notify_low_balance(team), robust=True)
     return txn, True
+
+
+def usage_month(team, at):
+    """The first day of the team-local month of `at`: the month a ledger row's usage counts in."""
+    return timezone.localdate(at, timezone=zoneinfo.ZoneInfo(team.time_zone)).replace(day=1)
+
+
+def _add_usage(team, rows):
+    """Add ledger rows just written (dicts with product, feature, channel, quantity, signed amount, created_at) to
+    the monthly usage rollup, in ONE set-based UPSERT grouped by its key; rows without a product (top-ups,
+    adjustments) are not usage. Called inside the ledger write's transaction, after the balance UPDATE: the
+    account row lock it holds orders a team's rollup writes, so concurrent debits cannot deadlock on them."""
+    groups = {}
+    for row in rows:
+        if not row["product"]:
+            continue
+        key = (usage_month(team, row["created_at"]), str(row["product"]), row["feature"], row["channel"])
+        quantity, cost = groups.get(key, (0, Decimal("0")))
+        groups[key] = (quantity + int(row["quantity"]), cost - row["amount"])
+    if not groups:
+        return
+    table = UsageMonth._meta.db_table
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, CAST(%s AS NUMERIC))"] * len(groups))
+    params = [value for key, (quantity, cost) in sorted(groups.items()) for value in (team.pk, *key, quantity, cost)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (team_id, month, product, feature, channel, quantity, amount) VALUES {values} "
+            "ON CONFLICT (team_id, month, product, feature, channel) DO UPDATE SET "
+            f"quantity = {table}.quantity + excluded.quantity, amount = {table}.amount + excluded.amount",
+            params,
+        )
+
+
+def rebuild_usage(team):
+    """Recompute the team's monthly usage rollup from its ledger (one GROUP BY): for ledger rows written or
+    back-dated outside this module (demo data, benchmarks, tests) and after a change of the team's time zone."""
+    tz = zoneinfo.ZoneInfo(team.time_zone)
+    rows = (
+        Transaction.objects.filter(team=team)
+        .exclude(product=Product.NONE)
+        .annotate(month=TruncMonth("created_at", tzinfo=tz))
+        .values("month", "product", "feature", "channel")
+        .annotate(quantity=Sum("quantity"), amount=Sum("amount"))
+        .order_by()
+    )
+    with transaction.atomic():
+        UsageMonth.objects.filter(team=team).delete()
+        UsageMonth.objects.bulk_create(
+            [
+                UsageMonth(
+                    team=team,
+                    month=row["month"].date() if isinstance(row["month"], datetime.datetime) else row["month"],
+                    product=row["product"],
+                    feature=row["feature"],
+                    channel=row["channel"],
+                    quantity=row["quantity"] or 0,
+                    amount=-_decimal(row["amount"] or 0) + 0,
+                )
+                for row in rows.iterator()
+            ],
+            batch_size=2000,
+        )
 
 
 def _key(idempotency_key):
@@ -226,6 +301,7 @@ def debit_many(team, items, *, force=False):
             running += row["amount"]
             txns.append(Transaction(pk=inserted[row["idempotency_key"]], team=team, balance_after=running, **row))
         _set_balances_after(txns)
+        _add_usage(team, created)
     if balance_after < threshold:
         transaction.on_commit(lambda: notify_low_balance(team), robust=True)
     return txns

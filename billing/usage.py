@@ -1,19 +1,17 @@
 """Reads of the ledger for the account overview, the API and exports: usage statistics by month, feature and
 channel, and the ledger and usage as CSV. Usage is Σ quantity (SMS 則) and Σ −amount (費用) of the debits and
-their refunds, grouped by the plain feature/channel strings the debit carried."""
+their refunds, grouped by the plain feature/channel strings the debit carried; it is read from the monthly usage
+rollup (UsageMonth) that every such ledger write updates in its own transaction (billing.services)."""
 
 import datetime
 import zoneinfo
 
-from django.db.models import Sum
-from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.csv_lines import BOM, CsvLines
 
-from .models import Product, Transaction
-from .services import month_bounds
+from .models import Product, UsageMonth
 
 DEFAULT_MONTHS = 12
 
@@ -28,27 +26,14 @@ def usage_rows(team, *, product="", month_from=None, month_to=None):
         month_from = month_to
         for _step in range(DEFAULT_MONTHS - 1):
             month_from = (month_from - datetime.timedelta(days=1)).replace(day=1)
-    start, _end = month_bounds(team, month_from)
-    _start, end = month_bounds(team, month_to)
-    queryset = Transaction.objects.for_team(team).filter(created_at__gte=start, created_at__lt=end)
-    queryset = queryset.filter(product=product) if product else queryset.exclude(product=Product.NONE)
-    rows = (
-        queryset.annotate(month=TruncMonth("created_at", tzinfo=tz))
-        .values("month", "product", "feature", "channel")
-        .annotate(quantity=Sum("quantity"), amount=Sum("amount"))
-        .order_by("-month", "product", "feature", "channel")
+    queryset = UsageMonth.objects.for_team(team).filter(
+        month__gte=month_from.replace(day=1), month__lte=month_to.replace(day=1)
     )
-    return [
-        {
-            "month": row["month"].date() if isinstance(row["month"], datetime.datetime) else row["month"],
-            "product": row["product"],
-            "feature": row["feature"],
-            "channel": row["channel"],
-            "quantity": int(row["quantity"] or 0),
-            "amount": -(row["amount"] or 0) + 0,
-        }
-        for row in rows
-    ]
+    queryset = queryset.filter(product=product) if product else queryset.exclude(product=Product.NONE)
+    rows = queryset.order_by("-month", "product", "feature", "channel").values(
+        "month", "product", "feature", "channel", "quantity", "amount"
+    )
+    return [row | {"quantity": int(row["quantity"]), "amount": row["amount"] + 0} for row in rows]
 
 
 def usage_csv(team, rows):

@@ -29,6 +29,7 @@ def sms(team, key, *, feature="quick_sms", channel="LINE 官方帳號", at=None,
     )
     if at is not None:
         Transaction.objects.filter(pk=txn.pk).update(created_at=at)
+        services.rebuild_usage(team)  # back-dated past the services: the rollup follows the ledger
     return txn
 
 
