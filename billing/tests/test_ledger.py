@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import Sum
 
 from billing import services
-from billing.models import Account, Transaction, TransactionType
+from billing.models import Account, Transaction, TransactionType, UsageMonth
 from tests.qcluster import ROOT, subprocess_env
 
 SMS = TransactionType.SMS_DEBIT
@@ -162,6 +162,16 @@ def test_forced_debit_is_recorded_below_grace(team):
     assert services.debit(team, 1, type=SMS, idempotency_key="x", force=True).pk == txn.pk
 
 
+def assert_rollup_equals_usage_ledger(team):
+    """Σ of the monthly usage rollup == Σ of the usage rows of the ledger (those with a product), per key."""
+    key = ("product", "feature", "channel")
+    ledger = Transaction.objects.filter(team=team).exclude(product="").values(*key)
+    ledger = {tuple(r[k] for k in key): (r["q"], -r["a"]) for r in ledger.annotate(q=Sum("quantity"), a=Sum("amount"))}
+    rollup = UsageMonth.objects.filter(team=team).values(*key)
+    rollup = {tuple(r[k] for k in key): (r["q"], r["a"]) for r in rollup.annotate(q=Sum("quantity"), a=Sum("amount"))}
+    assert rollup == ledger and ledger
+
+
 @pytest.mark.postgres
 @pytest.mark.skipif(not settings.IS_POSTGRES, reason="needs PostgreSQL (several processes, row locks)")
 @pytest.mark.django_db(transaction=True)
@@ -192,6 +202,7 @@ def test_concurrent_debits_from_several_processes_keep_balance_equal_to_the_ledg
     assert debits.count() == 501 and account.balance == Decimal("-1")
     # The balances after are gap-free: every debit saw the one before it.
     assert sorted(debits.values_list("balance_after", flat=True)) == [Decimal(n) for n in range(-1, 500)]
+    assert_rollup_equals_usage_ledger(team)
 
 
 @pytest.mark.postgres
@@ -222,6 +233,7 @@ def test_concurrent_batched_debits_from_several_processes_keep_balance_equal_to_
     debits = ledger.filter(type=SMS)
     assert debits.count() == 2200 and account.balance == ledger_sum(team) == Decimal(100000 - 2200)
     assert sorted(debits.values_list("balance_after", flat=True)) == [Decimal(n) for n in range(97800, 100000)]
+    assert_rollup_equals_usage_ledger(team)
 
 
 def test_a_team_with_refunds_can_be_deleted(team):
