@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.mail import EmailMultiAlternatives, send_mail
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -433,6 +433,13 @@ def notify_low_balance(team):
     except IntegrityError:
         return None  # another worker sent today's
     return notice
+
+
+def send_due_low_balance_emails():
+    """Every team whose balance is below its threshold and that has no notice for its local day yet: one
+    notify_low_balance each (the same once-a-day row decides). Returns how many emails were recorded."""
+    accounts = Account.objects.filter(balance__lt=F("low_balance_threshold")).select_related("team")
+    return sum(1 for account in accounts if notify_low_balance(account.team) is not None)
 
 
 def migrate_sms_credits(team, *, actor=""):

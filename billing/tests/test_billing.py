@@ -14,7 +14,7 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from billing import services
+from billing import services, tasks
 from billing.admin import AccountAdmin
 from billing.models import Account, LowBalanceNotice, MonthlyBill, Transaction, TransactionType
 from tests.factories import MembershipFactory, api_client_for
@@ -120,6 +120,19 @@ def test_low_balance_email_at_most_once_per_team_local_day(team, django_capture_
     with django_capture_on_commit_callbacks(execute=True):
         sms(team, "next-day")
     assert len(mail.outbox) == 2
+
+
+def test_the_hourly_backstop_sends_the_email_a_dead_worker_skipped(team, other_team):
+    """The debit committed but its after-commit call never ran (captured, not executed): the schedule sends it, once."""
+    team.billing_email = "billing@example.com"
+    team.save()
+    Account.objects.create(team=team, balance=Decimal("3"), low_balance_threshold=Decimal("5"))
+    Account.objects.create(team=other_team, balance=Decimal("50"), low_balance_threshold=Decimal("5"))
+    sms(team, "k0")  # on_commit callbacks are not run inside the test transaction
+    assert len(mail.outbox) == 0
+    assert tasks.send_due_low_balance_emails() == 1
+    assert tasks.send_due_low_balance_emails() == 0
+    assert len(mail.outbox) == 1 and LowBalanceNotice.objects.get().team == team
 
 
 def test_no_low_balance_email_above_the_threshold(team, django_capture_on_commit_callbacks):
