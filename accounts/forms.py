@@ -79,6 +79,7 @@ class TeamSettingsForm(forms.ModelForm):
             "whatsapp_message_cost",
             "whatsapp_prepaid_price",
             "attribution_window_days",
+            "points_allow_negative",
             "exchange_rates",
             "outbound_webhook_url",
         ]

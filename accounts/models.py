@@ -101,6 +101,12 @@ class Team(models.Model):
         validators=[MinValueValidator(1)],
         help_text=_("每個旅程可被觸發的總次數（重複計算），於旅程發佈時套用；留白表示不限。"),
     )
+    # 社群點數: a deduction may take a balance below zero only when the team allows it.
+    points_allow_negative = models.BooleanField(
+        _("允許點數餘額為負"),
+        default=False,
+        help_text=_("關閉時，扣點後餘額不可低於 0。"),
+    )
     outbound_webhook_url = models.URLField(
         _("對外 Webhook URL"),
         blank=True,

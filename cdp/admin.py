@@ -18,6 +18,7 @@ from .models import (
     ImportJob,
     MergeRecord,
     Order,
+    PointsTransaction,
     Tag,
 )
 from .services import channels as channel_service
@@ -101,7 +102,8 @@ class CustomerAdmin(admin.ModelAdmin):
     list_filter = ["is_bound", "is_member", "first_bound_method", "team", ("merged_into", admin.EmptyFieldListFilter)]
     search_fields = ["member_id", "phone", "email", "name"]
     raw_id_fields = ["merged_into"]
-    readonly_fields = ["merged_into", "created_at", "updated_at"]
+    # Points change only through the ledger (services.points), never by editing the balance.
+    readonly_fields = ["merged_into", "points_balance", "points_accumulated", "created_at", "updated_at"]
     inlines = [CustomerTagInline]
     show_full_result_count = False
 
@@ -158,6 +160,20 @@ class CustomerEventAdmin(ReadOnlyAdmin):
     search_fields = ["customer__member_id", "contact__external_id"]
     raw_id_fields = ["customer", "contact", "channel"]
     show_full_result_count = False
+
+
+@admin.register(PointsTransaction)
+class PointsTransactionAdmin(ReadOnlyAdmin):
+    """The points ledger is append-only: read it here, change points through the API or the 360° page."""
+
+    list_display = ["customer", "delta", "balance_after", "source", "reason", "occurred_at", "team"]
+    list_filter = ["source", "team"]
+    search_fields = ["customer__member_id", "idempotency_key", "reason"]
+    raw_id_fields = ["customer"]
+    show_full_result_count = False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Order)

@@ -541,6 +541,48 @@ class CustomerEvent(TeamOwned):
         ]
 
 
+class PointsSource(models.TextChoices):
+    """Where a points change came from (社群點數)."""
+
+    OPENING = "opening", _("期初餘額")
+    JOURNEY = "journey", _("旅程節點")
+    API = "api", _("API")
+    IMPORT = "import", _("匯入")
+    ADMIN = "admin", _("後台調整")
+    COUPON = "coupon", _("優惠券")
+    ORDER = "order", _("訂單規則")
+    UNMERGE = "unmerge", _("取消合併調整")
+
+
+class PointsTransaction(TeamOwned):
+    """The points ledger: one append-only row per change. A customer's points_balance is the sum of the deltas of
+    the rows it holds (a merge moves the absorbed customer's rows to the survivor, an un-merge moves them back),
+    and points_accumulated the sum of the positive ones."""
+
+    team = team_column()
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="points_transactions")
+    delta = models.IntegerField(_("點數變動"))
+    balance_after = models.IntegerField(_("變動後餘額"))
+    reason = models.CharField(_("原因"), max_length=200, blank=True)
+    source = models.CharField(_("來源"), max_length=16, choices=PointsSource.choices)
+    # Unique per team when set: a retried API call, journey step or order rule changes the balance once.
+    idempotency_key = models.CharField(_("冪等鍵"), max_length=200, blank=True)
+    occurred_at = models.DateTimeField(_("發生時間"), default=timezone.now)
+    created_at = models.DateTimeField(_("建立時間"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("點數紀錄")
+        verbose_name_plural = _("點數紀錄")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="points_unique_team_idempotency_key",
+            )
+        ]
+        indexes = [models.Index(fields=["team", "customer", "id"], name="points_team_customer_id")]
+
+
 class Order(TeamOwned):
     """A completed checkout (checkout.completed). Journeys attribute revenue from these."""
 

@@ -1,5 +1,6 @@
 """Read-side helpers for the customer console: a fixed, small number of queries per page, all team-scoped."""
 
+import uuid
 from collections import defaultdict
 
 from django.db.models import Count, Q
@@ -23,6 +24,7 @@ from .models import (
     Tag,
     UnsubscribeScope,
 )
+from .services import points
 
 TIMELINE_PAGE = 20
 STATUS_PILL = {
@@ -159,6 +161,20 @@ def customer_360(team, customer):
         "timeline_next": next_cursor,
         "order_count": orders["n"],
         "zone": team.zone,
+        **points_card(team, customer),
+    }
+
+
+POINTS_ROWS = 20
+
+
+def points_card(team, customer):
+    """The 360° page's points ledger: the latest rows, and a fresh key so a double-submitted form changes once."""
+    rows = list(points.history(team, customer)[: POINTS_ROWS + 1])
+    return {
+        "points_history": rows[:POINTS_ROWS],
+        "points_more": len(rows) > POINTS_ROWS,
+        "points_form_key": f"console:{uuid.uuid4().hex}",
     }
 
 

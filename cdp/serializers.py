@@ -16,6 +16,7 @@ from .models import (
     Customer,
     CustomerEvent,
     MergeRecord,
+    PointsTransaction,
     Tag,
 )
 from .services import channels as channel_service
@@ -211,8 +212,43 @@ class AttributesInSerializer(serializers.Serializer):
 
 
 class PointsInSerializer(serializers.Serializer):
-    delta = serializers.IntegerField(help_text="Positive adds, negative deducts (never below zero).")
+    delta = serializers.IntegerField(
+        help_text="Positive adds, negative deducts (never below zero unless the team allows negative balances)."
+    )
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    idempotency_key = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="The same key again changes nothing and answers the first change (the `Idempotency-Key` header "
+        "works too). Reusing a key for a different change: 409 idempotency_conflict.",
+    )
+
+
+class PointsTransactionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PointsTransaction
+        fields = [
+            "id",
+            "customer",
+            "delta",
+            "balance_after",
+            "reason",
+            "source",
+            "idempotency_key",
+            "occurred_at",
+            "created_at",
+        ]
+
+
+class PointsResultSerializer(CustomerDetailSerializer):
+    """The customer after the change, and the ledger row (`replayed`: the key had been used for this change)."""
+
+    transaction = PointsTransactionSerializer(read_only=True)
+    replayed = serializers.BooleanField(read_only=True)
+
+    class Meta(CustomerDetailSerializer.Meta):
+        fields = [*CustomerDetailSerializer.Meta.fields, "transaction", "replayed"]
 
 
 class BindInSerializer(serializers.Serializer):

@@ -19,3 +19,13 @@ def parse_id(value):
             number = int(value)
             return number if number <= MAX_ID else None
     return None
+
+
+def parse_signed(value):
+    """An integer written with an optional sign ("-50", "+100", "7"), or None; the digits are read as parse_id."""
+    if isinstance(value, str):
+        value = value.strip()
+        sign = -1 if value.startswith("-") else 1
+        number = parse_id(value[1:] if value[:1] in "+-" and value[1:2] not in "+-" else value)
+        return None if number is None else sign * number
+    return None

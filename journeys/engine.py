@@ -24,9 +24,9 @@ from django.utils import timezone
 
 from accounts import outbound_webhooks
 from audiences.conditions import ConditionError, compile_q
-from cdp.models import ChannelKind, Contact, Customer
+from cdp.models import ChannelKind, Contact, Customer, PointsSource
 from cdp.services.attributes import set_attributes
-from cdp.services.customers import adjust_points
+from cdp.services.points import adjust_points
 from cdp.services.tags import add_tags_bulk, remove_tags
 from messaging.models import ChatbotModule, OutboundMessage, WhatsAppTemplate
 from messaging.policy import check_send
@@ -438,7 +438,14 @@ def _points(batch, items):
         delta = amount if config.get("op") == "add" else -amount
         try:
             with transaction.atomic():
-                adjust_points(customer=enrollment.customer, delta=delta, reason=f"journey:{enrollment.journey_id}")
+                adjust_points(
+                    customer=enrollment.customer,
+                    delta=delta,
+                    reason=f"journey:{enrollment.journey_id}",
+                    source=PointsSource.JOURNEY,
+                    # One change per enrollment and node, however often a crashed batch is run again.
+                    idempotency_key=f"journey:{enrollment.pk}:{node['id']}",
+                )
         except ValidationError as error:
             _step(batch, enrollment, node, StepOutcome.FAILED, "; ".join(error.messages))
         else:

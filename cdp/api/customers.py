@@ -14,8 +14,9 @@ from ..filters import CustomerApiFilter
 from ..models import (
     Contact,
     Customer,
+    PointsSource,
 )
-from ..services import attributes, customers, identity, tags
+from ..services import attributes, identity, points, tags
 from .common import EDIT, VIEW, _raise
 
 
@@ -75,19 +76,39 @@ class CustomerViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
             _raise(exc)
         return self._detail(customer)
 
-    @extend_schema(request=s.PointsInSerializer, responses=s.CustomerDetailSerializer, summary="Adjust points")
-    @action(detail=True, methods=["post"], url_path="points")
+    @extend_schema(
+        methods=["POST"],
+        request=s.PointsInSerializer,
+        responses={200: s.PointsResultSerializer},
+        summary="Add or deduct points (one ledger row; idempotent by idempotency_key)",
+    )
+    @extend_schema(
+        methods=["GET"],
+        responses=s.PointsTransactionSerializer(many=True),
+        summary="The customer's points ledger, newest first (cursor-paginated)",
+    )
+    @action(detail=True, methods=["get", "post"], url_path="points")
     def points(self, request, pk=None):
         customer = self.get_object()
+        if request.method == "GET":
+            page = self.paginate_queryset(points.history(self.team, customer))
+            return self.get_paginated_response(s.PointsTransactionSerializer(page, many=True).data)
         body = s.PointsInSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        data = body.validated_data
         try:
-            customers.adjust_points(
-                customer=customer, delta=body.validated_data["delta"], reason=body.validated_data.get("reason", "")
+            entry = points.adjust_points(
+                customer=customer,
+                delta=data["delta"],
+                reason=data.get("reason", ""),
+                source=PointsSource.API,
+                idempotency_key=data.get("idempotency_key") or request.headers.get("Idempotency-Key", ""),
             )
         except ValidationError as exc:
             _raise(exc)
-        return self._detail(customer)
+        customer.refresh_from_db()
+        customer.transaction, customer.replayed = entry, entry.replayed
+        return Response(s.PointsResultSerializer(customer).data)
 
     @extend_schema(
         request=s.BindInSerializer,

@@ -1,4 +1,4 @@
-"""Customer-level operations that are not identity: points and checkouts."""
+"""Customer-level operations that are not identity: checkouts (points are in services.points)."""
 
 from decimal import Decimal, InvalidOperation
 
@@ -12,50 +12,6 @@ from core.params import parse_id
 
 from ..events import record_events
 from ..models import Customer, CustomerEvent, EventType, Order
-
-MAX_POINTS_DELTA = 1_000_000_000
-
-
-@transaction.atomic
-def adjust_points(*, customer, delta, reason, occurred_at=None):
-    """Add (delta > 0) or deduct (delta < 0) points. A deduction never takes the balance below zero.
-
-    Positive deltas also grow points_accumulated. Writes a points_changed event {"delta", "balance", "reason"}.
-    """
-    if isinstance(delta, bool) or not isinstance(delta, int):
-        raise ServiceError(_("點數必須是整數。"), field="delta", code="invalid_points")
-    if delta == 0 or abs(delta) > MAX_POINTS_DELTA:
-        raise ServiceError(
-            _("點數變動必須是非零整數，且不超過 %(n)s。") % {"n": MAX_POINTS_DELTA},
-            field="delta",
-            code="invalid_points",
-        )
-    occurred_at = occurred_at or timezone.now()
-    locked = Customer.objects.select_for_update().get(pk=customer.pk)
-    balance = locked.points_balance + delta
-    if balance < 0:
-        raise ServiceError(
-            _("點數不足：餘額 %(balance)s，欲扣除 %(delta)s。") % {"balance": locked.points_balance, "delta": -delta},
-            field="delta",
-            code="insufficient_points",
-        )
-    accumulated = locked.points_accumulated + max(delta, 0)
-    Customer.objects.filter(pk=customer.pk).update(
-        points_balance=balance, points_accumulated=accumulated, updated_at=timezone.now()
-    )
-    customer.points_balance, customer.points_accumulated = balance, accumulated
-    record_events(
-        [
-            CustomerEvent(
-                team_id=customer.team_id,
-                customer_id=customer.pk,
-                type=EventType.POINTS_CHANGED,
-                occurred_at=occurred_at,
-                data={"delta": delta, "balance": balance, "reason": str(reason or "")[:200]},
-            )
-        ]
-    )
-    return customer
 
 
 def clean_items(items):

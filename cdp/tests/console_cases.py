@@ -6,7 +6,9 @@ from cdp.tests.tenancy_cases import make_merge
 from tests.tenancy import console_case
 
 
-@console_case("cdp:customer", "cdp:customer-timeline", "cdp:customer-tags", "audiences:customer-drawer")
+@console_case(
+    "cdp:customer", "cdp:customer-timeline", "cdp:customer-tags", "cdp:customer-points", "audiences:customer-drawer"
+)
 def customer_urls(team):
     return {"pk": CustomerFactory(team=team).pk}
 

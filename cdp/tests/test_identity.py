@@ -10,7 +10,8 @@ from django.utils import timezone
 from accounts import handoff
 from accounts.models import Handoff
 from cdp.models import AttributeValue, Binding, Contact, Customer, CustomerEvent, CustomerTag, EventType, MergeRecord
-from cdp.services import attributes, customers, identity, tags
+from cdp.services import attributes, identity, tags
+from cdp.services import points as points_service
 from cdp.tests.factories import ChannelFactory, ContactFactory, CustomAttributeFactory
 
 T0 = timezone.now().replace(microsecond=0) - timedelta(days=30)
@@ -141,7 +142,7 @@ def rich_customer(team, channel, *, member_id=None, tag_names=(), values=None, p
     if values:
         attributes.set_attributes(customer=customer, values=values, source="api", occurred_at=at)
     if points:
-        customers.adjust_points(customer=customer, delta=points, reason="test")
+        points_service.adjust_points(customer=customer, delta=points, reason="test", source="api")
     return customer
 
 
@@ -176,7 +177,7 @@ class TestMerge:
         assert set(Contact.objects.filter(customer=s).values_list("pk", flat=True)) >= a_contacts
         assert CustomerEvent.objects.filter(type=EventType.MERGED).count() == 2
         # after the merge: points spent on the survivor stay there
-        customers.adjust_points(customer=s, delta=-3, reason="spent")
+        points_service.adjust_points(customer=s, delta=-3, reason="spent", source="api")
         survivor, restored = identity.unmerge(merge_record=record, actor="tester")
         assert restored.merged_into_id is None and restored.points_balance == 5
         assert survivor.points_balance == 7
@@ -299,7 +300,7 @@ class TestPointsAndAttributes:
     def test_deduct_never_below_zero(self, team, line):
         c = rich_customer(team, line, points=5)
         with pytest.raises(ValidationError) as exc:
-            customers.adjust_points(customer=c, delta=-6, reason="x")
+            points_service.adjust_points(customer=c, delta=-6, reason="x", source="api")
         assert "delta" in exc.value.message_dict
         c.refresh_from_db()
         assert c.points_balance == 5

@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cdp.models import AttributeValue, Binding, Contact, Customer, CustomerTag
-from cdp.services import attributes, customers, identity, tags
+from cdp.services import attributes, identity, tags
+from cdp.services import points as points_service
 from cdp.tests.factories import ChannelFactory, ContactFactory, CustomAttributeFactory
 
 N_CONTACTS = 6
@@ -86,7 +87,7 @@ def test_identity_invariants(team, sequence):
                 customer = Contact.objects.get(pk=contacts_[i].pk).customer
                 tags.add_tags(customer=customer, names=[label], source="test")
                 attributes.set_attributes(customer=customer, values={"note": label}, source="test")
-                customers.adjust_points(customer=customer, delta=len(label) + i, reason="test")
+                points_service.adjust_points(customer=customer, delta=len(label) + i, reason="test", source="api")
             else:
                 _, i, j = op
                 a = Contact.objects.get(pk=contacts_[i].pk).customer

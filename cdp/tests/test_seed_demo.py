@@ -4,8 +4,18 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import Sum
 
-from cdp.models import Binding, Channel, Contact, CustomAttribute, Customer, CustomerEvent, Order
+from cdp.models import (
+    Binding,
+    Channel,
+    Contact,
+    CustomAttribute,
+    Customer,
+    CustomerEvent,
+    Order,
+    PointsTransaction,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -71,6 +81,12 @@ def test_seed_demo_is_deterministic_and_complete():
         "datetime",
         "boolean",
     }
+    # Points come from the ledger: every demo balance is the sum of its rows (orders earn, redemptions spend).
+    ledger = dict(
+        PointsTransaction.objects.filter(team__slug=team).values_list("customer").annotate(total=Sum("delta"))
+    )
+    assert ledger and all(c.points_balance == ledger.get(c.pk, 0) for c in customers)
+    assert customers.filter(points_balance__gt=0).exists()
     # Every event sits at its own time, within the 18 months.
     first = CustomerEvent.objects.filter(team__slug=team).order_by("occurred_at").first().occurred_at
     assert first.year >= 2024

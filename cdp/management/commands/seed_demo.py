@@ -48,6 +48,8 @@ from cdp.models import (
     ImportJob,
     MergeRecord,
     Order,
+    PointsSource,
+    PointsTransaction,
     SubscriptionStatus,
     Tag,
 )
@@ -263,7 +265,18 @@ def _anchor(value):
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-FLUSHED = (CustomerEvent, Order, Binding, CustomerTag, AttributeValue, MergeRecord, ImportJob, Contact, Customer)
+FLUSHED = (
+    CustomerEvent,
+    PointsTransaction,
+    Order,
+    Binding,
+    CustomerTag,
+    AttributeValue,
+    MergeRecord,
+    ImportJob,
+    Contact,
+    Customer,
+)
 
 
 def _flush(team):
@@ -546,6 +559,18 @@ class CdpSeeder:
             team=team,
             created_at=self.now,
         )
+        ledger = Rows(
+            PointsTransaction,
+            "customer",
+            "delta",
+            "balance_after",
+            "reason",
+            "source",
+            "occurred_at",
+            team=team,
+            idempotency_key="",
+            created_at=self.now,
+        )
         position = 0  # of the contact in the chunk, as written
         for person, (customer, contacts) in enumerate(people):
             for contact in contacts:
@@ -635,8 +660,26 @@ class CdpSeeder:
                         data={"order_id": order_id, "amount": str(amount), "currency": "TWD", "items": items},
                     )
                     customer["last_checkout_at"] = max(filter(None, [customer["last_checkout_at"], at]))
-                    customer["points_accumulated"] += amount // 100
+                    if amount // 100:  # the order rule: 1 point per NT$100, one ledger row per order
+                        customer["points_accumulated"] += amount // 100
+                        ledger.add(
+                            customer=person,
+                            delta=amount // 100,
+                            balance_after=customer["points_accumulated"],
+                            reason=order_id,
+                            source=PointsSource.ORDER,
+                            occurred_at=at,
+                        )
                 customer["points_balance"] = rng.randint(0, customer["points_accumulated"])
+                if customer["points_balance"] < customer["points_accumulated"]:  # points redeemed since
+                    ledger.add(
+                        customer=person,
+                        delta=customer["points_balance"] - customer["points_accumulated"],
+                        balance_after=customer["points_balance"],
+                        reason="點數兌換",
+                        source=PointsSource.ADMIN,
+                        occurred_at=self.now,
+                    )
                 self._values(values, person, customer["member_since"], spent)
             first = contacts[0]
             for tag in rng.sample(self.tags, _pick(rng, TAGS_PER_CUSTOMER)):
@@ -649,7 +692,7 @@ class CdpSeeder:
                     applied_at=at,
                 )
                 events.add(**event, type=EventType.TAG_ADDED, occurred_at=at, data={"tag": tag.name, "tag_id": tag.pk})
-        return [bindings, tags, values, orders, events]
+        return [bindings, tags, values, orders, events, ledger]
 
     def _values(self, values, person, at, spent):
         """The member's attribute values (a birthday for 70 % of them), as of becoming a member."""

@@ -20,7 +20,8 @@ Binding a contact (bind_contact). Let C be the contact's current customer and T 
   again (same contact, same customer, same identity) is "already_bound" and writes nothing.
 
 Merging (merge_customers) unions contacts, tags, bindings, orders and the timeline into the survivor; attribute
-conflicts take the most recently written value (AttributeValue.updated_at, survivor on a tie); points add up;
+conflicts take the most recently written value (AttributeValue.updated_at, survivor on a tie); points add up and
+the absorbed customer's points ledger rows move with them;
 interaction / checkout times take the latest; bound and member flags are OR'ed with the earliest first-bound /
 member-since kept; the survivor's empty member id / phone / email / name are filled from the absorbed customer.
 Customers with different non-empty member ids are never merged (MemberIdConflict). The absorbed row stays, with
@@ -33,7 +34,8 @@ contacts, timeline events of those contacts) goes back with the contact; tags, a
 times changed after the merge stay on the survivor, and so do identity fields (member id, phone, email, name,
 membership) written since when the member the survivor then holds is its own (not the absorbed customer's, whose
 logins they were otherwise); points earned or spent after the merge stay on the survivor
-(the absorbed customer gets back exactly its balance at merge time, the survivor keeps the rest, never below 0).
+(the absorbed customer gets back exactly its balance at merge time and its ledger rows, the survivor keeps the rest,
+never below 0 unless the team allows negative balances; an `unmerge` ledger row records any difference).
 A merge whose survivor has since been absorbed by another merge cannot be undone until that one is.
 
 Concurrency: on PostgreSQL each identity key (member id, phone, email) is serialised with a transaction-level

@@ -18,6 +18,7 @@ from ...models import (
     EventType,
     MergeRecord,
     Order,
+    PointsTransaction,
 )
 from .resolve import MemberIdConflict, _lock_customers, _table, _update
 
@@ -181,6 +182,7 @@ def _move_rows(survivor, absorbed, now):
     binding_ids = list(Binding.objects.filter(customer=absorbed).values_list("pk", flat=True))
     order_ids = list(Order.objects.filter(customer=absorbed).values_list("pk", flat=True))
     event_ids = list(CustomerEvent.objects.filter(customer=absorbed).values_list("pk", flat=True))
+    points_ids = list(PointsTransaction.objects.filter(customer=absorbed).values_list("pk", flat=True))
     snapshot = {
         "contact_ids": contact_ids,
         "absorbed_tags": [{**row, "applied_at": _dump(row["applied_at"])} for row in absorbed_tags],
@@ -190,6 +192,7 @@ def _move_rows(survivor, absorbed, now):
         "binding_ids": binding_ids,
         "order_ids": order_ids,
         "event_ids": event_ids,
+        "points_ids": points_ids,
     }
 
     # Contacts, bindings, orders and the timeline move in one UPDATE each.
@@ -200,6 +203,8 @@ def _move_rows(survivor, absorbed, now):
         Order.objects.filter(customer=absorbed).update(customer=survivor)
     if event_ids:
         CustomerEvent.objects.filter(customer=absorbed).update(customer=survivor)
+    if points_ids:  # the absorbed customer's points history goes with its points
+        PointsTransaction.objects.filter(customer=absorbed).update(customer=survivor)
 
     # Tags: the survivor's row wins where both have the tag; the rest move.
     if absorbed_tags:
@@ -246,7 +251,17 @@ def _merge_sql():
     if _MERGE_SQL is None:
         t = {
             m.__name__: _table(m)
-            for m in (Contact, Binding, Order, CustomerEvent, CustomerTag, AttributeValue, Customer, MergeRecord)
+            for m in (
+                Contact,
+                Binding,
+                Order,
+                CustomerEvent,
+                CustomerTag,
+                AttributeValue,
+                Customer,
+                MergeRecord,
+                PointsTransaction,
+            )
         }
         move = "UPDATE {table} SET customer_id = %(s)s WHERE customer_id = %(a)s RETURNING id"
         tag_cols = "tag_id, channel_id, source, applied_at"
@@ -259,6 +274,7 @@ WITH c AS ({move.format(table=t["Contact"])}),
 b AS ({move.format(table=t["Binding"])}),
 o AS ({move.format(table=t["Order"])}),
 e AS ({move.format(table=t["CustomerEvent"])}),
+p AS ({move.format(table=t["PointsTransaction"])}),
 st AS (SELECT tag_id FROM {t["CustomerTag"]} WHERE customer_id = %(s)s),
 dt AS (DELETE FROM {t["CustomerTag"]} WHERE customer_id = %(a)s AND tag_id IN (SELECT tag_id FROM st)
        RETURNING {tag_cols}),
@@ -284,6 +300,7 @@ mr AS (
     'binding_ids', {ids("b")},
     'order_ids', {ids("o")},
     'event_ids', {ids("e")},
+    'points_ids', {ids("p")},
     'survivor_tag_ids', (SELECT coalesce(jsonb_agg(tag_id ORDER BY tag_id), '[]') FROM st),
     'absorbed_tags', (SELECT coalesce(jsonb_agg(jsonb_build_object('tag_id', tag_id, 'channel_id', channel_id,
                       'source', source, 'applied_at', applied_at) ORDER BY tag_id), '[]')

@@ -17,7 +17,9 @@ from ...models import (
     EventType,
     MergeRecord,
     Order,
+    PointsTransaction,
 )
+from ..points import settle_unmerge
 from .merge import _IDENTITY_FIELDS, _TIME_FIELDS, _VALUE_COLUMNS, _load, _merged_fields
 from .resolve import UnmergeError, _lock_customers, _update
 
@@ -46,6 +48,7 @@ def unmerge(*, merge_record, actor=""):
             customer=absorbed
         )
         Order.objects.filter(pk__in=snap["order_ids"], customer=survivor).update(customer=absorbed)
+        PointsTransaction.objects.filter(pk__in=snap.get("points_ids", []), customer=survivor).update(customer=absorbed)
         CustomerEvent.objects.filter(
             Q(pk__in=snap["event_ids"]) | Q(contact_id__in=contact_ids, occurred_at__gte=record.merged_at),
             customer=survivor,
@@ -103,8 +106,12 @@ def unmerge(*, merge_record, actor=""):
                 .first()
                 or survivor.member_since
             )
-        for key in ("points_balance", "points_accumulated"):
-            updates[key] = max(getattr(survivor, key) - before_a[key], 0)
+        updates["points_balance"], updates["points_accumulated"] = settle_unmerge(
+            survivor=survivor,
+            balance=survivor.points_balance - before_a["points_balance"],
+            accumulated=survivor.points_accumulated - before_a["points_accumulated"],
+            now=now,
+        )
         later_bindings = Binding.objects.filter(customer=survivor).order_by("bound_at").first()
         if later_bindings is not None:
             updates["is_bound"] = True
