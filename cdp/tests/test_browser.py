@@ -81,9 +81,22 @@ def test_customer_console(live_server, page, screenshot):  # noqa: F811
     assert contact.unsubscribed_broadcast and contact.status == "unsubscribed"
     assert page.locator(f"#contact-{contact.pk} [data-testid=scope-broadcast]").inner_text() == "恢復訂閱"
 
+    # The points ledger card: adjust by hand, swapped in place.
+    customer = contact.customer
+    customer.refresh_from_db()
+    points_card = page.get_by_test_id("points-card")
+    points_card.locator("input[name=delta]").fill("120")
+    points_card.locator("input[name=reason]").fill("門市活動")
+    points_card.get_by_role("button", name="調整點數").click()
+    page.get_by_test_id("points-card").get_by_text("門市活動").wait_for()
+    assert page.get_by_test_id("points-balance").inner_text() == f"{customer.points_balance + 120:,}"
+    page.get_by_test_id("points-card").scroll_into_view_if_needed()
+    screenshot("customer-360-points-zh-hant")
+
     # English.
     switch_language(page, "en")
     assert "Profile" in page.get_by_test_id("basic-data").inner_text()
+    assert "Points history" in page.get_by_test_id("points-card").inner_text()
     assert "Unsubscribed" in page.locator(f"#contact-{contact.pk}").inner_text()
     screenshot("customer-360-en")
     page.goto(f"{live_server.url}/customers/")
