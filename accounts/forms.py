@@ -80,6 +80,7 @@ class TeamSettingsForm(forms.ModelForm):
             "whatsapp_prepaid_price",
             "attribution_window_days",
             "points_allow_negative",
+            "points_per_order_amount",
             "exchange_rates",
             "outbound_webhook_url",
         ]

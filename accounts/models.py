@@ -107,6 +107,16 @@ class Team(models.Model):
         default=False,
         help_text=_("關閉時，扣點後餘額不可低於 0。"),
     )
+    # 訂單規則: a completed checkout in the team's currency earns floor(amount / this) points; empty = no rule.
+    points_per_order_amount = models.DecimalField(
+        _("訂單集點：每消費多少金額得 1 點"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_("以團隊幣別計算，例如 100 表示每 100 元得 1 點；留白表示結帳不自動給點。"),
+    )
     outbound_webhook_url = models.URLField(
         _("對外 Webhook URL"),
         blank=True,

@@ -217,11 +217,11 @@ class PointsInSerializer(serializers.Serializer):
     )
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
     idempotency_key = serializers.CharField(
-        max_length=200,
+        max_length=150,
         required=False,
         allow_blank=True,
         help_text="The same key again changes nothing and answers the first change (the `Idempotency-Key` header "
-        "works too). Reusing a key for a different change: 409 idempotency_conflict.",
+        "works too); stored as `api:<key>`. Reusing a key for a different change: 409 idempotency_conflict.",
     )
 
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("<int:pk>/", views.customer_detail, name="customer"),
     path("<int:pk>/timeline/", views.customer_timeline, name="customer-timeline"),
     path("<int:pk>/tags/", views.customer_tags, name="customer-tags"),
+    path("<int:pk>/points/", views.customer_points, name="customer-points"),
     path("contacts/<int:pk>/unsubscribe/", views.contact_unsubscribe, name="contact-unsubscribe"),
     path("merges/<int:pk>/unmerge/", views.unmerge, name="unmerge"),
     path("tags/", views.tag_list, name="tags"),

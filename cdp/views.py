@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import team_required
 from accounts.views import module_pending
+from core.params import parse_signed
 
 from . import exports, imports, presenters, quota
 from .filters import CustomerFilter, keyset_page
@@ -26,8 +27,18 @@ from .forms import (
     TagForm,
     mapping_form_for,
 )
-from .models import Contact, CustomAttribute, Customer, ImportJob, MergeRecord, Tag, UnsubscribeScope
+from .models import (
+    Contact,
+    CustomAttribute,
+    Customer,
+    ImportJob,
+    MergeRecord,
+    PointsSource,
+    Tag,
+    UnsubscribeScope,
+)
 from .services import contacts as contact_services
+from .services import points
 
 
 @team_required("customers.view")
@@ -112,6 +123,32 @@ def customer_tags(request, pk):
     context = {"customer": customer, "tags": presenters.customer_tags(request.team, customer), "tag_error": error}
     context["perms"] = _perms(request)
     return render(request, "cdp/customer_detail.html#tags-card", context, status=400 if error else 200)
+
+
+@require_POST
+@team_required("customers.edit")
+def customer_points(request, pk):
+    """Add or deduct points by hand (ledger source 後台調整); returns the points card."""
+    customer = get_object_or_404(Customer.objects.for_team(request.team).active(), pk=pk)
+    error = ""
+    delta = parse_signed(request.POST.get("delta", ""))
+    if delta is None:
+        error = _("請輸入非零的整數點數，例如 100 或 -50。")
+    else:
+        try:
+            points.adjust_points(
+                customer=customer,
+                delta=delta,
+                reason=request.POST.get("reason", "").strip(),
+                source=PointsSource.ADMIN,
+                idempotency_key=request.POST.get("idempotency_key", ""),
+            )
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+    customer.refresh_from_db()
+    context = {"customer": customer, "points_error": error, "perms": _perms(request)}
+    context.update(presenters.points_card(request.team, customer))
+    return render(request, "cdp/customer_detail.html#points-card", context, status=400 if error else 200)
 
 
 @require_POST

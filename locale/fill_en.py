@@ -255,6 +255,10 @@ EN = {
     # Points ledger (社群點數)
     "允許點數餘額為負": "Allow negative points balances",
     "關閉時，扣點後餘額不可低於 0。": "When off, a deduction never takes a balance below 0.",
+    "訂單集點：每消費多少金額得 1 點": "Order points: amount spent per point",
+    "以團隊幣別計算，例如 100 表示每 100 元得 1 點；留白表示結帳不自動給點。": (
+        "In the team's currency, e.g. 100 gives 1 point per 100 spent; empty: checkouts earn no points."
+    ),
 }
 
 

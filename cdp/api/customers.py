@@ -96,13 +96,16 @@ class CustomerViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
         body = s.PointsInSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        key = data.get("idempotency_key") or request.headers.get("Idempotency-Key", "")
         try:
             entry = points.adjust_points(
                 customer=customer,
                 delta=data["delta"],
                 reason=data.get("reason", ""),
                 source=PointsSource.API,
-                idempotency_key=data.get("idempotency_key") or request.headers.get("Idempotency-Key", ""),
+                # Namespaced like the product's own keys (journey:, order:, console:), so a caller's key never
+                # collides with them.
+                idempotency_key=f"api:{key.strip()}" if key.strip() else "",
             )
         except ValidationError as exc:
             _raise(exc)

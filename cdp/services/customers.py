@@ -11,7 +11,8 @@ from core.errors import ServiceError
 from core.params import parse_id
 
 from ..events import record_events
-from ..models import Customer, CustomerEvent, EventType, Order
+from ..models import Customer, CustomerEvent, EventType, Order, PointsSource
+from . import points
 
 
 def clean_items(items):
@@ -87,4 +88,23 @@ def record_checkout(*, customer, order_id, amount, currency, items=None, occurre
             )
         ]
     )
+    _order_points(customer, order)
     return order
+
+
+def _order_points(customer, order):
+    """The team's order rule (訂單規則): points for a checkout in the team's currency, once per order id."""
+    team = customer.team
+    rule = team.points_per_order_amount
+    if not rule or order.currency != team.currency:
+        return
+    earned = int(order.amount // rule)
+    if earned > 0:
+        points.adjust_points(
+            customer=customer,
+            delta=earned,
+            reason=order.order_id,
+            source=PointsSource.ORDER,
+            idempotency_key=f"order:{order.order_id}",
+            occurred_at=order.occurred_at,
+        )

@@ -273,3 +273,31 @@ def test_two_processes_changing_one_balance_keep_it_equal_to_the_ledger(team):
         running += delta
         assert after == running  # each row's balance follows the one before: no lost update
     assert len(balances) == 301
+
+
+@pytest.mark.django_db
+class TestOrderRule:
+    def test_a_checkout_earns_points_once_by_the_teams_rule(self, team, api):
+        from cdp.services.customers import record_checkout
+
+        team.points_per_order_amount = 100
+        team.save(update_fields=["points_per_order_amount"])
+        customer = CustomerFactory(team=team)
+        record_checkout(customer=customer, order_id="A-1", amount="1250", currency=team.currency)
+        record_checkout(customer=customer, order_id="A-2", amount="99", currency=team.currency)  # under the rule
+        record_checkout(customer=customer, order_id="A-3", amount="5000", currency="USD")  # another currency
+        entry = PointsTransaction.objects.get()
+        assert (entry.delta, entry.source, entry.reason, entry.idempotency_key) == (12, "order", "A-1", "order:A-1")
+        assert_adds_up(customer)
+        # A caller's own key never collides with the product's: "order:A-1" from the API is its own change.
+        response = api.post(
+            f"/api/v1/customers/{customer.pk}/points", {"delta": 1, "idempotency_key": "order:A-1"}, format="json"
+        )
+        assert response.status_code == 200 and not response.json()["replayed"]
+
+    def test_no_rule_no_points(self, team):
+        from cdp.services.customers import record_checkout
+
+        customer = CustomerFactory(team=team)
+        record_checkout(customer=customer, order_id="B-1", amount="1000", currency=team.currency)
+        assert not PointsTransaction.objects.exists()
