@@ -29,3 +29,11 @@ def test_the_root_without_a_key_is_401_in_the_error_format():
     response = APIClient().get("/api/v1/")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("cursor", ["garbage", "%00", "x" * 300])
+def test_a_cursor_that_is_not_ours_is_a_400_naming_the_parameter(api, cursor):
+    response = api.get("/api/v1/customers", {"cursor": cursor})
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["cursor"] == ["Invalid cursor: use the `next` or `previous` link."]
