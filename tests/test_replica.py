@@ -8,10 +8,12 @@ never read back from the replica; a replica lagging beyond the bound is bypassed
 
 import os
 import time
+from unittest import mock
 
 import pytest
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from analytics.models import KpiSnapshot
 from cdp.models import Customer, Tag
@@ -134,3 +136,6 @@ def test_a_replica_lagging_beyond_the_bound_is_bypassed(standby, console, team, 
     assert page.status_code == 200
     assert "X-Data-As-Of" not in page
     assert len([q for q in on_replica if "pg_last_wal_replay_lsn" not in q["sql"]]) == 0
+    with mock.patch("accounts.views.worker_heartbeat", return_value=timezone.now()):
+        health = console.get("/healthz").json()
+    assert health["replica_lag_seconds"] > 0.5 and health["replica"] == "lagging (bypassed)"
