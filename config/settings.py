@@ -196,6 +196,7 @@ HEAVY_TASKS = [
     "cdp.tasks.resume_import",
     "cdp.tasks.resume_stalled_imports",
     "cdp.tasks.refresh_quota",
+    "cdp.tasks.maintain_event_partitions",
     "journeys.tasks.refresh_rollups",
     "billing.tasks.send_due_monthly_bills",
 ]
