@@ -13,6 +13,14 @@ def _test_settings(settings, tmp_path):
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _replica_only_for_replica_tests(request, monkeypatch):
+    """With DATABASE_REPLICA_URL set, only tests marked `replica` read the standby: the others' rows live in a
+    test transaction the standby never sees."""
+    if "replica" not in request.keywords:
+        monkeypatch.setattr("core.replica.configured", lambda: False)
+
+
 @pytest.fixture
 def team(db):
     from tests.factories import TeamFactory

@@ -50,6 +50,8 @@ class Team(models.Model):
         _("預設電話區碼地區"), max_length=2, default="TW", help_text=_("解析沒有國碼的電話號碼時使用（ISO 3166）。")
     )
     contact_quota = models.PositiveIntegerField(_("名單配額"), default=10000)
+    # Raw event log kept this many whole months (None: forever); cdp/partitions.py applies it daily (at least 3).
+    event_retention_months = models.PositiveSmallIntegerField(_("事件紀錄保留月數"), null=True, blank=True)
     billing_email = models.EmailField(_("帳單 Email"), blank=True)
     avatar = models.FileField(_("團隊頭像"), upload_to="team-avatars/", blank=True)
     # Identity resolution switches (member id always matches first).

@@ -8,7 +8,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from . import handoff, outbound_webhooks, services
+from core import replica
+
+from . import handoff, health, outbound_webhooks, services
 from .decorators import team_required
 from .forms import ApiKeyForm, LoginForm, MemberForm, TeamSettingsForm, ThrottledPasswordResetForm
 from .middleware import SESSION_TEAM_KEY
@@ -165,6 +167,21 @@ def healthz(request):
         checks["handoff_backlog_seconds"] = backlog = handoff.backlog()
         if any(age > settings.HANDOFF_STALE_SECONDS for age in backlog.values()):
             checks["worker"] = "behind"
+        checks.update(health.figures())  # oldest_webhook_event_age_seconds (messaging)
+    try:
+        by_cluster = health.queue_depth()
+        checks["queue_depth"] = sum(by_cluster.values())
+        checks["queue_depth_by_cluster"] = by_cluster
+    except Exception as exc:  # noqa: BLE001 - an unreachable broker is reported, not raised
+        checks["queue_depth"] = None
+        checks["broker"] = f"error: {exc.__class__.__name__}"
+    if replica.configured():
+        # Reported, not a failure: a replica that lags beyond the bound (or is down) is bypassed, reads use the primary.
+        lag = replica.lag_seconds(fresh=True)
+        checks["replica_lag_seconds"] = None if lag is None else round(lag, 1)
+        checks["replica"] = (
+            "unreachable" if lag is None else ("ok" if lag <= replica.max_lag_seconds() else "lagging (bypassed)")
+        )
     healthy = checks["database"] == "ok" and checks["worker"] == "ok"
     return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)
 

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.api_auth import IsTeamMember
 from accounts.api_base import current_team, error_response
+from core.replica import reads_from_replica
 
 from . import services
 
@@ -120,6 +121,7 @@ class _FigureView(APIView):
     figure = ""
     serializer_class = None
 
+    @reads_from_replica
     def get(self, request):
         params = {key: request.query_params.get(key) for key in ("start", "end", "unit", "month")}
         params["channels"] = request.query_params.getlist("channels") or None

@@ -177,7 +177,10 @@ def _state_deltas(team, flt):
             SELECT b.contact_id FROM {BINDINGS} b
             WHERE b.team_id = %(team)s AND {flt.sql("b.bound_at", params, "b")}
         """
-        touched_events = f"AND e.contact_id IN ({touched})"
+        # Events after the last refreshed day cannot change its deltas: bounding the history above lets the
+        # partitioned log (cdp/partitions.py) skip the later months.
+        params["upper"] = _dt_param(max(end for _start, end in flt.ranges)) if flt.ranges else None
+        touched_events = f"AND e.contact_id IN ({touched})" + (" AND e.occurred_at < %(upper)s" if flt.ranges else "")
         touched_bindings = f"AND b.contact_id IN ({touched})"
     sql = f"""
         WITH timeline AS (

@@ -11,6 +11,7 @@ from accounts.permissions import ANY_MEMBER
 from cdp.models import Channel
 from core.csv_lines import BOM, CsvLines
 from core.params import parse_id
+from core.replica import reads_from_replica
 
 from . import charts, services
 
@@ -68,6 +69,7 @@ def card_context(request, name):
 
 
 @team_required(ANY_MEMBER)
+@reads_from_replica
 def home(request):
     context = {"section": "home", "can_view": request.membership.has_perm("analytics.view")}
     if context["can_view"]:
@@ -76,12 +78,14 @@ def home(request):
 
 
 @team_required("analytics.view")
+@reads_from_replica
 def index(request):
     cards = {name: card_context(request, name) for name in services.FIGURES}
     return render(request, "analytics/index.html", {"section": "analytics", "cards": cards})
 
 
 @team_required("analytics.view")
+@reads_from_replica
 def card(request, name):
     """One card, re-rendered with the request's filters (HTMX swaps it in place)."""
     if name not in CARD_PARAMS:
@@ -90,6 +94,7 @@ def card(request, name):
 
 
 @team_required("analytics.view")
+@reads_from_replica
 def export(request, name):
     """A card's figure as CSV (UTF-8 with BOM so spreadsheet apps read the Chinese labels)."""
     if name not in CARD_PARAMS:

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from accounts.api_base import TeamRelatedField, TeamScopedMixin, error_response
 from cdp.models import Channel
 from core.params import parse_id
+from core.replica import reads_from_replica
 
 from . import conditions as cond
 from . import services
@@ -179,6 +180,7 @@ class AudiencePackViewSet(_Base, viewsets.GenericViewSet):
         operation_id="audiences_pack_count",
     )
     @action(detail=True, methods=["post"], url_path="count")
+    @reads_from_replica
     def count_pack(self, request, pk=None):
         try:
             return Response({"count": services.refresh_pack_count(self.get_object())})
@@ -191,6 +193,7 @@ class AudiencePackViewSet(_Base, viewsets.GenericViewSet):
         summary="Matching contacts, 50 a page, newest first",
     )
     @action(detail=True, methods=["get"])
+    @reads_from_replica
     def contacts(self, request, pk=None):
         pack = self.get_object()
         after = request.query_params.get("after")
@@ -212,6 +215,7 @@ class AudiencePackViewSet(_Base, viewsets.GenericViewSet):
         examples=[OpenApiExample("count", value={"channel": 1, "conditions": CONDITIONS_EXAMPLE}, request_only=True)],
     )
     @action(detail=False, methods=["post"], url_path="count")
+    @reads_from_replica
     def count(self, request):
         serializer = CountRequestSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
@@ -390,6 +394,7 @@ class BroadcastViewSet(_Base, viewsets.GenericViewSet):
 
     @extend_schema(responses=ReportSerializer, summary="Broadcast report (seed 003's counting rules)")
     @action(detail=True, methods=["get"])
+    @reads_from_replica
     def report(self, request, pk=None):
         broadcast = self.get_object()
         data = services.report(broadcast)

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import team_required
 from cdp.models import AttributeValue, Channel, Contact, CustomAttribute, Customer, Tag
 from core.params import parse_id
+from core.replica import reads_from_replica
 from messaging.models import ChatbotModule, WhatsAppTemplate
 
 from . import builder, services
@@ -143,6 +144,7 @@ def _posted_audience(request):
 
 @require_POST
 @team_required("audiences.manage")
+@reads_from_replica
 def count(request):
     """HTMX "update count": the live count of the conditions on the form."""
     channel, tree = _posted_audience(request)
@@ -162,6 +164,7 @@ def count(request):
 
 @require_POST
 @team_required("audiences.manage")
+@reads_from_replica
 def preview(request):
     """HTMX "view list": the first 50 matching contacts."""
     channel, tree = _posted_audience(request)
@@ -301,6 +304,7 @@ class BroadcastFormError(Exception):
 
 
 @team_required("broadcasts.manage")
+@reads_from_replica
 def broadcast_detail(request, pk):
     broadcast = get_object_or_404(Broadcast.objects.for_team(request.team).select_related("pack", "channel"), pk=pk)
     report = services.report(broadcast) if broadcast.status in (BroadcastStatus.SENDING, BroadcastStatus.SENT) else None

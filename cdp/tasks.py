@@ -34,6 +34,14 @@ def resume_stalled_imports():
 SCHEDULES = [("cdp: stalled imports", "cdp.tasks.resume_stalled_imports")]
 
 
+def maintain_event_partitions():
+    """Daily (heavy cluster): the event log's next months' partitions, then the teams' retention (cdp/partitions.py)."""
+    from . import partitions
+
+    return partitions.maintain()
+
+
 def ensure_schedules(**kwargs):
     for name, func in SCHEDULES:
         queues.ensure_schedule(name, func)
+    queues.ensure_schedule("cdp: event log partitions", "cdp.tasks.maintain_event_partitions", schedule_type="D")

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import team_required
 from accounts.views import module_pending
 from core.params import parse_signed
+from core.replica import reads_from_replica
 
 from . import exports, imports, presenters, quota
 from .filters import CustomerFilter, keyset_page
@@ -359,6 +360,7 @@ def import_errors(request, pk):
 
 @require_GET
 @team_required("customers.export")
+@reads_from_replica
 def export(request):
     customer_filter = CustomerFilter(request.GET, team=request.team)
     if not customer_filter.is_valid():

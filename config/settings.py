@@ -102,6 +102,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.console",
+                "core.replica.context",
             ],
             "builtins": ["accounts.templatetags.console"],
         },
@@ -129,6 +130,21 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 if IS_POSTGRES:
     # JIT compilation costs ~0.5 s per audience/analytics query at a million rows and buys nothing here.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+
+# Read replica (core/replica.py): optional; views wrapped in reads_from_replica read there while it lags at most
+# DATABASE_REPLICA_MAX_LAG_SECONDS. In tests it mirrors the default database (the standby replicates it).
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL")
+DATABASE_REPLICA_MAX_LAG_SECONDS = float(env("DATABASE_REPLICA_MAX_LAG_SECONDS", "30"))
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL, conn_max_age=DATABASES["default"]["CONN_MAX_AGE"], conn_health_checks=True
+    )
+    DATABASES["replica"]["OPTIONS"] = {**DATABASES["default"].get("OPTIONS", {}), "connect_timeout": 3}
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1, "core.replica.ReplicaMiddleware"
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour now; silences the transitional warning
@@ -180,6 +196,7 @@ HEAVY_TASKS = [
     "cdp.tasks.resume_import",
     "cdp.tasks.resume_stalled_imports",
     "cdp.tasks.refresh_quota",
+    "cdp.tasks.maintain_event_partitions",
     "journeys.tasks.refresh_rollups",
     "billing.tasks.send_due_monthly_bills",
 ]

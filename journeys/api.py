@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from accounts.api_base import TeamScopedViewSet
 from core.params import parse_id
+from core.replica import reads_from_replica
 
 from . import services, stats
 from .graph import NODE_TYPES
@@ -340,6 +341,7 @@ class JourneyViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMo
         tags=["journeys"],
     )
     @action(detail=True, methods=["get"])
+    @reads_from_replica
     def statistics(self, request, pk=None):
         journey = self.get_object()
         version = None

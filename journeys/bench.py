@@ -27,7 +27,10 @@ from cdp.models import Channel, Contact, Customer
 from core.benchmarks import benchmark, figure
 from messaging.models import ChatbotModule
 
-from . import bench_reliability  # noqa: F401 - registers `bench reliability`
+from . import (
+    bench_reliability,  # noqa: F401 - registers `bench reliability`
+    bench_workers,  # noqa: F401 - registers `bench workers_scale`
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -160,8 +160,10 @@ class Enrollment(TeamOwned):
     version = models.ForeignKey(JourneyVersion, on_delete=models.CASCADE, related_name="enrollments")
     customer = models.ForeignKey("cdp.Customer", on_delete=models.CASCADE, related_name="+")
     contact = models.ForeignKey("cdp.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # No database constraint: the event log is partitioned by month (its key is (id, occurred_at)) and old months
+    # are dropped by retention (cdp/partitions.py); the id stays as the idempotency key of the trigger.
     trigger_event = models.ForeignKey(
-        "cdp.CustomerEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "cdp.CustomerEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
     )
     node = models.CharField(max_length=40, blank=True)
     state = models.CharField(max_length=12, choices=EnrollmentState.choices, default=EnrollmentState.ACTIVE)

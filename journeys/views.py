@@ -19,6 +19,7 @@ from audiences.models import AudiencePack
 from audiences.views import builder_context as condition_builder_context
 from cdp.models import Channel, CustomAttribute, Customer, Tag
 from core.params import parse_id
+from core.replica import reads_from_replica
 from messaging.models import ChatbotModule, WhatsAppTemplate
 
 from . import forms, services, stats
@@ -366,6 +367,7 @@ def move(request, pk):
 
 
 @team_required(PERM)
+@reads_from_replica
 def statistics(request, pk):
     journey = _journey(request, pk)
     versions = list(journey.versions.all())

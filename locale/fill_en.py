@@ -252,6 +252,9 @@ EN = {
     "最近傳送": "Recent deliveries",
     "最後回應": "Last response",
     "尚無傳送紀錄。": "No deliveries yet.",
+    # Scale-out: retention and the replica's freshness line
+    "事件紀錄保留月數": "Event log retention (months)",
+    "資料時間：%(as_of)s（讀取副本，延遲 %(lag)s 秒）": "Data as of %(as_of)s (read replica, %(lag)s s behind)",
     # Points ledger (社群點數)
     "允許點數餘額為負": "Allow negative points balances",
     "關閉時，扣點後餘額不可低於 0。": "When off, a deduction never takes a balance below 0.",

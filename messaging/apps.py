@@ -16,6 +16,7 @@ class MessagingConfig(AppConfig):
 
         from cdp.models import Channel  # in ready(): apps.py is imported before any app's models are loaded
 
+        from . import health  # noqa: F401 - registers its /healthz figure
         from .services.channel_cache import forget_channel
 
         post_save.connect(forget_channel, sender=Channel, dispatch_uid="messaging.forget_channel.save")

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.decorators import team_required
 from cdp.models import Channel, Contact, Customer
+from core.replica import reads_from_replica
 
 from . import forms
 from .models import ChannelState, ChatbotModule, InboundMessage, KeywordRule, ModuleType, WhatsAppTemplate
@@ -164,6 +165,7 @@ def conversation(request, contact_id):
 
 
 @team_required("conversations.export")
+@reads_from_replica
 def conversation_export(request):
     form = forms.ExportForm(request.GET)
     if not form.is_valid():

@@ -79,6 +79,9 @@ class TestHealthz:
             "database": "ok",
             "worker": "no heartbeat",
             "handoff_backlog_seconds": {},
+            "oldest_webhook_event_age_seconds": 0.0,
+            "queue_depth": 0,
+            "queue_depth_by_cluster": {"socialcdp": 0, "socialcdp-heavy": 0},
         }
 
     def test_ok_with_fresh_heartbeat(self, client):
