@@ -205,6 +205,7 @@ class InboxFilterForm(forms.Form):
             kind__in=[kind for kind, _label in MESSAGING_KINDS]
         )
         self.fields["channel"].empty_label = _("所有渠道")
+        self.fields["channel"].label_from_instance = lambda channel: channel.name
         self.fields["q"].widget.attrs.update({"placeholder": _("搜尋名稱、電話或訊息"), "type": "search"})
 
     def filters(self):

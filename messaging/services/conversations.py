@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Membership
 from cdp.models import Contact
+from cdp.presenters import CHANNEL_SHORT
 from core.csv_lines import BOM, CsvLines
 from core.errors import ServiceError
 
@@ -216,6 +217,7 @@ def inbox_rows(team, *, q="", channel=None, unread=False, assignee=None, user=No
         rows.append(
             {
                 "contact": contact,
+                "channel_short": CHANNEL_SHORT.get(contact.channel.kind, contact.channel.get_kind_display()),
                 "last": row["last"],
                 "last_item": last,
                 "snippet": snippet(last) if last else "",
