@@ -56,7 +56,8 @@ def test_the_list_shows_last_message_snippet_unread_state_and_filters(console, t
 
     html = _rows(console)
     assert html.index("王小明") < html.index("Ben Chen")  # most recent first
-    assert "輪播訊息: 春季新品" in html and "[輪播]" not in html  # the snippet is the last message, never a stored label
+    # The snippet is the last message, never a stored label.
+    assert "輪播訊息: 春季新品" in html and "[輪播]" not in html
     assert "運費多少" in html
     assert html.count('data-unread="1"') == 2
 
