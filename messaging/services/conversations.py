@@ -47,8 +47,8 @@ INBOUND_KIND_LABELS = {
 
 # The status ticks of an outgoing bubble: (symbol, css class).
 STATUS_TICKS = {
-    OutboundStatus.QUEUED: ("🕓", "tick-wait"),
-    OutboundStatus.SENDING: ("🕓", "tick-wait"),
+    OutboundStatus.QUEUED: ("○", "tick-wait"),
+    OutboundStatus.SENDING: ("○", "tick-wait"),
     OutboundStatus.SENT: ("✓", "tick-sent"),
     OutboundStatus.DELIVERED: ("✓✓", "tick-delivered"),
     OutboundStatus.READ: ("✓✓", "tick-read"),

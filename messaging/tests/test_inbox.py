@@ -257,3 +257,20 @@ def test_settings_links_to_channels_and_unbuilt_modules_say_coming_soon(console,
     assert 'data-testid="settings-channels"' in html and f'href="{reverse("messaging:index")}"' in html
     omnilink = html[html.index('data-menu="omnilink"') :]
     assert omnilink.index("即將推出") < omnilink.index("</a>")
+
+
+def test_the_demo_fills_the_inbox_and_reruns_cleanly(console, team, owner):
+    import random
+
+    from messaging import demo
+
+    channel = ChannelFactory(team=team, kind="line")
+    for _n in range(6):
+        ContactFactory(channel=channel)
+    for _run in range(2):
+        demo.seed(team, random.Random(7), now=timezone.now())
+    assert Conversation.objects.filter(team=team).count() == 6
+    assert InboundMessage.objects.filter(team=team).values("contact").distinct().count() == 6
+    html = _rows(console)
+    assert html.count('data-testid="conversation-row"') == 6
+    assert 'data-unread="1"' in html or 'data-unread="0"' in html
