@@ -140,15 +140,25 @@ def _inbox_context(request, selected=None):
         user=request.user,
     )
     query = request.GET.copy()
-    for key in ("pane", "selected"):
+    for key in ("pane", "selected", "since"):
         query.pop(key, None)
     selected_id = selected.pk if selected else request.GET.get("selected", "")
+    newest = conversations.newest_message_at(request.team)
     return {
         "filter_form": filter_form,
         "rows": rows,
         "selected_id": str(selected_id or ""),
         "filter_query": query.urlencode(),
+        "since": newest.isoformat() if newest else "",
     }
+
+
+def _parse_since(value):
+    try:
+        since = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return since if since.tzinfo else None
 
 
 def _inbox_page(request, context):
@@ -168,9 +178,12 @@ def _inbox_page(request, context):
 @team_required("conversations.view")
 def conversation_list(request):
     """The inbox with no conversation open; `?pane=list` (htmx: filters and polling) answers the list pane only."""
-    context = _inbox_context(request)
     if request.htmx and request.GET.get("pane") == "list":
-        return render(request, "messaging/inbox.html#inbox-list", context)
+        since = _parse_since(request.GET.get("since", ""))
+        if since is not None and not conversations.has_new_messages(request.team, since):
+            return HttpResponse(status=204)  # a poll with nothing new: htmx keeps the list as it is
+        return render(request, "messaging/inbox.html#inbox-list", _inbox_context(request))
+    context = _inbox_context(request)
     return _inbox_page(request, context)
 
 

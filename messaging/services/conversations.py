@@ -155,6 +155,47 @@ def snippet(item):
 INBOX_PAGE = 50
 
 
+RECENT_SCAN = 5000
+
+
+def _latest_by_group(messages, *, unread, limit):
+    latest = messages.values("contact_id").annotate(last=Max("occurred_at"))
+    if unread:
+        latest = latest.filter(
+            Q(contact__conversation__last_read_at__isnull=True) | Q(last__gt=F("contact__conversation__last_read_at"))
+        )
+    return list(latest.order_by("-last")[:limit])
+
+
+def _latest_by_scan(messages, *, limit):
+    """The contacts who wrote last, from the newest RECENT_SCAN messages (the (team, occurred_at) index): the first
+    `limit` distinct contacts there are the answer. Only when those messages hold fewer contacts and there are more
+    messages does it fall back to a GROUP BY over all of them (1.4 s at 1M messages on PostgreSQL)."""
+    seen, scanned, newest = {}, 0, messages.order_by("-occurred_at", "-pk").values_list("contact_id", "occurred_at")
+    first = min(limit * 4, RECENT_SCAN)
+    for start, stop in ((0, first), (first, RECENT_SCAN)):
+        chunk = list(newest[start:stop])
+        scanned += len(chunk)
+        for contact_id, at in chunk:
+            seen.setdefault(contact_id, at)
+            if len(seen) == limit:
+                return [{"contact_id": contact_id, "last": at} for contact_id, at in seen.items()]
+        if len(chunk) < stop - start:
+            break
+    if scanned == RECENT_SCAN:
+        return _latest_by_group(messages, unread=False, limit=limit)
+    return [{"contact_id": contact_id, "last": at} for contact_id, at in seen.items()]
+
+
+def newest_message_at(team):
+    """When the team's newest customer message was sent (None: none yet): the inbox list's polls compare it."""
+    return InboundMessage.objects.for_team(team).aggregate(last=Max("occurred_at"))["last"]
+
+
+def has_new_messages(team, since):
+    return InboundMessage.objects.for_team(team).filter(occurred_at__gt=since).exists()
+
+
 def inbox_rows(team, *, q="", channel=None, unread=False, assignee=None, user=None, limit=INBOX_PAGE):
     """The inbox list: contacts who wrote to the team, most recent first, each with its last message (in or out),
     unread state and assignee. `assignee`: "me", "none" or None (everyone). A fixed number of queries."""
@@ -177,12 +218,10 @@ def inbox_rows(team, *, q="", channel=None, unread=False, assignee=None, user=No
         messages = messages.filter(
             Q(contact__conversation__isnull=True) | Q(contact__conversation__assignee__isnull=True)
         )
-    latest = messages.values("contact_id").annotate(last=Max("occurred_at"))
-    if unread:
-        latest = latest.filter(
-            Q(contact__conversation__last_read_at__isnull=True) | Q(last__gt=F("contact__conversation__last_read_at"))
-        )
-    latest = list(latest.order_by("-last")[:limit])
+    if q or unread or assignee:
+        latest = _latest_by_group(messages, unread=unread, limit=limit)
+    else:
+        latest = _latest_by_scan(messages, limit=limit)
     ids = [row["contact_id"] for row in latest]
     last_in = InboundMessage.objects.filter(team=team, contact=OuterRef("pk")).order_by("-occurred_at", "-pk")
     last_out = OutboundMessage.objects.filter(team=team, contact=OuterRef("pk")).order_by("-created_at", "-pk")

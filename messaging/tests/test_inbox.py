@@ -2,6 +2,7 @@
 unread state, bubbles as the customer saw them, htmx polling, assignment records, team scoping."""
 
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from django.test import override_settings
@@ -84,6 +85,33 @@ def test_polling_brings_new_messages_without_a_reload(console, team):
     thread = console.get(reverse("messaging:conversation", args=[contact.pk]), HTTP_HX_REQUEST="true")
     assert "<html" not in thread.content.decode() and "第二則" in thread.content.decode()
     assert "第二則" in _rows(console, selected=contact.pk)
+
+
+def test_a_list_poll_with_nothing_new_answers_204(console, team):
+    contact = ContactFactory(channel=ChannelFactory(team=team, kind="line"))
+    first = _wrote(contact, "第一則", minutes_ago=3)
+    html = _rows(console)
+    since = first.occurred_at.isoformat()
+    assert f"since={quote(since)}" in html  # the poll carries the newest message time it has shown
+    url = reverse("messaging:conversations")
+    poll = {"pane": "list", "since": since}
+    assert console.get(url, poll, HTTP_HX_REQUEST="true").status_code == 204
+    _wrote(contact, "第二則")
+    response = console.get(url, poll, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "第二則" in response.content.decode()
+    assert console.get(url, {**poll, "since": "garbage"}, HTTP_HX_REQUEST="true").status_code == 200
+
+
+def test_the_list_reads_recent_messages_first_and_falls_back_past_the_scan(console, team, monkeypatch):
+    channel = ChannelFactory(team=team, kind="line")
+    chatty, quiet = ContactFactory(channel=channel), ContactFactory(channel=channel)
+    _wrote(quiet, "older", minutes_ago=60)
+    for n in range(8):
+        _wrote(chatty, f"m{n}", minutes_ago=n)
+    monkeypatch.setattr(conversations, "RECENT_SCAN", 5)  # the newest 5 messages hold only `chatty`
+    rows = conversations.inbox_rows(team)
+    assert [row["contact"] for row in rows] == [chatty, quiet]
+    assert [row["contact"] for row in conversations.inbox_rows(team, limit=1)] == [chatty]
 
 
 def test_bubbles_render_modules_templates_and_media_never_raw_labels(console, team):
