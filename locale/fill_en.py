@@ -262,6 +262,15 @@ EN = {
     "以團隊幣別計算，例如 100 表示每 100 元得 1 點；留白表示結帳不自動給點。": (
         "In the team's currency, e.g. 100 gives 1 point per 100 spent; empty: checkouts earn no points."
     ),
+    # carried from inbox
+    "即將推出": "Coming soon",
+    "訊息": "Messaging",
+    "對話收件匣": "Inbox",
+    "渠道": "Channels",
+    "關鍵字自動回覆": "Keyword rules",
+    "機器人模組": "Chatbot modules",
+    # carried from inbox
+    'LINE、Facebook、Instagram、WhatsApp 與簡訊渠道，請到 <a href="%(channels_url)s">訊息 › 渠道</a> 連結並取得 Webhook URL。': 'Connect LINE, Facebook, Instagram, WhatsApp and SMS channels and get their webhook URLs under <a href="%(channels_url)s">Messaging › Channels</a>.',  # noqa: E501
 }
 
 

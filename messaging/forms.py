@@ -7,6 +7,7 @@ from cdp.models import Channel, ChannelKind
 from cdp.services.channels import validate_credentials
 
 from .models import ChatbotModule, KeywordRule
+from .services.conversations import agent_label
 
 # The channel kinds the console's channel page connects and lists (web and WeChat have their own places).
 MESSAGING_KINDS = [
@@ -79,6 +80,17 @@ class ChannelForm(forms.Form):
     def credentials(self):
         data = self.cleaned_data
         return _credentials_of(data.get("kind"), data, data.get("external_id", ""))
+
+    def rows(self):
+        """(bound field, the kinds it belongs to as "line whatsapp", or "" for every kind): the page shows a
+        credential field only while its kind is chosen."""
+        kinds_of = {}
+        for kind, _label in MESSAGING_KINDS:
+            if credential_keys.external_id_key(kind):
+                kinds_of.setdefault("external_id", []).append(kind)
+            for key in credential_keys.keys(kind):
+                kinds_of.setdefault(key.name, []).append(kind)
+        return [(field, " ".join(kinds_of.get(field.name, []))) for field in self]
 
     def add_service_errors(self, exc):
         _add_service_errors(self, self.cleaned_data.get("kind"), exc)
@@ -173,3 +185,43 @@ class QuickSmsForm(forms.Form):
     text = forms.CharField(
         label=_("簡訊內容"), max_length=1000, widget=forms.Textarea(attrs={"rows": 3, "data-testid": "sms-text"})
     )
+
+
+class InboxFilterForm(forms.Form):
+    """The inbox list's search and filters (GET); bad values are dropped, never an error page."""
+
+    q = forms.CharField(label=_("搜尋"), required=False, max_length=100)
+    channel = forms.ModelChoiceField(label=_("渠道"), queryset=Channel.objects.none(), required=False)
+    unread = forms.BooleanField(label=_("只看未讀"), required=False)
+    assignee = forms.ChoiceField(
+        label=_("負責人"),
+        required=False,
+        choices=[("", _("所有負責人")), ("me", _("指派給我")), ("none", _("未指派"))],
+    )
+
+    def __init__(self, *args, team=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].queryset = Channel.objects.for_team(team).filter(
+            kind__in=[kind for kind, _label in MESSAGING_KINDS]
+        )
+        self.fields["channel"].empty_label = _("所有渠道")
+        self.fields["channel"].label_from_instance = lambda channel: channel.name
+        self.fields["q"].widget.attrs.update({"placeholder": _("搜尋名稱、電話或訊息"), "type": "search"})
+
+    def filters(self):
+        self.is_valid()  # a field with a bad value is left out of cleaned_data, i.e. not filtered on
+        return {key: self.cleaned_data.get(key) for key in self.fields}
+
+
+class AssignForm(forms.Form):
+    """Assign a conversation: one of the team's agents, or nobody."""
+
+    assignee = forms.ChoiceField(label=_("負責人"), required=False)
+
+    def __init__(self, *args, agents=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.agents = {str(user.pk): user for user in agents}
+        self.fields["assignee"].choices = [("", _("未指派"))] + [(pk, agent_label(u)) for pk, u in self.agents.items()]
+
+    def chosen(self):
+        return self.agents.get(self.cleaned_data.get("assignee") or "")

@@ -6,6 +6,7 @@ platform's event timestamps; outbound times are when the platform accepted / rep
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -369,3 +370,40 @@ class PhoneBindingCode(TeamOwned):
             models.Index(fields=["team", "contact", "created_at"], name="phonecode_team_contact"),
             models.Index(fields=["team", "phone", "created_at"], name="phonecode_team_phone"),
         ]
+
+
+class Conversation(TeamOwned):
+    """The inbox state of one contact's conversation: who it is assigned to and when the team last read it
+    (inbound messages after `last_read_at` are unread). Created on first use; a contact without a row is
+    unassigned and unread."""
+
+    contact = models.OneToOneField("cdp.Contact", on_delete=models.CASCADE, related_name="conversation")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assigned_at = models.DateTimeField(_("指派時間"), null=True, blank=True)
+    last_read_at = models.DateTimeField(_("最後讀取時間"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("對話")
+        verbose_name_plural = _("對話")
+        constraints = [models.UniqueConstraint(fields=["team", "contact"], name="conversation_unique_contact")]
+        indexes = [models.Index(fields=["team", "assignee"], name="conversation_team_assignee")]
+
+
+class ConversationAssignment(TeamOwned):
+    """The record of every (re)assignment: who assigned the conversation to whom (None: unassigned), when."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="assignments")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("時間"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("對話指派紀錄")
+        verbose_name_plural = _("對話指派紀錄")
+        indexes = [models.Index(fields=["team", "conversation", "created_at"], name="convassign_team_conv_time")]

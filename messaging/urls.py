@@ -12,6 +12,7 @@ urlpatterns = [
     path("conversations/", views.conversation_list, name="conversations"),
     path("conversations/export.csv", views.conversation_export, name="conversation-export"),
     path("conversations/<int:contact_id>/", views.conversation, name="conversation"),
+    path("conversations/<int:contact_id>/assign/", views.conversation_assign, name="conversation-assign"),
     path("sms/quick/<int:contact_id>/", views.quick_sms, name="quick-sms"),
     path("sms/quick/customer/<int:customer_id>/", views.quick_sms_customer, name="quick-sms-customer"),
     path("keywords/", views.keyword_list, name="keywords"),

@@ -6,19 +6,21 @@ from datetime import datetime, time, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Max
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import team_required
+from cdp import presenters as cdp_presenters
 from cdp.models import Channel, Contact, Customer
+from core.errors import ServiceError
 from core.replica import reads_from_replica
 
 from . import forms
-from .models import ChannelState, ChatbotModule, InboundMessage, KeywordRule, ModuleType, WhatsAppTemplate
+from .models import ChannelState, ChatbotModule, KeywordRule, ModuleType, WhatsAppTemplate
 from .module_forms import ModuleForm
 from .services import channels as channel_service
 from .services import conversations, keywords
@@ -52,11 +54,22 @@ def index(request):
             else:
                 messages.success(request, _("已連結渠道，請將 Webhook URL 貼到平台設定。"))
                 return redirect("messaging:channel", channel.pk)
-    rows = _channels(request).order_by("kind", "name")
+    # Every channel of the team is listed; the messaging kinds link to their settings and carry a webhook URL.
+    rows = Channel.objects.for_team(request.team).order_by("kind", "name")
     states = {s.channel_id: s for s in ChannelState.objects.for_team(request.team)}
-    items = [{"channel": c, "state": states.get(c.pk), "webhook_url": channel_service.webhook_url(c)} for c in rows]
+    managed = {kind for kind, _label in forms.MESSAGING_KINDS}
+    items = [
+        {
+            "channel": c,
+            "state": states.get(c.pk),
+            "webhook_url": channel_service.webhook_url(c),
+            "managed": c.kind in managed,
+        }
+        for c in rows
+    ]
     can_manage = request.membership.has_perm("channels.manage")
-    context = {"section": "settings", "items": items, "form": form, "can_manage": can_manage}
+    context = {"section": "messaging", "subsection": "channels", "items": items, "form": form, "can_manage": can_manage}
+    context["kinds"] = forms.MESSAGING_KINDS
     return render(request, "messaging/channels.html", context, status=400 if form.errors else 200)
 
 
@@ -73,7 +86,8 @@ def channel_detail(request, pk):
             messages.success(request, _("已更新憑證。"))
             return redirect("messaging:channel", channel.pk)
     context = {
-        "section": "settings",
+        "section": "messaging",
+        "subsection": "channels",
         "channel": channel,
         "state": ChannelState.objects.filter(channel=channel).first(),
         "webhook_url": channel_service.webhook_url(channel),
@@ -114,54 +128,134 @@ def channel_sync_templates(request, pk):
     return redirect("messaging:channel", channel.pk)
 
 
+def _inbox_context(request, selected=None):
+    """The list pane: search, channel / unread / assignee filters, and the rows (see conversations.inbox_rows)."""
+    filter_form = forms.InboxFilterForm(request.GET or None, team=request.team)
+    found = filter_form.filters() if request.GET else {}
+    rows = conversations.inbox_rows(
+        request.team,
+        q=(found.get("q") or "").strip(),
+        channel=found.get("channel"),
+        unread=bool(found.get("unread")),
+        assignee=found.get("assignee") or None,
+        user=request.user,
+    )
+    query = request.GET.copy()
+    for key in ("pane", "selected", "since"):
+        query.pop(key, None)
+    selected_id = selected.pk if selected else request.GET.get("selected", "")
+    newest = conversations.newest_message_at(request.team)
+    return {
+        "filter_form": filter_form,
+        "rows": rows,
+        "selected_id": str(selected_id or ""),
+        "filter_query": query.urlencode(),
+        "since": newest.isoformat() if newest else "",
+    }
+
+
+def _parse_since(value):
+    try:
+        since = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return since if since.tzinfo else None
+
+
+def _inbox_page(request, context):
+    context.update(
+        {
+            "section": "messaging",
+            "subsection": "conversations",
+            "export_form": forms.ExportForm(
+                initial={"start": timezone.localdate() - timedelta(days=30), "end": timezone.localdate()}
+            ),
+            "can_export": request.membership.has_perm("conversations.export"),
+        }
+    )
+    return render(request, "messaging/inbox.html", context, status=context.pop("status", 200))
+
+
 @team_required("conversations.view")
 def conversation_list(request):
-    latest = (
-        InboundMessage.objects.for_team(request.team)
-        .values("contact_id")
-        .annotate(last=Max("occurred_at"))
-        .order_by("-last")[:50]
-    )
-    last_by_contact = {row["contact_id"]: row["last"] for row in latest}
-    contacts = Contact.objects.for_team(request.team).filter(pk__in=last_by_contact).select_related("channel")
-    rows = sorted(
-        ({"contact": c, "last": last_by_contact[c.pk]} for c in contacts), key=lambda r: r["last"], reverse=True
-    )
-    export_form = forms.ExportForm(
-        initial={"start": timezone.localdate() - timedelta(days=30), "end": timezone.localdate()}
-    )
-    context = {
-        "section": "customers",
-        "rows": rows,
-        "export_form": export_form,
-        "can_export": request.membership.has_perm("conversations.export"),
+    """The inbox with no conversation open; `?pane=list` (htmx: filters and polling) answers the list pane only."""
+    if request.htmx and request.GET.get("pane") == "list":
+        since = _parse_since(request.GET.get("since", ""))
+        if since is not None and not conversations.has_new_messages(request.team, since):
+            return HttpResponse(status=204)  # a poll with nothing new: htmx keeps the list as it is
+        return render(request, "messaging/inbox.html#inbox-list", _inbox_context(request))
+    context = _inbox_context(request)
+    return _inbox_page(request, context)
+
+
+def _thread_context(request, contact, form=None, assign_form=None):
+    agents = conversations.team_agents(request.team)
+    conversation = conversations.conversation_of(contact)
+    customer = contact.customer
+    return {
+        "contact": contact,
+        "conversation": conversation,
+        "customer": customer,
+        "tags": cdp_presenters.customer_tags(request.team, customer),
+        "items": conversations.timeline(contact),
+        "form": form or forms.ReplyForm(),
+        "assign_form": assign_form
+        or forms.AssignForm(initial={"assignee": conversation.assignee_id or ""}, agents=agents),
+        "assignments": conversations.assignment_history(contact),
+        "assignee_label": conversations.agent_label(conversation.assignee),
+        "can_reply": request.membership.has_perm("conversations.reply"),
+        "can_sms": request.membership.has_perm("sms.send"),
     }
-    return render(request, "messaging/conversations.html", context)
+
+
+def _contact_of(request, contact_id):
+    return get_object_or_404(
+        Contact.objects.for_team(request.team).select_related("channel", "customer"), pk=contact_id
+    )
 
 
 @team_required("conversations.view")
 def conversation(request, contact_id):
-    contact = get_object_or_404(
-        Contact.objects.for_team(request.team).select_related("channel", "customer"), pk=contact_id
-    )
+    """The inbox with one conversation open. Viewing it (and its htmx polling) marks it read."""
+    contact = _contact_of(request, contact_id)
     form = forms.ReplyForm(request.POST or None)
     if request.method == "POST":
         if not request.membership.has_perm("conversations.reply"):
             return HttpResponse(status=403)
         if form.is_valid():
             conversations.agent_reply(contact=contact, text=form.cleaned_data["text"], user=request.user)
-            return redirect("messaging:conversation", contact.pk)
-    context = {
-        "section": "customers",
-        "contact": contact,
-        "items": conversations.timeline(contact),
-        "form": form,
-        "can_reply": request.membership.has_perm("conversations.reply"),
-        "can_sms": request.membership.has_perm("sms.send"),
-    }
-    if request.htmx:
-        return render(request, "messaging/conversation.html#timeline", context)
-    return render(request, "messaging/conversation.html", context, status=400 if form.errors else 200)
+            url = reverse("messaging:conversation", args=[contact.pk])
+            query = request.GET.urlencode()
+            return redirect(f"{url}?{query}" if query else url)
+    conversations.mark_read(contact)
+    if request.htmx and request.method == "GET":
+        items = conversations.timeline(contact)
+        return render(request, "messaging/inbox.html#timeline", {"contact": contact, "items": items})
+    context = _inbox_context(request, selected=contact)
+    context.update(_thread_context(request, contact, form=form))
+    context["status"] = 400 if form.errors else 200
+    return _inbox_page(request, context)
+
+
+@require_POST
+@team_required("conversations.reply")
+def conversation_assign(request, contact_id):
+    """Assign the conversation to an agent (or nobody); recorded with who assigned it and when."""
+    contact = _contact_of(request, contact_id)
+    form = forms.AssignForm(request.POST, agents=conversations.team_agents(request.team))
+    status = 200
+    if form.is_valid():
+        try:
+            conversations.assign(contact, form.chosen(), by=request.user)
+        except ServiceError as exc:
+            form.add_error("assignee", exc.messages[0])
+    if form.errors:
+        status = 400
+    elif not request.htmx:
+        messages.success(request, _("已更新負責人。"))
+        return redirect("messaging:conversation", contact.pk)
+    context = _thread_context(request, contact, assign_form=form if form.errors else None)
+    return render(request, "messaging/inbox.html#assign", context, status=status)
 
 
 @team_required("conversations.export")
@@ -188,7 +282,12 @@ def keyword_list(request):
         rule = keywords.save_rule(form, request.team)
         messages.success(request, _("已建立規則。"))
         return redirect("messaging:keyword", rule.pk)
-    context = {"section": "settings", "rules": keywords.rules_for_team(request.team), "form": form}
+    context = {
+        "section": "messaging",
+        "subsection": "keywords",
+        "rules": keywords.rules_for_team(request.team),
+        "form": form,
+    }
     return render(request, "messaging/keywords.html", context, status=400 if form.errors else 200)
 
 
@@ -203,7 +302,8 @@ def keyword_detail(request, pk):
     link = keywords.join_link(rule)
     joins = Contact.objects.for_team(request.team).filter(source="keyword", source_detail=f"rule:{rule.pk}").count()
     context = {
-        "section": "settings",
+        "section": "messaging",
+        "subsection": "keywords",
         "rule": rule,
         "form": form,
         "link": link,
@@ -228,7 +328,7 @@ MODULE_PERMISSION = "journeys.manage"  # as the chatbot-modules API
 @team_required(MODULE_PERMISSION)
 def module_list(request):
     modules = ChatbotModule.objects.for_team(request.team).alive()
-    context = {"section": "journeys", "modules": modules, "types": ModuleType.choices}
+    context = {"section": "messaging", "subsection": "modules", "modules": modules, "types": ModuleType.choices}
     return render(request, "messaging/modules.html", context)
 
 
@@ -246,7 +346,8 @@ def _module_form_page(request, module_type, module=None):
         messages.success(request, _("已儲存機器人模組。"))
         return redirect("messaging:module", module.pk)
     context = {
-        "section": "journeys",
+        "section": "messaging",
+        "subsection": "modules",
         "form": form,
         "module": module,
         "module_type": module_type,
@@ -275,7 +376,9 @@ def module_delete(request, pk):
         template_service.delete_module(module)
         messages.success(request, _("已刪除機器人模組「%(name)s」。") % {"name": module.name})
         return redirect("messaging:modules")
-    return render(request, "messaging/module_delete.html", {"section": "journeys", "module": module})
+    return render(
+        request, "messaging/module_delete.html", {"section": "messaging", "subsection": "modules", "module": module}
+    )
 
 
 # --- 「LINE 通知快捷發送簡訊」 --------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0007_team_whatsapp_prepaid_price'),
+        ('accounts', '0009_team_points_per_order_amount'),
     ]
 
     operations = [

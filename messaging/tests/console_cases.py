@@ -12,7 +12,7 @@ def channel_urls(team):
     return {"pk": ChannelFactory(team=team, kind="whatsapp", is_sandbox=True).pk}
 
 
-@console_case("messaging:conversation")
+@console_case("messaging:conversation", "messaging:conversation-assign")
 def conversation_urls(team):
     return {"contact_id": ContactFactory(channel=ChannelFactory(team=team)).pk}
 
