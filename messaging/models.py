@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import TeamOwned, TeamQuerySet
+from cdp.encryption import EncryptedJSONField
 
 
 class ModuleType(models.TextChoices):
@@ -369,3 +370,18 @@ class PhoneBindingCode(TeamOwned):
             models.Index(fields=["team", "contact", "created_at"], name="phonecode_team_contact"),
             models.Index(fields=["team", "phone", "created_at"], name="phonecode_team_phone"),
         ]
+
+
+class WeChatAccessToken(TeamOwned):
+    """A WeChat channel's access token (cgi-bin/token, valid 7200 s), shared by every worker: one row per channel,
+    fetched under its row lock so concurrent senders make one fetch (messaging.services.wechat_tokens)."""
+
+    channel = models.ForeignKey("cdp.Channel", on_delete=models.CASCADE, related_name="+")
+    secret = EncryptedJSONField(default=dict, blank=True)  # {"access_token": ...}, encrypted at rest
+    expires_at = models.DateTimeField(null=True, blank=True)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("WeChat access token")
+        verbose_name_plural = _("WeChat access token")
+        constraints = [models.UniqueConstraint(fields=["team", "channel"], name="wechattoken_unique_team_channel")]
