@@ -315,6 +315,8 @@ class KeywordRule(TeamOwned):
     trigger_count = models.PositiveIntegerField(_("觸發次數"), default=0)
     last_triggered_at = models.DateTimeField(_("最後觸發時間"), null=True, blank=True)
     join_token = models.CharField(max_length=32, editable=False, blank=True)
+    # WeChat: the permanent QR code made for the scene "kw-<join_token>" (what the QR image encodes).
+    wechat_qr_url = models.CharField(max_length=300, editable=False, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -61,19 +61,38 @@ class WeChatTransport(Transport):
         response = self.request("POST", f"{self.base}{path}?{urlencode({'access_token': token})}", body=body)
         return token, response
 
+    def call(self, path, body):
+        """POST to the API with the shared token; an invalid-token answer refreshes it once and retries once.
+        Raises TokenFailure when no token can be had."""
+        token, response = self._post(path, body)
+        if response.status == 200 and response.json().get("errcode") in TOKEN_ERRORS:
+            _token, response = self._post(path, body, stale=token)
+        return response
+
     def send(self, *, recipient, payload, retry_key):
         if "template" in payload:
             path, body = "/cgi-bin/message/template/send", {"touser": recipient, **payload["template"]}
         else:
             path, body = "/cgi-bin/message/custom/send", {"touser": recipient, **payload["message"]}
         try:
-            token, response = self._post(path, body)
-            if response.status == 200 and response.json().get("errcode") in TOKEN_ERRORS:
-                _token, response = self._post(path, body, stale=token)  # refreshed once, then retried once
+            response = self.call(path, body)
         except TokenFailure as exc:
             kind = RETRYABLE if exc.errcode == "network" or exc.errcode in RETRYABLE_ERRORS else PERMANENT
             return SendResult.failure(kind, f"token:{exc.errcode}", exc.errmsg)
         return self._result(response)
+
+    def create_qr(self, scene):
+        """A permanent parametric QR code (QR_LIMIT_STR_SCENE): the URL the QR image encodes. Scanning it sends a
+        subscribe (EventKey "qrscene_<scene>") or SCAN (EventKey "<scene>") event. ConnectionError on failure."""
+        body = {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": scene}}}
+        try:
+            response = self.call("/cgi-bin/qrcode/create", body)
+        except TokenFailure as exc:
+            raise ConnectionError(f"WeChat {exc.errcode}: {exc.errmsg}") from exc
+        data = response.json()
+        if response.status != 200 or not data.get("url"):
+            raise ConnectionError(f"WeChat {data.get('errcode', response.status)}: {data.get('errmsg', '')}")
+        return data["url"]
 
     def _result(self, response):
         if response.status == 0:

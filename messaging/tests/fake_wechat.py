@@ -20,6 +20,7 @@ class FakeWeChat(FakePlatform):
         self.route("GET", "/cgi-bin/token", self._token)
         self.route("POST", "/cgi-bin/message/custom/send", self._send)
         self.route("POST", "/cgi-bin/message/template/send", self._send)
+        self.route("POST", "/cgi-bin/qrcode/create", self._qrcode)
 
     @staticmethod
     def params(request):
@@ -42,6 +43,13 @@ class FakeWeChat(FakePlatform):
         if request["path"].endswith("template/send"):
             return 200, {"errcode": 0, "errmsg": "ok", "msgid": 200228332}, {}
         return 200, {"errcode": 0, "errmsg": "ok"}, {}
+
+    def _qrcode(self, request):
+        if self.params(request).get("access_token") != self.current:
+            return 200, INVALID_TOKEN, {}
+        scene = request["json"]["action_info"]["scene"]["scene_str"]
+        ticket = f"gQH47joAAAAAAAAAASxodHRwOi8vd2VpeGluLnFxLmNvbS9xL{len(scene)}"
+        return 200, {"ticket": ticket, "expire_seconds": None, "url": f"http://weixin.qq.com/q/{scene}"}, {}
 
     def sends(self):
         return [r for r in self.requests if r["path"].startswith("/cgi-bin/message/") and r["status"] == 200]

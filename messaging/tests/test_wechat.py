@@ -328,3 +328,49 @@ def test_concurrent_workers_fetch_one_token(fake, team):
         t.join()
     assert not errors
     assert got == ["ACCESS_TOKEN_1"] * 6 and fake.tokens_issued == 1
+
+
+# ------------------------------------------------------------------------------------------------ console
+def test_console_connects_a_wechat_channel_and_shows_its_webhook(console, team):
+    data = {
+        "kind": "wechat",
+        "name": "WeChat 服務號",
+        "external_id": P.APP_ID,
+        "app_secret": P.APP_SECRET,
+        "token": P.TOKEN,
+        "encoding_aes_key": P.AES_KEY,
+    }
+    response = console.post("/messaging/", data)
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    from cdp.models import Channel
+
+    channel = Channel.objects.get(team=team, kind="wechat")
+    assert channel.external_id == P.APP_ID and channel.credentials["encoding_aes_key"] == P.AES_KEY
+    page = console.get(f"/messaging/channels/{channel.pk}/").content.decode()
+    assert f"/webhooks/wechat/{channel.pk}/" in page and 'data-testid="wechat-mode"' in page
+    assert "WeChat 服務號" in console.get("/messaging/").content.decode()
+    bad = console.post("/messaging/", {**data, "name": "x", "external_id": "wx-2", "encoding_aes_key": "short"})
+    assert bad.status_code == 400 and "EncodingAESKey" in bad.content.decode()
+
+
+def test_keyword_rule_gets_a_wechat_qr_code_whose_scan_is_the_keyword_source(client, console, fake, plain, team):
+    rule = KeywordRuleFactory(team=team, channel=plain, keywords=["會員"], reply_text="歡迎")
+    response = console.post(f"/messaging/keywords/{rule.pk}/wechat-qr/")
+    assert response.status_code == 302
+    rule.refresh_from_db()
+    assert rule.wechat_qr_url == f"http://weixin.qq.com/q/{keyword_scene(rule)}"
+    (create,) = [r for r in fake.requests if r["path"] == "/cgi-bin/qrcode/create"]
+    assert create["json"] == {
+        "action_name": "QR_LIMIT_STR_SCENE",
+        "action_info": {"scene": {"scene_str": keyword_scene(rule)}},
+    }
+    page = console.get(f"/messaging/keywords/{rule.pk}/").content.decode()
+    assert 'data-testid="qr"' in page and rule.wechat_qr_url in page
+    _ok(P.post(client, plain, P.event("subscribe", EventKey=f"qrscene_{keyword_scene(rule)}")))
+    assert Contact.objects.get(channel=plain).source_detail == f"rule:{rule.pk}"
+    assert "1" in console.get(f"/messaging/keywords/{rule.pk}/").content.decode()
+
+
+def test_keyword_rules_offer_wechat_channels(console, plain, team):
+    page = console.get("/messaging/keywords/").content.decode()
+    assert f'value="{plain.pk}"' in page
