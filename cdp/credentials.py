@@ -71,7 +71,7 @@ KEYS = {
     ChannelKind.WECHAT: (
         _account_id("app_id", _("AppID")),
         CredentialKey("app_secret", _("AppSecret"), required=True),
-        CredentialKey("token", _("Token（令牌）"), required=True),
+        CredentialKey("token", _("WeChat Token（令牌）"), required=True),
         CredentialKey("encoding_aes_key", _("EncodingAESKey（安全模式）")),
         CredentialKey("original_id", _("原始 ID（gh_...）"), secret=False, aliases=("external_id",)),
     ),
