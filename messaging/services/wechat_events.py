@@ -7,12 +7,13 @@
   as its keyword would; a subscribe through it does the same.
 - text / image / voice / video / location / link messages: conversation rows, keyword rules on text.
 - CLICK / VIEW menu events: customer interactions in the conversation (as LINE postbacks).
+- TEMPLATESENDJOBFINISH: a template message's outcome (`Status` "success" → delivered, "failed:…" → failed).
 """
 
 from cdp.models import Contact, ContactSource, SubscriptionStatus
 from cdp.services.contacts import block, follow
 
-from ..models import KeywordRule
+from ..models import KeywordRule, OutboundMessage, OutboundStatus
 from . import autoreply, wechat
 
 KEYWORD_SCENE_PREFIX = "kw-"
@@ -76,3 +77,15 @@ class WeChatEvents:
     def wechat_view(self, event, payload):
         contact = self._wechat_contact(event)
         self.customer_message(event, contact, kind="view", text=str(payload.get("EventKey") or ""))
+
+    def wechat_templatesendjobfinish(self, event, payload):
+        msg_id, status = str(payload.get("MsgID") or payload.get("MsgId") or ""), str(payload.get("Status") or "")
+        if not msg_id:
+            return
+        sent = OutboundMessage.objects.filter(channel_id=event.channel_id, provider_message_id=msg_id)
+        if status == "success":
+            sent.filter(delivered_at__isnull=True).exclude(status=OutboundStatus.FAILED).update(
+                status=OutboundStatus.DELIVERED, delivered_at=event.occurred_at
+            )
+        elif status:
+            sent.update(status=OutboundStatus.FAILED, error_code="template_send_failed", error_reason=status[:500])

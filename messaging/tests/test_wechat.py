@@ -374,3 +374,25 @@ def test_keyword_rule_gets_a_wechat_qr_code_whose_scan_is_the_keyword_source(cli
 def test_keyword_rules_offer_wechat_channels(console, plain, team):
     page = console.get("/messaging/keywords/").content.decode()
     assert f'value="{plain.pk}"' in page
+
+
+def test_a_customer_may_type_xml_like_text(client, plain):
+    _ok(P.post(client, plain, P.text("<!-- hi --> <!DOCTYPE 笑>", "7001")))
+    assert InboundMessage.objects.get().text == "<!-- hi --> <!DOCTYPE 笑>"
+
+
+def test_template_send_job_finish_marks_the_send(client, fake, plain, team):
+    contact = ContactFactory(team=team, channel=plain, external_id=P.OPENID)
+    content = {"type": "wechat_template", "template_id": "TPL", "data": {"first": "hi"}}
+    message = _send(team, plain, contact, content, "tpl-finish")
+    assert message.provider_message_id == "200228332"
+    finish = P.event("TEMPLATESENDJOBFINISH", MsgID=200228332, Status="success")
+    _ok(P.post(client, plain, finish))
+    message.refresh_from_db()
+    assert message.status == "delivered" and message.delivered_at is not None
+    other = _send(team, plain, contact, {**content, "data": {"first": "again"}}, "tpl-finish-2")
+    OutboundMessage.objects.filter(pk=other.pk).update(provider_message_id="200228333")
+    blocked = P.event("TEMPLATESENDJOBFINISH", at=P.now() + 1, MsgID=200228333, Status="failed:user block")
+    _ok(P.post(client, plain, blocked))
+    other.refresh_from_db()
+    assert other.status == "failed" and other.error_reason == "failed:user block"
