@@ -396,3 +396,15 @@ def test_template_send_job_finish_marks_the_send(client, fake, plain, team):
     _ok(P.post(client, plain, blocked))
     other.refresh_from_db()
     assert other.status == "failed" and other.error_reason == "failed:user block"
+
+
+def test_the_conversation_shows_wechat_messages_and_the_agent_reply_goes_out(client, console, fake, plain, team):
+    _ok(P.post(client, plain, P.text("請問有貨嗎", "8001")))
+    contact = Contact.objects.get(channel=plain)
+    assert f"/messaging/conversations/{contact.pk}/" in console.get("/messaging/conversations/").content.decode()
+    assert "請問有貨嗎" in console.get(f"/messaging/conversations/{contact.pk}/").content.decode()
+    response = console.post(f"/messaging/conversations/{contact.pk}/", {"text": "有的"})
+    assert response.status_code in (200, 302)
+    outbox.dispatch()
+    (send,) = fake.sends()
+    assert send["json"] == {"touser": P.OPENID, "msgtype": "text", "text": {"content": "有的"}}
