@@ -10,10 +10,10 @@ from django.conf import settings
 
 REDACTED = "[redacted]"
 # Key names that hold a credential: every secret key of cdp.credentials matches (a test checks it).
-SENSITIVE_NAME = re.compile(r"(?i)(token|secret|password|passwd|api[_-]?key|signature)")
+SENSITIVE_NAME = re.compile(r"(?i)(token|secret|password|passwd|api[_-]?key|aes[_-]?key|signature)")
 _KEY_VALUE = re.compile(
     r"""(?ix)
-    (\b[\w.-]*(?:token|secret|password|passwd|api[_-]?key|signature)[\w.-]*   # the key name
+    (\b[\w.-]*(?:token|secret|password|passwd|api[_-]?key|aes[_-]?key|signature)[\w.-]*   # the key name
      ["']?\s*[=:]\s*["']?)                                                   # = or : and an opening quote
     (?!\[redacted\])([^"'&\s,;}\]]+)                                         # the value
     """

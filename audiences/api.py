@@ -233,7 +233,8 @@ class AudiencePackViewSet(_Base, viewsets.GenericViewSet):
     {
         "type": "object",
         "description": 'Outbox content: {"type": "module", "module_id": N} or '
-        '{"type": "whatsapp_template", "template_id": N, "parameters": ["..."]}',
+        '{"type": "whatsapp_template", "template_id": N, "parameters": ["..."]} or (WeChat) '
+        '{"type": "wechat_template", "template_id": "...", "data": {"first": "..."}, "url": "https://..."}',
     }
 )
 class ContentField(serializers.JSONField):

@@ -16,8 +16,15 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Team, TeamOwned, TeamQuerySet
 from cdp.models import Channel, ChannelKind, Contact
 
-PACK_CHANNEL_KINDS = (ChannelKind.LINE, ChannelKind.FACEBOOK, ChannelKind.INSTAGRAM, ChannelKind.WHATSAPP)
-BROADCAST_CHANNEL_KINDS = (ChannelKind.LINE, ChannelKind.FACEBOOK, ChannelKind.WHATSAPP)
+PACK_CHANNEL_KINDS = (
+    ChannelKind.LINE,
+    ChannelKind.FACEBOOK,
+    ChannelKind.INSTAGRAM,
+    ChannelKind.WHATSAPP,
+    ChannelKind.WECHAT,
+)
+# WeChat broadcasts are template messages (wechat_template): outside the 48-hour window nothing else can be sent.
+BROADCAST_CHANNEL_KINDS = (ChannelKind.LINE, ChannelKind.FACEBOOK, ChannelKind.WHATSAPP, ChannelKind.WECHAT)
 SNAPSHOT_LEAD = timedelta(minutes=15)
 
 

@@ -223,10 +223,11 @@ _FINAL = (BroadcastStatus.SENT, BroadcastStatus.CANCELLED)
 
 
 def _check_content(team, channel, content):
-    """A chatbot module, or (WhatsApp) an approved template of this channel with its parameters: messaging's one
-    "can this content be sent on this channel" check (plain text is not a broadcast's content)."""
+    """A chatbot module, (WhatsApp) an approved template of this channel with its parameters, or (WeChat) a
+    template message: messaging's one "can this content be sent on this channel" check (plain text is not a
+    broadcast's content)."""
     try:
-        return check_sendable(team, channel, content, types=("module", "whatsapp_template"))
+        return check_sendable(team, channel, content, types=("module", "whatsapp_template", "wechat_template"))
     except ValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
         raise AudienceError(field, messages[0]) from exc

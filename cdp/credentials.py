@@ -5,6 +5,8 @@ accepted on input and stored under the one name: LINE's `channel_access_token` (
 Messenger's `page_access_token` (the console's); migration cdp 0008 renamed the rows stored before.
 """
 
+import base64
+import binascii
 from dataclasses import dataclass
 
 from django.utils.translation import gettext_lazy as _
@@ -63,11 +65,15 @@ KEYS = {
         CredentialKey("waba_id", _("WhatsApp 商業帳號 ID"), secret=False),
         CredentialKey("display_phone_number", _("WhatsApp 電話號碼"), secret=False),
     ),
+    # WeChat: the AppID is the account's id; `token` signs the webhook (server URL check and every POST); with
+    # `encoding_aes_key` (43 characters) 安全模式 messages are decrypted; `original_id` (gh_...) is the
+    # ToUserName every message must carry when given.
     ChannelKind.WECHAT: (
-        CredentialKey("external_id", _("原始 ID"), secret=False, external_id=True),
-        CredentialKey("app_id", _("AppID"), secret=False),
-        CredentialKey("app_secret", _("AppSecret")),
-        CredentialKey("token", _("Token")),
+        _account_id("app_id", _("AppID")),
+        CredentialKey("app_secret", _("AppSecret"), required=True),
+        CredentialKey("token", _("WeChat Token（令牌）"), required=True),
+        CredentialKey("encoding_aes_key", _("EncodingAESKey（安全模式）")),
+        CredentialKey("original_id", _("原始 ID（gh_...）"), secret=False, aliases=("external_id",)),
     ),
     ChannelKind.WEB: (CredentialKey("external_id", _("網站網域"), secret=False, external_id=True),),
     # SMS: one provider per channel. Twilio needs account_sid, auth_token and a sender (from_number or
@@ -105,6 +111,18 @@ def sms_provider_errors(cleaned, *, partial=False):
         if not any(cleaned.get(name) for name in names):
             errors[f"credentials.{names[0]}"] = [_("%(provider)s 必填。") % {"provider": provider}]
     return errors
+
+
+def wechat_errors(cleaned):
+    """An EncodingAESKey is 43 characters of base64 (32 bytes once WeChat's "=" is added)."""
+    value = cleaned.get("encoding_aes_key")
+    if value is None:
+        return {}
+    try:
+        ok = len(value) == 43 and len(base64.b64decode(value + "=", validate=True)) == 32
+    except (ValueError, binascii.Error):
+        ok = False
+    return {} if ok else {"credentials.encoding_aes_key": [_("EncodingAESKey 必須是 43 個字元。")]}
 
 
 def keys(kind):

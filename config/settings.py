@@ -360,6 +360,9 @@ MESSAGING_LINE_API_BASE = env("MESSAGING_LINE_API_BASE", "https://api.line.me")
 MESSAGING_META_GRAPH_BASE = env("MESSAGING_META_GRAPH_BASE", "https://graph.facebook.com/v21.0")
 MESSAGING_INSTAGRAM_API_BASE = env("MESSAGING_INSTAGRAM_API_BASE", "https://graph.instagram.com/v21.0")
 MESSAGING_WHATSAPP_API_BASE = env("MESSAGING_WHATSAPP_API_BASE", "https://graph.facebook.com/v21.0")
+MESSAGING_WECHAT_API_BASE = env("MESSAGING_WECHAT_API_BASE", "https://api.weixin.qq.com")
+# A WeChat access token (valid 7200 s) is fetched again when it has less than this left.
+MESSAGING_WECHAT_TOKEN_MARGIN_SECONDS = int(env("MESSAGING_WECHAT_TOKEN_MARGIN_SECONDS", "300"))
 # SMS providers (messaging.adapters.sms).
 MESSAGING_TWILIO_API_BASE = env("MESSAGING_TWILIO_API_BASE", "https://api.twilio.com")
 MESSAGING_MITAKE_API_BASE = env("MESSAGING_MITAKE_API_BASE", "https://smsapi.mitake.com.tw")

@@ -122,7 +122,9 @@ class OutboundMessageSerializer(serializers.ModelSerializer):
 
 class SendSerializer(serializers.Serializer):
     contact = serializers.IntegerField(help_text="Contact id")
-    content = serializers.JSONField(help_text='{"type": "text", "text": "..."} | module | whatsapp_template')
+    content = serializers.JSONField(
+        help_text='{"type": "text", "text": "..."} | module | whatsapp_template | wechat_template'
+    )
     idempotency_key = serializers.CharField(max_length=150)
 
     def validate_contact(self, value):

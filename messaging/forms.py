@@ -9,9 +9,11 @@ from cdp.services.channels import validate_credentials
 from .models import ChatbotModule, KeywordRule
 from .services.conversations import agent_label
 
-# The channel kinds the console's channel page connects and lists (web and WeChat have their own places).
+# The channel kinds the console's channel page connects and lists (the website has its own place).
 MESSAGING_KINDS = [
-    (k, label) for k, label in ChannelKind.choices if k in ("line", "facebook", "instagram", "whatsapp", "sms")
+    (k, label)
+    for k, label in ChannelKind.choices
+    if k in ("line", "facebook", "instagram", "whatsapp", "wechat", "sms")
 ]
 
 
@@ -54,7 +56,7 @@ class ChannelForm(forms.Form):
         label=_("平台帳號 ID"),
         max_length=128,
         required=False,
-        help_text=_("LINE Bot user ID、粉絲專頁 ID、IG 帳號 ID 或 WhatsApp phone_number_id。"),
+        help_text=_("LINE Bot user ID、粉絲專頁 ID、IG 帳號 ID、WhatsApp phone_number_id 或 WeChat AppID。"),
     )
     is_sandbox = forms.BooleanField(label=_("沙盒渠道（免憑證，模擬發送）"), required=False)
 
@@ -146,7 +148,7 @@ class KeywordRuleForm(forms.ModelForm):
     def __init__(self, *args, team=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["channel"].queryset = Channel.objects.for_team(team).filter(
-            kind__in=["line", "facebook", "instagram", "whatsapp"]
+            kind__in=["line", "facebook", "instagram", "whatsapp", "wechat"]
         )
         self.fields["channel"].empty_label = _("所有渠道")
         self.fields["reply_module"].queryset = ChatbotModule.objects.for_team(team).alive()

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import TeamOwned, TeamQuerySet
+from cdp.encryption import EncryptedJSONField
 
 
 class ModuleType(models.TextChoices):
@@ -315,6 +316,8 @@ class KeywordRule(TeamOwned):
     trigger_count = models.PositiveIntegerField(_("觸發次數"), default=0)
     last_triggered_at = models.DateTimeField(_("最後觸發時間"), null=True, blank=True)
     join_token = models.CharField(max_length=32, editable=False, blank=True)
+    # WeChat: the permanent QR code made for the scene "kw-<join_token>" (what the QR image encodes).
+    wechat_qr_url = models.CharField(max_length=300, editable=False, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -407,3 +410,18 @@ class ConversationAssignment(TeamOwned):
         verbose_name = _("對話指派紀錄")
         verbose_name_plural = _("對話指派紀錄")
         indexes = [models.Index(fields=["team", "conversation", "created_at"], name="convassign_team_conv_time")]
+
+
+class WeChatAccessToken(TeamOwned):
+    """A WeChat channel's access token (cgi-bin/token, valid 7200 s), shared by every worker: one row per channel,
+    fetched under its row lock so concurrent senders make one fetch (messaging.services.wechat_tokens)."""
+
+    channel = models.ForeignKey("cdp.Channel", on_delete=models.CASCADE, related_name="+")
+    secret = EncryptedJSONField(default=dict, blank=True)  # {"access_token": ...}, encrypted at rest
+    expires_at = models.DateTimeField(null=True, blank=True)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("WeChat access token")
+        verbose_name_plural = _("WeChat access token")
+        constraints = [models.UniqueConstraint(fields=["team", "channel"], name="wechattoken_unique_team_channel")]

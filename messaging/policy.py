@@ -23,6 +23,7 @@ from cdp.models import UnsubscribeScope
 from .services import budgets
 
 WINDOW = timedelta(hours=24)
+WECHAT_WINDOW = timedelta(hours=48)  # WeChat's Customer Service Message window
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ def check_send(
     inside_window = last is not None and now - last <= WINDOW
     if channel.kind == "whatsapp" and content_type != "whatsapp_template" and not inside_window:
         return Decision("skip", reason="needs a template")
+    if channel.kind == "wechat" and content_type != "wechat_template" and not (last and now - last <= WECHAT_WINDOW):
+        return Decision("skip", reason="needs a template")  # Customer Service Messages: 48 hours
     if channel.kind in ("facebook", "instagram") and not inside_window:
         if not (channel.kind == "facebook" and contact.fb_recurring_optin):
             return Decision("skip", reason="outside 24-hour window")

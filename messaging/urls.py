@@ -18,6 +18,7 @@ urlpatterns = [
     path("keywords/", views.keyword_list, name="keywords"),
     path("keywords/<int:pk>/", views.keyword_detail, name="keyword"),
     path("keywords/<int:pk>/delete/", views.keyword_delete, name="keyword-delete"),
+    path("keywords/<int:pk>/wechat-qr/", views.keyword_wechat_qr, name="keyword-wechat-qr"),
     path("modules/", views.module_list, name="modules"),
     path("modules/new/<str:module_type>/", views.module_new, name="module-new"),
     path("modules/<int:pk>/", views.module_edit, name="module"),

@@ -321,6 +321,19 @@ def keyword_delete(request, pk):
     return redirect("messaging:keywords")
 
 
+@require_POST
+@team_required("autoreply.manage")
+def keyword_wechat_qr(request, pk):
+    """WeChat: make the rule's permanent QR code through WeChat's API (once; the URL is kept on the rule)."""
+    rule = get_object_or_404(keywords.rules_for_team(request.team), pk=pk)
+    try:
+        keywords.make_wechat_qr(rule)
+        messages.success(request, _("已產生 WeChat QR Code。"))
+    except ConnectionError as exc:
+        messages.error(request, str(exc))
+    return redirect("messaging:keyword", rule.pk)
+
+
 # ------------------------------------------------------------------------------------- chatbot modules
 MODULE_PERMISSION = "journeys.manage"  # as the chatbot-modules API
 

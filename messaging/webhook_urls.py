@@ -8,6 +8,7 @@ urlpatterns = [
     path("webhooks/line/<int:channel_id>/", webhooks.line, name="webhook-line"),
     path("webhooks/meta/<int:channel_id>/", webhooks.meta, name="webhook-meta"),
     path("webhooks/whatsapp/<int:channel_id>/", webhooks.whatsapp, name="webhook-whatsapp"),
+    path("webhooks/wechat/<int:channel_id>/", webhooks.wechat_account, name="webhook-wechat"),
     path("webhooks/sms/<int:channel_id>/", webhooks.sms, name="webhook-sms"),
     path("r/<str:token>", webhooks.tracked_click, name="tracked-click"),
     path("o/<str:token>", webhooks.open_pixel, name="open-pixel"),

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from cdp.models import ChannelKind
 
-from .services import channel_cache, ingest, sms_receipts, tracking
+from .services import channel_cache, ingest, sms_receipts, tracking, wechat
 from .services.content import PIXEL
 from .services.tracking_urls import parse_token
 
@@ -85,6 +85,29 @@ def whatsapp(request, channel_id):
     except ingest.Rejected as exc:
         return _rejected(exc, "whatsapp", channel_id)
     return HttpResponse(status=200)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def wechat_account(request, channel_id):
+    """WeChat Official Account: the GET server-URL check (echo `echostr`), POST XML in plaintext or 安全模式.
+    Answers "success" at once (WeChat's 5 seconds); the events are processed from their stored rows."""
+    kinds = [ChannelKind.WECHAT]
+    query = request.GET.dict()
+    try:
+        if request.method == "GET":
+            channel = ingest.get_channel(channel_id, kinds)
+            try:
+                echo = wechat.verify_url(channel, query)
+            except ingest.Rejected:
+                if not channel_cache.may_reload(channel_id):
+                    raise
+                echo = wechat.verify_url(ingest.get_channel(channel_id, kinds, fresh=True), query)
+            return HttpResponse(echo, content_type="text/plain")
+        ingest.accept(channel_id, kinds, wechat.parse, request.body, query)
+    except ingest.Rejected as exc:
+        return _rejected(exc, "wechat", channel_id)
+    return HttpResponse("success", content_type="text/plain")
 
 
 @csrf_exempt

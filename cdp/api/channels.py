@@ -44,6 +44,20 @@ from .common import VIEW, _raise
                     },
                 },
             ),
+            OpenApiExample(
+                "WeChat",
+                request_only=True,
+                value={
+                    "kind": "wechat",
+                    "name": "WeChat 服務號",
+                    "credentials": {
+                        "app_id": "wx2c2769f8efd9abc2",
+                        "app_secret": "…",
+                        "token": "…",
+                        "encoding_aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+                    },
+                },
+            ),
         ],
     ),
     partial_update=extend_schema(request=s.ChannelUpdateSerializer, summary="Rename / replace credential keys"),

@@ -18,6 +18,7 @@ WEBHOOK_PATH = {
     ChannelKind.INSTAGRAM: "meta",
     ChannelKind.WHATSAPP: "whatsapp",
     ChannelKind.SMS: "sms",
+    ChannelKind.WECHAT: "wechat",
 }
 
 
@@ -53,6 +54,8 @@ def validate_credentials(kind, credentials, *, partial=False):
             cleaned[key] = value.strip()
     if kind == ChannelKind.SMS and "provider" in cleaned:
         errors.update(credential_keys.sms_provider_errors(cleaned, partial=partial))
+    if kind == ChannelKind.WECHAT:
+        errors.update(credential_keys.wechat_errors(cleaned))
     if not partial:
         for key in keys:
             if key.required and key.name not in cleaned and f"credentials.{key.name}" not in errors:

@@ -12,6 +12,7 @@ def get_adapter(channel, status_callback=""):
     from .messenger import MessengerTransport
     from .sandbox import SandboxTransport
     from .sms import sms_adapter
+    from .wechat import WeChatTransport
     from .whatsapp import WhatsAppTransport
 
     if channel.kind == "sms":
@@ -24,6 +25,10 @@ def get_adapter(channel, status_callback=""):
         "instagram": InstagramTransport,
         "whatsapp": WhatsAppTransport,
     }
+    if channel.kind == "wechat":
+        from ..services.wechat_tokens import access_token
+
+        return WeChatTransport(channel, tokens=access_token)
     transport = by_kind.get(channel.kind)
     if transport is None:
         raise ValueError(f"No adapter for channel kind {channel.kind!r}")

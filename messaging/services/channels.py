@@ -17,6 +17,7 @@ WEBHOOK_ROUTES = {
     "instagram": "webhook-meta",
     "whatsapp": "webhook-whatsapp",
     "sms": "webhook-sms",
+    "wechat": "webhook-wechat",
 }
 
 

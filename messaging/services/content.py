@@ -76,9 +76,10 @@ def validate_module_content(module_type, content):
 
 # The channel kinds each content type can be rendered for (see render() below).
 CONTENT_CHANNEL_KINDS = {
-    "text": ("line", "facebook", "instagram", "whatsapp"),
+    "text": ("line", "facebook", "instagram", "whatsapp", "wechat"),
     "module": ("line", "facebook", "instagram", "whatsapp"),
     "whatsapp_template": ("whatsapp",),
+    "wechat_template": ("wechat",),
 }
 CONTENT_TYPES = tuple(CONTENT_CHANNEL_KINDS)
 
@@ -114,6 +115,8 @@ def check_sendable(team, channel, content, *, types=CONTENT_TYPES, prefix="conte
         if not isinstance(text, str) or not text.strip():
             raise _invalid(f"{prefix}text", _("請輸入文字。"), "required")
         return {"type": "text", "text": text}
+    if kind == "wechat_template":
+        return _check_wechat_template(content, prefix)
     if kind == "module":
         module_id = content.get("module_id")
         found = _is_id(module_id) and ChatbotModule.objects.for_team(team).alive().filter(pk=module_id).exists()
@@ -136,6 +139,19 @@ def check_sendable(team, channel, content, *, types=CONTENT_TYPES, prefix="conte
         message = _("此範本需要 %(n)s 個參數。") % {"n": template.parameter_count}
         raise _invalid(f"{prefix}parameters", message, "parameter_count")
     return {"type": "whatsapp_template", "template_id": template_id, "parameters": parameters}
+
+
+def _check_wechat_template(content, prefix):
+    """A WeChat template message: the template's id on WeChat, its data keys → text, and an optional link."""
+    template_id, data, url = content.get("template_id"), content.get("data", {}), content.get("url", "")
+    if not isinstance(template_id, str) or not template_id.strip():
+        raise _invalid(f"{prefix}template_id", _("請輸入 WeChat 模板 ID。"), "required")
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise _invalid(f"{prefix}data", _("data 必須是「欄位: 文字」的物件。"), "invalid_parameters")
+    if not isinstance(url, str) or (url and not url.startswith(("https://", "http://"))):
+        raise _invalid(f"{prefix}url", _("連結必須以 http:// 或 https:// 開頭。"), "invalid_url")
+    result = {"type": "wechat_template", "template_id": template_id.strip(), "data": data}
+    return {**result, "url": url} if url else result
 
 
 def _is_id(value):
@@ -184,6 +200,8 @@ def load_content(message):
         if template.status != TemplateStatus.APPROVED:
             raise ContentError("template_unusable", f"WhatsApp template {template.status}")
         return "template", template
+    if kind == "wechat_template":
+        return "wechat_template", content
     raise ContentError("bad_content", f"unknown content type {kind!r}")
 
 
@@ -192,7 +210,9 @@ def render(message, channel_kind):
     links = _Links(message.pk)
     if channel_kind == "whatsapp":
         return _render_whatsapp(kind, value, message)
-    if kind == "template":
+    if channel_kind == "wechat":
+        return _render_wechat(kind, value)
+    if kind in ("template", "wechat_template"):
         raise ContentError("unsupported", "WhatsApp templates can only be sent on WhatsApp")
     if kind == "text":
         text = value
@@ -214,6 +234,19 @@ def render(message, channel_kind):
     rendered.urls, rendered.images = links.urls, links.images
     rendered.preview = f"[{module.get_type_display()}] {module.name}"[:300]
     return rendered
+
+
+def _render_wechat(kind, value):
+    """Text → a Customer Service text message; a template → template/send's body (adapters.wechat)."""
+    if kind == "text":
+        return Rendered(payload={"message": {"msgtype": "text", "text": {"content": value}}}, preview=value[:300])
+    if kind == "wechat_template":
+        template = {"template_id": value["template_id"], "data": {k: {"value": v} for k, v in value["data"].items()}}
+        if value.get("url"):
+            template["url"] = value["url"]
+        preview = " / ".join(value["data"].values()) or value["template_id"]
+        return Rendered(payload={"template": template}, preview=f"[{value['template_id']}] {preview}"[:300])
+    raise ContentError("unsupported", "chatbot modules and WhatsApp templates cannot be sent on WeChat")
 
 
 def _render_whatsapp(kind, value, message):

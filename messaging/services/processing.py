@@ -29,6 +29,8 @@ from ..models import InboundMessage, KeywordRule, OutboundMessage, OutboundStatu
 from . import autoreply, budgets, sms, tracking
 from .ingest import _ms
 from .interactions import record_customer_interactions
+from .wechat import text_of as wechat_text
+from .wechat_events import WeChatEvents
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +97,7 @@ def process_batch(team_id=None, batch_size=500):
     return len(events)
 
 
-class Batch:
+class Batch(WeChatEvents):
     def __init__(self, events):
         self.events = events
         self.contacts = {}  # (channel_id, external_id) -> Contact
@@ -390,6 +392,8 @@ def _text_of(event):
         return message.get("text", "") if message.get("type") == "text" else ""
     if event.dedup_key.startswith("meta:"):
         return (payload.get("message") or {}).get("text", "")
+    if event.dedup_key.startswith("wechat:"):
+        return wechat_text(payload) if str(payload.get("MsgType", "")).lower() == "text" else ""
     kind = payload.get("type")
     if kind == "text":
         return (payload.get("text") or {}).get("body", "")

@@ -17,7 +17,7 @@ def conversation_urls(team):
     return {"contact_id": ContactFactory(channel=ChannelFactory(team=team)).pk}
 
 
-@console_case("messaging:keyword", "messaging:keyword-delete")
+@console_case("messaging:keyword", "messaging:keyword-delete", "messaging:keyword-wechat-qr")
 def keyword_urls(team):
     return {"pk": KeywordRuleFactory(team=team).pk}
 
