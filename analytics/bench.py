@@ -187,3 +187,6 @@ def analytics_bench(scale=1.0):
     yield figure("refresh_one_day", ref.median * 1000, "ms", n=5, reference="raw_sql")
     problems = rollups.verify(team)
     yield figure("verify_problems", len(problems), "differences", n=contacts)
+
+
+from . import bench_scaling  # noqa: E402, F401 - registers `bench scaling`

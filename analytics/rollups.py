@@ -405,10 +405,23 @@ def affected_days(team, event_ids):
 ID_RANGE_ABOVE = 5000
 
 
+def _by_range(ids):
+    """A large batch is read as its id range only when its ids are dense (an import's or a hand-off's contiguous
+    inserts). Sparse ids (one day's events of data written out of time order) would make the range every event of
+    the team: PostgreSQL then reads them as one array parameter instead (bench scaling: 37 s → see README)."""
+    if len(ids) <= ID_RANGE_ABOVE:
+        return False
+    dense = max(ids) - min(ids) + 1 <= 4 * len(ids)
+    return dense or connection.vendor != "postgresql"
+
+
 def _id_filter(ids, params):
-    if len(ids) > ID_RANGE_ABOVE:
+    if _by_range(ids):
         params["id_lo"], params["id_hi"] = min(ids), max(ids)
         return "e.id BETWEEN %(id_lo)s AND %(id_hi)s"
+    if len(ids) > ID_RANGE_ABOVE:
+        params["id_array"] = list(ids)
+        return "e.id = ANY(%(id_array)s)"
     return f"e.id IN {_in_list(ids, params, 'id')}"
 
 
@@ -418,7 +431,7 @@ def on_events(team, event_ids):
     days = affected_days(team, ids)
     refresh_days(team, days)
     identities = CustomerEvent.objects.filter(team=team, type__in=KPI_TYPES)
-    if len(ids) > ID_RANGE_ABOVE:
+    if _by_range(ids):
         identities = identities.filter(pk__gte=min(ids), pk__lte=max(ids))
     else:
         identities = identities.filter(pk__in=ids)

@@ -34,6 +34,8 @@ from django.utils import timezone
 REPLICA = "replica"
 PRIMARY_COOKIE = "cdp_primary_until"
 LAG_CACHE_SECONDS = 1.0
+# An unreachable replica is not asked again for this long (each attempt may wait for the connect timeout).
+UNREACHABLE_RETRY_SECONDS = 15.0
 # Read from the primary even inside a replica scope: sessions, the database cache (throttles, heartbeats) and the
 # task queue are state the request may just have written or must see current.
 PRIMARY_ONLY_APPS = {"sessions", "django_cache", "django_q"}
@@ -56,7 +58,7 @@ class _Scope:
 
 _scope = contextvars.ContextVar("replica_scope", default=None)
 _wrote_in_request = contextvars.ContextVar("replica_wrote_in_request", default=None)
-_lag_cache = {"at": 0.0, "lag": None}
+_lag_cache = {"at": float("-inf"), "lag": None}
 
 
 def configured():
@@ -75,20 +77,21 @@ def lag_seconds(*, fresh=False):
     if not configured():
         return None
     now = time.monotonic()
-    if not fresh and now - _lag_cache["at"] < LAG_CACHE_SECONDS:
+    ttl = LAG_CACHE_SECONDS if _lag_cache["lag"] is not None else UNREACHABLE_RETRY_SECONDS
+    if not fresh and now - _lag_cache["at"] < ttl:
         return _lag_cache["lag"]
     lag = None
     try:
-        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-            cursor.execute("SELECT pg_current_wal_lsn()")
-            primary_lsn = cursor.fetchone()[0]
-        with connections[REPLICA].cursor() as cursor:
-            cursor.execute(
+        with connections[REPLICA].cursor() as standby:  # connect first: an unreachable replica fails here
+            with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+                cursor.execute("SELECT pg_current_wal_lsn()")
+                primary_lsn = cursor.fetchone()[0]
+            standby.execute(
                 "SELECT pg_is_in_recovery(), COALESCE(pg_last_wal_replay_lsn() >= %s::pg_lsn, false), "
                 "EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())",
                 [primary_lsn],
             )
-            in_recovery, caught_up, age = cursor.fetchone()
+            in_recovery, caught_up, age = standby.fetchone()
         if in_recovery:
             lag = 0.0 if caught_up else (max(float(age), 0.0) if age is not None else None)
     except Exception:  # noqa: BLE001 - an unreachable replica is bypassed, never an error page

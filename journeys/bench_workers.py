@@ -35,6 +35,8 @@ from . import bench as engine_bench
 PROCESSES = (1, 2, 4)
 SECRET = "bench-workers-secret"
 EVENTS_PER_USER = 10
+NOWHERE = "http://127.0.0.1:9"
+PLATFORMS = {"MESSAGING_LINE_API_BASE": NOWHERE, "MESSAGING_META_GRAPH_BASE": NOWHERE}
 
 
 def _team():
@@ -77,7 +79,8 @@ def _drainers(count, team_id):
         "from messaging.services import processing; "
         f"print(processing.drain(team_id={team_id}, batch_size=500, linger=0))"
     )
-    env = {**os.environ, "PYTHONPATH": str(engine_bench.ROOT)}
+    # The sandbox channel never sends; profile look-ups go nowhere rather than to the internet.
+    env = {**os.environ, "PYTHONPATH": str(engine_bench.ROOT), **PLATFORMS}
     return [
         subprocess.Popen(
             [sys.executable, str(engine_bench.ROOT / "manage.py"), "shell", "-c", code],

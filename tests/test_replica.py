@@ -38,11 +38,11 @@ def test_without_a_replica_everything_reads_the_primary(console):
 @pytest.fixture
 def standby(settings):
     """The replica connection, its lag cache emptied, replay resumed afterwards whatever the test did."""
-    replica._lag_cache.update(at=0.0, lag=None)
+    replica._lag_cache.update(at=float("-inf"), lag=None)
     yield connections["replica"]
     with connections["replica"].cursor() as cursor:
         cursor.execute("SELECT pg_wal_replay_resume()")
-    replica._lag_cache.update(at=0.0, lag=None)
+    replica._lag_cache.update(at=float("-inf"), lag=None)
 
 
 def _wait_on_replica(queryset, timeout=15.0):
@@ -57,7 +57,7 @@ def _wait_on_replica(queryset, timeout=15.0):
 def _pause_replay(standby):
     with standby.cursor() as cursor:
         cursor.execute("SELECT pg_wal_replay_pause()")
-    replica._lag_cache.update(at=0.0, lag=None)
+    replica._lag_cache.update(at=float("-inf"), lag=None)
 
 
 @pytest.mark.replica
@@ -139,3 +139,24 @@ def test_a_replica_lagging_beyond_the_bound_is_bypassed(standby, console, team, 
     with mock.patch("accounts.views.worker_heartbeat", return_value=timezone.now()):
         health = console.get("/healthz").json()
     assert health["replica_lag_seconds"] > 0.5 and health["replica"] == "lagging (bypassed)"
+
+
+@pytest.mark.django_db(transaction=True)  # outside a test transaction: reads inside one never go to a replica
+def test_an_unreachable_replica_is_bypassed_and_not_asked_again_at_once(console, settings, monkeypatch):
+    """A replica that cannot be reached: the page reads the primary, and the next requests do not wait for another
+    connection attempt until UNREACHABLE_RETRY_SECONDS have passed."""
+    attempts = []
+
+    monkeypatch.setattr(replica, "configured", lambda: True)
+    monkeypatch.setattr(replica, "_lag_cache", {"at": float("-inf"), "lag": None})
+
+    class Down:
+        def cursor(self):
+            attempts.append(1)
+            raise OSError("connection refused")
+
+    monkeypatch.setattr(replica, "connections", {"default": replica.connections["default"], "replica": Down()})
+    for _ in range(3):
+        response = console.get("/analytics/")
+        assert response.status_code == 200 and "X-Data-As-Of" not in response
+    assert len(attempts) == 1
