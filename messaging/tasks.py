@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 SCHEDULES = [
     ("messaging: webhook events", "messaging.tasks.drain_webhook_events"),
     ("messaging: outbox", "messaging.tasks.dispatch_outbox"),
+    ("messaging: comment replies", "messaging.tasks.send_comment_replies"),
 ]
 
 
@@ -115,3 +116,10 @@ def sync_whatsapp_templates(channel_id):
     if channel is None:
         return 0
     return templates.sync(channel)
+
+
+def send_comment_replies():
+    """Private replies owed to comments (messaging.services.comments); also run by the per-minute schedule."""
+    from .services import comments
+
+    return comments.send_pending()
