@@ -235,7 +235,7 @@ class BindingMethod(models.TextChoices):
     BINDING_PLUGIN = "binding_plugin", _("社群綁定插件")
     CHATBOT_TO_WEBSITE = "chatbot_to_website", _("機器人導向官網")
     CART_REMARKETING = "cart_remarketing", _("購物車再行銷")
-    PIXEL = "pixel", _("Omnichat Pixel（WhatsApp 限定）")
+    PIXEL = "pixel", _("Pixel（WhatsApp 限定）")
     COUPON = "coupon", _("優惠券")
     OMNILINK = "omnilink", "OmniLink"
     API = "api", "API"

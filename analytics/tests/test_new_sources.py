@@ -220,3 +220,99 @@ def test_ig_story_mention_and_story_reply(client, team, ig):
     assert Contact.objects.filter(external_id="IGSID-10").count() == 1
     assert source_count(team, "ig_story_mention") == 1
     assert source_count(team, "ig_story_reply") == 1
+
+
+# --------------------------------------------------------------------------- events API: source, and Pixel
+@pytest.fixture
+def wa(team):
+    return ChannelFactory(
+        team=team,
+        kind="whatsapp",
+        external_id="106540352242922",
+        credentials={"app_secret": META_SECRET, "verify_token": "wa", "access_token": "w"},
+    )
+
+
+@pytest.fixture
+def line(team):
+    return ChannelFactory(team=team, kind="line", credentials={"channel_secret": "s", "access_token": "t"})
+
+
+def post_events(api, *events):
+    response = api.post("/api/v1/events", {"events": list(events)}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.mark.parametrize("source", ["game", "app91_line_binding"])
+@pytest.mark.parametrize("batched", [True, False])
+def test_events_api_source_on_the_event_that_creates_the_contact(api, team, line, source, batched):
+    binding = {"channel": line.pk, "external_id": "U91", "member_id": "M-91", "method": "api", "source": source}
+    events = [{"id": "e1", "type": "binding", "data": binding}]
+    if not batched:  # a tag event between runs applies the binding alone (handlers), not in a FastRun
+        events = [{"id": "e0", "type": "tag.add", "data": {"member_id": "M-0", "tags": ["x"]}}, *events]
+    outcome = post_events(api, *events)
+    assert outcome["accepted"] == len(events) and not outcome["rejected"], outcome
+    assert Contact.objects.get(external_id="U91").source == source
+    # A later event naming another source does not change it (the contact exists).
+    post_events(api, {"id": "e2", "type": "binding", "data": {**binding, "source": "coupon"}})
+    assert Contact.objects.get(external_id="U91").source == source
+    assert source_count(team, source) == 1
+
+
+def test_events_api_unknown_source_is_rejected_with_a_code(api, team, line):
+    outcome = post_events(
+        api,
+        {
+            "id": "b1",
+            "type": "binding",
+            "data": {"channel": line.pk, "external_id": "U1", "method": "api", "member_id": "M", "source": "x"},
+        },
+    )
+    assert outcome["rejected"][0]["code"] == "invalid_source"
+    assert not Contact.objects.exists()
+
+
+def test_pixel_member_identify_creates_and_binds_the_whatsapp_contact(api, team, wa):
+    outcome = post_events(
+        api,
+        {
+            "id": "px1",
+            "type": "member.identify",
+            "data": {"member_id": "M-7", "phone": "0912 345 678", "name": "Amy", "channel": wa.pk},
+        },
+    )
+    assert outcome["accepted"] == 1, outcome
+    contact = Contact.objects.get(channel=wa)
+    assert (contact.external_id, contact.phone, contact.source) == ("+886912345678", "+886912345678", "pixel")
+    assert contact.customer.member_id == "M-7"
+    binding = contact.bindings.get()
+    assert binding.method == "pixel"
+    assert source_count(team, "pixel") == 1
+    first = today(team).replace(day=1)
+    methods = {r["method"]: r["count"] for r in services.binding_sources(team, first)["methods"]}
+    assert methods["pixel"] == 1
+    labels = {r["method"]: r["label"] for r in services.binding_sources(team, first)["methods"]}
+    assert labels["pixel"] == "Pixel（WhatsApp 限定）"
+
+
+def test_pixel_is_refused_on_other_channel_kinds(api, team, line, wa):
+    outcome = post_events(
+        api,
+        {
+            "id": "p1",
+            "type": "binding",
+            "data": {"channel": line.pk, "external_id": "U1", "method": "pixel", "phone": "0912345678"},
+        },
+        {
+            "id": "p2",
+            "type": "member.identify",
+            "data": {"member_id": "M-1", "phone": "0912345678", "channel": line.pk},
+        },
+        {"id": "p3", "type": "member.identify", "data": {"member_id": "M-2", "channel": wa.pk}},
+    )
+    assert [r["code"] for r in outcome["rejected"]] == ["pixel_not_whatsapp", "pixel_not_whatsapp", "invalid_phone"]
+    assert not Contact.objects.exists()
+    from cdp.models import Customer
+
+    assert not Customer.objects.exists()
