@@ -475,6 +475,8 @@ class FriendSync(TeamOwned):
     seen = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
     existing = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)  # no profile any more (unfollowed or blocked meanwhile)
+    attempts = models.PositiveSmallIntegerField(default=0)  # consecutive rate-limited / failed calls
     retry_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
     created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -496,5 +498,5 @@ class FriendSync(TeamOwned):
         total = self.seen
         if not total:
             return 0
-        done = self.created + self.existing
+        done = self.created + self.existing + self.skipped
         return min(99, int(done * 100 / total) if self.pages_done else int(done * 90 / total))

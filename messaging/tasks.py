@@ -21,6 +21,7 @@ SCHEDULES = [
     ("messaging: webhook events", "messaging.tasks.drain_webhook_events"),
     ("messaging: outbox", "messaging.tasks.dispatch_outbox"),
     ("messaging: comment replies", "messaging.tasks.send_comment_replies"),
+    ("messaging: LINE friend sync", "messaging.tasks.resume_friend_syncs"),
 ]
 
 
@@ -123,3 +124,16 @@ def send_comment_replies():
     from .services import comments
 
     return comments.send_pending()
+
+
+def run_friend_sync(job_id):
+    from .services import friend_sync
+
+    job = friend_sync.run(job_id)
+    return job.status if job else None
+
+
+def resume_friend_syncs():
+    from .services import friend_sync
+
+    return friend_sync.resume()

@@ -316,3 +316,129 @@ def test_pixel_is_refused_on_other_channel_kinds(api, team, line, wa):
     from cdp.models import Customer
 
     assert not Customer.objects.exists()
+
+
+# --------------------------------------------------------------------------- 手動新增 (WhatsApp only)
+def test_manual_whatsapp_numbers_from_the_channel_page(console, team, wa, line):
+    page = console.get(f"/messaging/channels/{wa.pk}/")
+    assert page.status_code == 200 and b'data-testid="manual-numbers"' in page.content
+    assert b'data-testid="manual-numbers"' not in console.get(f"/messaging/channels/{line.pk}/").content
+    url = f"/messaging/channels/{wa.pk}/manual-numbers/"
+    response = console.post(url, {"numbers": "0912 345 678\n+886987654321, 0912-345-678"})
+    assert response.status_code == 302
+    contacts = Contact.objects.filter(channel=wa).order_by("external_id")
+    assert [(c.external_id, c.phone, c.source) for c in contacts] == [
+        ("+886912345678", "+886912345678", "manual"),
+        ("+886987654321", "+886987654321", "manual"),
+    ]
+    # A bad number refuses the lot, naming it; nothing written.
+    response = console.post(url, {"numbers": "0911 111 111\nabc"})
+    assert response.status_code == 400 and b"abc" in response.content
+    assert Contact.objects.filter(channel=wa).count() == 2
+    # Only WhatsApp channels.
+    assert console.post(f"/messaging/channels/{line.pk}/manual-numbers/", {"numbers": "0912345678"}).status_code == 404
+    assert source_count(team, "manual") == 2
+
+
+# --------------------------------------------------------------------------- LINE 好友同步 (API 同步)
+@pytest.fixture
+def line_api(settings):
+    with FakePlatform() as server:
+        settings.MESSAGING_LINE_API_BASE = server.url
+        yield server
+
+
+def followers(pages, profiles, fail=None):
+    """GET /v2/bot/followers/ids pages ({"userIds": [...], "next": token}) and GET /v2/bot/profile/{userId}."""
+    calls = {"n": 0}
+
+    def ids(request):
+        if fail and fail(request):
+            return fail(request)
+        query = dict(part.split("=", 1) for part in request["query"].split("&") if part)
+        page = int(query.get("start", "0").replace("tok", "") or 0)
+        body = {"userIds": pages[page]}
+        if page + 1 < len(pages):
+            body["next"] = f"tok{page + 1}"
+        return 200, body, {}
+
+    def profile(request):
+        calls["n"] += 1
+        user = request["path"].rsplit("/", 1)[1]
+        if user not in profiles:
+            return 404, {"message": "Not found"}, {}
+        return 200, {"userId": user, "displayName": profiles[user], "pictureUrl": "https://p", "language": "zh-TW"}, {}
+
+    return ids, profile, calls
+
+
+def test_line_friend_sync_pages_profiles_new_get_api_sync_existing_untouched(console, team, line, line_api):
+    from cdp.tests.factories import ContactFactory
+    from messaging.models import FriendSync
+    from messaging.services import friend_sync
+
+    existing = ContactFactory(team=team, channel=line, external_id="U2", display_name="老朋友", source="keyword")
+    pages = [["U1", "U2"], ["U3", "U4"]]
+    ids, profile, calls = followers(pages, {"U1": "小明", "U2": "X", "U3": "小華"})
+    line_api.route("GET", "/v2/bot/followers/ids", ids)
+    for user in ("U1", "U2", "U3", "U4"):
+        line_api.route("GET", f"/v2/bot/profile/{user}", profile)
+    assert console.post(f"/messaging/channels/{line.pk}/friend-sync/").status_code == 302
+    job = FriendSync.objects.get()
+    # Resumable: a few steps, then a "new worker" carries on from the saved state.
+    friend_sync.run(job.pk, max_steps=2)
+    job.refresh_from_db()
+    assert job.status == "running" and job.seen == 2 and job.pending_ids == [] and job.next_start == "tok1"
+    friend_sync.run(job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.seen, job.created, job.existing, job.skipped, job.progress) == ("done", 4, 2, 1, 1, 100)
+    assert calls["n"] == 3  # no profile call for the existing contact
+    assert [r["headers"]["authorization"] for r in line_api.requests][:1] == ["Bearer t"]
+    assert [r["query"] for r in line_api.requests if r["path"].endswith("/ids")] == [
+        "limit=1000",
+        "limit=1000&start=tok1",
+    ]
+    made = {c.external_id: (c.display_name, c.source) for c in Contact.objects.filter(channel=line)}
+    assert made == {"U1": ("小明", "api_sync"), "U2": ("老朋友", "keyword"), "U3": ("小華", "api_sync")}
+    existing.refresh_from_db()
+    assert existing.source == "keyword"
+    page = console.get(f"/messaging/channels/{line.pk}/friend-sync/")
+    assert b'data-status="done"' in page.content and b"100%" in page.content
+    assert source_count(team, "api_sync") == 2
+
+
+def test_line_friend_sync_backs_off_on_429_and_explains_403(team, line, line_api):
+    from django.utils import timezone
+
+    from messaging.models import FriendSync
+    from messaging.services import friend_sync
+
+    limited = {"n": 0}
+
+    def ids(request):
+        limited["n"] += 1
+        if limited["n"] == 1:
+            return 429, {"message": "The API rate limit has been exceeded. Try again later."}, {"Retry-After": "7"}
+        return 200, {"userIds": ["U9"]}, {}
+
+    line_api.route("GET", "/v2/bot/followers/ids", ids)
+    line_api.route("GET", "/v2/bot/profile/U9", lambda r: (200, {"userId": "U9", "displayName": "九"}, {}))
+    job = friend_sync.start(channel=line)
+    friend_sync.run(job.pk)
+    job.refresh_from_db()
+    assert job.status == "running" and job.retry_at > timezone.now() and "429" in job.error
+    assert friend_sync.run(job.pk).retry_at is not None and limited["n"] == 1  # waits: no call before retry_at
+    FriendSync.objects.filter(pk=job.pk).update(retry_at=timezone.now())
+    assert friend_sync.resume() == 1
+    job.refresh_from_db()
+    assert (job.status, job.created, job.error) == ("done", 1, "")
+
+    line_api.route(
+        "GET",
+        "/v2/bot/followers/ids",
+        lambda r: (403, {"message": "Access to this API is not available for your account"}, {}),
+    )
+    job = friend_sync.start(channel=line)
+    friend_sync.run(job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed" and "403" in job.error and "認證" in job.error

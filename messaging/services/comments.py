@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.queues import enqueue
-from cdp.models import ContactSource
+from cdp.models import Contact, ContactSource
 
 from .. import adapters
 from ..models import CommentField, CommentReply, CommentReplyStatus, CommentRule
@@ -114,6 +114,12 @@ def send_one(reply):
     CommentReply.objects.filter(pk=reply.pk).update(status=status, error=f"{result.error_code}: {result.error_reason}")
     logger.info("private reply to comment %s: %s %s", reply.comment_id, result.error_code, result.error_reason)
     return 0
+
+
+def joins(rule):
+    """Contacts that joined after this rule's private reply (their source names the comment)."""
+    ids = [f"comment:{c}" for c in CommentReply.objects.filter(rule=rule).values_list("comment_id", flat=True)]
+    return Contact.objects.filter(team_id=rule.team_id, source_detail__in=ids).count() if ids else 0
 
 
 def source_for(channel_id, user_id):
