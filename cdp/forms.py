@@ -4,7 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from . import exports
-from .models import AttributeType, Channel, ChannelKind, CustomAttribute, Tag
+from .models import AttributeType, Channel, ChannelKind, CustomAttribute, OmoKind, OmoMember, Tag
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 KEY_RE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -168,3 +168,22 @@ def _guess(header, job, attributes):
 def mapping_form_for(job, preview, data=None):
     attributes = list(CustomAttribute.objects.for_team(job.team).active().order_by("key"))
     return MappingForm(data, job=job, headers=preview.headers, attributes=attributes)
+
+
+class OmoMemberForm(forms.Form):
+    kind = forms.ChoiceField(label=_("類型"), choices=OmoKind.choices)
+    name = forms.CharField(label=_("名稱"), max_length=120)
+
+
+class OmoAddCustomerForm(forms.Form):
+    """手動新增客戶: a staff member adds a customer (a WhatsApp number, or the contact's channel id)."""
+
+    member = forms.ModelChoiceField(label=_("綁定成員（分店）"), queryset=OmoMember.objects.none())
+    channel = forms.ModelChoiceField(label=_("渠道"), queryset=Channel.objects.none())
+    external_id = forms.CharField(label=_("電話號碼或渠道 ID"), max_length=128)
+    display_name = forms.CharField(label=_("名稱"), max_length=200, required=False)
+
+    def __init__(self, *args, team=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["member"].queryset = OmoMember.objects.for_team(team).filter(is_active=True)
+        self.fields["channel"].queryset = Channel.objects.for_team(team).active().exclude(kind="sms")

@@ -442,3 +442,105 @@ def test_line_friend_sync_backs_off_on_429_and_explains_403(team, line, line_api
     friend_sync.run(job.pk)
     job.refresh_from_db()
     assert job.status == "failed" and "403" in job.error and "認證" in job.error
+
+
+# --------------------------------------------------------------------------- OMO 綁定
+def test_omo_staff_and_branch_qr_links_bind_new_and_existing_contacts(console, client, team, page):
+    from cdp.models import OmoAssignment, OmoMember
+    from messaging.tests.payloads import LINE_SECRET, line_body, line_text, post_line, wa_body, wa_change
+
+    line_ch = ChannelFactory(
+        team=team, kind="line", credentials={"channel_secret": LINE_SECRET, "access_token": "t", "basic_id": "@shop"}
+    )
+    wa_ch = ChannelFactory(
+        team=team,
+        kind="whatsapp",
+        external_id="106540352242922",
+        credentials={"app_secret": META_SECRET, "access_token": "w", "display_phone_number": "+886 2 1234 5678"},
+    )
+    assert console.post("/customers/omo/", {"form": "member", "kind": "staff", "name": "王店長"}).status_code == 302
+    assert console.post("/customers/omo/", {"form": "member", "kind": "branch", "name": "信義店"}).status_code == 302
+    assert console.post("/customers/omo/", {"form": "member", "kind": "staff", "name": "王店長"}).status_code == 400
+    staff = OmoMember.objects.get(kind="staff")
+    branch = OmoMember.objects.get(kind="branch")
+    listing = console.get("/customers/omo/").content.decode()
+    assert f"https://line.me/R/oaMessage/%40shop/?OMO-{staff.code}" in listing
+    assert f"https://wa.me/886212345678?text=OMO-{branch.code}" in listing
+    assert f"https://m.me/{PAGE_ID}?ref=omo-{staff.code}" in listing
+    assert "<svg" in listing
+
+    # LINE: the prefilled code is the first message.
+    assert (
+        post_line(
+            client, line_ch, line_body(line_text(f"OMO-{staff.code}", user="U-omo", ts=now_ms() - 5000))
+        ).status_code
+        == 200
+    )
+    # WhatsApp: the prefilled code of the branch link.
+    message = {"from": "886911222333", "id": "wamid.OMO1", "timestamp": str(int(time.time())), "type": "text"}
+    message["text"] = {"body": f"OMO-{branch.code} 你好"}
+    body = wa_body(wa_change("106540352242922", messages=[message], contacts=[{"wa_id": "886911222333"}]))
+    from messaging.tests.payloads import post_meta as post_signed
+
+    assert post_signed(client, wa_ch, body, path="whatsapp").status_code == 200
+    # Messenger: the m.me ref=omo-<code> referral.
+    referral = {"sender": {"id": "PSID-omo"}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms()}
+    referral["referral"] = {"ref": f"omo-{staff.code}", "source": "SHORTLINK", "type": "OPEN_THREAD"}
+    assert post_meta(client, page, meta_body("page", PAGE_ID, referral)).status_code == 200
+
+    u = Contact.objects.get(external_id="U-omo")
+    w = Contact.objects.get(external_id="+886911222333")
+    m = Contact.objects.get(external_id="PSID-omo")
+    assert (u.source, u.omo_staff) == ("omo_binding", "王店長")
+    assert (w.source, w.omo_branch) == ("omo_binding", "信義店")
+    assert (m.source, m.omo_staff) == ("omo_binding", "王店長")
+    # An existing contact scanning a branch QR is bound, its source unchanged.
+    post_line(client, line_ch, line_body(line_text(f"OMO-{branch.code}", user="U-omo", ts=now_ms())))
+    u.refresh_from_db()
+    assert (u.source, u.omo_staff, u.omo_branch) == ("omo_binding", "王店長", "信義店")
+    assert OmoAssignment.objects.filter(contact=u).count() == 2
+    assert source_count(team, "omo_binding") == 3
+
+
+def test_omo_manual_add_and_transfer_are_recorded_and_shown_on_the_360_page(console, team, wa, owner):
+    from cdp.models import OmoAssignment
+    from cdp.services import omo
+
+    amy = omo.create_member(team=team, kind="staff", name="Amy")
+    ben = omo.create_member(team=team, kind="staff", name="Ben")
+    response = console.post(
+        "/customers/omo/",
+        {"form": "add", "member": amy.pk, "channel": wa.pk, "external_id": "0912 000 111", "display_name": "林小姐"},
+    )
+    assert response.status_code == 302
+    contact = Contact.objects.get(channel=wa)
+    assert (contact.external_id, contact.source, contact.omo_staff) == ("+886912000111", "omo_binding", "Amy")
+    bad = console.post("/customers/omo/", {"form": "add", "member": amy.pk, "channel": wa.pk, "external_id": "12"})
+    assert bad.status_code == 400 and Contact.objects.count() == 1
+    page = console.get(f"/customers/{contact.customer_id}/").content.decode()
+    assert "Amy（—）" in page and 'data-testid="omo-transfer"' in page
+    assert console.post(f"/customers/contacts/{contact.pk}/omo/", {"member": ben.pk}).status_code == 302
+    contact.refresh_from_db()
+    assert contact.omo_staff == "Ben" and contact.source == "omo_binding"
+    moves = list(OmoAssignment.objects.filter(contact=contact).order_by("id").values_list("method", "previous", "by"))
+    assert moves == [("manual", "", owner.pk), ("transfer", "Amy", owner.pk)]
+    assert "Ben（—）" in console.get(f"/customers/{contact.customer_id}/").content.decode()
+    log = console.get("/customers/omo/").content.decode()
+    assert "手動移轉" in log and "手動新增客戶" in log
+    assert source_count(team, "omo_binding") == 1
+
+
+def test_keyword_rule_assigning_a_listed_branch_gives_omo_binding(client, team):
+    from cdp.services import omo
+    from messaging.tests.factories import KeywordRuleFactory
+    from messaging.tests.payloads import LINE_SECRET, line_body, line_text, post_line
+
+    line_ch = ChannelFactory(team=team, kind="line", credentials={"channel_secret": LINE_SECRET, "access_token": "t"})
+    omo.create_member(team=team, kind="branch", name="台中店")
+    KeywordRuleFactory(team=team, keywords=["台中"], assign_branch="台中店")
+    KeywordRuleFactory(team=team, keywords=["台北"], assign_branch="台北店")  # not a listed branch: keyword source
+    post_line(client, line_ch, line_body(line_text("台中", user="U-tc"), line_text("台北", user="U-tp")))
+    tc = Contact.objects.get(external_id="U-tc")
+    assert (tc.source, tc.omo_branch) == ("omo_binding", "台中店")
+    assert tc.omo_assignments.get().method == "keyword"
+    assert Contact.objects.get(external_id="U-tp").source == "keyword"

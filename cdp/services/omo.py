@@ -11,6 +11,7 @@ import re
 import secrets
 from urllib.parse import quote
 
+import segno
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -59,6 +60,10 @@ def member_link(member, channel):
     if channel.kind == ChannelKind.FACEBOOK and channel.external_id:
         return f"https://m.me/{channel.external_id}?ref={REF_PREFIX}{member.code}"
     return ""
+
+
+def qr_svg(url):
+    return segno.make(url, error="m").svg_inline(scale=4)
 
 
 def member_for_text(team_id, text):

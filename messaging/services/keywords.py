@@ -8,7 +8,7 @@ followed within 10 minutes by the keyword) gets the new-contact source "keyword"
 import secrets
 from urllib.parse import quote
 
-import segno
+from cdp.services import omo
 
 from ..models import KeywordRule
 
@@ -40,8 +40,7 @@ def join_link(rule):
     return ""
 
 
-def qr_svg(url):
-    return segno.make(url, error="m").svg_inline(scale=4)
+qr_svg = omo.qr_svg  # one QR code rendering for keyword rules and OMO staff / branches
 
 
 def rules_for_team(team):
