@@ -111,6 +111,8 @@ class MappingForm(forms.Form):
         self.job, self.headers = job, headers
         choices = [("", _("（略過）")), ("key", key_label(job))]
         choices += [("name", _("姓名")), ("phone", _("電話")), ("email", "Email"), ("tags", _("標籤（以逗號分隔）"))]
+        if job.channel is not None:  # a chat-history export (WhatsApp): number, name, last message time
+            choices += [("last_message_at", _("最後訊息時間"))]
         choices += [(f"attr:{a.key}", _("自訂屬性：%(label)s") % {"label": a.label}) for a in attributes]
         for index, header in enumerate(headers):
             self.fields[f"col_{index}"] = forms.ChoiceField(
@@ -146,9 +148,10 @@ class MappingForm(forms.Form):
 GUESSES = {
     "key": {"uid", "line uid", "line_uid", "psid", "igsid", "member_id", "會員編號", "member id", "openid", "渠道 id"},
     "name": {"name", "姓名", "名稱", "display_name"},
-    "phone": {"phone", "電話", "手機", "mobile", "whatsapp"},
+    "phone": {"phone", "電話", "手機", "mobile", "whatsapp", "number", "號碼", "電話號碼"},
     "email": {"email", "e-mail", "電子郵件"},
     "tags": {"tags", "tag", "標籤"},
+    "last_message_at": {"last message time", "last_message_at", "最後訊息時間", "last message"},
 }
 
 

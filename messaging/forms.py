@@ -201,3 +201,11 @@ class ManualNumbersForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "+886912345678\n0912 345 678"}),
         help_text=_("一行一個，或貼上以逗號分隔的清單；將轉為國際格式（E.164）。"),
     )
+
+
+class ChatHistoryForm(forms.Form):
+    file = forms.FileField(
+        label=_("對話歷史記錄 CSV"),
+        help_text=_("三個欄位：電話號碼、名稱、最後訊息時間（第一列為標題）。"),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )

@@ -22,6 +22,7 @@ urlpatterns = [
     path("comment-rules/<int:pk>/delete/", views.comment_rule_delete, name="comment-rule-delete"),
     path("channels/<int:pk>/manual-numbers/", views.channel_manual_numbers, name="channel-manual-numbers"),
     path("channels/<int:pk>/friend-sync/", views.channel_friend_sync, name="channel-friend-sync"),
+    path("channels/<int:pk>/chat-history/", views.channel_chat_history, name="channel-chat-history"),
     path("modules/", views.module_list, name="modules"),
     path("modules/new/<str:module_type>/", views.module_new, name="module-new"),
     path("modules/<int:pk>/", views.module_edit, name="module"),

@@ -14,7 +14,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import team_required
-from cdp.models import Channel, Contact, Customer
+from cdp import imports
+from cdp.models import Channel, Contact, ContactSource, Customer
 from cdp.services import contacts as contact_services
 
 from . import forms
@@ -91,6 +92,7 @@ def channel_detail(request, pk):
         "templates": WhatsAppTemplate.objects.for_team(request.team).filter(channel=channel, deleted_at__isnull=True),
         "form": form,
         "numbers_form": forms.ManualNumbersForm() if channel.kind == "whatsapp" else None,
+        "history_form": forms.ChatHistoryForm() if channel.kind == "whatsapp" else None,
         "friend_sync": friend_sync.latest(channel) if channel.kind == "line" else None,
     }
     return render(request, "messaging/channel_detail.html", context)
@@ -116,8 +118,29 @@ def channel_manual_numbers(request, pk):
                 % {"created": created, "existing": existing},
             )
             return redirect("messaging:channel", channel.pk)
-    context = {"section": "settings", "channel": channel, "numbers_form": form}
+    context = {"section": "settings", "channel": channel, "numbers_form": form, "history_form": forms.ChatHistoryForm()}
     return render(request, "messaging/manual_numbers.html", context, status=400)
+
+
+@require_POST
+@team_required("channels.manage")
+def channel_chat_history(request, pk):
+    """Pixel (seed 000, 2): connecting WhatsApp imports its existing users from an exported chat history (CSV of
+    number, name, last message time) through the import pipeline; new contacts get source Pixel."""
+    channel = get_object_or_404(_channels(request).filter(kind="whatsapp"), pk=pk)
+    form = forms.ChatHistoryForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("messaging:channel", channel.pk)
+    job = imports.create_job(team=request.team, upload=form.cleaned_data["file"], channel=channel, user=request.user)
+    try:
+        mapping = imports.chat_history_mapping(job, source=ContactSource.PIXEL.value)
+    except imports.ImportFileError as exc:
+        job.delete()
+        messages.error(request, str(exc))
+        return redirect("messaging:channel", channel.pk)
+    imports.start(job, mapping)
+    return redirect("cdp:import-job", pk=job.pk)
 
 
 @team_required("channels.manage")

@@ -544,3 +544,43 @@ def test_keyword_rule_assigning_a_listed_branch_gives_omo_binding(client, team):
     assert (tc.source, tc.omo_branch) == ("omo_binding", "台中店")
     assert tc.omo_assignments.get().method == "keyword"
     assert Contact.objects.get(external_id="U-tp").source == "keyword"
+
+
+# --------------------------------------------------------------------------- WhatsApp chat-history import
+HISTORY_CSV = "電話號碼,名稱,最後訊息時間\n0912 345 678,陳小明,2026-11-20 10:00\n+85291234567,Amy,2026/11/21 09:30:05\n"
+
+
+def test_whatsapp_chat_history_from_the_channel_page_gives_pixel(console, team, wa):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("chats.csv", HISTORY_CSV.encode(), content_type="text/csv")
+    response = console.post(f"/messaging/channels/{wa.pk}/chat-history/", {"file": upload})
+    assert response.status_code == 302 and "/customers/import/" in response["Location"]
+    contacts = {c.external_id: c for c in Contact.objects.filter(channel=wa)}
+    assert set(contacts) == {"+886912345678", "+85291234567"}
+    amy = contacts["+85291234567"]
+    assert (amy.display_name, amy.source, amy.phone) == ("Amy", "pixel", "+85291234567")
+    assert amy.last_customer_interaction_at.isoformat() == "2026-11-21T01:30:05+00:00"  # Taipei → UTC
+    assert source_count(team, "pixel") == 2
+    bad = SimpleUploadedFile("x.csv", b"phone\n0912345678\n", content_type="text/csv")
+    assert console.post(f"/messaging/channels/{wa.pk}/chat-history/", {"file": bad}).status_code == 302
+    assert Contact.objects.filter(channel=wa).count() == 2
+
+
+def test_whatsapp_chat_history_through_the_contacts_import_is_import(console, team, wa):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from cdp.models import ImportJob
+
+    upload = SimpleUploadedFile("chats.csv", HISTORY_CSV.encode(), content_type="text/csv")
+    assert console.post("/customers/import/", {"file": upload, "channel": wa.pk}).status_code == 302
+    job = ImportJob.objects.get()
+    page = console.get(f"/customers/import/{job.pk}/mapping/").content.decode()
+    assert "最後訊息時間" in page
+    response = console.post(
+        f"/customers/import/{job.pk}/mapping/", {"col_0": "key", "col_1": "name", "col_2": "last_message_at"}
+    )
+    assert response.status_code == 302
+    assert {c.source for c in Contact.objects.filter(channel=wa)} == {"import"}
+    assert Contact.objects.get(external_id="+886912345678").last_customer_interaction_at is not None
+    assert source_count(team, "import") == 2

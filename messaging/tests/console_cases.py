@@ -58,3 +58,8 @@ def comment_rule_urls(team):
     from messaging.models import CommentRule
 
     return {"pk": CommentRule.objects.create(team=team, name="r", any_comment=True, reply_text="hi").pk}
+
+
+@console_case("messaging:channel-chat-history")
+def chat_history_urls(team):
+    return {"pk": ChannelFactory(team=team, kind="whatsapp", is_sandbox=True).pk}
