@@ -309,6 +309,39 @@ def binding_sources(team, month):
     return {"month": f"{first:%Y-%m}", "total": sum(r["count"] for r in rows), "methods": rows}
 
 
+# The channel kinds a source can happen on (seed 000's table; a source not listed can happen on any channel). A
+# team without such a channel can never have that row non-zero: the chart hides it behind "show all sources".
+SOURCE_CHANNEL_KINDS = {
+    ContactSource.API_SYNC: {"line"},
+    ContactSource.APP91_LINE_BINDING: {"line"},
+    ContactSource.MANUAL: {"whatsapp"},
+    ContactSource.PIXEL: {"whatsapp"},
+    ContactSource.FB_AD_WHATSAPP: {"whatsapp"},
+    ContactSource.FB_POST_REPLY: {"facebook"},
+    ContactSource.FB_RECURRING_NOTIFICATION: {"facebook"},
+    ContactSource.FB_AD_MESSENGER: {"facebook"},
+    ContactSource.IG_POST_REPLY: {"instagram"},
+    ContactSource.IG_LIVE_COMMENT_REPLY: {"instagram"},
+    ContactSource.IG_STORY_MENTION: {"instagram"},
+    ContactSource.IG_STORY_REPLY: {"instagram"},
+}
+
+
+def possible_sources(team):
+    """The sources that can be non-zero for this team, given the kinds of channel it has (ever had)."""
+    kinds = set(Channel.objects.for_team(team).values_list("kind", flat=True).distinct())
+    return {s for s in SOURCE_LABELS if s not in SOURCE_CHANNEL_KINDS or SOURCE_CHANNEL_KINDS[s] & kinds}
+
+
+def shown_sources(team, data, *, show_all=False):
+    """The chart's rows: every row with show_all; otherwise those that can be non-zero (and any that is)."""
+    if show_all:
+        return data
+    possible = possible_sources(team)
+    rows = [r for r in data["sources"] if r["source"] in possible or r["count"]]
+    return {**data, "sources": rows, "hidden": len(data["sources"]) - len(rows)}
+
+
 def contact_sources(team, month):
     """新聯絡人來源: the month's new contacts, in total and by each of the 20 source types (zeros included)."""
     first, last = _month_range(month)

@@ -584,3 +584,20 @@ def test_whatsapp_chat_history_through_the_contacts_import_is_import(console, te
     assert {c.source for c in Contact.objects.filter(channel=wa)} == {"import"}
     assert Contact.objects.get(external_id="+886912345678").last_customer_interaction_at is not None
     assert source_count(team, "import") == 2
+
+
+def test_contact_sources_card_hides_impossible_rows_behind_show_all(console, team, line):
+    import json as _json
+    import re
+
+    def rows(query=""):
+        html = console.get(f"/analytics/cards/contact_sources/{query}").content.decode()
+        figure = re.search(r'id="chart-contact_sources">(.*?)</script>', html, re.S).group(1)
+        return html, _json.loads(figure)["data"][0]["y"]
+
+    html, labels = rows()
+    assert "Pixel" not in labels and "手動新增" not in labels and "IG 限動標註" not in labels  # no WhatsApp / IG
+    assert "API 同步" in labels and "自然流量" in labels
+    assert 'data-hidden-sources="10"' in html
+    html, labels = rows("?all_sources=1")
+    assert len(labels) == 20 and "data-hidden-sources" not in html

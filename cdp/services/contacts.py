@@ -251,7 +251,7 @@ def split_numbers(text):
     return [part.strip() for part in re.split(r"[\n,;，；]+", text or "") if part.strip()]
 
 
-def add_whatsapp_numbers(*, channel, numbers):
+def add_whatsapp_numbers(*, channel, numbers, occurred_at=None):
     """手動新增 (WhatsApp only): add numbers to a WhatsApp channel as contacts with source 手動新增.
 
     All or nothing: every number is checked first; one bad number refuses the lot with its line named. Numbers
@@ -273,7 +273,9 @@ def add_whatsapp_numbers(*, channel, numbers):
     created = existing = 0
     with transaction.atomic():
         for phone in dict.fromkeys(normalized):
-            result = upsert_contact(channel=channel, external_id=phone, phone=phone, source=ContactSource.MANUAL)
+            result = upsert_contact(
+                channel=channel, external_id=phone, phone=phone, source=ContactSource.MANUAL, occurred_at=occurred_at
+            )
             created += result.created
             existing += not result.created
     return created, existing

@@ -115,7 +115,7 @@ def assign(contact, member, *, method, by=None, at=None):
     )
 
 
-def add_customer(*, team, channel, external_id, member, by=None, display_name=""):
+def add_customer(*, team, channel, external_id, member, by=None, display_name="", occurred_at=None):
     """手動新增客戶: a staff member adds a customer by hand (a WhatsApp number, or a channel id). A new contact
     gets source OMO 綁定; an existing one is only bound."""
     if channel.team_id != team.pk or member.team_id != team.pk:
@@ -134,8 +134,9 @@ def add_customer(*, team, channel, external_id, member, by=None, display_name=""
             source_detail=f"omo:{member.pk}",
             display_name=display_name[:200],
             phone=phone,
+            occurred_at=occurred_at,
         )
-        assign(result.contact, member, method=OmoMethod.MANUAL, by=by)
+        assign(result.contact, member, method=OmoMethod.MANUAL, by=by, at=occurred_at)
     return result
 
 
