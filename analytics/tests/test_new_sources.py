@@ -601,3 +601,26 @@ def test_contact_sources_card_hides_impossible_rows_behind_show_all(console, tea
     assert 'data-hidden-sources="10"' in html
     html, labels = rows("?all_sources=1")
     assert len(labels) == 20 and "data-hidden-sources" not in html
+
+
+# --------------------------------------------------------------------------- CSV 推播
+def test_csv_broadcast_imports_then_targets_exactly_the_file(team, line):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from audiences import services as audiences
+    from cdp.tests.factories import ContactFactory
+
+    known = ContactFactory(team=team, channel=line, external_id="U" + "a" * 32, source="organic")
+    ContactFactory(team=team, channel=line, external_id="U" + "c" * 32)  # not in the file: not an audience member
+    csv_text = f"LINE UID\n{'U' + 'a' * 32}\n{'U' + 'b' * 32}\n"
+    upload = SimpleUploadedFile("vip.csv", csv_text.encode(), content_type="text/csv")
+    broadcast, job = audiences.csv_broadcast(team=team, name="VIP 限定", channel=line, upload=upload)
+    assert job.status == "done" and job.applied_rows == 2
+    new = Contact.objects.get(external_id="U" + "b" * 32)
+    assert new.source == "import"
+    known.refresh_from_db()
+    assert known.source == "organic"
+    members = audiences.audience(team=team, channel=line, conditions=broadcast.custom_conditions)
+    ids = set(members.values_list("pk", flat=True)) if hasattr(members, "values_list") else {c.pk for c in members}
+    assert ids == {known.pk, new.pk}
+    assert source_count(team, "import") == 1

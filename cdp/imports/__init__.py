@@ -49,6 +49,7 @@ from .importer import (  # noqa: F401
     Importer,
     Row,
     chat_history_mapping,
+    contact_list_mapping,
     in_file_order,
     logger,
     resume_stalled,

@@ -93,6 +93,14 @@ def chat_history_mapping(job, *, source=ContactSource.IMPORT.value):
     }
 
 
+def contact_list_mapping(job, *, tag):
+    """A plain list of contacts (CSV 推播): the first column is the channel's contact id (a WhatsApp phone, a LINE
+    UID, ...); every row is tagged `tag`."""
+    headers = preview(job).headers
+    key_kind = "phone" if job.channel.kind == ChannelKind.WHATSAPP else "external_id"
+    return {"key_column": headers[0], "key_kind": key_kind, "columns": {}, "tag_all": tag}
+
+
 def run(job_id, *, resume=False):
     """Process a pending job once (a second call, or a redelivered task, finds it claimed and does nothing).
 
@@ -168,6 +176,8 @@ class Importer:
         # New contacts' source: "import" (匯入名單), or "pixel" for the WhatsApp chat-history import a channel page
         # offers when connecting WhatsApp (seed 000 Pixel 2: existing WhatsApp users become contacts).
         self.source = mapping.get("source") if mapping.get("source") in IMPORT_SOURCES else ContactSource.IMPORT.value
+        # A tag every row's customer gets (CSV 推播: the broadcast's audience is exactly this file's contacts).
+        self.tag_all = str(mapping.get("tag_all") or "")
         keys = [t[5:] for t in self.columns.values() if t.startswith("attr:")]
         self.attributes = {a.key: a for a in CustomAttribute.objects.for_team(self.team).filter(key__in=keys)}
         self.archived_tags = set(
@@ -228,6 +238,8 @@ class Importer:
                 errors[column] = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
         if errors:
             return number, errors, values
+        if self.tag_all and self.tag_all not in row.tags:
+            row.tags.append(self.tag_all)
         first = self.seen.setdefault(row.key, number)  # a repeated key updates the same contact, in file order
         row.same_as = first if first != number else 0
         return row
