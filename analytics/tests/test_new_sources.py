@@ -624,3 +624,20 @@ def test_csv_broadcast_imports_then_targets_exactly_the_file(team, line):
     ids = set(members.values_list("pk", flat=True)) if hasattr(members, "values_list") else {c.pk for c in members}
     assert ids == {known.pk, new.pk}
     assert source_count(team, "import") == 1
+
+
+def test_csv_broadcast_from_the_broadcasts_page(console, team, line):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from audiences.models import Broadcast
+
+    assert b'data-testid="csv-broadcast"' in console.get("/audiences/broadcasts/").content
+    upload = SimpleUploadedFile("list.csv", f"uid\n{'U' + 'd' * 32}\n".encode(), content_type="text/csv")
+    response = console.post("/audiences/broadcasts/csv/", {"name": "名單推播", "channel": line.pk, "file": upload})
+    broadcast = Broadcast.objects.get()
+    assert response.status_code == 302 and response["Location"].endswith(f"/broadcasts/{broadcast.pk}/edit/")
+    assert broadcast.status == "draft" and broadcast.custom_conditions["children"][0]["type"] == "tag"
+    assert Contact.objects.get(external_id="U" + "d" * 32).source == "import"
+    bad = SimpleUploadedFile("bad.csv", b"uid\nnot-a-uid\n", content_type="text/csv")
+    assert console.post("/audiences/broadcasts/csv/", {"channel": line.pk, "file": bad}).status_code == 302
+    assert Broadcast.objects.count() == 1
