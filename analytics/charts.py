@@ -89,7 +89,7 @@ def binding_sources(data):
 
 
 def contact_sources(data):
-    return _horizontal_bars(data["sources"], color="#3b82f6", height=620)
+    return _horizontal_bars(data["sources"], color="#3b82f6", height=max(160, 40 + 29 * len(data["sources"])))
 
 
 def valid_contacts(data):

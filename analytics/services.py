@@ -56,7 +56,7 @@ METHOD_LABELS = {
     BindingMethod.BINDING_PLUGIN: pgettext_lazy("analytics", "社群綁定插件"),
     BindingMethod.CHATBOT_TO_WEBSITE: pgettext_lazy("analytics", "機器人導向官網"),
     BindingMethod.CART_REMARKETING: pgettext_lazy("analytics", "購物車再行銷"),
-    BindingMethod.PIXEL: pgettext_lazy("analytics", "Omnichat Pixel（WhatsApp 限定）"),
+    BindingMethod.PIXEL: pgettext_lazy("analytics", "Pixel（WhatsApp 限定）"),
     BindingMethod.COUPON: pgettext_lazy("analytics", "優惠券"),
     BindingMethod.OMNILINK: "OmniLink",
     BindingMethod.API: "API",
@@ -307,6 +307,39 @@ def binding_sources(team, month):
     )
     rows = [{"method": m, "label": str(label), "count": counts.get(m, 0) or 0} for m, label in METHOD_LABELS.items()]
     return {"month": f"{first:%Y-%m}", "total": sum(r["count"] for r in rows), "methods": rows}
+
+
+# The channel kinds a source can happen on (seed 000's table; a source not listed can happen on any channel). A
+# team without such a channel can never have that row non-zero: the chart hides it behind "show all sources".
+SOURCE_CHANNEL_KINDS = {
+    ContactSource.API_SYNC: {"line"},
+    ContactSource.APP91_LINE_BINDING: {"line"},
+    ContactSource.MANUAL: {"whatsapp"},
+    ContactSource.PIXEL: {"whatsapp"},
+    ContactSource.FB_AD_WHATSAPP: {"whatsapp"},
+    ContactSource.FB_POST_REPLY: {"facebook"},
+    ContactSource.FB_RECURRING_NOTIFICATION: {"facebook"},
+    ContactSource.FB_AD_MESSENGER: {"facebook"},
+    ContactSource.IG_POST_REPLY: {"instagram"},
+    ContactSource.IG_LIVE_COMMENT_REPLY: {"instagram"},
+    ContactSource.IG_STORY_MENTION: {"instagram"},
+    ContactSource.IG_STORY_REPLY: {"instagram"},
+}
+
+
+def possible_sources(team):
+    """The sources that can be non-zero for this team, given the kinds of channel it has (ever had)."""
+    kinds = set(Channel.objects.for_team(team).values_list("kind", flat=True).distinct())
+    return {s for s in SOURCE_LABELS if s not in SOURCE_CHANNEL_KINDS or SOURCE_CHANNEL_KINDS[s] & kinds}
+
+
+def shown_sources(team, data, *, show_all=False):
+    """The chart's rows: every row with show_all; otherwise those that can be non-zero (and any that is)."""
+    if show_all:
+        return data
+    possible = possible_sources(team)
+    rows = [r for r in data["sources"] if r["source"] in possible or r["count"]]
+    return {**data, "sources": rows, "hidden": len(data["sources"]) - len(rows)}
 
 
 def contact_sources(team, month):

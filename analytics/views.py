@@ -56,7 +56,13 @@ def card_context(request, name):
         else:
             ctx["selected"] = {parse_id(v) for v in services._channel_ids(params.get("channels")) or []} - {None}
             ctx["filters"] = {k: params.get(k) or "" for k in ("start", "end", "unit")}
-    elif name in ("binding_sources", "contact_sources") and data is not None:
+    elif name == "contact_sources" and data is not None:
+        ctx["show_all"] = request.GET.get("all_sources") == "1"
+        shown = services.shown_sources(team, data, show_all=ctx["show_all"])
+        ctx["hidden"] = shown.get("hidden", 0)
+        ctx["figure"] = charts.contact_sources(shown)
+        params = {"month": data["month"]}
+    elif name == "binding_sources" and data is not None:
         ctx["figure"] = getattr(charts, name)(data)
         params = {"month": data["month"]}
     elif name == "valid_contacts" and data is not None:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import queues
+from cdp import imports
 from cdp.models import Channel, ChannelKind, Contact
 from cdp.services.contacts import record_interactions
 from core import replica
@@ -633,3 +634,28 @@ def report(broadcast):
     )
     summary["skipped"] = {row["skip_reason"]: row["n"] for row in skipped}
     return summary
+
+
+CSV_BROADCAST_TAG = "CSV 推播 #%(job)s"
+
+
+def csv_broadcast(*, team, name, channel, upload, content=None, user=None):
+    """CSV 推播: the uploaded contacts (first column: the channel's contact id) go through the import pipeline into
+    the channel (contacts it creates get source 匯入名單), each tagged with this upload's own tag; the draft
+    broadcast's audience is exactly that tag on that channel. Returns (broadcast, import job)."""
+    _check_channel(team, channel, BROADCAST_CHANNEL_KINDS)
+    name = _check_name(name)
+    job = imports.create_job(team=team, upload=upload, channel=channel, user=user)
+    try:
+        tag = CSV_BROADCAST_TAG % {"job": job.pk}
+        job = imports.start(job, imports.contact_list_mapping(job, tag=tag))
+    except imports.ImportFileError as exc:
+        job.delete()
+        raise ServiceError(str(exc), field="file", code=exc.code) from exc
+    if job.status == "failed":
+        raise ServiceError(_("CSV 無法匯入，請查看匯入工作 #%(job)s。") % {"job": job.pk}, field="file")
+    conditions = {"op": "and", "children": [{"type": "tag", "op": "has", "match": "any", "tags": [tag]}]}
+    broadcast = create_broadcast(
+        team=team, name=name, channel=channel, content=content, custom_conditions=conditions, user=user
+    )
+    return broadcast, job

@@ -16,6 +16,7 @@ urlpatterns = [
     path("customers/<int:pk>/drawer/", views.customer_drawer, name="customer-drawer"),
     path("broadcasts/", views.broadcasts, name="broadcasts"),
     path("broadcasts/new/", views.broadcast_edit, name="broadcast-new"),
+    path("broadcasts/csv/", views.broadcast_csv, name="broadcast-csv"),
     path("broadcasts/packs/", views.broadcast_pack_options, name="broadcast-pack-options"),
     path("broadcasts/<int:pk>/", views.broadcast_detail, name="broadcast"),
     path("broadcasts/<int:pk>/edit/", views.broadcast_edit, name="broadcast-edit"),

@@ -3,6 +3,7 @@
 import json
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -200,7 +201,33 @@ def broadcasts(request):
         items = items.filter(status=status)
     page = Paginator(items, 25).get_page(request.GET.get("page"))
     context = {"section": "broadcasts", "page": page, "status": status, "statuses": BroadcastStatus.choices}
+    context["csv_channels"] = Channel.objects.for_team(request.team).active().filter(kind__in=BROADCAST_CHANNEL_KINDS)
     return render(request, "audiences/broadcast_list.html", context)
+
+
+@require_POST
+@team_required("broadcasts.manage")
+def broadcast_csv(request):
+    """CSV 推播: upload the contacts (first column: the channel's contact id); they are imported (new ones get source
+    匯入名單) and a draft broadcast to exactly them opens, to pick its content and send."""
+    channel = Channel.objects.for_team(request.team).filter(pk=parse_id(request.POST.get("channel"))).first()
+    upload = request.FILES.get("file")
+    if channel is None or upload is None:
+        messages.error(request, _("請選擇渠道並上傳 CSV。"))
+        return redirect("audiences:broadcasts")
+    try:
+        broadcast, _job = services.csv_broadcast(
+            team=request.team,
+            name=request.POST.get("name") or upload.name,
+            channel=channel,
+            upload=upload,
+            user=request.user,
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("audiences:broadcasts")
+    messages.success(request, _("已匯入 CSV 名單並建立推播草稿。"))
+    return redirect("audiences:broadcast-edit", pk=broadcast.pk)
 
 
 def _content_choices(team):

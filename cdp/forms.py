@@ -4,7 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from . import exports
-from .models import AttributeType, Channel, ChannelKind, CustomAttribute, Tag
+from .models import AttributeType, Channel, ChannelKind, CustomAttribute, OmoKind, OmoMember, Tag
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 KEY_RE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -111,6 +111,8 @@ class MappingForm(forms.Form):
         self.job, self.headers = job, headers
         choices = [("", _("（略過）")), ("key", key_label(job))]
         choices += [("name", _("姓名")), ("phone", _("電話")), ("email", "Email"), ("tags", _("標籤（以逗號分隔）"))]
+        if job.channel is not None:  # a chat-history export (WhatsApp): number, name, last message time
+            choices += [("last_message_at", _("最後訊息時間"))]
         choices += [(f"attr:{a.key}", _("自訂屬性：%(label)s") % {"label": a.label}) for a in attributes]
         for index, header in enumerate(headers):
             self.fields[f"col_{index}"] = forms.ChoiceField(
@@ -146,9 +148,10 @@ class MappingForm(forms.Form):
 GUESSES = {
     "key": {"uid", "line uid", "line_uid", "psid", "igsid", "member_id", "會員編號", "member id", "openid", "渠道 id"},
     "name": {"name", "姓名", "名稱", "display_name"},
-    "phone": {"phone", "電話", "手機", "mobile", "whatsapp"},
+    "phone": {"phone", "電話", "手機", "mobile", "whatsapp", "number", "號碼", "電話號碼"},
     "email": {"email", "e-mail", "電子郵件"},
     "tags": {"tags", "tag", "標籤"},
+    "last_message_at": {"last message time", "last_message_at", "最後訊息時間", "last message"},
 }
 
 
@@ -168,3 +171,22 @@ def _guess(header, job, attributes):
 def mapping_form_for(job, preview, data=None):
     attributes = list(CustomAttribute.objects.for_team(job.team).active().order_by("key"))
     return MappingForm(data, job=job, headers=preview.headers, attributes=attributes)
+
+
+class OmoMemberForm(forms.Form):
+    kind = forms.ChoiceField(label=_("類型"), choices=OmoKind.choices)
+    name = forms.CharField(label=_("名稱"), max_length=120)
+
+
+class OmoAddCustomerForm(forms.Form):
+    """手動新增客戶: a staff member adds a customer (a WhatsApp number, or the contact's channel id)."""
+
+    member = forms.ModelChoiceField(label=_("綁定成員（分店）"), queryset=OmoMember.objects.none())
+    channel = forms.ModelChoiceField(label=_("渠道"), queryset=Channel.objects.none())
+    external_id = forms.CharField(label=_("電話號碼或渠道 ID"), max_length=128)
+    display_name = forms.CharField(label=_("名稱"), max_length=200, required=False)
+
+    def __init__(self, *args, team=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["member"].queryset = OmoMember.objects.for_team(team).filter(is_active=True)
+        self.fields["channel"].queryset = Channel.objects.for_team(team).active().exclude(kind="sms")

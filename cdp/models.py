@@ -235,7 +235,7 @@ class BindingMethod(models.TextChoices):
     BINDING_PLUGIN = "binding_plugin", _("社群綁定插件")
     CHATBOT_TO_WEBSITE = "chatbot_to_website", _("機器人導向官網")
     CART_REMARKETING = "cart_remarketing", _("購物車再行銷")
-    PIXEL = "pixel", _("Omnichat Pixel（WhatsApp 限定）")
+    PIXEL = "pixel", _("Pixel（WhatsApp 限定）")
     COUPON = "coupon", _("優惠券")
     OMNILINK = "omnilink", "OmniLink"
     API = "api", "API"
@@ -662,3 +662,57 @@ class ImportJob(TeamOwned):
         verbose_name = _("匯入工作")
         verbose_name_plural = _("匯入工作")
         ordering = ["-created_at"]
+
+
+class OmoKind(models.TextChoices):
+    STAFF = "staff", _("店員")
+    BRANCH = "branch", _("分店")
+
+
+class OmoMember(TeamOwned):
+    """OMO 綁定: one staff member or branch of the team's list. Its QR code / link carries `code` (cdp.services.omo);
+    a contact joining or writing through it is bound to it (Contact.omo_staff / omo_branch hold the names)."""
+
+    kind = models.CharField(_("類型"), max_length=8, choices=OmoKind.choices)
+    name = models.CharField(_("名稱"), max_length=120)
+    code = models.CharField(_("綁定代碼"), max_length=16, editable=False)
+    is_active = models.BooleanField(_("啟用"), default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("店員 / 分店")
+        verbose_name_plural = _("店員 / 分店")
+        ordering = ["kind", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "code"], name="omomember_unique_team_code"),
+            models.UniqueConstraint(fields=["team", "kind", "name"], name="omomember_unique_team_kind_name"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} · {self.name}"
+
+
+class OmoMethod(models.TextChoices):
+    """The four OMO 綁定 triggers of seed 000's table."""
+
+    QR = "qr", _("店員 QR Code")
+    MANUAL = "manual", _("手動新增客戶")
+    KEYWORD = "keyword", _("關鍵字自動指派（分店 QR Code / 連結）")
+    TRANSFER = "transfer", _("手動移轉")
+
+
+class OmoAssignment(TeamOwned):
+    """Who a contact was bound to, by which trigger, from whom (a transfer keeps the previous name), by whom."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="omo_assignments")
+    member = models.ForeignKey(OmoMember, on_delete=models.PROTECT, related_name="assignments")
+    method = models.CharField(_("方式"), max_length=16, choices=OmoMethod.choices)
+    previous = models.CharField(_("原綁定"), max_length=120, blank=True)
+    by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(_("時間"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("OMO 綁定紀錄")
+        verbose_name_plural = _("OMO 綁定紀錄")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["team", "contact", "at"], name="omoassignment_team_contact")]

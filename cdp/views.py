@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import team_required
 from accounts.views import module_pending
-from core.params import parse_signed
+from core.params import parse_id, parse_signed
 from core.replica import reads_from_replica
 
 from . import exports, imports, presenters, quota
@@ -25,21 +25,27 @@ from .forms import (
     AttributeTypeForm,
     ExportForm,
     ImportUploadForm,
+    OmoAddCustomerForm,
+    OmoMemberForm,
     TagForm,
     mapping_form_for,
 )
 from .models import (
+    Channel,
+    ChannelKind,
     Contact,
     CustomAttribute,
     Customer,
     ImportJob,
     MergeRecord,
+    OmoAssignment,
+    OmoMember,
     PointsSource,
     Tag,
     UnsubscribeScope,
 )
 from .services import contacts as contact_services
-from .services import points
+from .services import omo, points
 
 
 @team_required("customers.view")
@@ -86,7 +92,12 @@ def customer_detail(request, pk):
         return redirect("cdp:customer", pk=customer.merged_into_id)
     context = presenters.customer_360(request.team, customer)
     context.update(section="customers", perms=_perms(request), can_sms=request.membership.has_perm("sms.send"))
+    context["omo_members"] = _omo_members(request)
     return render(request, "cdp/customer_detail.html", context)
+
+
+def _omo_members(request):
+    return list(omo.members_for_team(request.team).filter(is_active=True))
 
 
 def _perms(request):
@@ -161,7 +172,11 @@ def contact_unsubscribe(request, pk):
         return HttpResponse(_("未知的取消訂閱範圍：%(scope)s") % {"scope": scope}, status=400)
     unsubscribed = request.POST.get("unsubscribed", "1") == "1"
     contact, _changed = contact_services.set_unsubscribed(contact, scope=scope, unsubscribed=unsubscribed)
-    context = {"card": presenters.contact_card(request.team, contact), "perms": _perms(request)}
+    context = {
+        "card": presenters.contact_card(request.team, contact),
+        "perms": _perms(request),
+        "omo_members": _omo_members(request),
+    }
     return render(request, "cdp/customer_detail.html#contact-card", context)
 
 
@@ -376,3 +391,70 @@ def export(request):
 @team_required("broadcasts.manage")
 def omnilink(request):
     return module_pending(request, title=gettext_lazy("OmniLink 跨渠道整合"))
+
+
+# ------------------------------------------------------------------------------------------- OMO 綁定
+OMO_LINK_KINDS = [ChannelKind.LINE, ChannelKind.WHATSAPP, ChannelKind.FACEBOOK]
+
+
+@team_required("customers.view")
+def omo_index(request):
+    """The team's staff and branch list with each one's QR codes and links, adding a customer by hand, and the
+    record of bindings and transfers (手動移轉)."""
+    can_edit = request.membership.has_perm("customers.edit")
+    member_form = OmoMemberForm(request.POST or None) if request.POST.get("form") == "member" else OmoMemberForm()
+    add_form = OmoAddCustomerForm(request.POST if request.POST.get("form") == "add" else None, team=request.team)
+    if request.method == "POST":
+        if not can_edit:
+            return HttpResponse(status=403)
+        try:
+            if request.POST.get("form") == "member" and member_form.is_valid():
+                omo.create_member(team=request.team, **member_form.cleaned_data)
+                messages.success(request, _("已新增。"))
+                return redirect("cdp:omo")
+            if request.POST.get("form") == "add" and add_form.is_valid():
+                data = add_form.cleaned_data
+                result = omo.add_customer(
+                    team=request.team,
+                    channel=data["channel"],
+                    external_id=data["external_id"],
+                    member=data["member"],
+                    display_name=data["display_name"],
+                    by=request.user,
+                )
+                messages.success(request, _("已新增客戶並綁定。"))
+                return redirect("cdp:customer", pk=result.contact.customer_id)
+        except ValidationError as exc:
+            (member_form if request.POST.get("form") == "member" else add_form).add_error(None, exc.messages)
+    channels = list(Channel.objects.for_team(request.team).active().filter(kind__in=OMO_LINK_KINDS))
+    members = []
+    for member in omo.members_for_team(request.team):
+        links = [(channel, omo.member_link(member, channel)) for channel in channels]
+        links = [(channel, link) for channel, link in links if link]
+        members.append({"member": member, "links": links, "qr": omo.qr_svg(links[0][1]) if links else ""})
+    log = OmoAssignment.objects.for_team(request.team).select_related("member", "contact__channel", "by")[:30]
+    context = {
+        "section": "customers",
+        "members": members,
+        "member_form": member_form,
+        "add_form": add_form,
+        "log": log,
+        "can_edit": can_edit,
+        "code_example": "OMO-XXXXXX",
+    }
+    status = 400 if member_form.errors or add_form.errors else 200
+    return render(request, "cdp/omo.html", context, status=status)
+
+
+@require_POST
+@team_required("customers.edit")
+def contact_omo_transfer(request, pk):
+    """手動移轉: bind one contact to another staff member or branch (recorded with who did it)."""
+    contact = get_object_or_404(Contact.objects.for_team(request.team), pk=pk)
+    member = OmoMember.objects.for_team(request.team).filter(pk=parse_id(request.POST.get("member"))).first()
+    if member is None:
+        messages.error(request, _("請選擇店員或分店。"))
+    else:
+        omo.transfer(team=request.team, contact_ids=[contact.pk], member=member, by=request.user)
+        messages.success(request, _("已移轉至 %(name)s。") % {"name": member.name})
+    return redirect("cdp:customer", pk=contact.customer_id)

@@ -255,6 +255,7 @@ EN = {
     # Scale-out: retention and the replica's freshness line
     "事件紀錄保留月數": "Event log retention (months)",
     "資料時間：%(as_of)s（讀取副本，延遲 %(lag)s 秒）": "Data as of %(as_of)s (read replica, %(lag)s s behind)",
+    "留言自動回覆": "Comment replies",
     # Points ledger (社群點數)
     "允許點數餘額為負": "Allow negative points balances",
     "關閉時，扣點後餘額不可低於 0。": "When off, a deduction never takes a balance below 0.",
@@ -271,6 +272,7 @@ EN = {
     "機器人模組": "Chatbot modules",
     # carried from inbox
     'LINE、Facebook、Instagram、WhatsApp 與簡訊渠道，請到 <a href="%(channels_url)s">訊息 › 渠道</a> 連結並取得 Webhook URL。': 'Connect LINE, Facebook, Instagram, WhatsApp and SMS channels and get their webhook URLs under <a href="%(channels_url)s">Messaging › Channels</a>.',  # noqa: E501
+    # carried from sources
 }
 
 

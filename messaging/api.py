@@ -18,7 +18,7 @@ from billing import services as ledger
 from cdp.models import Contact
 
 from . import stats
-from .models import ChatbotModule, KeywordRule, ModuleType, Origin, OutboundMessage, WhatsAppTemplate
+from .models import ChatbotModule, CommentRule, KeywordRule, ModuleType, Origin, OutboundMessage, WhatsAppTemplate
 from .services import content as content_service
 from .services import outbox
 from .services import sms as sms_service
@@ -247,6 +247,45 @@ class KeywordRuleSerializer(TeamModelSerializer):
 class KeywordRuleViewSet(TeamScopedModelViewSet):
     queryset = KeywordRule.objects.order_by("-id")
     serializer_class = KeywordRuleSerializer
+    required_permissions = {"read": "autoreply.manage", "write": "autoreply.manage"}
+
+
+class CommentRuleSerializer(TeamModelSerializer):
+    keywords = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
+
+    class Meta:
+        model = CommentRule
+        fields = [
+            "id",
+            "name",
+            "channel",
+            "any_comment",
+            "keywords",
+            "match_type",
+            "reply_text",
+            "is_active",
+            "trigger_count",
+            "last_triggered_at",
+        ]
+        read_only_fields = ["id", "trigger_count", "last_triggered_at"]
+
+    def validate_channel(self, value):
+        if value is not None and value.kind not in ("facebook", "instagram"):
+            raise serializers.ValidationError("Comment rules are for Facebook and Instagram channels.")
+        return value
+
+    def validate(self, attrs):
+        any_comment = attrs.get("any_comment", getattr(self.instance, "any_comment", False))
+        keywords = attrs.get("keywords", getattr(self.instance, "keywords", []))
+        if not any_comment and not keywords:
+            raise serializers.ValidationError({"keywords": "Keywords, or any_comment: true."})
+        return attrs
+
+
+@extend_schema_view(list=extend_schema(summary="List comment rules (private replies to post / live comments)"))
+class CommentRuleViewSet(TeamScopedModelViewSet):
+    queryset = CommentRule.objects.order_by("-id")
+    serializer_class = CommentRuleSerializer
     required_permissions = {"read": "autoreply.manage", "write": "autoreply.manage"}
 
 

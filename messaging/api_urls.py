@@ -2,6 +2,7 @@ from django.urls import path
 
 from .api import (
     ChatbotModuleViewSet,
+    CommentRuleViewSet,
     KeywordRuleViewSet,
     OutboundMessageViewSet,
     WhatsAppTemplateViewSet,
@@ -15,6 +16,7 @@ routes = [
     ("whatsapp-templates", WhatsAppTemplateViewSet, "whatsapp-template"),
     ("messages", OutboundMessageViewSet, "outbound-message"),
     ("keyword-rules", KeywordRuleViewSet, "keyword-rule"),
+    ("comment-rules", CommentRuleViewSet, "comment-rule"),
 ]
 urlpatterns = [
     path("sms/quick", quick_sms_view, name="api-sms-quick"),

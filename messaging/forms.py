@@ -6,7 +6,7 @@ from cdp import credentials as credential_keys
 from cdp.models import Channel, ChannelKind
 from cdp.services.channels import validate_credentials
 
-from .models import ChatbotModule, KeywordRule
+from .models import ChatbotModule, CommentRule, KeywordRule
 from .services.conversations import agent_label
 
 # The channel kinds the console's channel page connects and lists (the website has its own place).
@@ -227,3 +227,39 @@ class AssignForm(forms.Form):
 
     def chosen(self):
         return self.agents.get(self.cleaned_data.get("assignee") or "")
+
+
+class CommentRuleForm(forms.ModelForm):
+    keywords = ListField(label=_("關鍵字"), required=False, help_text=_("以逗號分隔多個關鍵字。"))
+
+    class Meta:
+        model = CommentRule
+        fields = ["name", "channel", "any_comment", "keywords", "match_type", "reply_text", "is_active"]
+        widgets = {"reply_text": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, team=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].queryset = Channel.objects.for_team(team).filter(kind__in=["facebook", "instagram"])
+        self.fields["channel"].empty_label = _("所有 Facebook / Instagram 渠道")
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("any_comment") and not data.get("keywords"):
+            raise forms.ValidationError(_("請輸入關鍵字，或勾選「任何留言都回覆」。"))
+        return data
+
+
+class ManualNumbersForm(forms.Form):
+    numbers = forms.CharField(
+        label=_("電話號碼"),
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "+886912345678\n0912 345 678"}),
+        help_text=_("一行一個，或貼上以逗號分隔的清單；將轉為國際格式（E.164）。"),
+    )
+
+
+class ChatHistoryForm(forms.Form):
+    file = forms.FileField(
+        label=_("對話歷史記錄 CSV"),
+        help_text=_("三個欄位：電話號碼、名稱、最後訊息時間（第一列為標題）。"),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )

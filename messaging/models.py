@@ -425,3 +425,134 @@ class WeChatAccessToken(TeamOwned):
         verbose_name = _("WeChat access token")
         verbose_name_plural = _("WeChat access token")
         constraints = [models.UniqueConstraint(fields=["team", "channel"], name="wechattoken_unique_team_channel")]
+
+
+class CommentField(models.TextChoices):
+    """The Meta webhook fields a comment arrives by, and the new-contact source each leads to."""
+
+    FEED = "feed", _("Facebook 貼文留言")
+    COMMENTS = "comments", _("Instagram 貼文留言")
+    LIVE_COMMENTS = "live_comments", _("Instagram 直播留言")
+
+
+class CommentRule(TeamOwned):
+    """留言自動回覆: a comment on a Page / Instagram post (or live video) that matches (keywords, or any comment)
+    gets one private reply; the commenter's first message then creates the contact with the post-reply source."""
+
+    name = models.CharField(_("規則名稱"), max_length=200)
+    channel = models.ForeignKey(
+        "cdp.Channel", null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("渠道")
+    )
+    any_comment = models.BooleanField(_("任何留言都回覆"), default=False)
+    keywords = models.JSONField(_("關鍵字"), default=list, blank=True)
+    match_type = models.CharField(_("比對方式"), max_length=10, choices=MatchType.choices, default=MatchType.CONTAINS)
+    reply_text = models.TextField(_("私訊回覆文字"))
+    is_active = models.BooleanField(_("啟用"), default=True)
+    trigger_count = models.PositiveIntegerField(_("觸發次數"), default=0)
+    last_triggered_at = models.DateTimeField(_("最後觸發時間"), null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("留言自動回覆規則")
+        verbose_name_plural = _("留言自動回覆規則")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["team", "is_active"], name="commentrule_team_active")]
+
+    def __str__(self):
+        return self.name
+
+    def matches(self, text):
+        if self.any_comment:
+            return True
+        text = (text or "").strip().casefold()
+        if not text:
+            return False
+        words = [str(k).strip().casefold() for k in self.keywords if str(k).strip()]
+        if self.match_type == MatchType.EXACT:
+            return text in words
+        return any(word in text for word in words)
+
+
+class CommentReplyStatus(models.TextChoices):
+    PENDING = "pending", _("等待中")
+    SENDING = "sending", _("傳送中")
+    SENT = "sent", _("已傳送")
+    FAILED = "failed", _("失敗")
+
+
+class CommentReply(TeamOwned):
+    """The one private reply owed to a comment (unique per comment: redeliveries and a second rule never send
+    twice). `recipient_id` is the PSID / IGSID the Send API answers with: that person's first message creates the
+    contact with `source`."""
+
+    channel = models.ForeignKey("cdp.Channel", on_delete=models.CASCADE, related_name="+")
+    rule = models.ForeignKey(CommentRule, null=True, on_delete=models.SET_NULL, related_name="replies")
+    field = models.CharField(max_length=16, choices=CommentField.choices)
+    source = models.CharField(max_length=32)
+    comment_id = models.CharField(max_length=128)
+    commenter_id = models.CharField(max_length=128, blank=True)
+    recipient_id = models.CharField(max_length=128, blank=True)
+    text = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=CommentReplyStatus.choices, default=CommentReplyStatus.PENDING)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("留言私訊回覆")
+        verbose_name_plural = _("留言私訊回覆")
+        constraints = [
+            models.UniqueConstraint(fields=["team", "channel", "comment_id"], name="commentreply_unique_comment")
+        ]
+        indexes = [
+            models.Index(fields=["team", "channel", "recipient_id"], name="commentreply_team_recipient"),
+            models.Index(fields=["status", "created_at"], name="commentreply_status"),
+        ]
+
+
+class FriendSyncStatus(models.TextChoices):
+    PENDING = "pending", _("等待中")
+    RUNNING = "running", _("同步中")
+    DONE = "done", _("完成")
+    FAILED = "failed", _("失敗")
+
+
+class FriendSync(TeamOwned):
+    """LINE 好友同步 (API 同步): the follower ids pages of a LINE Official Account, then each friend's profile.
+
+    Resumable: `next_start` is the `start` token of the page not yet read, and the ids of the page being worked on
+    wait in `pending_ids`; a worker that dies loses at most one in-flight profile call (redone, idempotent)."""
+
+    channel = models.ForeignKey("cdp.Channel", on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=FriendSyncStatus.choices, default=FriendSyncStatus.PENDING)
+    next_start = models.CharField(max_length=512, blank=True)
+    pages_done = models.BooleanField(default=False)
+    pending_ids = models.JSONField(default=list, blank=True)
+    seen = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    existing = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)  # no profile any more (unfollowed or blocked meanwhile)
+    attempts = models.PositiveSmallIntegerField(default=0)  # consecutive rate-limited / failed calls
+    retry_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("LINE 好友同步")
+        verbose_name_plural = _("LINE 好友同步")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["team", "channel", "created_at"], name="friendsync_team_channel")]
+
+    @property
+    def progress(self):
+        """Percent of the friends seen so far that were handled (the total is unknown until the last page)."""
+        if self.status == FriendSyncStatus.DONE:
+            return 100
+        total = self.seen
+        if not total:
+            return 0
+        done = self.created + self.existing + self.skipped
+        return min(99, int(done * 100 / total) if self.pages_done else int(done * 90 / total))

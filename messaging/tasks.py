@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 SCHEDULES = [
     ("messaging: webhook events", "messaging.tasks.drain_webhook_events"),
     ("messaging: outbox", "messaging.tasks.dispatch_outbox"),
+    ("messaging: comment replies", "messaging.tasks.send_comment_replies"),
+    ("messaging: LINE friend sync", "messaging.tasks.resume_friend_syncs"),
 ]
 
 
@@ -115,3 +117,23 @@ def sync_whatsapp_templates(channel_id):
     if channel is None:
         return 0
     return templates.sync(channel)
+
+
+def send_comment_replies():
+    """Private replies owed to comments (messaging.services.comments); also run by the per-minute schedule."""
+    from .services import comments
+
+    return comments.send_pending()
+
+
+def run_friend_sync(job_id):
+    from .services import friend_sync
+
+    job = friend_sync.run(job_id)
+    return job.status if job else None
+
+
+def resume_friend_syncs():
+    from .services import friend_sync
+
+    return friend_sync.resume()

@@ -14,16 +14,26 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import team_required
+from cdp import imports
 from cdp import presenters as cdp_presenters
-from cdp.models import Channel, Contact, Customer
+from cdp.models import Channel, Contact, ContactSource, Customer
+from cdp.services import contacts as contact_services
 from core.errors import ServiceError
 from core.replica import reads_from_replica
 
 from . import forms
-from .models import ChannelState, ChatbotModule, KeywordRule, ModuleType, WhatsAppTemplate
+from .models import (
+    ChannelState,
+    ChatbotModule,
+    CommentReply,
+    CommentRule,
+    KeywordRule,
+    ModuleType,
+    WhatsAppTemplate,
+)
 from .module_forms import ModuleForm
 from .services import channels as channel_service
-from .services import conversations, keywords
+from .services import comments, conversations, friend_sync, keywords
 from .services import sms as sms_service
 from .services import templates as template_service
 
@@ -95,8 +105,76 @@ def channel_detail(request, pk):
         "stored": sorted(k for k, v in (channel.credentials or {}).items() if v and k != "verify_token"),
         "templates": WhatsAppTemplate.objects.for_team(request.team).filter(channel=channel, deleted_at__isnull=True),
         "form": form,
+        "numbers_form": forms.ManualNumbersForm() if channel.kind == "whatsapp" else None,
+        "history_form": forms.ChatHistoryForm() if channel.kind == "whatsapp" else None,
+        "friend_sync": friend_sync.latest(channel) if channel.kind == "line" else None,
     }
     return render(request, "messaging/channel_detail.html", context)
+
+
+@require_POST
+@team_required("channels.manage")
+def channel_manual_numbers(request, pk):
+    """手動新增 (WhatsApp only): numbers typed or pasted, each normalised to E.164, source 手動新增."""
+    channel = get_object_or_404(_channels(request).filter(kind="whatsapp"), pk=pk)
+    form = forms.ManualNumbersForm(request.POST)
+    if form.is_valid():
+        try:
+            created, existing = contact_services.add_whatsapp_numbers(
+                channel=channel, numbers=contact_services.split_numbers(form.cleaned_data["numbers"])
+            )
+        except ValidationError as exc:
+            form.add_error("numbers", exc.messages)
+        else:
+            messages.success(
+                request,
+                _("已新增 %(created)d 位聯絡人（%(existing)d 位已存在）。")
+                % {"created": created, "existing": existing},
+            )
+            return redirect("messaging:channel", channel.pk)
+    context = {
+        "section": "messaging",
+        "subsection": "channels",
+        "channel": channel,
+        "numbers_form": form,
+        "history_form": forms.ChatHistoryForm(),
+    }
+    return render(request, "messaging/manual_numbers.html", context, status=400)
+
+
+@require_POST
+@team_required("channels.manage")
+def channel_chat_history(request, pk):
+    """Pixel (seed 000, 2): connecting WhatsApp imports its existing users from an exported chat history (CSV of
+    number, name, last message time) through the import pipeline; new contacts get source Pixel."""
+    channel = get_object_or_404(_channels(request).filter(kind="whatsapp"), pk=pk)
+    form = forms.ChatHistoryForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("messaging:channel", channel.pk)
+    job = imports.create_job(team=request.team, upload=form.cleaned_data["file"], channel=channel, user=request.user)
+    try:
+        mapping = imports.chat_history_mapping(job, source=ContactSource.PIXEL.value)
+    except imports.ImportFileError as exc:
+        job.delete()
+        messages.error(request, str(exc))
+        return redirect("messaging:channel", channel.pk)
+    imports.start(job, mapping)
+    return redirect("cdp:import-job", pk=job.pk)
+
+
+@team_required("channels.manage")
+def channel_friend_sync(request, pk):
+    """LINE 好友同步: POST starts (or shows the running) job; GET is the progress bar HTMX polls."""
+    channel = get_object_or_404(_channels(request).filter(kind="line"), pk=pk)
+    if request.method == "POST":
+        try:
+            friend_sync.start(channel=channel, by=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("messaging:channel", channel.pk)
+    context = {"channel": channel, "friend_sync": friend_sync.latest(channel)}
+    return render(request, "messaging/_friend_sync.html", context)
 
 
 @require_POST
@@ -332,6 +410,53 @@ def keyword_wechat_qr(request, pk):
     except ConnectionError as exc:
         messages.error(request, str(exc))
     return redirect("messaging:keyword", rule.pk)
+
+
+# ------------------------------------------------------------------------------------- comment rules
+@team_required("autoreply.manage")
+def comment_rule_list(request):
+    form = forms.CommentRuleForm(request.POST or None, team=request.team)
+    if request.method == "POST" and form.is_valid():
+        rule = comments.save_rule(form, request.team)
+        messages.success(request, _("已建立規則。"))
+        return redirect("messaging:comment-rule", rule.pk)
+    context = {
+        "section": "messaging",
+        "subsection": "comment-rules",
+        "rules": comments.rules_for_team(request.team),
+        "form": form,
+    }
+    return render(request, "messaging/comment_rules.html", context, status=400 if form.errors else 200)
+
+
+@team_required("autoreply.manage")
+def comment_rule_detail(request, pk):
+    rule = get_object_or_404(comments.rules_for_team(request.team), pk=pk)
+    form = forms.CommentRuleForm(request.POST or None, instance=rule, team=request.team)
+    if request.method == "POST" and form.is_valid():
+        comments.save_rule(form, request.team)
+        messages.success(request, _("已儲存規則。"))
+        return redirect("messaging:comment-rule", rule.pk)
+    replies = CommentReply.objects.for_team(request.team).filter(rule=rule)
+    context = {
+        "section": "messaging",
+        "subsection": "comment-rules",
+        "rule": rule,
+        "form": form,
+        "sent": replies.filter(status="sent").count(),
+        "failed": replies.filter(status="failed").count(),
+        "joins": comments.joins(rule),
+        "recent": replies.order_by("-created_at")[:20],
+    }
+    return render(request, "messaging/comment_rule_detail.html", context, status=400 if form.errors else 200)
+
+
+@require_POST
+@team_required("autoreply.manage")
+def comment_rule_delete(request, pk):
+    rule = get_object_or_404(CommentRule.objects.for_team(request.team), pk=pk)
+    rule.delete()
+    return redirect("messaging:comment-rules")
 
 
 # ------------------------------------------------------------------------------------- chatbot modules

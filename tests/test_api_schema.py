@@ -31,6 +31,7 @@ from config.wsgi import application
 from journeys import stats as journey_stats
 from journeys.models import EnrollmentStep
 from journeys.tests.factories import enroll_directly, message, published_journey
+from messaging.models import CommentRule
 from messaging.tests.factories import (
     ChatbotModuleFactory,
     KeywordRuleFactory,
@@ -86,6 +87,7 @@ def team_objects(team):
         "journey-enrollments": enrollment.pk,
         "journeys": journey.pk,
         "keyword-rules": KeywordRuleFactory(team=team, channel=line).pk,
+        "comment-rules": CommentRule.objects.create(team=team, name="r", any_comment=True, reply_text="hi").pk,
         "merges": merge.pk,
         "messages": OutboundMessageFactory(contact=contacts[0]).pk,
         "tags": TagFactory(team=team, name="VIP").pk,

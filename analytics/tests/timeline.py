@@ -113,3 +113,99 @@ VALID = {
     "wa": {"valid": 1, "invalid": 1, "total": 2, "valid_rate": 0.5},
     "total": {"valid": 5, "invalid": 2, "total": 7, "valid_rate": 0.7143},
 }
+
+
+# --- March 2026: a contact from each path of issue 18 (built only by test_every_source_path_is_counted) -----------
+#
+#     Mar 02 w3 added by hand (手動新增)             Mar 09 i3 IG live comment → private reply → message
+#     Mar 03 w4 added by staff Amy (OMO 綁定)        Mar 10 i4 IG story mention
+#     Mar 04 u4 LINE friend sync (API 同步)          Mar 11 i5 IG story reply
+#     Mar 05 u5 game link (events API source game)   Mar 12 w5 member M12 reported by the Pixel (member.identify)
+#     Mar 06 u6 91App LINE binding (events API)      Mar 13 w6 chat-history import on connect (Pixel)
+#     Mar 07 f3 FB post comment → private reply      Mar 14 w7 chat-history import (匯入名單)
+#     Mar 08 i2 IG post comment → private reply
+#     Mar 31 23:30 Taipei (15:30Z) i6 IG post reply: still March
+
+SOURCES_MAR = {
+    "total": 14,
+    "manual": 1,
+    "omo_binding": 1,
+    "api_sync": 1,
+    "game": 1,
+    "app91_line_binding": 1,
+    "fb_post_reply": 1,
+    "ig_post_reply": 2,
+    "ig_live_comment_reply": 1,
+    "ig_story_mention": 1,
+    "ig_story_reply": 1,
+    "pixel": 2,
+    "import": 1,
+}
+BINDINGS_MAR = {"total": 3, "pixel": 1, "api": 2}
+
+
+def build_new_paths(team, world):
+    """March's contacts, each through its path's own service (the webhook paths are covered end to end in
+    analytics/tests/test_new_sources.py; here their contacts carry the source those paths record)."""
+    from cdp.services import events_api, omo
+    from cdp.services.contacts import add_whatsapp_numbers
+
+    line, fb, wa = world["line"], world["fb"], world["wa"]
+    ig = ChannelFactory(team=team, kind=ChannelKind.INSTAGRAM, name="IG 帳號")
+
+    def join(channel, ext, when, source, phone=""):
+        return contact_services.upsert_contact(
+            channel=channel, external_id=ext, occurred_at=at(when), source=source, phone=phone
+        ).contact
+
+    add_whatsapp_numbers(channel=wa, numbers=["0911 000 003"], occurred_at=at("2026-03-02T02:00"))
+    amy = omo.create_member(team=team, kind="staff", name="Amy")
+    omo.add_customer(team=team, channel=wa, external_id="0911000004", member=amy, occurred_at=at("2026-03-03T02:00"))
+    join(line, "U" + "4" * 32, "2026-03-04T02:00", "api_sync")
+    outcome = events_api.process(
+        team,
+        {
+            "events": [
+                {
+                    "id": "mar-game",
+                    "type": "binding",
+                    "occurred_at": "2026-03-05T10:00:00+08:00",
+                    "data": {
+                        "channel": line.pk,
+                        "external_id": "U" + "5" * 32,
+                        "member_id": "G5",
+                        "method": "api",
+                        "source": "game",
+                    },
+                },
+                {
+                    "id": "mar-91app",
+                    "type": "binding",
+                    "occurred_at": "2026-03-06T10:00:00+08:00",
+                    "data": {
+                        "channel": line.pk,
+                        "external_id": "U" + "6" * 32,
+                        "member_id": "A6",
+                        "method": "api",
+                        "source": "app91_line_binding",
+                    },
+                },
+                {
+                    "id": "mar-pixel",
+                    "type": "member.identify",
+                    "occurred_at": "2026-03-12T10:00:00+08:00",
+                    "data": {"member_id": "M12", "phone": "0911000005", "channel": wa.pk},
+                },
+            ]
+        },
+    )
+    assert outcome.accepted == 3 and not outcome.rejected, outcome.as_dict()
+    join(fb, "F3", "2026-03-07T02:00", "fb_post_reply")
+    join(ig, "I2", "2026-03-08T02:00", "ig_post_reply")
+    join(ig, "I3", "2026-03-09T02:00", "ig_live_comment_reply")
+    join(ig, "I4", "2026-03-10T02:00", "ig_story_mention")
+    join(ig, "I5", "2026-03-11T02:00", "ig_story_reply")
+    join(wa, "+886911000006", "2026-03-13T02:00", "pixel", phone="+886911000006")
+    join(wa, "+886911000007", "2026-03-14T02:00", "import", phone="+886911000007")
+    join(ig, "I6", "2026-03-31T15:30", "ig_post_reply")
+    return {**world, "ig": ig}

@@ -48,6 +48,8 @@ from .importer import (  # noqa: F401
     TAG_SPLIT,
     Importer,
     Row,
+    chat_history_mapping,
+    contact_list_mapping,
     in_file_order,
     logger,
     resume_stalled,

@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone, translation
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from accounts import queues
@@ -78,6 +79,28 @@ def start(job, mapping):
     return run(job.pk)
 
 
+def chat_history_mapping(job, *, source=ContactSource.IMPORT.value):
+    """A WhatsApp chat-history export: its first three columns are the number, the name and the last message
+    time, whatever their headers. `source` "pixel" when a channel page imports its existing WhatsApp users."""
+    headers = preview(job).headers
+    if len(headers) < 3:
+        raise ImportFileError(_("對話歷史記錄需有三個欄位：電話號碼、名稱、最後訊息時間。"), code="missing_columns")
+    return {
+        "key_column": headers[0],
+        "key_kind": "phone",
+        "columns": {headers[1]: "name", headers[2]: "last_message_at"},
+        "source": source,
+    }
+
+
+def contact_list_mapping(job, *, tag):
+    """A plain list of contacts (CSV 推播): the first column is the channel's contact id (a WhatsApp phone, a LINE
+    UID, ...); every row is tagged `tag`."""
+    headers = preview(job).headers
+    key_kind = "phone" if job.channel.kind == ChannelKind.WHATSAPP else "external_id"
+    return {"key_column": headers[0], "key_kind": key_kind, "columns": {}, "tag_all": tag}
+
+
 def run(job_id, *, resume=False):
     """Process a pending job once (a second call, or a redelivered task, finds it claimed and does nothing).
 
@@ -127,6 +150,9 @@ def resume_stalled(*, now=None):
     return ids
 
 
+IMPORT_SOURCES = (ContactSource.IMPORT.value, ContactSource.PIXEL.value)
+
+
 @dataclass
 class Row:
     number: int
@@ -138,6 +164,7 @@ class Row:
     tags: list = field(default_factory=list)
     attributes: dict = field(default_factory=dict)  # {attribute: columns}
     same_as: int = 0  # the earlier row of this file with the same key (0: the first)
+    last_message_at: object = None  # a chat-history export's last message time (a new contact's interaction time)
 
 
 class Importer:
@@ -146,6 +173,11 @@ class Importer:
         mapping = job.mapping
         self.key_column, self.key_kind = mapping["key_column"], mapping["key_kind"]
         self.columns = mapping.get("columns", {})
+        # New contacts' source: "import" (匯入名單), or "pixel" for the WhatsApp chat-history import a channel page
+        # offers when connecting WhatsApp (seed 000 Pixel 2: existing WhatsApp users become contacts).
+        self.source = mapping.get("source") if mapping.get("source") in IMPORT_SOURCES else ContactSource.IMPORT.value
+        # A tag every row's customer gets (CSV 推播: the broadcast's audience is exactly this file's contacts).
+        self.tag_all = str(mapping.get("tag_all") or "")
         keys = [t[5:] for t in self.columns.values() if t.startswith("attr:")]
         self.attributes = {a.key: a for a in CustomAttribute.objects.for_team(self.team).filter(key__in=keys)}
         self.archived_tags = set(
@@ -206,6 +238,8 @@ class Importer:
                 errors[column] = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
         if errors:
             return number, errors, values
+        if self.tag_all and self.tag_all not in row.tags:
+            row.tags.append(self.tag_all)
         first = self.seen.setdefault(row.key, number)  # a repeated key updates the same contact, in file order
         row.same_as = first if first != number else 0
         return row
@@ -226,6 +260,8 @@ class Importer:
             row.name = raw[:200]
         elif target == "phone":
             row.phone = normalize_phone(raw, self.team.default_region)
+        elif target == "last_message_at":
+            row.last_message_at = _datetime(raw, self.team.zone)
         elif target == "email":
             try:
                 row.email = normalize_email(raw)
@@ -412,13 +448,14 @@ class Importer:
                 "status": SubscriptionStatus.SUBSCRIBED.value,
                 "subscribed_at": self.now,
                 "status_changed_at": self.now,
-                "source": ContactSource.IMPORT.value,
+                "source": self.source,
                 "source_detail": self.job.original_name[:200],
+                "last_customer_interaction_at": [r.last_message_at for r in new_rows],
                 "created_at": self.now,
             },
             returning=["id", "external_id", "customer_id"],
         )
-        data = {"source": ContactSource.IMPORT.value, "channel_kind": self.channel.kind, "import_id": self.job.pk}
+        data = {"source": self.source, "channel_kind": self.channel.kind, "import_id": self.job.pk}
         for contact_id, external_id, customer_id in contacts:
             existing[external_id] = customer_id
             self._event(customer_id, EventType.CONTACT_CREATED.value, data, contact_id, self.channel.pk)
@@ -591,6 +628,17 @@ class Importer:
             on_conflict="ON CONFLICT (customer_id, attribute_id, team_id) DO UPDATE SET "
             + ", ".join(f"{c} = EXCLUDED.{c}" for c in [*VALUE_COLUMNS, "updated_at"]),
         )
+
+
+def _datetime(raw, zone):
+    """A chat export's time ("2026-11-20 10:00", "2026/11/20 10:00:05", ISO 8601), in the team's zone if naive."""
+    try:
+        parsed = parse_datetime(raw.strip().replace("/", "-"))
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ValueError(_("必須是日期時間（YYYY-MM-DD HH:MM）：%(value)s") % {"value": raw})
+    return timezone.make_aware(parsed, zone) if timezone.is_naive(parsed) else parsed
 
 
 def in_file_order(rows):

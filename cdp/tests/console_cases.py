@@ -38,3 +38,8 @@ def import_urls(team):
     job = ImportJob(team=team, original_name="walk.csv")
     job.file.save("walk.csv", ContentFile(b"phone,name\n0912345678,Walk\n"))
     return {"pk": job.pk}
+
+
+@console_case("cdp:contact-omo-transfer")
+def omo_transfer_urls(team):
+    return {"pk": ContactFactory(channel=ChannelFactory(team=team)).pk}

@@ -14,7 +14,8 @@ class InstagramTransport(Transport):
         return settings.MESSAGING_INSTAGRAM_API_BASE.rstrip("/")
 
     def send(self, *, recipient, payload, retry_key):
-        body = {"recipient": {"id": recipient}, "message": payload["message"]}
+        # A private reply to a comment is addressed by {"comment_id": ...} (messaging.services.comments).
+        body = {"recipient": payload.get("recipient") or {"id": recipient}, "message": payload["message"]}
         url = f"{self.base}/{self.channel.external_id or 'me'}/messages"
         return graph_result(self.request("POST", url, body=body, headers=self.headers()))
 

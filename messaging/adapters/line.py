@@ -6,6 +6,8 @@ count as success. A 429 whose message is "You have reached your monthly limit." 
 channel's budget is exhausted); any other 429 is a rate limit and is retried.
 """
 
+from urllib.parse import quote
+
 from django.conf import settings
 
 from .base import BUDGET, PERMANENT, RETRYABLE, SendResult, Transport, network_failure
@@ -81,6 +83,15 @@ class LineTransport(Transport):
         data = limit.json()
         value = data.get("value") if data.get("type") == "limited" else None
         return value, int(used.json().get("totalUsage", 0))
+
+    def follower_ids(self, start=""):
+        """One page of GET /v2/bot/followers/ids (verified / premium accounts only): the raw response."""
+        query = "limit=1000" + (f"&start={quote(start)}" if start else "")
+        return self.request("GET", f"{self.base}/v2/bot/followers/ids?{query}", headers=self.headers())
+
+    def profile(self, user_id):
+        """GET /v2/bot/profile/{userId}: the raw response (displayName, pictureUrl, statusMessage, language)."""
+        return self.request("GET", f"{self.base}/v2/bot/profile/{quote(user_id)}", headers=self.headers())
 
     def test_connection(self):
         response = self.request("GET", f"{self.base}/v2/bot/info", headers=self.headers())

@@ -233,6 +233,12 @@ def parse_meta(channel, body, signature):
                 refusal = f"{account} {account_id} is not connected to this team"
             for item in entry.get("messaging") or []:
                 rows.append(_meta_row(target, channel, account, account_id, item, refusal))
+            for change in entry.get("changes") or []:
+                if isinstance(change, dict) and "time" in entry:
+                    change = {**change, "_entry_time": entry["time"]}
+                row = _meta_comment_row(target, channel, account_id, change, refusal)
+                if row is not None:
+                    rows.append(row)
     except MALFORMED as exc:
         raise Rejected(400, f"malformed event: {exc}") from exc
     return rows
@@ -264,6 +270,52 @@ def _meta_row(target, channel, account, account_id, item, refusal):
     if refusal is not None:
         return _rejected_row(channel, key, kind, user, item, refusal)
     return _row(target, key, kind, user, occurred_at, item)
+
+
+COMMENT_FIELDS = ("feed", "comments", "live_comments")
+
+
+def _meta_comment_row(target, channel, account_id, change, refusal):
+    """A comment on a Page post (`feed`, item comment, verb add), an Instagram post (`comments`) or an Instagram
+    live video (`live_comments`), as a "comment" event keyed by the comment id; None for any other change (edits,
+    removals, likes, the account's own comments)."""
+    field = change.get("field")
+    value = change.get("value")
+    if field not in COMMENT_FIELDS or not isinstance(value, dict):
+        return None
+    if field == "feed":
+        if value.get("item") != "comment" or value.get("verb") != "add":
+            return None
+        comment_id = str(value.get("comment_id") or "")
+    else:
+        comment_id = str(value.get("id") or "")
+    author = str((value.get("from") or {}).get("id") or "")
+    if author and author == account_id:
+        return None  # our own comment (a public reply): never answered
+    key = f"meta:comment:{comment_id or stable_hash((target or channel).pk, value)}"
+    payload = {"field": field, **value}
+    try:
+        if not comment_id:
+            raise KeyError("comment id")
+        if not author:
+            raise KeyError("from.id")
+        # feed gives created_time in seconds; Instagram's comment values carry no time: the entry's (ms) is used.
+        created = value.get("created_time")
+        occurred_at = _s(created) if created is not None else _entry_time(change.get("_entry_time"))
+    except MALFORMED as exc:
+        refusal = refusal or _malformed(exc)
+    if refusal is not None:
+        return _rejected_row(channel, key, "comment", author, payload, refusal)
+    return _row(target, key, "comment", author, occurred_at, payload)
+
+
+def _entry_time(value):
+    """An entry's `time`: milliseconds in Meta's examples, seconds in some; told apart by size. Now if absent."""
+    if value is None:
+        return timezone.now()
+    if isinstance(value, int) and not isinstance(value, bool) and value < 10**11:
+        return _s(value)
+    return _ms(value)
 
 
 # ------------------------------------------------------------------------------------------------ WhatsApp

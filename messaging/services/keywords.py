@@ -9,8 +9,9 @@ followed within 10 minutes by the keyword) gets the new-contact source "keyword"
 import secrets
 from urllib.parse import quote
 
-import segno
 from django.utils.translation import gettext as _
+
+from cdp.services import omo
 
 from ..adapters import get_adapter
 from ..models import KeywordRule
@@ -57,8 +58,7 @@ def make_wechat_qr(rule):
     return url
 
 
-def qr_svg(url):
-    return segno.make(url, error="m").svg_inline(scale=4)
+qr_svg = omo.qr_svg  # one QR code rendering for keyword rules and OMO staff / branches
 
 
 def rules_for_team(team):

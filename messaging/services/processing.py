@@ -20,13 +20,22 @@ from django.utils import timezone
 
 from accounts import queues
 from cdp.events import batched_notifications
-from cdp.models import Contact, ContactSource, SubscriptionStatus
+from cdp.models import Contact, ContactSource, OmoMethod, SubscriptionStatus
+from cdp.services import omo
 from cdp.services.contacts import block, follow, upsert_contact
 
 from .. import adapters
 from ..adapters.whatsapp import classify
-from ..models import InboundMessage, KeywordRule, OutboundMessage, OutboundStatus, WebhookEvent, WebhookEventState
-from . import autoreply, budgets, sms, tracking
+from ..models import (
+    CommentRule,
+    InboundMessage,
+    KeywordRule,
+    OutboundMessage,
+    OutboundStatus,
+    WebhookEvent,
+    WebhookEventState,
+)
+from . import autoreply, budgets, comments, sms, tracking
 from .ingest import _ms
 from .interactions import record_customer_interactions
 from .wechat import text_of as wechat_text
@@ -209,7 +218,17 @@ class Batch(WeChatEvents):
             )
             contact = result.contact
             self.contacts[key] = contact
+            if result.created and source == ContactSource.OMO_BINDING and source_detail.startswith("omo:"):
+                self._omo_assign(contact, source_detail, event.occurred_at)
         return contact
+
+    def _omo_assign(self, contact, detail, at):
+        """A contact created through a staff / branch QR code (or a keyword rule naming a listed branch)."""
+        parts = detail.split(":")  # omo:<member pk> (its QR code) or omo:keyword:<branch pk> (a keyword rule)
+        member = omo.member_by_pk(contact.team_id, parts[-1])
+        if member is not None:
+            method = OmoMethod.KEYWORD if parts[1] == "keyword" else OmoMethod.QR
+            omo.assign(contact, member, method=method, at=at)
 
     def touch(self, contact, at):
         if contact.pk not in self.interactions or self.interactions[contact.pk] < at:
@@ -230,6 +249,10 @@ class Batch(WeChatEvents):
         self.touch(contact, event.occurred_at)
         if contact.pk in self.recent_senders:
             tracking.record_replies(team_id=event.team_id, contact_id=contact.pk, at=event.occurred_at)
+        if kind == "text" and text:
+            member = omo.member_for_text(event.team_id, text)
+            if member is not None:  # a known contact scanned a staff / branch QR code: bound, source unchanged
+                omo.assign(contact, member, method=OmoMethod.QR, at=event.occurred_at)
         if kind == "text" and text and sms.continue_chat(contact=contact, event=event, text=text.strip()):
             return  # an answer inside the phone-binding chat flow, not a keyword
         if kind == "text" and text:
@@ -239,9 +262,17 @@ class Batch(WeChatEvents):
                     break
 
     def keyword_source(self, event, text):
-        """A new contact whose first words match a keyword rule joined through that rule's link / QR code."""
+        """A new contact whose first words carry a staff / branch code joined through its QR code (OMO 綁定); one
+        whose first words match a keyword rule joined through that rule's link / QR code — OMO 綁定 too when the
+        rule assigns a listed branch (seed 000: 關鍵字自動指派（分店 QR Code / 連結）)."""
+        member = omo.member_for_text(event.team_id, text) if text else None
+        if member is not None:
+            return ContactSource.OMO_BINDING, f"omo:{member.pk}"
         for rule in self.rules_for(event.channel):
             if rule.matches(text):
+                branch = omo.branch_named(event.team_id, rule.assign_branch)
+                if branch is not None:
+                    return ContactSource.OMO_BINDING, f"omo:keyword:{branch.pk}"
                 return ContactSource.KEYWORD, f"rule:{rule.pk}"
         return ContactSource.ORGANIC, ""
 
@@ -295,6 +326,9 @@ class Batch(WeChatEvents):
         if not referral:
             return ContactSource.ORGANIC, ""
         ref = str(referral.get("ref") or "")
+        member = omo.member_for_ref(event.team_id, ref)
+        if member is not None:
+            return ContactSource.OMO_BINDING, f"omo:{member.pk}"
         if ref.startswith("kw-"):
             rule = KeywordRule.objects.filter(team_id=event.team_id, join_token=ref[3:]).first()
             if rule:
@@ -303,11 +337,23 @@ class Batch(WeChatEvents):
             return ContactSource.FB_AD_MESSENGER, str(referral.get("ad_id") or "")
         return ContactSource.ORGANIC, ""
 
+    def _meta_story_or_comment_source(self, event, message):
+        """IG 限動標註 (a story_mention attachment), IG 限動回覆 (reply_to.story), or the post / live comment this
+        person was sent a private reply for. Only asked for a contact not known yet."""
+        if any((a or {}).get("type") == "story_mention" for a in message.get("attachments") or []):
+            return ContactSource.IG_STORY_MENTION, ""
+        story = (message.get("reply_to") or {}).get("story")
+        if story:
+            return ContactSource.IG_STORY_REPLY, str(story.get("id") or "")[:200]
+        return comments.source_for(event.channel_id, event.user_key) or (ContactSource.ORGANIC, "")
+
     def meta_message(self, event, payload):
         message = payload.get("message") or {}
         referral = message.get("referral") or payload.get("referral")
         text = message.get("text", "")
         source, detail = self._meta_referral_source(event, referral)
+        if source == ContactSource.ORGANIC and (event.channel_id, event.user_key) not in self.contacts:
+            source, detail = self._meta_story_or_comment_source(event, message)
         if source == ContactSource.ORGANIC and text:
             source, detail = self.keyword_source(event, text)
         contact = self.contact(event, source=source, source_detail=detail)
@@ -316,6 +362,16 @@ class Batch(WeChatEvents):
         if message.get("quick_reply"):
             kind = "text"
         self.customer_message(event, contact, kind=kind, text=text, external_id=message.get("mid", ""))
+
+    def meta_comment(self, event, payload):
+        """A comment on a post or live video: not a contact yet (see messaging.services.comments)."""
+        comments.handle_comment(event, self.comment_rules_for(event.channel))
+
+    def comment_rules_for(self, channel):
+        key = ("comment", channel.team_id)
+        if key not in self.rules:
+            self.rules[key] = list(CommentRule.objects.filter(team_id=channel.team_id, is_active=True))
+        return [r for r in self.rules[key] if r.channel_id in (None, channel.pk)]
 
     def meta_echo(self, event, payload):
         """Our own (or the page inbox's) message echoed back: never customer input."""

@@ -40,3 +40,26 @@ def quick_sms_urls(team):
 @console_case("messaging:quick-sms-customer")
 def quick_sms_customer_urls(team):
     return {"customer_id": ContactFactory(channel=ChannelFactory(team=team)).customer_id}
+
+
+@console_case("messaging:channel-manual-numbers")
+def manual_numbers_urls(team):
+    return {"pk": ChannelFactory(team=team, kind="whatsapp", is_sandbox=True).pk}
+
+
+@console_case("messaging:channel-friend-sync")
+def friend_sync_urls(team):
+    # Sandbox: starting a sync is refused with a message, never a call to LINE.
+    return {"pk": ChannelFactory(team=team, kind="line", is_sandbox=True).pk}
+
+
+@console_case("messaging:comment-rule", "messaging:comment-rule-delete")
+def comment_rule_urls(team):
+    from messaging.models import CommentRule
+
+    return {"pk": CommentRule.objects.create(team=team, name="r", any_comment=True, reply_text="hi").pk}
+
+
+@console_case("messaging:channel-chat-history")
+def chat_history_urls(team):
+    return {"pk": ChannelFactory(team=team, kind="whatsapp", is_sandbox=True).pk}

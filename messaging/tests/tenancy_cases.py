@@ -22,3 +22,10 @@ def make_message(team):
 @tenancy_case("keyword-rule")
 def make_rule(team):
     return KeywordRuleFactory(team=team)
+
+
+@tenancy_case("comment-rule")
+def make_comment_rule(team):
+    from messaging.models import CommentRule
+
+    return CommentRule.objects.create(team=team, name="r", any_comment=True, reply_text="hi")

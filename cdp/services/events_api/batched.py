@@ -17,7 +17,7 @@ from ...models import (
 )
 from ...quota import schedule_refresh
 from .. import identity
-from .checks import ACCEPTED, DUPLICATE, SOURCE_FOR_METHOD, Rejected, _data_errors
+from .checks import ACCEPTED, DUPLICATE, SOURCE_FOR_METHOD, Rejected, _data_errors, check_pixel, contact_source
 from .handlers import _channel, _external_id, _text
 
 
@@ -45,7 +45,8 @@ class FastRun:
     def handles(item):
         if item.type == "binding":
             return True
-        return item.type == "member.identify" and not item.data.get("attributes")
+        # member.identify naming a channel is Pixel (a WhatsApp contact too): applied alone (handlers._identify).
+        return item.type == "member.identify" and not item.data.get("attributes") and not item.data.get("channel")
 
     def __init__(self, batch):
         self.batch = batch
@@ -70,6 +71,7 @@ class FastRun:
             values = ", ".join(BindingMethod.values)
             raise Rejected({"data.method": [_("綁定方式必須是：%(values)s") % {"values": values}]})
         channel = _channel(self.batch, data)
+        check_pixel(channel, method)
         external_id = _external_id(self.batch, channel, data)
         member_id, phone, email = (_text(data, key) for key in ("member_id", "phone", "email"))
         return {
@@ -77,6 +79,7 @@ class FastRun:
             "method": BindingMethod(method),
             "channel": channel,
             "external_id": external_id,
+            "source": contact_source(data, SOURCE_FOR_METHOD[BindingMethod(method)]),
         }
 
     def _identity(self, member_id, phone, email):
@@ -221,7 +224,7 @@ class FastRun:
                 status=SubscriptionStatus.SUBSCRIBED,
                 subscribed_at=occurred_at,
                 status_changed_at=occurred_at,
-                source=SOURCE_FOR_METHOD[method],
+                source=op["source"],
                 source_detail="",
                 created_at=occurred_at,
             )

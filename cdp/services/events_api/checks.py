@@ -72,6 +72,8 @@ REJECTION_CODES = {
     "invalid_attributes": "attributes is missing or not {key: value}, or a value does not fit its attribute.",
     "invalid_order": "checkout.completed data that cannot be an order (order id, amount, currency, items).",
     "invalid_scope": "Not an unsubscribe scope.",
+    "invalid_source": "source is not one of the 20 new-contact source codes (ContactSource).",
+    "pixel_not_whatsapp": "Pixel (a pixel binding, or member.identify naming a channel) is for WhatsApp channels only.",
 }
 
 # A rejection built from a service's field errors gets the code of its first field (services' own codes win when
@@ -90,11 +92,32 @@ FIELD_CODES = {
     "data.method": "invalid_method",
     "data.tags": "invalid_tags",
     "data.scope": "invalid_scope",
+    "data.source": "invalid_source",
     "data.order_id": "invalid_order",
     "data.amount": "invalid_order",
     "data.currency": "invalid_order",
     "data.items": "invalid_order",
 }
+
+
+def contact_source(data, default):
+    """The new-contact source an event reports for the contact it may create (遊戲模組, 91App LINE 會員綁定, ...
+    come from outside systems): one of the 20 codes, else the default of its binding method."""
+    raw = data.get("source")
+    if raw in (None, ""):
+        return default
+    if raw not in ContactSource.values:
+        raise Rejected(
+            {"data.source": [_("新聯絡人來源必須是：%(values)s") % {"values": ", ".join(ContactSource.values)}]},
+            "invalid_source",
+        )
+    return ContactSource(raw)
+
+
+def check_pixel(channel, method):
+    """Pixel binding is WhatsApp only (seed 000): the website's phone becomes a WhatsApp contact."""
+    if method == BindingMethod.PIXEL and channel.kind != ChannelKind.WHATSAPP:
+        raise Rejected({"data.method": [_("Pixel 綁定只適用於 WhatsApp 渠道。")]}, "pixel_not_whatsapp")
 
 
 def rejection_code(errors, exc=None):

@@ -16,7 +16,7 @@ from ...models import (
     UnsubscribeScope,
 )
 from .. import attributes, contacts, customers, identity, tags
-from .checks import SOURCE_FOR_METHOD, Rejected, _data_errors
+from .checks import SOURCE_FOR_METHOD, Rejected, _data_errors, check_pixel, contact_source
 
 
 def apply_event(batch, type_, occurred_at, data):
@@ -45,6 +45,14 @@ def _identify(batch, occurred_at, data):
             attributes.validate_values(batch.team, attrs)
         except ValidationError as exc:
             raise Rejected(_data_errors(exc, "data.attributes"))
+    pixel_channel = None
+    if data.get("channel") not in (None, ""):
+        # Pixel: the website reports a member whose phone is a WhatsApp number, for this WhatsApp channel.
+        pixel_channel = _channel(batch, data)
+        check_pixel(pixel_channel, BindingMethod.PIXEL)
+        if not _text(data, "phone"):
+            raise Rejected({"data.phone": [_("Pixel 需要會員的電話號碼。")]}, "invalid_phone")
+        contact_source(data, None)
     identity.identify_member(
         team=batch.team,
         member_id=_text(data, "member_id"),
@@ -55,6 +63,8 @@ def _identify(batch, occurred_at, data):
         occurred_at=occurred_at,
         source="api",
     )
+    if pixel_channel is not None:
+        _binding(batch, occurred_at, {**data, "external_id": _text(data, "phone"), "method": BindingMethod.PIXEL})
 
 
 def _channel(batch, data):
@@ -91,7 +101,9 @@ def _binding(batch, occurred_at, data):
     if method not in BindingMethod.values:
         raise Rejected({"data.method": [_("綁定方式必須是：%(values)s") % {"values": ", ".join(BindingMethod.values)}]})
     channel = _channel(batch, data)
+    check_pixel(channel, method)
     external_id = _external_id(batch, channel, data)
+    source = contact_source(data, SOURCE_FOR_METHOD[BindingMethod(method)])
     contact = batch.contacts.get((channel.pk, external_id))
     if contact is None:
         phone = external_id if channel.kind == ChannelKind.WHATSAPP and external_id.startswith("+") else ""
@@ -108,7 +120,7 @@ def _binding(batch, occurred_at, data):
             channel=channel,
             external_id=external_id,
             occurred_at=occurred_at,
-            source=SOURCE_FOR_METHOD[BindingMethod(method)],
+            source=source,
             phone=phone,
             business_scoped_id="" if phone or channel.kind != ChannelKind.WHATSAPP else external_id,
         ).contact
