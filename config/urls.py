@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as account_views
 from analytics.views import home
+from commerce.public_urls import webhook_urlpatterns as commerce_webhook_urls
 
 urlpatterns = [
     path("healthz", account_views.healthz, name="healthz"),
@@ -28,6 +29,8 @@ urlpatterns = [
 
 # Webhooks and tracked-link redirects live at fixed top-level paths the platforms are given.
 urlpatterns.append(path("", include("messaging.webhook_urls")))
+urlpatterns.append(path("", include("commerce.public_urls")))  # the customer's order pages
+urlpatterns += commerce_webhook_urls
 
 handler404 = "accounts.views.not_found"
 handler500 = "accounts.views.server_error"
