@@ -65,6 +65,7 @@ ROLE_PERMISSIONS = {
             "conversations.export",
             "autoreply.manage",
             "sms.send",
+            "orders.manage",
         }
     ),
     Role.SALES_MANAGER: frozenset(

@@ -25,6 +25,7 @@ urlpatterns = [
     path("journeys/", include("journeys.urls")),
     path("analytics/", include("analytics.urls")),
     path("billing/", include("billing.urls")),
+    path("orders/", include("commerce.urls")),
 ]
 
 # Webhooks and tracked-link redirects live at fixed top-level paths the platforms are given.

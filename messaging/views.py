@@ -154,6 +154,8 @@ def conversation(request, contact_id):
         "section": "customers",
         "contact": contact,
         "items": conversations.timeline(contact),
+        # 對話下單 (commerce): staff create an order for this contact from here, on LINE and WhatsApp.
+        "can_order": contact.channel.kind in ("line", "whatsapp") and request.membership.has_perm("orders.manage"),
         "form": form,
         "can_reply": request.membership.has_perm("conversations.reply"),
         "can_sms": request.membership.has_perm("sms.send"),
