@@ -239,9 +239,11 @@ class Payment(TeamOwned):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["order"], condition=Q(status="pending"), name="commerce_payment_one_pending"
+                fields=["team", "order"], condition=Q(status="pending"), name="commerce_payment_one_pending"
             ),
-            models.UniqueConstraint(fields=["order"], condition=Q(status="paid"), name="commerce_payment_one_paid"),
+            models.UniqueConstraint(
+                fields=["team", "order"], condition=Q(status="paid"), name="commerce_payment_one_paid"
+            ),
         ]
         indexes = [models.Index(fields=["provider", "provider_ref"], name="commerce_payment_ref")]
 
