@@ -33,6 +33,8 @@ PERMISSIONS = {
     "billing.manage": _("儲值與帳單設定"),
     "sms.send": _("發送簡訊（快捷簡訊、手機綁定），自帳戶餘額扣款"),
     "team.manage": _("管理團隊設定、成員與 API 金鑰"),
+    "orders.manage": _("建立與管理對話下單訂單"),
+    "orders.settings": _("對話下單基本設定與目錄商品"),
 }
 
 _ALL = frozenset(PERMISSIONS)
@@ -63,6 +65,7 @@ ROLE_PERMISSIONS = {
             "conversations.export",
             "autoreply.manage",
             "sms.send",
+            "orders.manage",
         }
     ),
     Role.SALES_MANAGER: frozenset(
@@ -74,9 +77,10 @@ ROLE_PERMISSIONS = {
             "conversations.reply",
             "conversations.export",
             "sms.send",
+            "orders.manage",
         }
     ),
-    Role.AGENT: frozenset({"customers.view", "conversations.view", "conversations.reply", "sms.send"}),
+    Role.AGENT: frozenset({"customers.view", "conversations.view", "conversations.reply", "sms.send", "orders.manage"}),
 }
 
 

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "journeys",
     "analytics",
     "billing",
+    "commerce",
 ]
 
 MIDDLEWARE = [
@@ -213,6 +214,14 @@ CUSTOMER_EVENT_CONSUMERS = [
 SIGNAL_CONSUMERS = [
     "journeys.tasks.on_signal",
 ]
+# Inbound messages an app above messaging acts on (a WhatsApp catalog `order` → a draft order), called like signals.
+INBOUND_MESSAGE_CONSUMERS = [
+    "commerce.tasks.on_inbound_message",
+]
+# Chat to Order (commerce): order links expire after this many days; Stripe's API base (a local fake in tests).
+COMMERCE_ORDER_LINK_DAYS = int(env("COMMERCE_ORDER_LINK_DAYS", "7"))
+COMMERCE_STRIPE_API_BASE = env("COMMERCE_STRIPE_API_BASE", "https://api.stripe.com")
+COMMERCE_PAYMENT_HINT_SECONDS = float(env("COMMERCE_PAYMENT_HINT_SECONDS", "0.2"))
 HANDOFF_HINT_SECONDS = float(env("HANDOFF_HINT_SECONDS", "0.5"))
 # Event ids one consumer call may take (default accounts.handoff.CLAIM_EVENT_IDS, 10,000). Analytics refreshes whole
 # days whatever the batch, so it takes an import's hand-offs together (one refresh of the day, not one per chunk).

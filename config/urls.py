@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as account_views
 from analytics.views import home
+from commerce.public_urls import webhook_urlpatterns as commerce_webhook_urls
 
 urlpatterns = [
     path("healthz", account_views.healthz, name="healthz"),
@@ -24,10 +25,13 @@ urlpatterns = [
     path("journeys/", include("journeys.urls")),
     path("analytics/", include("analytics.urls")),
     path("billing/", include("billing.urls")),
+    path("orders/", include("commerce.urls")),
 ]
 
 # Webhooks and tracked-link redirects live at fixed top-level paths the platforms are given.
 urlpatterns.append(path("", include("messaging.webhook_urls")))
+urlpatterns.append(path("", include("commerce.public_urls")))  # the customer's order pages
+urlpatterns += commerce_webhook_urls
 
 handler404 = "accounts.views.not_found"
 handler500 = "accounts.views.server_error"

@@ -256,6 +256,9 @@ EN = {
     "事件紀錄保留月數": "Event log retention (months)",
     "資料時間：%(as_of)s（讀取副本，延遲 %(lag)s 秒）": "Data as of %(as_of)s (read replica, %(lag)s s behind)",
     "留言自動回覆": "Comment replies",
+    "建立與管理對話下單訂單": "Create and manage Chat to Order orders",
+    "對話下單基本設定與目錄商品": "Chat to Order settings and catalog products",
+    "對話下單": "Chat to Order",
     # Points ledger (社群點數)
     "允許點數餘額為負": "Allow negative points balances",
     "關閉時，扣點後餘額不可低於 0。": "When off, a deduction never takes a balance below 0.",
@@ -273,6 +276,7 @@ EN = {
     # carried from inbox
     'LINE、Facebook、Instagram、WhatsApp 與簡訊渠道，請到 <a href="%(channels_url)s">訊息 › 渠道</a> 連結並取得 Webhook URL。': 'Connect LINE, Facebook, Instagram, WhatsApp and SMS channels and get their webhook URLs under <a href="%(channels_url)s">Messaging › Channels</a>.',  # noqa: E501
     # carried from sources
+    # carried from commerce
 }
 
 

@@ -283,6 +283,8 @@ def _thread_context(request, contact, form=None, assign_form=None):
         "assignee_label": conversations.agent_label(conversation.assignee),
         "can_reply": request.membership.has_perm("conversations.reply"),
         "can_sms": request.membership.has_perm("sms.send"),
+        # 對話下單 (commerce): staff create an order for this contact from here, on LINE and WhatsApp.
+        "can_order": contact.channel.kind in ("line", "whatsapp") and request.membership.has_perm("orders.manage"),
     }
 
 

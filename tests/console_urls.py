@@ -11,8 +11,22 @@ from config.api import PRODUCT_APPS
 from tests.tenancy import CONSOLE_CASES
 
 # URL prefixes that are not the console: the API (its own walk), Django admin (staff only), sign-in pages,
-# platform webhooks and tracked links, language switching, static and media files.
-NOT_CONSOLE_PREFIXES = ("api/", "admin/", "accounts/", "i18n/", "jsi18n/", "healthz", "webhooks/", "r/", "o/", "^media")
+# platform webhooks and tracked links, language switching, static and media files, the customer's order pages
+# (signed links, commerce.public_urls).
+NOT_CONSOLE_PREFIXES = (
+    "api/",
+    "admin/",
+    "accounts/",
+    "i18n/",
+    "jsi18n/",
+    "healthz",
+    "webhooks/",
+    "r/",
+    "o/",
+    "^media",
+    "order/",
+    "order-sandbox-pay/",
+)
 
 
 @dataclass(frozen=True)

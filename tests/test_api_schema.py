@@ -27,6 +27,7 @@ from billing.models import MonthlyBill, TransactionType
 from cdp.models import CustomAttribute
 from cdp.services.identity import merge_customers
 from cdp.tests.factories import ChannelFactory, ContactFactory, TagFactory
+from commerce.tests import tenancy_cases as commerce_cases
 from config.wsgi import application
 from journeys import stats as journey_stats
 from journeys.models import EnrollmentStep
@@ -92,6 +93,8 @@ def team_objects(team):
         "messages": OutboundMessageFactory(contact=contacts[0]).pk,
         "tags": TagFactory(team=team, name="VIP").pk,
         "whatsapp-templates": WhatsAppTemplateFactory(channel=whatsapp).pk,
+        "orders": commerce_cases.make_order(team).pk,
+        "catalog/products": commerce_cases.make_product(team).pk,
     }
 
 

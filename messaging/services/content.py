@@ -1,7 +1,9 @@
 """Message content: validating chatbot modules and rendering outbox content to each platform's format.
 
 Content JSON accepted by the outbox: {"type": "module", "module_id": N}, {"type": "whatsapp_template",
-"template_id": N, "parameters": [...]}, {"type": "text", "text": "..."}.
+"template_id": N, "parameters": [...]}, {"type": "text", "text": "..."}, and for apps above messaging (commerce's
+order link) {"type": "link", "title", "text", "label", "url", "image_url"?}: one button that opens a page of ours,
+a WhatsApp interactive cta_url or a LINE Flex bubble (not click-tracked: the URL is the customer's own link).
 
 Module content (per type):
 - text_buttons:   {"text", "buttons": [{"label", "url"} | {"label", "data"}]}
@@ -82,6 +84,7 @@ CONTENT_CHANNEL_KINDS = {
     "wechat_template": ("wechat",),
 }
 CONTENT_TYPES = tuple(CONTENT_CHANNEL_KINDS)
+LINK_CHANNEL_KINDS = ("line", "whatsapp")  # {"type": "link"}: written by apps above messaging, not the send API
 
 
 def _invalid(field, message, code):
@@ -202,6 +205,9 @@ def load_content(message):
         return "template", template
     if kind == "wechat_template":
         return "wechat_template", content
+
+    if kind == "link":
+        return "link", content
     raise ContentError("bad_content", f"unknown content type {kind!r}")
 
 
@@ -214,6 +220,10 @@ def render(message, channel_kind):
         return _render_wechat(kind, value)
     if kind in ("template", "wechat_template"):
         raise ContentError("unsupported", "WhatsApp templates can only be sent on WhatsApp")
+    if kind == "link":
+        if channel_kind != "line":
+            raise ContentError("unsupported", f"link messages cannot be sent on {channel_kind}")
+        return Rendered(payload={"messages": [_line_link(value)]}, preview=value.get("text", "")[:300])
     if kind == "text":
         text = value
         if channel_kind == "line":
@@ -261,6 +271,8 @@ def _render_whatsapp(kind, value, message):
             ]
         preview = f"[{value.name}] {value.body}"[:300]
         return Rendered(payload={"type": "template", "template": template}, preview=preview)
+    if kind == "link":
+        return Rendered(payload=_wa_link(value), preview=value.get("text", "")[:300])
     links = _Links(message.pk)
     payload = _wa_module(value, links)
     preview = f"[{value.get_type_display()}] {value.name}"[:300]
@@ -269,6 +281,45 @@ def _render_whatsapp(kind, value, message):
 
 WA_BODY, WA_CARD_BODY, WA_TITLE, WA_ROW, WA_CAPTION = 1024, 160, 20, 24, 1024
 WA_REPLY_BUTTONS, WA_CARD_REPLIES, WA_CARDS = 3, 2, (2, 10)
+
+
+def _wa_link(content):
+    """{"type": "link"} → an interactive cta_url message (one URL button)."""
+    action = {
+        "name": "cta_url",
+        "parameters": {"display_text": str(content.get("label", ""))[:WA_TITLE], "url": content["url"]},
+    }
+    body = str(content.get("text", "")) or content["url"]
+    payload = _wa_interactive("cta_url", body, action, content.get("image_url"))
+    if content.get("title") and not content.get("image_url"):
+        payload["interactive"]["header"] = {"type": "text", "text": str(content["title"])[:60]}
+    return payload
+
+
+def _line_link(content):
+    """{"type": "link"} → a Flex bubble: optional logo hero, title, text and one URI button."""
+    bubble = {"type": "bubble"}
+    if content.get("image_url"):
+        bubble["hero"] = {
+            "type": "image",
+            "url": content["image_url"],
+            "size": "md",
+            "aspectRatio": "1:1",
+            "aspectMode": "fit",
+        }
+    body = []
+    if content.get("title"):
+        body.append({"type": "text", "text": str(content["title"])[:100], "weight": "bold", "size": "lg", "wrap": True})
+    body.append({"type": "text", "text": str(content.get("text", ""))[:2000] or " ", "wrap": True})
+    bubble["body"] = {"type": "box", "layout": "vertical", "contents": body}
+    button = {"type": "uri", "label": str(content.get("label", ""))[:20], "uri": content["url"]}
+    bubble["footer"] = {
+        "type": "box",
+        "layout": "vertical",
+        "contents": [{"type": "button", "style": "primary", "action": button}],
+    }
+    alt = (str(content.get("title", "")) + " " + str(content.get("text", ""))).strip()[:400] or content["url"]
+    return {"type": "flex", "altText": alt, "contents": bubble}
 
 
 def _wa_interactive(kind, body, action, image=None):

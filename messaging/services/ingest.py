@@ -372,9 +372,44 @@ def _wa_row(target, channel, key, kind, user, item, payload, refusal):
             raise KeyError("id")
     except MALFORMED as exc:
         refusal = refusal or _malformed(exc)
+    if refusal is None and kind == "message" and item.get("type") == "order":
+        refusal = wa_order_problem(item.get("order"))
     if refusal is not None:
         return _rejected_row(channel, key, kind, user, payload, refusal)
     return _row(target, key, kind, user, occurred_at, payload)
+
+
+def wa_order_problem(order):
+    """Why a Cloud API `order` message (a WhatsApp catalog cart) is malformed, or None. Its shape:
+    {"catalog_id", "text"?, "product_items": [{"product_retailer_id", "quantity", "item_price", "currency"}]}."""
+    if not isinstance(order, dict):
+        return "malformed order: not an object"
+    if not isinstance(order.get("catalog_id"), str) or not order["catalog_id"]:
+        return "malformed order: catalog_id missing"
+    items = order.get("product_items")
+    if not isinstance(items, list) or not items or len(items) > 100:
+        return "malformed order: product_items must list 1-100 items"
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            return f"malformed order: product_items[{i}] is not an object"
+        retailer_id, quantity, currency = item.get("product_retailer_id"), item.get("quantity"), item.get("currency")
+        if not isinstance(retailer_id, str) or not retailer_id.strip():
+            return f"malformed order: product_items[{i}].product_retailer_id"
+        if isinstance(quantity, str) and quantity.isascii() and quantity.isdigit():
+            quantity = int(quantity)
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 100_000:
+            return f"malformed order: product_items[{i}].quantity"
+        price = item.get("item_price")
+        if isinstance(price, bool) or not isinstance(price, (int, float, str)):
+            return f"malformed order: product_items[{i}].item_price"
+        try:
+            if not 0 <= float(price) < 1e10:
+                raise ValueError
+        except ValueError:
+            return f"malformed order: product_items[{i}].item_price"
+        if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+            return f"malformed order: product_items[{i}].currency"
+    return None
 
 
 # --------------------------------------------------------------------------------------------------- store

@@ -18,7 +18,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts import queues
+from accounts import handoff, queues
 from cdp.events import batched_notifications
 from cdp.models import Contact, ContactSource, OmoMethod, SubscriptionStatus
 from cdp.services import omo
@@ -436,6 +436,23 @@ class Batch(WeChatEvents):
             business_scoped_id=bsuid,
         )
         self.customer_message(event, contact, kind=payload.get("type", "text"), text=text, external_id=payload["id"])
+        if payload.get("type") == "order":  # a WhatsApp catalog cart: handed to the apps above (commerce)
+            handoff.add(
+                event.team_id,
+                "inbound",
+                [
+                    {
+                        "kind": "whatsapp_order",
+                        "payload": {
+                            "channel_id": event.channel_id,
+                            "contact_id": contact.pk,
+                            "webhook_event_id": event.pk,
+                            "message_id": payload["id"],
+                            "order": payload.get("order"),
+                        },
+                    }
+                ],
+            )
 
     def wa_status(self, event, payload):
         apply_whatsapp_status(event.channel, payload, event.occurred_at)
