@@ -23,5 +23,4 @@ urlpatterns = [
     path("import/<int:pk>/mapping/", views.import_mapping, name="import-mapping"),
     path("import/<int:pk>/", views.import_job, name="import-job"),
     path("import/<int:pk>/errors.csv", views.import_errors, name="import-errors"),
-    path("omnilink/", views.omnilink, name="omnilink"),
 ]

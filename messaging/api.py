@@ -18,7 +18,15 @@ from billing import services as ledger
 from cdp.models import Contact
 
 from . import stats
-from .models import ChatbotModule, KeywordRule, ModuleType, Origin, OutboundMessage, WhatsAppTemplate
+from .models import (
+    EDITABLE_MODULE_TYPES,
+    ChatbotModule,
+    KeywordRule,
+    ModuleType,
+    Origin,
+    OutboundMessage,
+    WhatsAppTemplate,
+)
 from .services import content as content_service
 from .services import outbox
 from .services import sms as sms_service
@@ -30,7 +38,8 @@ def _django_errors(exc):
 
 
 class ChatbotModuleSerializer(serializers.ModelSerializer):
-    type = serializers.ChoiceField(choices=ModuleType.choices)
+    # OmniLink cards are made by their campaign (/api/v1/omnilink/campaigns), not here.
+    type = serializers.ChoiceField(choices=[(t, ModuleType(t).label) for t in EDITABLE_MODULE_TYPES])
 
     class Meta:
         model = ChatbotModule

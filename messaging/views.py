@@ -17,7 +17,15 @@ from accounts.decorators import team_required
 from cdp.models import Channel, Contact, Customer
 
 from . import forms
-from .models import ChannelState, ChatbotModule, InboundMessage, KeywordRule, ModuleType, WhatsAppTemplate
+from .models import (
+    EDITABLE_MODULE_TYPES,
+    ChannelState,
+    ChatbotModule,
+    InboundMessage,
+    KeywordRule,
+    ModuleType,
+    WhatsAppTemplate,
+)
 from .module_forms import ModuleForm
 from .services import channels as channel_service
 from .services import conversations, keywords
@@ -226,7 +234,8 @@ MODULE_PERMISSION = "journeys.manage"  # as the chatbot-modules API
 @team_required(MODULE_PERMISSION)
 def module_list(request):
     modules = ChatbotModule.objects.for_team(request.team).alive()
-    context = {"section": "journeys", "modules": modules, "types": ModuleType.choices}
+    types = [(t, ModuleType(t).label) for t in EDITABLE_MODULE_TYPES]
+    context = {"section": "journeys", "modules": modules, "types": types}
     return render(request, "messaging/modules.html", context)
 
 
@@ -255,7 +264,7 @@ def _module_form_page(request, module_type, module=None):
 
 @team_required(MODULE_PERMISSION)
 def module_new(request, module_type):
-    if module_type not in ModuleType.values:
+    if module_type not in EDITABLE_MODULE_TYPES:
         raise Http404
     return _module_form_page(request, module_type)
 
@@ -263,6 +272,8 @@ def module_new(request, module_type):
 @team_required(MODULE_PERMISSION)
 def module_edit(request, pk):
     module = get_object_or_404(ChatbotModule.objects.for_team(request.team).alive(), pk=pk)
+    if module.type == ModuleType.OMNILINK_CARD:  # edited with its campaign (a URL name: omnilink is above us)
+        return redirect("omnilink:campaign-edit", module.content.get("campaign_id"))
     return _module_form_page(request, module.type, module)
 
 
