@@ -1,6 +1,7 @@
 """REST API: chatbot modules, WhatsApp templates, outbound messages (send + status), keyword rules."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action, api_view, permission_classes
@@ -38,8 +39,7 @@ def _django_errors(exc):
 
 
 class ChatbotModuleSerializer(serializers.ModelSerializer):
-    # OmniLink cards are made by their campaign (/api/v1/omnilink/campaigns), not here.
-    type = serializers.ChoiceField(choices=[(t, ModuleType(t).label) for t in EDITABLE_MODULE_TYPES])
+    type = serializers.ChoiceField(choices=ModuleType.choices)
 
     class Meta:
         model = ChatbotModule
@@ -48,6 +48,9 @@ class ChatbotModuleSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs):
         module_type = attrs.get("type", getattr(self.instance, "type", None))
+        if module_type not in EDITABLE_MODULE_TYPES:
+            # An OmniLink card is made and edited with its campaign (/api/v1/omnilink/campaigns).
+            raise serializers.ValidationError({"type": [_("OmniLink 卡片請在跨社群一鍵整合活動中編輯。")]})
         content = attrs.get("content", getattr(self.instance, "content", None))
         try:
             content_service.validate_module_content(module_type, content)

@@ -488,7 +488,10 @@ def csv_lines(campaign, status, first, last):
     """The export: only with a range (設定時間區間後，才可匯出名單). Lines through core.csv_lines."""
     if first is None:
         raise CampaignError(_("設定時間區間後，才可匯出名單。"), field="start", code="range_required")
-    qs = participant_list(campaign, status, first, last)
+    return _csv_rows(campaign, participant_list(campaign, status, first, last))
+
+
+def _csv_rows(campaign, qs):
     team = campaign.team
     lines = CsvLines()
     yield BOM + lines.row([_(h) for h in CSV_HEADER])

@@ -11,8 +11,20 @@ from config.api import PRODUCT_APPS
 from tests.tenancy import CONSOLE_CASES
 
 # URL prefixes that are not the console: the API (its own walk), Django admin (staff only), sign-in pages,
-# platform webhooks and tracked links, language switching, static and media files.
-NOT_CONSOLE_PREFIXES = ("api/", "admin/", "accounts/", "i18n/", "jsi18n/", "healthz", "webhooks/", "r/", "o/", "^media")
+# platform webhooks and tracked links, OmniLink's public card links, language switching, static and media files.
+NOT_CONSOLE_PREFIXES = (
+    "api/",
+    "admin/",
+    "accounts/",
+    "i18n/",
+    "jsi18n/",
+    "healthz",
+    "webhooks/",
+    "r/",
+    "o/",
+    "ol/",
+    "^media",
+)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from messaging.tests.factories import (
     OutboundMessageFactory,
     WhatsAppTemplateFactory,
 )
+from omnilink.tests.tenancy_cases import campaign_for as omnilink_campaign_for
 from tests.factories import api_key_for
 
 EXAMPLES = 4  # per operation, besides the schema's own examples
@@ -90,6 +91,7 @@ def team_objects(team):
         "messages": OutboundMessageFactory(contact=contacts[0]).pk,
         "tags": TagFactory(team=team, name="VIP").pk,
         "whatsapp-templates": WhatsAppTemplateFactory(channel=whatsapp).pk,
+        "omnilink/campaigns": omnilink_campaign_for(team).pk,
     }
 
 

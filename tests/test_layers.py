@@ -28,7 +28,7 @@ def test_the_layers_are_architecture_mds():
     assert layers == [
         ["analytics"],
         ["journeys"],
-        ["audiences"],
+        ["audiences", "omnilink"],
         ["messaging"],
         ["billing", "cdp"],
         ["accounts"],
