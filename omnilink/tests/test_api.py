@@ -135,3 +135,19 @@ def test_another_teams_campaign_is_404(api, other_api, team, line, wa):
     campaign = make_campaign(team, line, wa)
     for path in ("", "/statistics", "/participants"):
         assert other_api.get(f"/api/v1/omnilink/campaigns/{campaign.pk}{path}").status_code == 404
+
+
+def test_demo_campaign_has_successes_failures_and_pending(team, line, wa):
+    import random
+
+    from omnilink import demo
+
+    for i in range(60):
+        ContactFactory(channel=line, display_name=f"顧客 {i}")
+    demo.seed(team, random.Random(3), now=timezone.now())
+    campaign = Campaign.objects.get(team=team)
+    stats = services.statistics(campaign)
+    assert stats["successes"] >= 30 and stats["failures"] >= 10 and stats["pending"] >= 1
+    assert stats["participants"] == 60 and stats["new_contacts"] >= 30
+    reasons = {r["reason"]: r["count"] for r in stats["failure_reasons"]}
+    assert reasons["not_completed"] and reasons["member_id_conflict"] and reasons["link_unavailable"]
