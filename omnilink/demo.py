@@ -5,7 +5,6 @@ bindings, merges and timeline are the real ones. Rebuilt on every run."""
 from datetime import timedelta
 
 from cdp.models import Channel, ChannelKind, Contact
-from cdp.services.contacts import upsert_contact
 
 from . import links, services
 from .models import Campaign, FailureReason, Participant
@@ -42,21 +41,21 @@ def seed(team, rng, *, now):
         confirmation_message="綁定完成，之後的訂單通知會在這裡傳送給你！",
     )
     sources = list(Contact.objects.filter(team=team, channel=line).order_by("id")[:60])
+    # The demo's existing WhatsApp contacts are the targets (the seeded contact count stays as asked): those that
+    # joined in the last three weeks joined right after their click, so they count as 目標渠道 - 新聯絡人.
+    targets = list(Contact.objects.filter(team=team, channel=wa).order_by("-created_at", "id")[:36])
     for i, source in enumerate(sources):
         clicked = now - timedelta(days=rng.randrange(0, 21), minutes=rng.randrange(0, 1440))
+        target = targets[i] if i < min(36, len(targets)) else None
+        if target is not None and target.created_at >= now - timedelta(days=21):
+            clicked = target.created_at - timedelta(minutes=rng.randrange(1, 30))
         if i >= 54:  # the last few clicked within the window and have not sent the code yet: pending
             clicked = now - timedelta(hours=rng.randrange(1, 20))
         outcome = services.click(links.make_token(campaign.pk, source.pk), now=clicked)
         participant = outcome.participant
-        if i < 36:
-            result = upsert_contact(
-                channel=wa,
-                external_id=f"+8529{rng.randrange(10**7):07d}",
-                occurred_at=clicked + timedelta(minutes=rng.randrange(1, 30)),
-                display_name=source.display_name,
-            )
-            at = max(result.contact.created_at, clicked + timedelta(minutes=1))
-            services.complete(channel=wa, contact=result.contact, code=participant.code, at=at)
+        if target is not None:
+            at = max(target.created_at, clicked + timedelta(minutes=1))
+            services.complete(channel=wa, contact=target, code=participant.code, at=at)
         elif i < 40:
             Participant.objects.filter(pk=participant.pk).update(
                 status="failure", reason=FailureReason.MEMBER_ID_CONFLICT, completed_at=clicked + timedelta(minutes=3)
