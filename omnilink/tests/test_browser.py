@@ -75,9 +75,8 @@ def test_campaigns_statistics_lists_and_export(live_server, page, screenshot):  
     page.wait_for_selector("[data-chart] .main-svg")
     assert "Participants" in page.content() and "Target channel - new contacts" in page.content()
     screenshot("omnilink-statistics-success-en")
-    page.goto(
-        f"{live_server.url}/omnilink/{campaign.pk}/statistics/?start={today - timedelta(days=20)}&end={today}&tab=failure"
-    )
+    ranged = f"{live_server.url}/omnilink/{campaign.pk}/statistics/?start={today - timedelta(days=20)}&end={today}"
+    page.goto(f"{ranged}&tab=failure")
     assert "Member ID conflict" in page.content()
     screenshot("omnilink-statistics-failure-en")
     page.goto(f"{live_server.url}/omnilink/")
