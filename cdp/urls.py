@@ -24,7 +24,6 @@ urlpatterns = [
     path("import/<int:pk>/mapping/", views.import_mapping, name="import-mapping"),
     path("import/<int:pk>/", views.import_job, name="import-job"),
     path("import/<int:pk>/errors.csv", views.import_errors, name="import-errors"),
-    path("omnilink/", views.omnilink, name="omnilink"),
     path("omo/", views.omo_index, name="omo"),
     path("contacts/<int:pk>/omo/", views.contact_omo_transfer, name="contact-omo-transfer"),
 ]

@@ -9,11 +9,9 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import team_required
-from accounts.views import module_pending
 from core.params import parse_id, parse_signed
 from core.replica import reads_from_replica
 
@@ -386,11 +384,6 @@ def export(request):
     response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="contacts.csv"'
     return response
-
-
-@team_required("broadcasts.manage")
-def omnilink(request):
-    return module_pending(request, title=gettext_lazy("OmniLink 跨渠道整合"))
 
 
 # ------------------------------------------------------------------------------------------- OMO 綁定

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "analytics",
     "billing",
     "commerce",
+    "omnilink",
 ]
 
 MIDDLEWARE = [
@@ -404,3 +405,8 @@ HTTP_CLIENT_TIMEOUT_SECONDS = float(env("HTTP_CLIENT_TIMEOUT_SECONDS", "10"))
 HTTP_CLIENT_CONNECTIONS_PER_HOST = int(env("HTTP_CLIENT_CONNECTIONS_PER_HOST", "10"))
 HTTP_CLIENT_HOSTS = int(env("HTTP_CLIENT_HOSTS", "50"))
 OUTBOUND_WEBHOOK_MAX_ATTEMPTS = int(env("OUTBOUND_WEBHOOK_MAX_ATTEMPTS", "8"))
+
+# Seams for apps above messaging (no import upward): inbound input handed to hooks inside webhook processing, and
+# per-recipient button links of module types owned by such an app (OmniLink, issue 16).
+MESSAGING_INBOUND_HOOKS = ["omnilink.matching.on_inbound"]
+MESSAGING_PERSONAL_LINKS = {"omnilink_card": "omnilink.links.card_url"}

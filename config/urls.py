@@ -26,12 +26,14 @@ urlpatterns = [
     path("analytics/", include("analytics.urls")),
     path("billing/", include("billing.urls")),
     path("orders/", include("commerce.urls")),
+    path("omnilink/", include("omnilink.urls")),
 ]
 
 # Webhooks and tracked-link redirects live at fixed top-level paths the platforms are given.
 urlpatterns.append(path("", include("messaging.webhook_urls")))
 urlpatterns.append(path("", include("commerce.public_urls")))  # the customer's order pages
 urlpatterns += commerce_webhook_urls
+urlpatterns.append(path("", include("omnilink.public_urls")))  # the OmniLink card's link: /ol/<token>
 
 handler404 = "accounts.views.not_found"
 handler500 = "accounts.views.server_error"

@@ -59,6 +59,11 @@ CODES = {
     "condition_invalid": "A condition tree that cannot be used.",
     # journeys
     "journey_invalid": "A refused journey operation.",
+    # omnilink
+    "omnilink_invalid": "Bad input for an OmniLink campaign.",
+    "invalid_range": "A participation range that cannot be read (both dates, YYYY-MM-DD, end not before start).",
+    "range_too_long": "A participation range longer than 90 days.",
+    "range_required": "The export needs a participation range (設定時間區間後，才可匯出名單).",
 }
 
 

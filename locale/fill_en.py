@@ -277,6 +277,7 @@ EN = {
     'LINE、Facebook、Instagram、WhatsApp 與簡訊渠道，請到 <a href="%(channels_url)s">訊息 › 渠道</a> 連結並取得 Webhook URL。': 'Connect LINE, Facebook, Instagram, WhatsApp and SMS channels and get their webhook URLs under <a href="%(channels_url)s">Messaging › Channels</a>.',  # noqa: E501
     # carried from sources
     # carried from commerce
+    # carried from omnilink
 }
 
 

@@ -1,6 +1,7 @@
 """REST API: chatbot modules, WhatsApp templates, outbound messages (send + status), keyword rules."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action, api_view, permission_classes
@@ -18,7 +19,16 @@ from billing import services as ledger
 from cdp.models import Contact
 
 from . import stats
-from .models import ChatbotModule, CommentRule, KeywordRule, ModuleType, Origin, OutboundMessage, WhatsAppTemplate
+from .models import (
+    EDITABLE_MODULE_TYPES,
+    ChatbotModule,
+    CommentRule,
+    KeywordRule,
+    ModuleType,
+    Origin,
+    OutboundMessage,
+    WhatsAppTemplate,
+)
 from .services import content as content_service
 from .services import outbox
 from .services import sms as sms_service
@@ -39,6 +49,9 @@ class ChatbotModuleSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs):
         module_type = attrs.get("type", getattr(self.instance, "type", None))
+        if module_type not in EDITABLE_MODULE_TYPES:
+            # An OmniLink card is made and edited with its campaign (/api/v1/omnilink/campaigns).
+            raise serializers.ValidationError({"type": [_("OmniLink 卡片請在跨社群一鍵整合活動中編輯。")]})
         content = attrs.get("content", getattr(self.instance, "content", None))
         try:
             content_service.validate_module_content(module_type, content)

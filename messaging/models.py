@@ -22,6 +22,12 @@ class ModuleType(models.TextChoices):
     IMAGE_CAROUSEL = "image_carousel", _("圖片輪播訊息")
     IMAGE_MAP = "image_map", _("圖文訊息")
     COUPON_CARD = "coupon_card", _("優惠券卡片")
+    # Made and edited by an OmniLink campaign (omnilink app), sent like any module; its button is a link per recipient.
+    OMNILINK_CARD = "omnilink_card", _("OmniLink 卡片")
+
+
+# The types a user builds in the module editor / API (an OmniLink card belongs to its campaign).
+EDITABLE_MODULE_TYPES = tuple(t for t in ModuleType.values if t != ModuleType.OMNILINK_CARD)
 
 
 # Seed 003: the LINE message types whose opens can be tracked (all five module types; plain text cannot).
@@ -112,6 +118,7 @@ class Origin(models.TextChoices):
     AUTO_REPLY = "auto_reply", _("關鍵字自動回覆")
     QUICK_SMS = "quick_sms", _("LINE 通知快捷發送簡訊")
     PHONE_BINDING = "phone_binding", _("手機綁定發送簡訊")
+    OMNILINK = "omnilink", "OmniLink"
 
 
 # The SMS features (seed 004): the origins whose sends are billed per 則 from the account balance.

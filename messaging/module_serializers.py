@@ -136,12 +136,21 @@ class CouponCardSerializer(_Object):
     button = ButtonSerializer(required=False)
 
 
+class OmniLinkCardSerializer(serializers.Serializer):
+    campaign_id = serializers.IntegerField(min_value=1, error_messages=_all(INTEGER))
+    image_url = HttpUrlField(IMAGE_URL)
+    title = serializers.CharField(error_messages=_all(REQUIRED))
+    text = serializers.CharField(required=False, allow_blank=True, allow_null=True, error_messages=_all(TEXT))
+    button_label = serializers.CharField(max_length=20, error_messages=_all(_("按鈕文字最多 20 字。")))
+
+
 SERIALIZERS = {
     ModuleType.TEXT_BUTTONS: TextButtonsSerializer,
     ModuleType.CAROUSEL: CarouselSerializer,
     ModuleType.IMAGE_CAROUSEL: ImageCarouselSerializer,
     ModuleType.IMAGE_MAP: ImageMapSerializer,
     ModuleType.COUPON_CARD: CouponCardSerializer,
+    ModuleType.OMNILINK_CARD: OmniLinkCardSerializer,
 }
 
 

@@ -23,6 +23,7 @@ from core.replica import reads_from_replica
 
 from . import forms
 from .models import (
+    EDITABLE_MODULE_TYPES,
     ChannelState,
     ChatbotModule,
     CommentReply,
@@ -468,7 +469,8 @@ MODULE_PERMISSION = "journeys.manage"  # as the chatbot-modules API
 @team_required(MODULE_PERMISSION)
 def module_list(request):
     modules = ChatbotModule.objects.for_team(request.team).alive()
-    context = {"section": "messaging", "subsection": "modules", "modules": modules, "types": ModuleType.choices}
+    types = [(t, ModuleType(t).label) for t in EDITABLE_MODULE_TYPES]
+    context = {"section": "messaging", "subsection": "modules", "modules": modules, "types": types}
     return render(request, "messaging/modules.html", context)
 
 
@@ -498,7 +500,7 @@ def _module_form_page(request, module_type, module=None):
 
 @team_required(MODULE_PERMISSION)
 def module_new(request, module_type):
-    if module_type not in ModuleType.values:
+    if module_type not in EDITABLE_MODULE_TYPES:
         raise Http404
     return _module_form_page(request, module_type)
 
@@ -506,6 +508,8 @@ def module_new(request, module_type):
 @team_required(MODULE_PERMISSION)
 def module_edit(request, pk):
     module = get_object_or_404(ChatbotModule.objects.for_team(request.team).alive(), pk=pk)
+    if module.type == ModuleType.OMNILINK_CARD:  # edited with its campaign (a URL name: omnilink is above us)
+        return redirect("omnilink:campaign-edit", module.content.get("campaign_id"))
     return _module_form_page(request, module.type, module)
 
 

@@ -12,7 +12,7 @@ from tests.tenancy import CONSOLE_CASES
 
 # URL prefixes that are not the console: the API (its own walk), Django admin (staff only), sign-in pages,
 # platform webhooks and tracked links, language switching, static and media files, the customer's order pages
-# (signed links, commerce.public_urls).
+# (signed links, commerce.public_urls), OmniLink's public card links (ol/).
 NOT_CONSOLE_PREFIXES = (
     "api/",
     "admin/",
@@ -26,6 +26,7 @@ NOT_CONSOLE_PREFIXES = (
     "^media",
     "order/",
     "order-sandbox-pay/",
+    "ol/",
 )
 
 

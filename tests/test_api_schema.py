@@ -39,6 +39,7 @@ from messaging.tests.factories import (
     OutboundMessageFactory,
     WhatsAppTemplateFactory,
 )
+from omnilink.tests.tenancy_cases import campaign_for as omnilink_campaign_for
 from tests.factories import api_key_for
 
 EXAMPLES = 4  # per operation, besides the schema's own examples
@@ -95,6 +96,7 @@ def team_objects(team):
         "whatsapp-templates": WhatsAppTemplateFactory(channel=whatsapp).pk,
         "orders": commerce_cases.make_order(team).pk,
         "catalog/products": commerce_cases.make_product(team).pk,
+        "omnilink/campaigns": omnilink_campaign_for(team).pk,
     }
 
 

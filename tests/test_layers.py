@@ -28,7 +28,7 @@ def test_the_layers_are_architecture_mds():
     assert layers == [
         ["analytics"],
         ["journeys"],
-        ["audiences", "commerce"],
+        ["audiences", "commerce", "omnilink"],
         ["messaging"],
         ["billing", "cdp"],
         ["accounts"],

@@ -121,7 +121,10 @@ def test_scoped_viewset_refuses_a_get_queryset_override():
 
 
 # Pages that need a query to answer 200.
-QUERIES = {"messaging:conversation-export": "?start=2026-01-01&end=2026-01-31"}
+QUERIES = {
+    "messaging:conversation-export": "?start=2026-01-01&end=2026-01-31",
+    "omnilink:participants-csv": "?start=2026-01-01&end=2026-01-31",
+}
 
 
 def _status(client, url, method):

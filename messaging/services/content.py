@@ -11,6 +11,8 @@ Module content (per type):
 - image_carousel: {"cards": [{"image_url", "button": {"label", "url"}}]}
 - image_map:      {"image_url", "alt_text", "width", "height", "areas": [{"x", "y", "width", "height", "url"}]}
 - coupon_card:    {"title", "text", "image_url", "code", "button": {"label", "url"}}
+- omnilink_card:  {"campaign_id", "image_url", "title", "text", "button_label"}: sent as a carousel of one card
+                  whose button is a link made for the recipient by settings.MESSAGING_PERSONAL_LINKS (omnilink)
 
 WhatsApp (free-form, so only inside the 24-hour customer-service window; messaging.policy skips anything but
 a template outside it). Each module becomes ONE Cloud API message (one request, one wamid, one status trail):
@@ -39,7 +41,9 @@ opens the chat, which marks the send opened once. Plain text cannot be tracked, 
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from core.errors import ServiceError
@@ -195,6 +199,8 @@ def load_content(message):
         module = ChatbotModule.objects.filter(team_id=message.team_id, pk=content.get("module_id")).first()
         if module is None or module.deleted_at:
             raise ContentError("module_deleted", "chatbot module deleted")
+        if module.type == ModuleType.OMNILINK_CARD:
+            module = _personal_card(module, message)
         return "module", module
     if kind == "whatsapp_template":
         template = WhatsAppTemplate.objects.filter(team_id=message.team_id, pk=content.get("template_id")).first()
@@ -209,6 +215,24 @@ def load_content(message):
     if kind == "link":
         return "link", content
     raise ContentError("bad_content", f"unknown content type {kind!r}")
+
+
+def _personal_card(module, message):
+    """An OmniLink card for one recipient: a one-card carousel whose button is the link the app named in
+    settings.MESSAGING_PERSONAL_LINKS makes for (module, message) (an app above messaging: no import)."""
+    c = module.content or {}
+    url = import_string(settings.MESSAGING_PERSONAL_LINKS[module.type])(module=module, message=message)
+    if not url:
+        raise ContentError("bad_content", "no link for this card")
+    card = {
+        "image_url": c.get("image_url"),
+        "title": c.get("title", ""),
+        "text": c.get("text") or "",
+        "buttons": [{"label": c.get("button_label", ""), "url": url}],
+    }
+    return ChatbotModule(
+        pk=module.pk, team_id=module.team_id, name=module.name, type=ModuleType.CAROUSEL, content={"cards": [card]}
+    )
 
 
 def render(message, channel_kind):

@@ -14,9 +14,11 @@ import logging
 from collections import defaultdict
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from accounts import handoff, queues
 from cdp.events import batched_notifications
@@ -49,6 +51,20 @@ KEYWORD_JOIN_WINDOW = timedelta(minutes=10)
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 RETRY_FIRST_SECONDS = 5
 RETRY_MAX_SECONDS = 300
+
+
+_hooks_cache = {}
+
+
+def inbound_hooks():
+    """The callables of settings.MESSAGING_INBOUND_HOOKS (apps above messaging, e.g. OmniLink's code matching),
+    imported once. Each is called as hook(event=, contact=, text=, ref=) for a customer's text or a referral ref and
+    returns True when the input was its own (then keyword rules do not see it). A hook must be cheap when the
+    input is not for it: it is on every inbound message's path."""
+    names = tuple(getattr(settings, "MESSAGING_INBOUND_HOOKS", ()))
+    if names not in _hooks_cache:
+        _hooks_cache[names] = [import_string(name) for name in names]
+    return _hooks_cache[names]
 
 
 class BatchLost(Exception):
@@ -249,6 +265,8 @@ class Batch(WeChatEvents):
         self.touch(contact, event.occurred_at)
         if contact.pk in self.recent_senders:
             tracking.record_replies(team_id=event.team_id, contact_id=contact.pk, at=event.occurred_at)
+        if text and self.run_hooks(event, contact, text=text):
+            return  # e.g. an OmniLink integration message: its code was the hook's, not a keyword
         if kind == "text" and text:
             member = omo.member_for_text(event.team_id, text)
             if member is not None:  # a known contact scanned a staff / branch QR code: bound, source unchanged
@@ -260,6 +278,17 @@ class Batch(WeChatEvents):
                 if rule.matches(text):
                     autoreply.trigger(rule, contact=contact, event=event)
                     break
+
+    def run_hooks(self, event, contact, *, text="", ref=""):
+        consumed = False
+        for hook in inbound_hooks():
+            consumed = hook(event=event, contact=contact, text=text, ref=ref) or consumed
+        return consumed
+
+    def referral_hooks(self, event, contact, referral):
+        ref = str((referral or {}).get("ref") or "")
+        if ref:
+            self.run_hooks(event, contact, ref=ref)
 
     def keyword_source(self, event, text):
         """A new contact whose first words carry a staff / branch code joined through its QR code (OMO 綁定); one
@@ -361,6 +390,7 @@ class Batch(WeChatEvents):
         kind = "text" if text else (attachments[0].get("type", "attachment") if attachments else "text")
         if message.get("quick_reply"):
             kind = "text"
+        self.referral_hooks(event, contact, referral)
         self.customer_message(event, contact, kind=kind, text=text, external_id=message.get("mid", ""))
 
     def meta_comment(self, event, payload):
@@ -380,6 +410,7 @@ class Batch(WeChatEvents):
         postback = payload.get("postback") or {}
         source, detail = self._meta_referral_source(event, postback.get("referral"))
         contact = self.contact(event, source=source, source_detail=detail)
+        self.referral_hooks(event, contact, postback.get("referral"))
         self.customer_message(
             event, contact, kind="postback", text=postback.get("payload") or postback.get("title", "")
         )
@@ -388,6 +419,7 @@ class Batch(WeChatEvents):
         source, detail = self._meta_referral_source(event, payload.get("referral"))
         contact = self.contact(event, source=source, source_detail=detail)
         self.touch(contact, event.occurred_at)
+        self.referral_hooks(event, contact, payload.get("referral"))
 
     def meta_optin(self, event, payload):
         optin = payload.get("optin") or {}

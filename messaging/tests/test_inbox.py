@@ -5,8 +5,8 @@ from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
-from django.test import override_settings
 from django.template.loader import render_to_string
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 

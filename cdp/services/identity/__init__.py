@@ -43,7 +43,7 @@ advisory lock, the customers touched are locked with SELECT ... FOR UPDATE in id
 constraint on (team, member_id) is the backstop (an IntegrityError retries the resolution once more).
 """
 
-from .bind import bind_contact, binding_updates, identify_member, identify_updates  # noqa: F401
+from .bind import bind_contact, bind_to_contact, binding_updates, identify_member, identify_updates  # noqa: F401
 from .index import CustomerIndex  # noqa: F401
 from .merge import _merge_locked, merge_customers  # noqa: F401
 from .resolve import (  # noqa: F401

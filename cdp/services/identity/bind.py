@@ -16,7 +16,7 @@ from ...models import (
     EventType,
 )
 from .merge import _merge_locked
-from .resolve import BindResult, _lock_customers, _lock_identity, _update, normalize_identity, resolve
+from .resolve import BindResult, Identity, _lock_customers, _lock_identity, _update, normalize_identity, resolve
 
 
 def _retrying(func):
@@ -197,6 +197,77 @@ def bind_contact(*, contact, method, member_id="", phone="", email="", occurred_
                     )
                 ]
             )
+        return BindResult("bound", customer, merges, binding)
+
+    result = _retrying(run)
+    contact.customer = result.customer
+    return result
+
+
+def bind_to_contact(*, contact, source, method, occurred_at=None):
+    """Bind `contact` to the customer of another contact of the team (`source`): OmniLink binds the contact a
+    customer reached on a second channel to the customer the brand knows on the first. The merge rules are
+    bind_contact's: the two customers merge, the survivor is the one holding a member id (the source's customer
+    when neither or both hold the same), different member ids → "member_id_conflict" and nothing changes. A Binding
+    (with the customer's identity keys), the "binding" timeline event and the MergeRecord are written as usual; the
+    same binding again is "already_bound". Raises Contact.DoesNotExist when either contact is gone."""
+    if contact.team_id != source.team_id:
+        raise ValueError("Contacts of different teams are never bound together.")
+    team = contact.team
+    method = BindingMethod(method)
+    occurred_at = occurred_at or timezone.now()
+
+    def run():
+        current_id = Contact.objects.filter(pk=contact.pk).values_list("customer_id", flat=True).get()
+        source_id = Contact.objects.filter(pk=source.pk).values_list("customer_id", flat=True).get()
+        locked = _lock_customers(current_id, source_id)
+        customer, target = locked[current_id], locked[source_id]
+        if customer.merged_into_id is not None or target.merged_into_id is not None:
+            raise IntegrityError("customer merged concurrently; retry")
+        merges = []
+        if target.pk != customer.pk:
+            if target.member_id and customer.member_id and target.member_id != customer.member_id:
+                return BindResult("member_id_conflict", customer)
+            survivor, absorbed = (
+                (customer, target) if customer.member_id and not target.member_id else (target, customer)
+            )
+            evidence = {
+                "reason": "binding",
+                "contact_id": contact.pk,
+                "method": method.value,
+                "source_contact_id": source.pk,
+            }
+            merges.append(_merge_locked(survivor, absorbed, evidence))
+            customer = survivor
+        contact.customer_id = customer.pk
+        existing = Binding.objects.filter(team=team, contact_id=contact.pk, customer_id=customer.pk).exists()
+        if existing and not merges:
+            return BindResult("already_bound", customer)
+        identity = Identity(member_id=customer.member_id or "", phone=customer.phone or "", email=customer.email or "")
+        _update(customer, binding_updates(customer, identity, method, occurred_at))
+        binding = Binding.objects.create(
+            team=team,
+            contact_id=contact.pk,
+            customer=customer,
+            method=method.value,
+            member_id=identity.member_id,
+            phone=identity.phone,
+            email=identity.email,
+            bound_at=occurred_at,
+        )
+        record_events(
+            [
+                CustomerEvent(
+                    team=team,
+                    customer=customer,
+                    contact_id=contact.pk,
+                    channel_id=contact.channel_id,
+                    type=EventType.BINDING,
+                    occurred_at=occurred_at,
+                    data={"method": method.value, "binding_id": binding.pk, "source_contact_id": source.pk},
+                )
+            ]
+        )
         return BindResult("bound", customer, merges, binding)
 
     result = _retrying(run)

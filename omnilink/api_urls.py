@@ -1,0 +1,3 @@
+from .api import CampaignViewSet
+
+routes = [("omnilink/campaigns", CampaignViewSet, "omnilink-campaign")]
