@@ -26,7 +26,7 @@ from cdp.services.contacts import block, follow, upsert_contact
 from .. import adapters
 from ..adapters.whatsapp import classify
 from ..models import InboundMessage, KeywordRule, OutboundMessage, OutboundStatus, WebhookEvent, WebhookEventState
-from . import autoreply, budgets, sms, tracking
+from . import autoreply, budgets, inbox_state, sms, tracking
 from .ingest import _ms
 from .interactions import record_customer_interactions
 
@@ -138,6 +138,7 @@ class Batch:
                 _describe(failed[0][1]),
             )
         InboundMessage.objects.bulk_create(self.inbound)
+        inbox_state.record_inbound(inbox_state.latest_by_contact(self.inbound))
         record_customer_interactions(self.interactions)
         self._record_outcomes()
 
