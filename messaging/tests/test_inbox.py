@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cdp.tests.factories import ChannelFactory, ContactFactory, CustomerTagFactory, TagFactory
+from messaging import forms
 from messaging.models import Conversation, ConversationAssignment, InboundMessage, OutboundMessage
 from messaging.services import channels as channel_service
 from messaging.services import conversations, inbox_state
@@ -290,6 +291,17 @@ def test_connect_form_tags_each_credential_field_with_its_kinds(console, team):
     assert 'data-kinds="sms" data-testid="kind-field-account_sid"' in html
     assert 'option[value="whatsapp"]:checked' in html  # the rule that hides the other kinds' fields
     assert 'data-testid="kind-field-name"' not in html  # shared fields always show
+
+
+def test_a_credential_key_shared_by_two_kinds_is_labelled_per_kind(console, team):
+    """`username` is Instagram's user name and Mitake's account: the SMS form never says 「IG 使用者名稱」."""
+    html = console.get(reverse("messaging:index")).content.decode()
+    row = html.split('data-testid="kind-field-username"', 1)[1].split("</label>", 1)[0]
+    assert '<span data-kinds="instagram">IG 使用者名稱</span>' in row
+    assert '<span data-kinds="sms">三竹帳號</span>' in row
+    sms = ChannelFactory(team=team, kind="sms", name="三竹簡訊", credentials={"provider": "mitake"})
+    edit = forms.CredentialsForm(channel=sms)
+    assert str(edit.fields["username"].label) == "三竹帳號"
 
 
 # ------------------------------------------------------------------------------------------------ the menu
