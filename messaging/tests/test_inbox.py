@@ -360,3 +360,6 @@ def test_a_blocked_contact_shows_why_it_cannot_be_replied_to(console, team):
     response = console.post(url, {"text": "還在嗎？"})
     assert response.status_code == 400 and "已封鎖或取消追蹤此帳號" in response.content.decode()
     assert not OutboundMessage.objects.filter(contact=contact).exists()
+    console.cookies["django_language"] = "en"
+    english = console.get(url).content.decode()
+    assert "has blocked or unfollowed the account" in english and "已封鎖" not in english
