@@ -171,6 +171,11 @@ def _channels(tab, base, screenshot, lang):  # noqa: F811
     tab.select_option("select[name=kind]", "sms")
     assert tab.is_visible("[data-testid=kind-field-provider]")
     assert not tab.is_visible("[data-testid=kind-field-channel_secret]")
+    username = tab.inner_text("[data-testid=kind-field-username] label").strip()
+    assert username == {"zh": "三竹帳號", "en": "Mitake username"}[lang]  # never Instagram's label
+    tab.locator("[data-testid=connect-form]").screenshot(path=str(SCREENSHOTS / f"channels-sms-{lang}.png"))
+    tab.select_option("select[name=kind]", "instagram")
+    assert tab.inner_text("[data-testid=kind-field-username] label").strip() in ("IG 使用者名稱", "Instagram username")
     tab.select_option("select[name=kind]", "line")
     assert tab.is_visible("[data-testid=kind-field-channel_secret]")
     assert not tab.is_visible("[data-testid=kind-field-provider]")
