@@ -92,6 +92,8 @@ def seed(team, rng, *, now):
                 assignee=agent,
                 assigned_at=at if agent else None,
                 last_read_at=(last_in + timedelta(minutes=1)) if read and last_in else None,
+                last_inbound_at=last_in,
+                last_message_at=at,
             )
         )
     InboundMessage.objects.bulk_create(inbound, batch_size=1000)

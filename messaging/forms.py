@@ -1,5 +1,6 @@
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from cdp import credentials as credential_keys
@@ -19,14 +20,24 @@ MESSAGING_KINDS = [
 
 def _credential_fields(kinds):
     """One form field per credential key of these kinds (cdp.credentials), except the account id (the
-    form's external_id field) and generated keys; secrets are password inputs and never shown back."""
-    fields = {}
+    form's external_id field) and generated keys; secrets are password inputs and never shown back.
+    A key name several kinds use under different labels (`username`: IG 使用者名稱, 三竹帳號) gets one label per
+    kind, each marked with its kind (`data-kinds`) so the connect form shows the chosen kind's words only."""
+    fields, labels = {}, {}
     for kind in kinds:
         for key in credential_keys.keys(kind):
-            if key.external_id or key.generated or key.name in fields:
+            if key.external_id or key.generated:
+                continue
+            labels.setdefault(key.name, {}).setdefault(str(key.label), []).append(kind)
+            if key.name in fields:
                 continue
             widget = forms.PasswordInput if key.secret else forms.TextInput
             fields[key.name] = forms.CharField(label=key.label, required=False, max_length=2000, widget=widget)
+    for name, by_label in labels.items():
+        if len(by_label) > 1:
+            fields[name].label = format_html_join(
+                "", '<span data-kinds="{}">{}</span>', ((" ".join(ks), label) for label, ks in by_label.items())
+            )
     return fields
 
 

@@ -393,12 +393,19 @@ class Conversation(TeamOwned):
     )
     assigned_at = models.DateTimeField(_("指派時間"), null=True, blank=True)
     last_read_at = models.DateTimeField(_("最後讀取時間"), null=True, blank=True)
+    # Kept by services.inbox_state where messages are recorded: the inbox list is ordered by last_message_at
+    # and is unread when last_inbound_at is after last_read_at (no scan over the messages).
+    last_message_at = models.DateTimeField(_("最後訊息時間"), null=True, blank=True)
+    last_inbound_at = models.DateTimeField(_("顧客最後訊息時間"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("對話")
         verbose_name_plural = _("對話")
         constraints = [models.UniqueConstraint(fields=["team", "contact"], name="conversation_unique_contact")]
-        indexes = [models.Index(fields=["team", "assignee"], name="conversation_team_assignee")]
+        indexes = [
+            models.Index(fields=["team", "assignee"], name="conversation_team_assignee"),
+            models.Index(fields=["team", "-last_message_at"], name="conversation_team_last"),
+        ]
 
 
 class ConversationAssignment(TeamOwned):

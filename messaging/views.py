@@ -283,6 +283,7 @@ def _thread_context(request, contact, form=None, assign_form=None):
         "assignments": conversations.assignment_history(contact),
         "assignee_label": conversations.agent_label(conversation.assignee),
         "can_reply": request.membership.has_perm("conversations.reply"),
+        "reply_refusal": conversations.reply_refusal(contact),
         "can_sms": request.membership.has_perm("sms.send"),
         # 對話下單 (commerce): staff create an order for this contact from here, on LINE and WhatsApp.
         "can_order": contact.channel.kind in ("line", "whatsapp") and request.membership.has_perm("orders.manage"),
@@ -304,10 +305,14 @@ def conversation(request, contact_id):
         if not request.membership.has_perm("conversations.reply"):
             return HttpResponse(status=403)
         if form.is_valid():
-            conversations.agent_reply(contact=contact, text=form.cleaned_data["text"], user=request.user)
-            url = reverse("messaging:conversation", args=[contact.pk])
-            query = request.GET.urlencode()
-            return redirect(f"{url}?{query}" if query else url)
+            try:
+                conversations.agent_reply(contact=contact, text=form.cleaned_data["text"], user=request.user)
+            except ServiceError as exc:
+                form.add_error(None, exc)
+            else:
+                url = reverse("messaging:conversation", args=[contact.pk])
+                query = request.GET.urlencode()
+                return redirect(f"{url}?{query}" if query else url)
     conversations.mark_read(contact)
     if request.htmx and request.method == "GET":
         items = conversations.timeline(contact)

@@ -16,6 +16,7 @@ from cdp.presenters import CHANNEL_SHORT
 from core.csv_lines import BOM, CsvLines
 from core.errors import ServiceError
 
+from .. import policy
 from ..models import (
     ChatbotModule,
     Conversation,
@@ -155,38 +156,6 @@ def snippet(item):
 INBOX_PAGE = 50
 
 
-RECENT_SCAN = 5000
-
-
-def _latest_by_group(messages, *, unread, limit):
-    latest = messages.values("contact_id").annotate(last=Max("occurred_at"))
-    if unread:
-        latest = latest.filter(
-            Q(contact__conversation__last_read_at__isnull=True) | Q(last__gt=F("contact__conversation__last_read_at"))
-        )
-    return list(latest.order_by("-last")[:limit])
-
-
-def _latest_by_scan(messages, *, limit):
-    """The contacts who wrote last, from the newest RECENT_SCAN messages (the (team, occurred_at) index): the first
-    `limit` distinct contacts there are the answer. Only when those messages hold fewer contacts and there are more
-    messages does it fall back to a GROUP BY over all of them (1.4 s at 1M messages on PostgreSQL)."""
-    seen, scanned, newest = {}, 0, messages.order_by("-occurred_at", "-pk").values_list("contact_id", "occurred_at")
-    first = min(limit * 4, RECENT_SCAN)
-    for start, stop in ((0, first), (first, RECENT_SCAN)):
-        chunk = list(newest[start:stop])
-        scanned += len(chunk)
-        for contact_id, at in chunk:
-            seen.setdefault(contact_id, at)
-            if len(seen) == limit:
-                return [{"contact_id": contact_id, "last": at} for contact_id, at in seen.items()]
-        if len(chunk) < stop - start:
-            break
-    if scanned == RECENT_SCAN:
-        return _latest_by_group(messages, unread=False, limit=limit)
-    return [{"contact_id": contact_id, "last": at} for contact_id, at in seen.items()]
-
-
 def newest_message_at(team):
     """When the team's newest customer message was sent (None: none yet): the inbox list's polls compare it."""
     return InboundMessage.objects.for_team(team).aggregate(last=Max("occurred_at"))["last"]
@@ -197,11 +166,13 @@ def has_new_messages(team, since):
 
 
 def inbox_rows(team, *, q="", channel=None, unread=False, assignee=None, user=None, limit=INBOX_PAGE):
-    """The inbox list: contacts who wrote to the team, most recent first, each with its last message (in or out),
-    unread state and assignee. `assignee`: "me", "none" or None (everyone). A fixed number of queries."""
-    messages = InboundMessage.objects.for_team(team)
+    """The inbox list: contacts who wrote to the team, most recent message (in or out) first, each with its last
+    message, unread state and assignee. `assignee`: "me", "none" or None (everyone). Reads `Conversation` by its
+    (team, last_message_at) index (kept by services.inbox_state), never a scan over the messages; a fixed
+    number of queries."""
+    found = Conversation.objects.for_team(team).filter(last_inbound_at__isnull=False)
     if channel:
-        messages = messages.filter(channel=channel)
+        found = found.filter(contact__channel=channel)
     if q:
         contacts = Contact.objects.for_team(team).filter(
             Q(display_name__icontains=q)
@@ -211,17 +182,16 @@ def inbox_rows(team, *, q="", channel=None, unread=False, assignee=None, user=No
             | Q(customer__email__icontains=q)
         )
         texts = InboundMessage.objects.for_team(team).filter(text__icontains=q)
-        messages = messages.filter(Q(contact__in=contacts.values("pk")) | Q(contact__in=texts.values("contact_id")))
+        found = found.filter(Q(contact__in=contacts.values("pk")) | Q(contact__in=texts.values("contact_id")))
+    if unread:
+        found = found.filter(Q(last_read_at__isnull=True) | Q(last_inbound_at__gt=F("last_read_at")))
     if assignee == "me":
-        messages = messages.filter(contact__conversation__assignee=user)
+        found = found.filter(assignee=user)
     elif assignee == "none":
-        messages = messages.filter(
-            Q(contact__conversation__isnull=True) | Q(contact__conversation__assignee__isnull=True)
-        )
-    if q or unread or assignee:
-        latest = _latest_by_group(messages, unread=unread, limit=limit)
-    else:
-        latest = _latest_by_scan(messages, limit=limit)
+        found = found.filter(assignee__isnull=True)
+    latest = list(
+        found.order_by("-last_message_at", "-pk").values("contact_id", "last_inbound_at", "last_message_at")[:limit]
+    )
     ids = [row["contact_id"] for row in latest]
     last_in = InboundMessage.objects.filter(team=team, contact=OuterRef("pk")).order_by("-occurred_at", "-pk")
     last_out = OutboundMessage.objects.filter(team=team, contact=OuterRef("pk")).order_by("-created_at", "-pk")
@@ -257,10 +227,10 @@ def inbox_rows(team, *, q="", channel=None, unread=False, assignee=None, user=No
             {
                 "contact": contact,
                 "channel_short": CHANNEL_SHORT.get(contact.channel.kind, contact.channel.get_kind_display()),
-                "last": row["last"],
+                "last": row["last_message_at"],
                 "last_item": last,
                 "snippet": snippet(last) if last else "",
-                "unread": read_at is None or row["last"] > read_at,
+                "unread": read_at is None or row["last_inbound_at"] > read_at,
                 "assignee": agent_label(conversation.assignee) if conversation else "",
             }
         )
@@ -325,8 +295,35 @@ def assignment_history(contact, limit=10):
     ]
 
 
+# Why an agent cannot answer, by messaging.policy.check_send's skip reason (codes are never shown raw).
+REPLY_REFUSALS = {
+    "blocked": _("這位顧客已封鎖或取消追蹤此帳號，無法回覆。"),
+    "unsubscribed": _("這位顧客已取消訂閱，無法回覆。"),
+    "over_quota": _("這位顧客已達訊息接收上限，暫時無法回覆。"),
+    "channel_disabled": _("此渠道已停用，無法回覆。"),
+    "budget_exhausted": _("此渠道的訊息額度已用完，暫時無法回覆。"),
+    "needs a template": _("顧客已超過 24 小時未傳訊息，WhatsApp 只能發送已核准的範本。"),
+    "outside 24-hour window": _("顧客已超過 24 小時未傳訊息，此平台不允許再回覆。"),
+}
+
+
+def reply_refusal(contact, *, now=None):
+    """Why an agent's text reply to this contact would not be sent ("" when it would): the send rule itself
+    (messaging.policy.check_send, a service message), so the console never offers a reply the outbox drops."""
+    decision = policy.check_send(
+        contact=contact, content={"type": "text", "text": ""}, now=now or timezone.now(), kind="service"
+    )
+    if decision.action != "skip":
+        return ""  # sent now, or deferred by the do-not-disturb hours
+    return REPLY_REFUSALS.get(decision.reason, _("目前無法回覆這位顧客。"))
+
+
 def agent_reply(*, contact, text, user=None):
-    """Queue an agent's reply (origin agent); the outbox moves 'last team interaction' when it is sent."""
+    """Queue an agent's reply (origin agent); the outbox moves 'last team interaction' when it is sent.
+    Refused (ServiceError) when the send rule would drop it."""
+    refusal = reply_refusal(contact)
+    if refusal:
+        raise ServiceError(refusal, field="text", code="invalid")
     return outbox.enqueue(
         team=contact.team,
         channel=contact.channel,

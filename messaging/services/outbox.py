@@ -32,7 +32,7 @@ from cdp.services.contacts import record_interactions, set_unsubscribed
 from .. import adapters
 from ..adapters.line import MULTICAST_MAX
 from ..models import OutboundMessage, OutboundStatus, TemplateStatus, WhatsAppTemplate
-from . import budgets, sms_billing
+from . import budgets, inbox_state, sms_billing
 from .channels import receipt_url
 from .content import ContentError, render
 
@@ -82,6 +82,7 @@ def enqueue(
         },
     )
     if created:
+        inbox_state.record_outbound(message.team_id, [message.contact_id], message.created_at)
         transaction.on_commit(_hint_dispatch)
     return message, created
 
@@ -140,6 +141,7 @@ def enqueue_keyed(*, team, channel, items, content, origin, origin_id, send_afte
         )
     OutboundMessage.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
     if rows:
+        inbox_state.record_outbound(team.pk, {row.contact_id for row in rows}, now)
         transaction.on_commit(_hint_dispatch)
     return len(rows)
 

@@ -37,7 +37,7 @@ from ..models import (
     WebhookEvent,
     WebhookEventState,
 )
-from . import autoreply, budgets, comments, sms, tracking
+from . import autoreply, budgets, comments, inbox_state, sms, tracking
 from .ingest import _ms
 from .interactions import record_customer_interactions
 from .wechat import text_of as wechat_text
@@ -165,6 +165,7 @@ class Batch(WeChatEvents):
                 _describe(failed[0][1]),
             )
         InboundMessage.objects.bulk_create(self.inbound)
+        inbox_state.record_inbound(inbox_state.latest_by_contact(self.inbound))
         record_customer_interactions(self.interactions)
         self._record_outcomes()
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 from cdp.services.contacts import record_interaction
 
 from ..models import InboundMessage, OutboundMessage, OutboundStatus
-from . import tracking
+from . import inbox_state, tracking
 
 
 def _roll(key, salt):
@@ -35,7 +35,7 @@ def simulate(message):
         tracking.record_click(message.pk, 0, at=at + timedelta(seconds=5))
     if _roll(key, "reply") < 15:
         reply_at = at + timedelta(seconds=8)
-        InboundMessage.objects.create(
+        reply = InboundMessage.objects.create(
             team_id=message.team_id,
             channel_id=message.channel_id,
             contact=message.contact,
@@ -44,5 +44,6 @@ def simulate(message):
             occurred_at=reply_at,
             external_id=f"sandbox-reply-{message.pk}",
         )
+        inbox_state.record_inbound(inbox_state.latest_by_contact([reply]))
         tracking.record_replies(team_id=message.team_id, contact_id=message.contact_id, at=reply_at)
         record_interaction(message.contact, kind="customer", occurred_at=reply_at)

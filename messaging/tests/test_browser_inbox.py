@@ -12,6 +12,7 @@ from django.utils import timezone
 from cdp.models import Channel, Tag
 from cdp.tests.factories import ChannelFactory, ContactFactory, CustomerTagFactory, TagFactory
 from messaging.models import ConversationAssignment, InboundMessage
+from messaging.services import inbox_state
 from tests.browser.conftest import CHROMIUM, SCREENSHOTS, SKIP_REASON, browser, page, screenshot  # noqa: F401
 from tests.factories import MembershipFactory
 
@@ -39,7 +40,7 @@ def owner_tab(page, live_server, team):  # noqa: F811
 
 
 def _wrote(contact, text, minutes_ago=0, kind="text"):
-    return InboundMessage.objects.create(
+    message = InboundMessage.objects.create(
         team=contact.team,
         channel=contact.channel,
         contact=contact,
@@ -47,6 +48,8 @@ def _wrote(contact, text, minutes_ago=0, kind="text"):
         text=text,
         occurred_at=timezone.now() - timedelta(minutes=minutes_ago),
     )
+    inbox_state.record_inbound(inbox_state.latest_by_contact([message]))  # as the webhook batch does
+    return message
 
 
 def _conversations(team):
@@ -168,6 +171,11 @@ def _channels(tab, base, screenshot, lang):  # noqa: F811
     tab.select_option("select[name=kind]", "sms")
     assert tab.is_visible("[data-testid=kind-field-provider]")
     assert not tab.is_visible("[data-testid=kind-field-channel_secret]")
+    username = tab.inner_text("[data-testid=kind-field-username] label").strip()
+    assert username == {"zh": "三竹帳號", "en": "Mitake username"}[lang]  # never Instagram's label
+    tab.locator("[data-testid=connect-form]").screenshot(path=str(SCREENSHOTS / f"channels-sms-{lang}.png"))
+    tab.select_option("select[name=kind]", "instagram")
+    assert tab.inner_text("[data-testid=kind-field-username] label").strip() in ("IG 使用者名稱", "Instagram username")
     tab.select_option("select[name=kind]", "line")
     assert tab.is_visible("[data-testid=kind-field-channel_secret]")
     assert not tab.is_visible("[data-testid=kind-field-provider]")

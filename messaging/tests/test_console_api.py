@@ -9,6 +9,7 @@ from django.utils import timezone
 from cdp.models import Channel
 from cdp.tests.factories import ChannelFactory, ContactFactory
 from messaging.models import InboundMessage, OutboundMessage
+from messaging.services import inbox_state
 from tests.factories import MembershipFactory, api_client_for
 
 from .factories import ChatbotModuleFactory, KeywordRuleFactory, OutboundMessageFactory
@@ -232,9 +233,10 @@ def test_conversation_times_are_in_the_team_time_zone(console, team, zone, shown
     team.save(update_fields=["time_zone"])
     at = datetime(2024, 5, 1, 14, 5, tzinfo=UTC)
     contact = ContactFactory(channel=ChannelFactory(team=team, kind="line"), last_customer_interaction_at=at)
-    InboundMessage.objects.create(
+    message = InboundMessage.objects.create(
         team=team, channel=contact.channel, contact=contact, external_id="m1", kind="text", text="hi", occurred_at=at
     )
+    inbox_state.record_inbound(inbox_state.latest_by_contact([message]))  # as the webhook batch does
     OutboundMessageFactory(contact=contact, sent_at=at + timedelta(minutes=1), preview="hello")
     url = reverse("messaging:conversation", args=[contact.pk])
     for page in (console.get(url), console.get(url, headers={"HX-Request": "true"})):

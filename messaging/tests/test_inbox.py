@@ -11,9 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cdp.tests.factories import ChannelFactory, ContactFactory, CustomerTagFactory, TagFactory
-from messaging.models import Conversation, ConversationAssignment, InboundMessage
+from messaging import forms
+from messaging.models import Conversation, ConversationAssignment, InboundMessage, OutboundMessage
 from messaging.services import channels as channel_service
-from messaging.services import conversations
+from messaging.services import conversations, inbox_state
 from tests.factories import MembershipFactory
 
 from .factories import ChatbotModuleFactory, OutboundMessageFactory
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _wrote(contact, text, *, minutes_ago=0, kind="text"):
-    return InboundMessage.objects.create(
+    message = InboundMessage.objects.create(
         team=contact.team,
         channel=contact.channel,
         contact=contact,
@@ -30,6 +31,8 @@ def _wrote(contact, text, *, minutes_ago=0, kind="text"):
         text=text,
         occurred_at=timezone.now() - timedelta(minutes=minutes_ago),
     )
+    inbox_state.record_inbound(inbox_state.latest_by_contact([message]))  # as the webhook batch does
+    return message
 
 
 def _rows(console, **params):
@@ -103,16 +106,40 @@ def test_a_list_poll_with_nothing_new_answers_204(console, team):
     assert console.get(url, {**poll, "since": "garbage"}, HTTP_HX_REQUEST="true").status_code == 200
 
 
-def test_the_list_reads_recent_messages_first_and_falls_back_past_the_scan(console, team, monkeypatch):
+def test_the_list_reads_conversations_by_last_message_in_a_fixed_number_of_queries(team, django_assert_max_num_queries):
+    """The list is ordered by Conversation.last_message_at (kept where messages are recorded), filters included,
+    and costs the same few queries whatever the number of messages or rows."""
     channel = ChannelFactory(team=team, kind="line")
-    chatty, quiet = ContactFactory(channel=channel), ContactFactory(channel=channel)
+    quiet, chatty, replied = (ContactFactory(channel=channel) for _ in range(3))
     _wrote(quiet, "older", minutes_ago=60)
     for n in range(8):
-        _wrote(chatty, f"m{n}", minutes_ago=n)
-    monkeypatch.setattr(conversations, "RECENT_SCAN", 5)  # the newest 5 messages hold only `chatty`
-    rows = conversations.inbox_rows(team)
-    assert [row["contact"] for row in rows] == [chatty, quiet]
-    assert [row["contact"] for row in conversations.inbox_rows(team, limit=1)] == [chatty]
+        _wrote(chatty, f"m{n}", minutes_ago=n + 10)
+    _wrote(replied, "hello", minutes_ago=30)
+    assert [row["contact"] for row in conversations.inbox_rows(team)] == [chatty, replied, quiet]
+    conversations.agent_reply(contact=replied, text="hi")  # an outbox row moves its conversation up
+    assert [row["contact"] for row in conversations.inbox_rows(team)] == [replied, chatty, quiet]
+    assert [row["contact"] for row in conversations.inbox_rows(team, limit=1)] == [replied]
+    # A late, older event never moves a conversation back; a broadcast creates no conversation.
+    inbox_state.record_inbound({(team.pk, chatty.pk): timezone.now() - timedelta(days=3)})
+    assert Conversation.objects.get(contact=chatty).last_inbound_at > timezone.now() - timedelta(minutes=11)
+    stranger = ContactFactory(channel=channel)
+    conversations.outbox.enqueue_many(
+        team=team,
+        channel=channel,
+        contacts_or_ids=[stranger, quiet],
+        content={"type": "text", "text": "sale"},
+        origin="broadcast",
+        origin_id="1",
+        key_prefix="b1",
+    )
+    assert not Conversation.objects.filter(contact=stranger).exists()
+    assert [row["contact"] for row in conversations.inbox_rows(team)][0] == quiet
+    for n in range(5):
+        _wrote(ContactFactory(channel=channel), f"more {n}")
+    with django_assert_max_num_queries(8):
+        assert len(conversations.inbox_rows(team, q="m", unread=True, assignee="none")) >= 1
+    with django_assert_max_num_queries(8):
+        assert len(conversations.inbox_rows(team)) == 8
 
 
 def test_bubbles_render_modules_templates_and_media_never_raw_labels(console, team):
@@ -224,7 +251,9 @@ def test_other_teams_conversations_stay_out(console, team, other_team):
     assert _listed(html, mine) and not _listed(html, theirs) and "別隊顧客" not in html
     assert console.post(reverse("messaging:conversation-assign", args=[theirs.pk]), {"assignee": ""}).status_code == 404
     assert console.get(reverse("messaging:conversation", args=[theirs.pk]), HTTP_HX_REQUEST="true").status_code == 404
-    assert not Conversation.objects.filter(contact=theirs).exists()
+    theirs_conversation = Conversation.objects.get(contact=theirs)  # made when they wrote, untouched since
+    assert theirs_conversation.last_read_at is None and theirs_conversation.assignee is None
+    assert not ConversationAssignment.objects.filter(conversation=theirs_conversation).exists()
 
 
 def test_inbox_list_query_count_is_fixed(console, team, django_assert_max_num_queries):
@@ -263,6 +292,17 @@ def test_connect_form_tags_each_credential_field_with_its_kinds(console, team):
     assert 'data-kinds="sms" data-testid="kind-field-account_sid"' in html
     assert 'option[value="whatsapp"]:checked' in html  # the rule that hides the other kinds' fields
     assert 'data-testid="kind-field-name"' not in html  # shared fields always show
+
+
+def test_a_credential_key_shared_by_two_kinds_is_labelled_per_kind(console, team):
+    """`username` is Instagram's user name and Mitake's account: the SMS form never says 「IG 使用者名稱」."""
+    html = console.get(reverse("messaging:index")).content.decode()
+    row = html.split('data-testid="kind-field-username"', 1)[1].split("</label>", 1)[0]
+    assert '<span data-kinds="instagram">IG 使用者名稱</span>' in row
+    assert '<span data-kinds="sms">三竹帳號</span>' in row
+    sms = ChannelFactory(team=team, kind="sms", name="三竹簡訊", credentials={"provider": "mitake"})
+    edit = forms.CredentialsForm(channel=sms)
+    assert str(edit.fields["username"].label) == "三竹帳號"
 
 
 # ------------------------------------------------------------------------------------------------ the menu
@@ -307,3 +347,24 @@ def test_the_demo_fills_the_inbox_and_reruns_cleanly(console, team, owner):
     html = _rows(console)
     assert html.count('data-testid="conversation-row"') == 6
     assert 'data-unread="1"' in html or 'data-unread="0"' in html
+
+
+def test_a_blocked_contact_shows_why_it_cannot_be_replied_to(console, team):
+    """The reply box follows the send rule (messaging.policy.check_send): a blocked contact gets the reason, not a
+    box whose message the outbox would drop; a forged POST is refused with the same words, nothing queued."""
+    contact = ContactFactory(channel=ChannelFactory(team=team, kind="line"), display_name="王小明")
+    _wrote(contact, "再見", minutes_ago=2)
+    url = reverse("messaging:conversation", args=[contact.pk])
+    page = console.get(url).content.decode()
+    assert 'data-testid="reply-form"' in page and 'data-testid="reply-refused"' not in page
+    contact.status = "blocked"
+    contact.save(update_fields=["status"])
+    page = console.get(url).content.decode()
+    assert 'data-testid="reply-form"' not in page
+    assert 'data-testid="reply-refused"' in page and "已封鎖或取消追蹤此帳號" in page
+    response = console.post(url, {"text": "還在嗎？"})
+    assert response.status_code == 400 and "已封鎖或取消追蹤此帳號" in response.content.decode()
+    assert not OutboundMessage.objects.filter(contact=contact).exists()
+    console.cookies["django_language"] = "en"
+    english = console.get(url).content.decode()
+    assert "has blocked or unfollowed the account" in english and "已封鎖" not in english

@@ -7,7 +7,7 @@ import pytest
 
 from cdp.models import Contact
 from cdp.tests.factories import ChannelFactory, ContactFactory
-from messaging.models import InboundMessage, KeywordRule, OutboundMessage, WebhookEvent
+from messaging.models import Conversation, InboundMessage, KeywordRule, OutboundMessage, WebhookEvent
 from messaging.services import budgets
 
 from .factories import KeywordRuleFactory, OutboundMessageFactory, WhatsAppTemplateFactory
@@ -123,6 +123,17 @@ def test_line_follow_message_unfollow_use_event_times(client, line):
     post_line(client, line, line_body(refollow))
     contact.refresh_from_db()
     assert contact.status == "subscribed" and contact.subscribed_at == t_unfollow + timedelta(hours=1)
+
+
+def test_customer_messages_keep_the_inbox_conversation_times(client, line):
+    """The webhook batch records the inbox's last message time on Conversation; a late, older one keeps it."""
+    later = datetime(2024, 3, 1, 10, 30, tzinfo=UTC)
+    assert post_line(client, line, line_body(line_text("第二則", ts=ms(later)))).status_code == 200
+    earlier = line_text("第一則", ts=ms(later - timedelta(minutes=5)))
+    assert post_line(client, line, line_body(earlier)).status_code == 200
+    conversation = Conversation.objects.get(contact__external_id=U1)
+    assert conversation.team_id == line.team_id
+    assert conversation.last_inbound_at == later and conversation.last_message_at == later
 
 
 def test_line_redelivery_is_processed_once(client, line):
