@@ -79,6 +79,7 @@ class TeamSettingsForm(forms.ModelForm):
             "whatsapp_message_cost",
             "whatsapp_prepaid_price",
             "attribution_window_days",
+            "binding_link_days",
             "exchange_rates",
             "outbound_webhook_url",
         ]
@@ -87,6 +88,10 @@ class TeamSettingsForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         zones = COMMON_TIME_ZONES + sorted(z for z in zoneinfo.available_timezones() if z not in COMMON_TIME_ZONES)
         self.fields["time_zone"].choices = [(z, z) for z in zones]
+        self.fields["binding_link_days"].required = False  # left empty: unchanged
+
+    def clean_binding_link_days(self):
+        return self.cleaned_data.get("binding_link_days") or self.instance.binding_link_days or 7
 
 
 class ApiKeyForm(forms.Form):

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -100,6 +100,12 @@ class Team(models.Model):
         blank=True,
         validators=[MinValueValidator(1)],
         help_text=_("每個旅程可被觸發的總次數（重複計算），於旅程發佈時套用；留白表示不限。"),
+    )
+    binding_link_days = models.PositiveSmallIntegerField(
+        _("綁定連結有效天數"),
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text=_("對話中導向官網的按鈕所帶的綁定連結，幾天內有效。"),
     )
     outbound_webhook_url = models.URLField(
         _("對外 Webhook URL"),

@@ -44,7 +44,7 @@ class FastRun:
     @staticmethod
     def handles(item):
         if item.type == "binding":
-            return True
+            return item.data.get("token") in (None, "")  # a token binding goes event by event
         return item.type == "member.identify" and not item.data.get("attributes")
 
     def __init__(self, batch):

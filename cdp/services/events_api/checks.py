@@ -27,7 +27,16 @@ MAX_ID = 128
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)
 SYSTEM_RE = re.compile(r"^system\.[a-z0-9_]{1,60}$")
 
-TYPES = ["member.identify", "binding", "checkout.completed", "tag.add", "tag.remove", "attribute.set", "unsubscribe"]
+TYPES = [
+    "member.identify",
+    "binding",
+    "checkout.completed",
+    "tag.add",
+    "tag.remove",
+    "attribute.set",
+    "unsubscribe",
+    "coupon.redeemed",
+]
 
 SOURCE_FOR_METHOD = {
     BindingMethod.BINDING_PLUGIN: ContactSource.WEBSITE_BINDING,
@@ -72,6 +81,10 @@ REJECTION_CODES = {
     "invalid_attributes": "attributes is missing or not {key: value}, or a value does not fit its attribute.",
     "invalid_order": "checkout.completed data that cannot be an order (order id, amount, currency, items).",
     "invalid_scope": "Not an unsubscribe scope.",
+    "invalid_token": "binding: the binding link token is forged, altered or not a token.",
+    "expired_token": "binding: the binding link token is older than the team's binding link expiry.",
+    "foreign_token": "binding: the binding link token belongs to another team.",
+    "invalid_coupon": "coupon.redeemed: the code is missing or longer than 64 characters.",
 }
 
 # A rejection built from a service's field errors gets the code of its first field (services' own codes win when
@@ -90,6 +103,9 @@ FIELD_CODES = {
     "data.method": "invalid_method",
     "data.tags": "invalid_tags",
     "data.scope": "invalid_scope",
+    "data.token": "invalid_token",
+    "data.code": "invalid_coupon",
+    "data.coupon_code": "invalid_coupon",
     "data.order_id": "invalid_order",
     "data.amount": "invalid_order",
     "data.currency": "invalid_order",
