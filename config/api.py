@@ -20,7 +20,7 @@ from rest_framework.routers import SimpleRouter
 from accounts.api_auth import IsTeamMember
 from accounts.permissions import ANY_MEMBER
 
-PRODUCT_APPS = ["accounts", "cdp", "messaging", "audiences", "journeys", "analytics", "billing"]
+PRODUCT_APPS = ["accounts", "cdp", "messaging", "audiences", "journeys", "analytics", "billing", "coupons"]
 
 router = SimpleRouter()
 router.trailing_slash = "/?"  # accept both /customers and /customers/

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "journeys",
     "analytics",
     "billing",
+    "coupons",
 ]
 
 MIDDLEWARE = [
@@ -189,6 +190,7 @@ HEAVY_TASKS = [
 CUSTOMER_EVENT_CONSUMERS = [
     "analytics.tasks.on_customer_events",
     "journeys.tasks.on_customer_events",
+    "coupons.tasks.on_customer_events",
 ]
 
 # Consumers of system signals, called (team_id, kind, payload); see accounts/notify.py.

@@ -24,6 +24,8 @@ urlpatterns = [
     path("journeys/", include("journeys.urls")),
     path("analytics/", include("analytics.urls")),
     path("billing/", include("billing.urls")),
+    path("coupons/", include("coupons.urls")),
+    path("", include("coupons.claim_urls")),
 ]
 
 # Webhooks and tracked-link redirects live at fixed top-level paths the platforms are given.

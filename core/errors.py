@@ -58,6 +58,8 @@ CODES = {
     # audiences
     "audience_invalid": "Bad input for an audience pack or broadcast.",
     "condition_invalid": "A condition tree that cannot be used.",
+    # coupons
+    "coupon_invalid": "Bad input for a coupon campaign or its codes.",
     # journeys
     "journey_invalid": "A refused journey operation.",
 }

@@ -34,13 +34,21 @@ def _max_age(team):
     return dt.timedelta(days=team.binding_link_days or 7)
 
 
-def make_token(contact, method=""):
+def make_token(contact, method="", ref=None):
     """The token of one contact (and, optionally, the binding method the link is for)."""
+    return token_for(contact.team_id, contact.channel_id, contact.pk, method, ref)
+
+
+def token_for(team_id, channel_id, contact_id, method="", ref=None):
+    """make_token from ids (the outbox renders links from a message's ids). `ref` is an opaque reference the link
+    is for (coupons: the campaign id), signed with the rest."""
     if method and method not in BindingMethod.values:
         raise ServiceError(_("未知的綁定方式：%(value)s") % {"value": method}, field="method", code="invalid_method")
-    payload = {"t": contact.team_id, "ch": contact.channel_id, "c": contact.pk}
+    payload = {"t": team_id, "ch": channel_id, "c": contact_id}
     if method:
         payload["m"] = method
+    if ref is not None:
+        payload["r"] = ref
     return signing.TimestampSigner(salt=SALT).sign_object(payload, compress=True)
 
 
@@ -61,9 +69,22 @@ def make_link(contact, *, url, method=""):
     return BindingLink(url=add_token(url, token), token=token, expires_at=timezone.now() + _max_age(contact.team))
 
 
+@dataclass(frozen=True)
+class ReadLink:
+    contact: Contact
+    method: str
+    ref: object
+
+
 def read_token(team, token):
-    """(contact, method or "") named by a token of this team; ServiceError with code expired_token, invalid_token
-    (forged, altered, not a token) or foreign_token (another team's), or unknown_contact (deleted since)."""
+    """(contact, method or "") named by a token of this team: see read_link."""
+    link = read_link(team, token)
+    return link.contact, link.method
+
+
+def read_link(team, token):
+    """The contact, method ("" if none) and ref of a token of this team; ServiceError with code expired_token,
+    invalid_token (forged, altered, not a token), foreign_token (another team's) or unknown_contact (deleted)."""
     if not isinstance(token, str) or not token or len(token) > 1000:
         raise ServiceError(_("綁定連結的 token 無效。"), field="token", code="invalid_token")
     signer = signing.TimestampSigner(salt=SALT)
@@ -84,4 +105,14 @@ def read_token(team, token):
         raise ServiceError(_("綁定連結的聯絡人已不存在。"), field="token", code="unknown_contact")
     contact.team = team
     method = payload.get("m") or ""
-    return contact, method if method in BindingMethod.values else ""
+    return ReadLink(contact, method if method in BindingMethod.values else "", payload.get("r"))
+
+
+def team_of(token):
+    """The team id of a genuine token, its age not checked yet (a public page must know the team to check the
+    token against that team's expiry); None when forged or unreadable. Always follow with read_link."""
+    try:
+        payload = signing.TimestampSigner(salt=SALT).unsign_object(token)
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    return payload.get("t") if isinstance(payload, dict) and isinstance(payload.get("t"), int) else None

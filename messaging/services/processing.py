@@ -25,7 +25,15 @@ from cdp.services.contacts import block, follow, upsert_contact
 
 from .. import adapters
 from ..adapters.whatsapp import classify
-from ..models import InboundMessage, KeywordRule, OutboundMessage, OutboundStatus, WebhookEvent, WebhookEventState
+from ..models import (
+    InboundMessage,
+    KeywordRule,
+    ModuleType,
+    OutboundMessage,
+    OutboundStatus,
+    WebhookEvent,
+    WebhookEventState,
+)
 from . import autoreply, budgets, sms, tracking
 from .ingest import _ms
 from .interactions import record_customer_interactions
@@ -237,9 +245,13 @@ class Batch:
                     break
 
     def keyword_source(self, event, text):
-        """A new contact whose first words match a keyword rule joined through that rule's link / QR code."""
+        """A new contact whose first words match a keyword rule joined through that rule's link / QR code; when
+        the rule answers with a coupon card, the contact came through the coupon (seed 000: 優惠券模組)."""
         for rule in self.rules_for(event.channel):
             if rule.matches(text):
+                module = rule.reply_module
+                if module is not None and module.type == ModuleType.COUPON_CARD and not module.deleted_at:
+                    return ContactSource.COUPON, f"rule:{rule.pk}"
                 return ContactSource.KEYWORD, f"rule:{rule.pk}"
         return ContactSource.ORGANIC, ""
 
