@@ -94,7 +94,7 @@ class Claim(TeamOwned):
     contact = models.ForeignKey("cdp.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     number = models.PositiveSmallIntegerField(default=1)
     code = models.CharField(_("優惠碼"), max_length=64)
-    pool_code = models.OneToOneField(CouponCode, null=True, blank=True, on_delete=models.PROTECT, related_name="claim")
+    pool_code = models.ForeignKey(CouponCode, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     claimed_at = models.DateTimeField(_("領取時間"), default=timezone.now)
     redeemed_at = models.DateTimeField(_("兌換時間"), null=True, blank=True)
     order_id = models.CharField(_("訂單編號"), max_length=128, blank=True)
@@ -105,7 +105,9 @@ class Claim(TeamOwned):
         constraints = [
             models.UniqueConstraint(
                 fields=["team", "campaign", "customer", "number"], name="claim_unique_team_campaign_customer_number"
-            )
+            ),
+            # A pool code belongs to one claim at most (the backstop of SKIP LOCKED).
+            models.UniqueConstraint(fields=["team", "pool_code"], name="claim_unique_team_pool_code"),
         ]
         indexes = [
             models.Index(fields=["team", "campaign", "claimed_at"], name="claim_team_campaign_time"),

@@ -12,7 +12,19 @@ from tests.tenancy import CONSOLE_CASES
 
 # URL prefixes that are not the console: the API (its own walk), Django admin (staff only), sign-in pages,
 # platform webhooks and tracked links, language switching, static and media files.
-NOT_CONSOLE_PREFIXES = ("api/", "admin/", "accounts/", "i18n/", "jsi18n/", "healthz", "webhooks/", "r/", "o/", "^media")
+NOT_CONSOLE_PREFIXES = (
+    "api/",
+    "admin/",
+    "accounts/",
+    "i18n/",
+    "jsi18n/",
+    "healthz",
+    "webhooks/",
+    "r/",
+    "o/",
+    "c/",
+    "^media",
+)
 
 
 @dataclass(frozen=True)
