@@ -50,7 +50,7 @@ def test_a_second_claim_beyond_the_limit_is_a_clear_page_and_assigns_nothing(cli
     assert client.post(url(contact, campaign)).status_code == 200  # the second, allowed
     page = client.post(url(contact, campaign), HTTP_ACCEPT_LANGUAGE="en")
     assert page.status_code == 200 and 'data-page="limit"' in page.content.decode()
-    assert "limit" in page.content.decode().lower()
+    assert "You have claimed 2 coupons, the limit per customer." in page.content.decode()
     assert Claim.objects.count() == 2 and CouponCode.objects.filter(claimed_at__isnull=False).count() == 2
 
 
@@ -92,13 +92,13 @@ def test_expired_forged_and_other_campaign_links_are_clear_pages_in_the_browsers
         {"t": team.pk, "ch": contact.channel_id, "c": contact.pk, "m": "coupon", "r": campaign.pk}, compress=True
     )
     response = client.get(f"/c/{expired}/", HTTP_ACCEPT_LANGUAGE="en")
-    assert response.status_code == 410 and "expired" in response.content.decode().lower()
+    assert response.status_code == 410 and "This link has expired" in response.content.decode()
     response = client.get(f"/c/{expired}/", HTTP_ACCEPT_LANGUAGE="zh-Hant")
     assert response.status_code == 410 and "連結已過期" in response.content.decode()
     good = binding_links.make_token(contact, "coupon", campaign.pk)
     for bad in (good[:-3] + "abc", "nonsense", binding_links.make_token(contact, "", campaign.pk)):
         response = client.get(f"/c/{bad}/", HTTP_ACCEPT_LANGUAGE="en")
-        assert response.status_code == 400 and 'data-page="forged"' in response.content.decode()
+        assert response.status_code == 400 and "This link is not valid" in response.content.decode()
     assert client.get(url(contact, campaign)).status_code == 200  # the genuine link still works
     assert client.get(f"/c/{binding_links.make_token(contact, 'coupon', 10**9)}/").status_code == 400
     assert Claim.objects.count() == 1
