@@ -60,7 +60,7 @@ def seed(team, rng, *, now):
         if result.claim is not None and rng.random() < 0.4:
             redeemed.append((contact, result.claim, at + datetime.timedelta(hours=rng.randint(1, 72))))
     event_ids = []
-    for number, (contact, claim, at) in enumerate(redeemed, start=1):
+    for number, (_contact, claim, at) in enumerate(redeemed, start=1):
         order_id = f"DEMO-CP-{campaign.pk}-{number}"
         amount = Decimal(rng.choice([680, 880, 1280, 1980, 2560]))
         Order.objects.create(
