@@ -81,6 +81,7 @@ class TeamSettingsForm(forms.ModelForm):
             "attribution_window_days",
             "points_allow_negative",
             "points_per_order_amount",
+            "binding_link_days",
             "exchange_rates",
             "outbound_webhook_url",
         ]
@@ -89,6 +90,10 @@ class TeamSettingsForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         zones = COMMON_TIME_ZONES + sorted(z for z in zoneinfo.available_timezones() if z not in COMMON_TIME_ZONES)
         self.fields["time_zone"].choices = [(z, z) for z in zones]
+        self.fields["binding_link_days"].required = False  # left empty: unchanged
+
+    def clean_binding_link_days(self):
+        return self.cleaned_data.get("binding_link_days") or self.instance.binding_link_days or 7
 
 
 class ApiKeyForm(forms.Form):

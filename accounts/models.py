@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -118,6 +118,13 @@ class Team(models.Model):
         blank=True,
         validators=[MinValueValidator(Decimal("0.01"))],
         help_text=_("以團隊幣別計算，例如 100 表示每 100 元得 1 點；留白表示結帳不自動給點。"),
+    )
+    # Binding links (cdp.services.binding_links): how long the token on a chat button to the website is valid.
+    binding_link_days = models.PositiveSmallIntegerField(
+        _("綁定連結有效天數"),
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text=_("對話中導向官網的按鈕所帶的綁定連結，幾天內有效。"),
     )
     outbound_webhook_url = models.URLField(
         _("對外 Webhook URL"),

@@ -506,6 +506,8 @@ class EventType(models.TextChoices):
     MERGED = "merged", _("顧客合併")
     UNMERGED = "unmerged", _("取消合併")
     SYSTEM = "system", _("系統事件")
+    COUPON_CLAIMED = "coupon_claimed", _("領取優惠券")
+    COUPON_REDEEMED = "coupon_redeemed", _("兌換優惠券")
 
 
 class CustomerEvent(TeamOwned):

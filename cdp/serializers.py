@@ -303,3 +303,14 @@ class EventsOutSerializer(serializers.Serializer):
     accepted = serializers.IntegerField()
     duplicates = serializers.IntegerField()
     rejected = RejectedEventSerializer(many=True)
+
+
+class BindingLinkInSerializer(serializers.Serializer):
+    method = serializers.ChoiceField(choices=BindingMethod.choices, required=False, allow_blank=True, default="")
+    url = serializers.URLField(max_length=2000)
+
+
+class BindingLinkSerializer(serializers.Serializer):
+    url = serializers.CharField()
+    token = serializers.CharField()
+    expires_at = serializers.DateTimeField()

@@ -20,7 +20,18 @@ from rest_framework.routers import SimpleRouter
 from accounts.api_auth import IsTeamMember
 from accounts.permissions import ANY_MEMBER
 
-PRODUCT_APPS = ["accounts", "cdp", "messaging", "audiences", "journeys", "analytics", "billing", "commerce", "omnilink"]
+PRODUCT_APPS = [
+    "accounts",
+    "cdp",
+    "messaging",
+    "audiences",
+    "journeys",
+    "analytics",
+    "billing",
+    "commerce",
+    "omnilink",
+    "coupons",
+]
 
 router = SimpleRouter()
 router.trailing_slash = "/?"  # accept both /customers and /customers/

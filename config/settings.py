@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "billing",
     "commerce",
     "omnilink",
+    "coupons",
 ]
 
 MIDDLEWARE = [
@@ -209,6 +210,7 @@ HEAVY_TASKS = [
 CUSTOMER_EVENT_CONSUMERS = [
     "analytics.tasks.on_customer_events",
     "journeys.tasks.on_customer_events",
+    "coupons.tasks.on_customer_events",
 ]
 
 # Consumers of system signals, called (team_id, kind, payload); see accounts/notify.py.

@@ -27,6 +27,8 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("orders/", include("commerce.urls")),
     path("omnilink/", include("omnilink.urls")),
+    path("coupons/", include("coupons.urls")),
+    path("", include("coupons.claim_urls")),
 ]
 
 # Webhooks and tracked-link redirects live at fixed top-level paths the platforms are given.

@@ -47,6 +47,11 @@ CODES = {
     "duplicate_order_id": "The order id exists already.",
     "invalid_amount": "The amount is not a number in range.",
     "invalid_currency": "The currency is not three letters (ISO 4217).",
+    "invalid_url": "Not an http(s) URL.",
+    "invalid_token": "A binding link token that is forged, altered or not a token.",
+    "expired_token": "A binding link token older than the team's binding link expiry.",
+    "foreign_token": "A binding link token of another team.",
+    "unknown_contact": "No contact of the team with that id.",
     # messaging (ContentError codes: why content cannot be sent)
     "content_invalid": "The content cannot be sent on this channel.",
     "module_deleted": "The chatbot module was deleted.",
@@ -57,6 +62,8 @@ CODES = {
     # audiences
     "audience_invalid": "Bad input for an audience pack or broadcast.",
     "condition_invalid": "A condition tree that cannot be used.",
+    # coupons
+    "coupon_invalid": "Bad input for a coupon campaign or its codes.",
     # journeys
     "journey_invalid": "A refused journey operation.",
     # omnilink

@@ -6,6 +6,7 @@ Mapping from CustomerEvent type to trigger type:
 - tag_added {"tag"} → tag_added (any of the journey's tags: 「貼上任一標籤」)
 - attribute_changed {"key", "new"} → attribute_changed (which key, optionally to what value)
 - system {"name"} (POST /api/v1/events `system.<name>`) → system (which name)
+- coupon_claimed {"campaign"} (a coupons claim) → system named coupon_claimed, 「領取優惠券」 (optionally one campaign)
 
 Limits are enforced by the database: the per-customer limit by a TriggerCounter row incremented with a
 conditional UPDATE (`... WHERE count < limit`), the plan's total limit by a locked Journey row. A redelivered
@@ -32,7 +33,9 @@ EVENT_TRIGGER = {
     EventType.TAG_ADDED: TriggerType.TAG_ADDED,
     EventType.ATTRIBUTE_CHANGED: TriggerType.ATTRIBUTE_CHANGED,
     EventType.SYSTEM: TriggerType.SYSTEM,
+    EventType.COUPON_CLAIMED: TriggerType.SYSTEM,  # the system trigger 「領取優惠券」 (name coupon_claimed)
 }
+COUPON_CLAIMED = "coupon_claimed"
 
 
 def _decimal(value):
@@ -71,6 +74,10 @@ def matches(journey, event, target_channel_ids):
             return False
         wanted = config.get("value")
         return wanted in (None, "") or str(data.get("new")) == str(wanted)
+    if kind == TriggerType.SYSTEM and event.type == EventType.COUPON_CLAIMED:
+        # 「領取優惠券」: any campaign, or the one named by config["campaign"].
+        wanted = config.get("campaign")
+        return config.get("name") == COUPON_CLAIMED and (not wanted or str(data.get("campaign")) == str(wanted))
     if kind == TriggerType.SYSTEM:
         return data.get("name") == config.get("name")
     return False

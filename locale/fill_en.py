@@ -278,6 +278,10 @@ EN = {
     # carried from sources
     # carried from commerce
     # carried from omnilink
+    # carried from coupons
+    "綁定連結有效天數": "Binding link validity (days)",
+    "對話中導向官網的按鈕所帶的綁定連結，幾天內有效。": "How many days the binding link carried by chat buttons to the website stays valid.",  # noqa: E501
+    "優惠券管理": "Coupons",
 }
 
 

@@ -134,6 +134,15 @@ class CouponCardSerializer(_Object):
     text = serializers.CharField(required=False, allow_blank=True, allow_null=True, error_messages=_all(TEXT))
     image_url = HttpUrlField(IMAGE_URL, required=False)
     button = ButtonSerializer(required=False)
+    # A card of a coupons campaign (kept by coupons.services): its claim button opens the campaign's claim page
+    # for the receiving contact (messaging.services.content renders the per-contact link).
+    campaign = serializers.IntegerField(required=False, min_value=1, error_messages=_all(INTEGER))
+    claim_label = serializers.CharField(required=False, allow_blank=True, max_length=20, error_messages=_all(TEXT))
+
+    def run_validation(self, data=empty):
+        # A campaign's card shows no code (the claim page assigns one): the code is needed only without one.
+        self.fields["code"].required = not (isinstance(data, dict) and data.get("campaign"))
+        return super().run_validation(data)
 
 
 class OmniLinkCardSerializer(serializers.Serializer):

@@ -34,7 +34,7 @@ class CardSerializer(serializers.Serializer):
     button_label = serializers.CharField(max_length=20)
 
 
-class CampaignSerializer(serializers.ModelSerializer):
+class OmniLinkCampaignSerializer(serializers.ModelSerializer):
     source_channel = TeamRelatedField(queryset=Channel.objects.all())
     target_channel = TeamRelatedField(queryset=Channel.objects.all())
     card = CardSerializer()
@@ -79,7 +79,7 @@ class DaySerializer(serializers.Serializer):
     failures = serializers.IntegerField()
 
 
-class StatisticsSerializer(serializers.Serializer):
+class OmniLinkStatisticsSerializer(serializers.Serializer):
     campaign_id = serializers.IntegerField()
     source_channel = ChannelInfoSerializer()
     target_channel = ChannelInfoSerializer()
@@ -161,7 +161,7 @@ class CampaignViewSet(
     viewsets.GenericViewSet,
 ):
     queryset = Campaign.objects.select_related("source_channel", "target_channel", "card_module").order_by("-id")
-    serializer_class = CampaignSerializer
+    serializer_class = OmniLinkCampaignSerializer
     required_permissions = {"read": PERMISSION, "write": PERMISSION}
 
     def create(self, request, *args, **kwargs):
@@ -202,7 +202,7 @@ class CampaignViewSet(
     @extend_schema(
         summary="活動統計: the seed's figures, failures by reason, per-day series",
         parameters=RANGE_PARAMS,
-        responses=StatisticsSerializer,
+        responses=OmniLinkStatisticsSerializer,
     )
     @action(detail=True, methods=["get"])
     def statistics(self, request, pk=None):
@@ -212,7 +212,7 @@ class CampaignViewSet(
             first, last = services.parse_range(self.team, params.get("start"), params.get("end"))
         except ValidationError as exc:
             return _service_error(exc)
-        return Response(StatisticsSerializer(services.statistics(campaign, first, last)).data)
+        return Response(OmniLinkStatisticsSerializer(services.statistics(campaign, first, last)).data)
 
     @extend_schema(
         summary="Participants (整合成功 / 整合失敗 / pending), cursor-paginated; CSV with format=csv and a range",

@@ -27,6 +27,7 @@ NOT_CONSOLE_PREFIXES = (
     "order/",
     "order-sandbox-pay/",
     "ol/",
+    "c/",
 )
 
 

@@ -29,6 +29,7 @@ from cdp.services.identity import merge_customers
 from cdp.tests.factories import ChannelFactory, ContactFactory, TagFactory
 from commerce.tests import tenancy_cases as commerce_cases
 from config.wsgi import application
+from coupons.tests.factories import make_campaign
 from journeys import stats as journey_stats
 from journeys.models import EnrollmentStep
 from journeys.tests.factories import enroll_directly, message, published_journey
@@ -85,6 +86,7 @@ def team_objects(team):
         "channels": line.pk,
         "chatbot-modules": module.pk,
         "contacts": contacts[0].pk,
+        "coupons": make_campaign(team).pk,
         "customers": contacts[0].customer_id,
         "journey-enrollments": enrollment.pk,
         "journeys": journey.pk,

@@ -29,6 +29,7 @@ def test_the_layers_are_architecture_mds():
         ["analytics"],
         ["journeys"],
         ["audiences", "commerce", "omnilink"],
+        ["coupons"],
         ["messaging"],
         ["billing", "cdp"],
         ["accounts"],

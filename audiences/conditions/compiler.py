@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cdp.models import AttributeType, AttributeValue, Contact, Customer, CustomerTag, SubscriptionStatus
+from coupons.models import Claim
 
 from .language import CONTACT_TIME_FIELDS, CUSTOMER_TIME_FIELDS, POINTS_TYPES, PROFILE_TYPES, ConditionError
 from .validate import _family, validate
@@ -219,6 +220,14 @@ class _Compiler:
         else:
             q = Q(self.exists(self.customer_contacts().filter(source__in=node["values"])))
         return q if node["op"] == "in" else ~q
+
+    def c_coupon(self, node):
+        """Claimed / redeemed a campaign's coupon: EXISTS on the claims (index team, customer)."""
+        rows = Claim.objects.filter(team_id=self.team.pk, customer_id=self.customer_ref, campaign_id=node["campaign"])
+        if node["op"] in ("redeemed", "not_redeemed"):
+            rows = rows.filter(redeemed_at__isnull=False)
+        q = Q(self.exists(rows))
+        return q if node["op"] in ("claimed", "redeemed") else ~q
 
     def c_channel(self, node):
         q = Q(

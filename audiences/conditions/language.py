@@ -20,7 +20,19 @@ TIME_TYPES = (
 )
 PROFILE_TYPES = ("member_id", "phone", "email")
 POINTS_TYPES = ("points_balance", "points_accumulated")
-CONDITION_TYPES = ("tag", "attribute", *PROFILE_TYPES, *TIME_TYPES, "binding", *POINTS_TYPES, "source", "channel")
+CONDITION_TYPES = (
+    "tag",
+    "attribute",
+    *PROFILE_TYPES,
+    *TIME_TYPES,
+    "binding",
+    *POINTS_TYPES,
+    "source",
+    "channel",
+    "coupon",
+)
+# 「領取優惠券 X」 / 「兌換優惠券 X」 (coupons campaigns), and their negations.
+COUPON_OPS = ("claimed", "not_claimed", "redeemed", "not_redeemed")
 
 COMPARE_OPS = ("eq", "neq", "gt", "gte", "lt", "lte", "between")
 TIME_OPS = ("within_last_days", "more_than_days_ago", "before", "after", "between", "is_set", "not_set")
@@ -54,6 +66,7 @@ _FIELDS = {
     "binding": {"type", "bound"},
     "source": {"type", "op", "values"},
     "channel": {"type", "op", "channels"},
+    "coupon": {"type", "op", "campaign"},
 }
 for _t in PROFILE_TYPES:
     _FIELDS[_t] = {"type", "op", "value"}

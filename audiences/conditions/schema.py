@@ -2,7 +2,16 @@
 
 from cdp.models import ContactSource
 
-from .language import ATTRIBUTE_OPS, COMPARE_OPS, GROUP_OPS, POINTS_TYPES, PROFILE_TYPES, TIME_OPS, TIME_TYPES
+from .language import (
+    ATTRIBUTE_OPS,
+    COMPARE_OPS,
+    COUPON_OPS,
+    GROUP_OPS,
+    POINTS_TYPES,
+    PROFILE_TYPES,
+    TIME_OPS,
+    TIME_TYPES,
+)
 
 # ------------------------------------------------------------------------------------------------ JSON schema
 
@@ -95,6 +104,13 @@ def condition_schemas():
                 "values": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ContactSource.values}},
             },
             ["op", "values"],
+        )
+    )
+    schemas.append(
+        _cond(
+            "coupon",
+            {"op": {"type": "string", "enum": list(COUPON_OPS)}, "campaign": {"type": "integer"}},
+            ["op", "campaign"],
         )
     )
     schemas.append(

@@ -9,12 +9,14 @@ from django.utils.translation import gettext as _
 
 from cdp.models import AttributeType, Channel, ContactSource, CustomAttribute, Tag
 from cdp.phones import normalize_phone
+from coupons.models import Campaign
 
 from .language import (
     _FIELDS,
     ATTRIBUTE_OPS,
     COMPARE_OPS,
     CONDITION_TYPES,
+    COUPON_OPS,
     GROUP_OPS,
     MAX_DEPTH,
     MAX_LIST,
@@ -173,6 +175,15 @@ class _Checker:
             if value not in ContactSource.values:
                 self.fail(f"{path}.values[{index}]", _("未知的新聯絡人來源：%(v)s") % {"v": value})
         return {"type": "source", "op": op, "values": sorted(set(values))}
+
+    def check_coupon(self, node, path):
+        op = self.choice(node, path, "op", COUPON_OPS)
+        campaign = node.get("campaign")
+        if isinstance(campaign, bool) or not isinstance(campaign, int):
+            self.fail(f"{path}.campaign", _("campaign 必須是優惠券活動 ID（整數）。"))
+        if not Campaign.objects.filter(team=self.team, pk=campaign).exists():
+            self.fail(f"{path}.campaign", _("找不到這個優惠券活動。"))
+        return {"type": "coupon", "op": op, "campaign": campaign}
 
     def check_channel(self, node, path):
         op = self.choice(node, path, "op", ("has_contact", "has_no_contact"))

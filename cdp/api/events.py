@@ -53,6 +53,37 @@ EVENT_EXAMPLES = [
         },
     ),
     OpenApiExample(
+        "binding with a binding link token",
+        description="The website read the token from its landing URL (the cdp_binding query parameter, see "
+        "/static/cdp/binding.js); the token names the contact and, when the link set one, the method.",
+        request_only=True,
+        value={
+            "events": [
+                {
+                    "id": "evt-1005",
+                    "type": "binding",
+                    "data": {"token": "eyJ0IjoxLCJjaCI6MywiYyI6NDJ9:1tQ...:Xk3...", "member_id": "M0001"},
+                }
+            ]
+        },
+    ),
+    OpenApiExample(
+        "coupon.redeemed",
+        description="The website redeemed a coupon code (and the order it was used on). A checkout.completed with "
+        "data.coupon_code counts as a redemption too.",
+        request_only=True,
+        value={
+            "events": [
+                {
+                    "id": "evt-1006",
+                    "type": "coupon.redeemed",
+                    "occurred_at": "2026-03-02T20:15:00+08:00",
+                    "data": {"member_id": "M0001", "code": "SPRING-7KQ2M9", "order_id": "SO-20260302-001"},
+                }
+            ]
+        },
+    ),
+    OpenApiExample(
         "checkout.completed",
         request_only=True,
         value={
@@ -67,6 +98,7 @@ EVENT_EXAMPLES = [
                         "amount": "1280.00",
                         "currency": "TWD",
                         "items": [{"name": "保濕乳液", "quantity": 2, "price": "640.00"}],
+                        "coupon_code": "SPRING-7KQ2M9",
                     },
                 }
             ]

@@ -49,7 +49,12 @@ def create_job(*, team, upload, channel, user=None):
 
 def _open(job):
     """(csv reader, headers) for the job's file; raises ImportFileError with a message a marketer can act on."""
-    raw = job.file.open("rb")
+    return open_csv(job.file.open("rb"))
+
+
+def open_csv(raw):
+    """(csv reader, headers, dialect) of a binary file object, read as every import reads CSV (UTF-8 with or
+    without BOM, sniffed delimiter, strict quotes); also used by coupons' code import."""
     raw.seek(0)
     sample_bytes = raw.read(SNIFF_BYTES)
     raw.seek(0)
@@ -87,7 +92,7 @@ def _open(job):
     return reader, headers, dialect
 
 
-def _rows(reader):
+def rows(reader):
     """(row number as Excel shows it, cells); blank lines are skipped. Decoding errors name the row."""
     number = 1
     while True:
@@ -104,6 +109,9 @@ def _rows(reader):
         number += 1
         if any(cell.strip() for cell in cells):
             yield number, cells
+
+
+_rows = rows
 
 
 def preview(job):

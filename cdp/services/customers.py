@@ -45,8 +45,9 @@ def clean_items(items):
     return out
 
 
-def record_checkout(*, customer, order_id, amount, currency, items=None, occurred_at=None):
-    """A completed checkout: an Order row (order_id unique per team), last_checkout_at, a checkout_completed event."""
+def record_checkout(*, customer, order_id, amount, currency, items=None, occurred_at=None, coupon_code=""):
+    """A completed checkout: an Order row (order_id unique per team), last_checkout_at, a checkout_completed event
+    (with the coupon code the order used, if any: coupons counts it as a redemption)."""
     occurred_at = occurred_at or timezone.now()
     order_id = str(order_id or "").strip()
     if not order_id or len(order_id) > 128:
@@ -84,7 +85,13 @@ def record_checkout(*, customer, order_id, amount, currency, items=None, occurre
                 customer_id=customer.pk,
                 type=EventType.CHECKOUT_COMPLETED,
                 occurred_at=occurred_at,
-                data={"order_id": order_id, "amount": str(order.amount), "currency": currency, "items": items},
+                data={
+                    "order_id": order_id,
+                    "amount": str(order.amount),
+                    "currency": currency,
+                    "items": items,
+                    **({"coupon_code": coupon_code} if coupon_code else {}),
+                },
             )
         ]
     )

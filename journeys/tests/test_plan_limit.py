@@ -121,6 +121,7 @@ def test_ops_edit_the_plan_limit_in_the_admin(team, client):
         "whatsapp_message_cost": team.whatsapp_message_cost,
         "whatsapp_cost_currency": team.whatsapp_cost_currency,
         "attribution_window_days": team.attribution_window_days,
+        "binding_link_days": team.binding_link_days,
         "match_by_phone": "on",
         "match_by_email": "on",
         "created_at_0": "2026-01-01",

@@ -10,7 +10,9 @@ Module content (per type):
 - carousel:       {"cards": [{"image_url", "title", "text", "buttons": [...]}]}
 - image_carousel: {"cards": [{"image_url", "button": {"label", "url"}}]}
 - image_map:      {"image_url", "alt_text", "width", "height", "areas": [{"x", "y", "width", "height", "url"}]}
-- coupon_card:    {"title", "text", "image_url", "code", "button": {"label", "url"}}
+- coupon_card:    {"title", "text", "image_url", "code", "button": {"label", "url"}}, or a coupons campaign's card
+                  {"title", "text", "image_url", "campaign", "claim_label"}: its button opens the claim page for
+                  the receiving contact (a binding link token, method coupon; coupons serves the page)
 - omnilink_card:  {"campaign_id", "image_url", "title", "text", "button_label"}: sent as a carousel of one card
                   whose button is a link made for the recipient by settings.MESSAGING_PERSONAL_LINKS (omnilink)
 
@@ -43,9 +45,11 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
+from cdp.services import binding_links
 from core.errors import ServiceError
 
 from ..models import ChatbotModule, ModuleType, TemplateStatus, WhatsAppTemplate
@@ -172,10 +176,18 @@ def validate_outbox_content(team, channel, content):
 
 # ---------------------------------------------------------------------------------------------- rendering
 class _Links:
-    def __init__(self, message_id):
+    def __init__(self, message_id, message=None):
         self.message_id = message_id
+        self.message = message
         self.urls = []
         self.images = []
+
+    def coupon_claim(self, campaign_id):
+        """The claim page of a coupons campaign for this message's contact: a binding link token (method coupon,
+        the campaign as its ref) in the path of the page coupons serves (named URL "coupon-claim")."""
+        m = self.message
+        token = binding_links.token_for(m.team_id, m.channel_id, m.contact_id, "coupon", campaign_id)
+        return f"{settings.PUBLIC_BASE_URL}{reverse('coupon-claim', kwargs={'token': token})}"
 
     def click(self, url):
         self.urls.append(url)
@@ -237,7 +249,7 @@ def _personal_card(module, message):
 
 def render(message, channel_kind):
     kind, value = load_content(message)
-    links = _Links(message.pk)
+    links = _Links(message.pk, message)
     if channel_kind == "whatsapp":
         return _render_whatsapp(kind, value, message)
     if channel_kind == "wechat":
@@ -297,7 +309,7 @@ def _render_whatsapp(kind, value, message):
         return Rendered(payload={"type": "template", "template": template}, preview=preview)
     if kind == "link":
         return Rendered(payload=_wa_link(value), preview=value.get("text", "")[:300])
-    links = _Links(message.pk)
+    links = _Links(message.pk, message)
     payload = _wa_module(value, links)
     preview = f"[{value.get_type_display()}] {value.name}"[:300]
     return Rendered(payload=payload, urls=links.urls, preview=preview)
@@ -460,10 +472,21 @@ def _wa_module(module, links):
         lines += [f"{i}. {links.click(a['url'])}" for i, a in enumerate(areas[1:], start=2)]
         return _wa_interactive("cta_url", "\n".join(lines), action, c["image_url"])
     if t == ModuleType.COUPON_CARD:
-        text = "\n".join(filter(None, [c["title"], c.get("text", ""), f"{_('優惠碼')}: {c['code']}"]))
-        buttons = [c["button"]] if c.get("button") else []
-        return _wa_buttons(text, buttons, links, image=c.get("image_url") or None)
+        text = "\n".join(filter(None, [c["title"], c.get("text", ""), _coupon_code_line(c)]))
+        return _wa_buttons(text, _coupon_buttons(c, links), links, image=c.get("image_url") or None)
     raise ContentError("bad_content", f"unknown module type {t}")
+
+
+def _coupon_code_line(c):
+    """A plain card shows its code; a campaign's card shows none (the claim page assigns one per customer)."""
+    return "" if c.get("campaign") or not c.get("code") else f"{_('優惠碼')}: {c['code']}"
+
+
+def _coupon_buttons(c, links):
+    if c.get("campaign"):
+        url = links.coupon_claim(c["campaign"])
+        return [{"label": str(c.get("claim_label") or _("領取優惠券"))[:20], "url": url}]
+    return [c["button"]] if c.get("button") else []
 
 
 def _line_action(button, links):
@@ -544,8 +567,8 @@ def _line_module(module, links):
             "actions": actions,
         }
     elif t == ModuleType.COUPON_CARD:
-        text = "\n".join(filter(None, [c.get("text", ""), f"{_('優惠碼')}: {c['code']}"]))
-        buttons = [c["button"]] if c.get("button") else []
+        text = "\n".join(filter(None, [c.get("text", ""), _coupon_code_line(c)]))
+        buttons = _coupon_buttons(c, links)
         contents = _line_bubble(image=c.get("image_url"), title=c["title"], text=text, buttons=buttons, links=links)
     else:
         raise ContentError("bad_content", f"unknown module type {t}")
@@ -587,10 +610,11 @@ def _meta_module(module, links):
         }
         return {"attachment": {"type": "template", "payload": {"template_type": "generic", "elements": [element]}}}
     if t == ModuleType.COUPON_CARD:
-        element = {"title": c["title"][:80], "subtitle": f"{c.get('text', '')} {_('優惠碼')}: {c['code']}".strip()[:80]}
+        element = {"title": c["title"][:80], "subtitle": f"{c.get('text', '')} {_coupon_code_line(c)}".strip()[:80]}
         if c.get("image_url"):
             element["image_url"] = c["image_url"]
-        if c.get("button"):
-            element["buttons"] = [_meta_button(c["button"], links)]
+        buttons = _coupon_buttons(c, links)
+        if buttons:
+            element["buttons"] = [_meta_button(b, links) for b in buttons]
         return {"attachment": {"type": "template", "payload": {"template_type": "generic", "elements": [element]}}}
     raise ContentError("bad_content", f"unknown module type {t}")

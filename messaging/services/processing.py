@@ -32,6 +32,7 @@ from ..models import (
     CommentRule,
     InboundMessage,
     KeywordRule,
+    ModuleType,
     OutboundMessage,
     OutboundStatus,
     WebhookEvent,
@@ -293,13 +294,17 @@ class Batch(WeChatEvents):
 
     def keyword_source(self, event, text):
         """A new contact whose first words carry a staff / branch code joined through its QR code (OMO 綁定); one
-        whose first words match a keyword rule joined through that rule's link / QR code — OMO 綁定 too when the
-        rule assigns a listed branch (seed 000: 關鍵字自動指派（分店 QR Code / 連結）)."""
+        whose first words match a keyword rule joined through that rule's link / QR code — through the coupon when
+        the rule answers with a coupon card (seed 000: 優惠券模組), OMO 綁定 when the rule assigns a listed branch
+        (seed 000: 關鍵字自動指派（分店 QR Code / 連結）)."""
         member = omo.member_for_text(event.team_id, text) if text else None
         if member is not None:
             return ContactSource.OMO_BINDING, f"omo:{member.pk}"
         for rule in self.rules_for(event.channel):
             if rule.matches(text):
+                module = rule.reply_module
+                if module is not None and module.type == ModuleType.COUPON_CARD and not module.deleted_at:
+                    return ContactSource.COUPON, f"rule:{rule.pk}"
                 branch = omo.branch_named(event.team_id, rule.assign_branch)
                 if branch is not None:
                     return ContactSource.OMO_BINDING, f"omo:keyword:{branch.pk}"

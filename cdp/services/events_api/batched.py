@@ -44,7 +44,7 @@ class FastRun:
     @staticmethod
     def handles(item):
         if item.type == "binding":
-            return True
+            return item.data.get("token") in (None, "")  # a token binding goes event by event
         # member.identify naming a channel is Pixel (a WhatsApp contact too): applied alone (handlers._identify).
         return item.type == "member.identify" and not item.data.get("attributes") and not item.data.get("channel")
 

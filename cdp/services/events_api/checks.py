@@ -27,7 +27,16 @@ MAX_ID = 128
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)
 SYSTEM_RE = re.compile(r"^system\.[a-z0-9_]{1,60}$")
 
-TYPES = ["member.identify", "binding", "checkout.completed", "tag.add", "tag.remove", "attribute.set", "unsubscribe"]
+TYPES = [
+    "member.identify",
+    "binding",
+    "checkout.completed",
+    "tag.add",
+    "tag.remove",
+    "attribute.set",
+    "unsubscribe",
+    "coupon.redeemed",
+]
 
 SOURCE_FOR_METHOD = {
     BindingMethod.BINDING_PLUGIN: ContactSource.WEBSITE_BINDING,
@@ -74,6 +83,10 @@ REJECTION_CODES = {
     "invalid_scope": "Not an unsubscribe scope.",
     "invalid_source": "source is not one of the 20 new-contact source codes (ContactSource).",
     "pixel_not_whatsapp": "Pixel (a pixel binding, or member.identify naming a channel) is for WhatsApp channels only.",
+    "invalid_token": "binding: the binding link token is forged, altered or not a token.",
+    "expired_token": "binding: the binding link token is older than the team's binding link expiry.",
+    "foreign_token": "binding: the binding link token belongs to another team.",
+    "invalid_coupon": "coupon.redeemed: the code is missing or longer than 64 characters.",
 }
 
 # A rejection built from a service's field errors gets the code of its first field (services' own codes win when
@@ -93,6 +106,9 @@ FIELD_CODES = {
     "data.tags": "invalid_tags",
     "data.scope": "invalid_scope",
     "data.source": "invalid_source",
+    "data.token": "invalid_token",
+    "data.code": "invalid_coupon",
+    "data.coupon_code": "invalid_coupon",
     "data.order_id": "invalid_order",
     "data.amount": "invalid_order",
     "data.currency": "invalid_order",

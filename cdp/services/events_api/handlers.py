@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from core.errors import ServiceError
 from core.params import parse_id
 
 from ...events import record_event
@@ -15,7 +16,7 @@ from ...models import (
     EventType,
     UnsubscribeScope,
 )
-from .. import attributes, contacts, customers, identity, tags
+from .. import attributes, binding_links, contacts, customers, identity, tags
 from .checks import SOURCE_FOR_METHOD, Rejected, _data_errors, check_pixel, contact_source
 
 
@@ -96,7 +97,43 @@ def _existing_contact(batch, data):
     return contact
 
 
+def _token_binding(batch, occurred_at, data):
+    """binding with a binding link token instead of channel + external_id: the token names the contact (and the
+    method, when the link set one)."""
+    try:
+        contact, token_method = binding_links.read_token(batch.team, data.get("token"))
+    except ServiceError as exc:
+        raise Rejected({"data.token": exc.messages}, exc.code)
+    method = token_method or data.get("method")
+    if method not in BindingMethod.values:
+        raise Rejected({"data.method": [_("綁定方式必須是：%(values)s") % {"values": ", ".join(BindingMethod.values)}]})
+    _bind(contact, method, occurred_at, data)
+
+
+def _bind(contact, method, occurred_at, data):
+    result = identity.bind_contact(
+        contact=contact,
+        method=method,
+        member_id=_text(data, "member_id"),
+        phone=_text(data, "phone"),
+        email=_text(data, "email"),
+        occurred_at=occurred_at,
+    )
+    if result.status == "member_id_conflict":
+        raise Rejected(
+            {
+                "data.member_id": [
+                    _("會員編號衝突：此聯絡人的顧客已有其他會員編號（%(current)s）。")
+                    % {"current": result.customer.member_id}
+                ]
+            },
+            "member_id_conflict",
+        )
+
+
 def _binding(batch, occurred_at, data):
+    if data.get("token") not in (None, ""):
+        return _token_binding(batch, occurred_at, data)
     method = data.get("method")
     if method not in BindingMethod.values:
         raise Rejected({"data.method": [_("綁定方式必須是：%(values)s") % {"values": ", ".join(BindingMethod.values)}]})
@@ -125,24 +162,7 @@ def _binding(batch, occurred_at, data):
             business_scoped_id="" if phone or channel.kind != ChannelKind.WHATSAPP else external_id,
         ).contact
         batch.contacts[(channel.pk, external_id)] = contact
-    result = identity.bind_contact(
-        contact=contact,
-        method=method,
-        member_id=_text(data, "member_id"),
-        phone=_text(data, "phone"),
-        email=_text(data, "email"),
-        occurred_at=occurred_at,
-    )
-    if result.status == "member_id_conflict":
-        raise Rejected(
-            {
-                "data.member_id": [
-                    _("會員編號衝突：此聯絡人的顧客已有其他會員編號（%(current)s）。")
-                    % {"current": result.customer.member_id}
-                ]
-            },
-            "member_id_conflict",
-        )
+    _bind(contact, method, occurred_at, data)
 
 
 def resolve_reference(batch, data):
@@ -173,7 +193,15 @@ def resolve_reference(batch, data):
     raise Rejected({"data": [_("需要顧客參照：member_id、customer，或 channel + external_id。")]}, "missing_reference")
 
 
+def _coupon_code(data, key):
+    code = _text(data, key)
+    if len(code) > 64:
+        raise Rejected({f"data.{key}": [_("優惠券代碼最多 64 個字元。")]}, "invalid_coupon")
+    return code
+
+
 def _checkout(batch, occurred_at, data):
+    coupon_code = _coupon_code(data, "coupon_code")
     customer = resolve_reference(batch, data)
     customers.record_checkout(
         customer=customer,
@@ -182,6 +210,26 @@ def _checkout(batch, occurred_at, data):
         currency=data.get("currency") or batch.team.currency,
         items=data.get("items"),
         occurred_at=occurred_at,
+        coupon_code=coupon_code,
+    )
+
+
+def _coupon_redeemed(batch, occurred_at, data):
+    """The website redeemed a coupon code (with the order it was used on, if any). A timeline event: the coupons
+    app reads it through the hand-off and marks the claim redeemed (a code of no campaign stays on the timeline)."""
+    code = _coupon_code(data, "code")
+    if not code:
+        raise Rejected({"data.code": [_("需要優惠券代碼（code）。")]}, "invalid_coupon")
+    order_id = _text(data, "order_id")
+    if len(order_id) > 128:
+        raise Rejected({"data.order_id": [_("需要訂單編號（最多 128 字元）。")]}, "invalid_order")
+    customer = resolve_reference(batch, data)
+    record_event(
+        team=batch.team,
+        customer=customer,
+        type=EventType.COUPON_REDEEMED,
+        occurred_at=occurred_at,
+        data={"code": code, "order_id": order_id},
     )
 
 
@@ -248,4 +296,5 @@ HANDLERS = {
     "tag.remove": _tag_remove,
     "attribute.set": _attribute_set,
     "unsubscribe": _unsubscribe,
+    "coupon.redeemed": _coupon_redeemed,
 }

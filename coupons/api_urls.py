@@ -1,0 +1,3 @@
+from .api import CouponViewSet
+
+routes = [("coupons", CouponViewSet, "coupon")]
