@@ -1,0 +1,103 @@
+/* Social CDP console behaviour, set once for every page (issue 20.8, 20.9). No build step.
+ *
+ * - Every htmx 4xx answer is shown: a partial (a form with its errors) is swapped into its target, as the
+ *   response-handling config in base.html says; a whole page (403/404/500) or an empty answer becomes a toast,
+ *   never a silent nothing.
+ * - Every htmx request shows a loading bar and disables the button that sent it while it is in flight.
+ */
+(function () {
+  "use strict";
+
+  function toast(message, level) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var item = document.createElement("div");
+    item.className = "toast toast-" + (level || "error");
+    item.setAttribute("role", "alert");
+    item.setAttribute("data-testid", "toast");
+    item.textContent = message;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", box.dataset.close || "Close");
+    close.textContent = "×";
+    close.addEventListener("click", function () { item.remove(); });
+    item.appendChild(close);
+    box.appendChild(item);
+    setTimeout(function () { item.remove(); }, 8000);
+  }
+  window.consoleToast = toast;
+
+  function messageOf(xhr) {
+    var text = xhr.responseText || "";
+    var type = xhr.getResponseHeader("Content-Type") || "";
+    if (type.indexOf("json") >= 0) {
+      try {
+        var data = JSON.parse(text);
+        if (data.error && data.error.message) return data.error.message;
+        if (data.detail) return data.detail;
+      } catch (e) { /* not JSON after all: fall through to the generic message */ }
+      return null;
+    }
+    if (/^\s*<!doctype|^\s*<html/i.test(text)) {
+      var doc = new DOMParser().parseFromString(text, "text/html");
+      var node = doc.querySelector("[data-error-message]");
+      return node ? node.textContent.trim() : null;
+    }
+    return null;
+  }
+
+  function isWholePage(xhr) {
+    var text = xhr.responseText || "";
+    return /^\s*<!doctype|^\s*<html/i.test(text) || (xhr.getResponseHeader("Content-Type") || "").indexOf("json") >= 0;
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.status < 400) return;
+    var box = document.getElementById("toasts");
+    var generic = (box && box.dataset.failed) || "The request failed.";
+    if (xhr.status >= 500 || isWholePage(xhr) || !(xhr.responseText || "").trim()) {
+      event.detail.shouldSwap = false;
+      toast(messageOf(xhr) || generic + " (" + xhr.status + ")");
+    }
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    var box = document.getElementById("toasts");
+    toast((box && box.dataset.offline) || "The server could not be reached.");
+  });
+
+  /* Loading: the bar at the top of the page while any request runs, and the sending button disabled. */
+  var inFlight = 0;
+  function isPolling(elt) {
+    return /\bevery\b|\bload\b/.test(elt.getAttribute("hx-trigger") || "");
+  }
+  function buttonsOf(elt, event) {
+    if (elt.matches("button, input[type=submit]")) return [elt];
+    if (elt.tagName === "FORM") {
+      var submitter = event.detail.requestConfig && event.detail.requestConfig.triggeringEvent &&
+        event.detail.requestConfig.triggeringEvent.submitter;
+      if (submitter) return [submitter];
+      return Array.prototype.slice.call(elt.querySelectorAll("button[type=submit], button:not([type]), input[type=submit]"));
+    }
+    return [];
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (isPolling(elt)) return;
+    var buttons = buttonsOf(elt, event).filter(function (b) { return !b.disabled; });
+    buttons.forEach(function (b) { b.disabled = true; b.classList.add("is-busy"); b.setAttribute("aria-busy", "true"); });
+    elt._busyButtons = buttons;
+    inFlight += 1;
+    document.body.classList.add("htmx-busy");
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var elt = event.detail.elt;
+    if (isPolling(elt)) return;
+    (elt._busyButtons || []).forEach(function (b) { b.disabled = false; b.classList.remove("is-busy"); b.removeAttribute("aria-busy"); });
+    elt._busyButtons = null;
+    inFlight = Math.max(0, inFlight - 1);
+    if (!inFlight) document.body.classList.remove("htmx-busy");
+  });
+})();
