@@ -166,6 +166,25 @@ def count_audience(*, team, channel, conditions):
         return audience(team=team, channel=channel, conditions=conditions).count()
 
 
+@dataclass(frozen=True)
+class SendEstimate:
+    """What 「立即發送」 asks the marketer to confirm: who, where, and roughly what it costs."""
+
+    count: int
+    channel: Channel
+    unit_cost: object  # Decimal
+    currency: str
+    total: object  # Decimal
+
+
+def send_estimate(*, team, channel, conditions):
+    """The audience count now and its cost at the team's per-message price (outbox.send_cost, the figure each
+    successful send records). An estimate: the list is taken again when the send starts. Raises AudienceError."""
+    count = count_audience(team=team, channel=channel, conditions=conditions)
+    unit_cost, currency = outbox.send_cost(channel)
+    return SendEstimate(count=count, channel=channel, unit_cost=unit_cost, currency=currency, total=unit_cost * count)
+
+
 def refresh_pack_count(pack):
     """Count the pack now ("update count") and remember the figure and when."""
     pack.last_count = count_audience(team=pack.team, channel=pack.channel, conditions=pack.conditions)

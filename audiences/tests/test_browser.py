@@ -124,6 +124,54 @@ def test_scheduling_without_a_time_shows_the_error_and_saves_nothing(logged_in, 
     page.select_option("select[name=module_id]", str(module.pk))
     page.click("button[name=action][value=schedule]")
     page.wait_for_selector(".flash-error")
-    assert "請填入發送時間" in page.inner_text(".flash-error")
+    # Issue 20.4: the error stands beside its field, in words, and everything typed is still there.
+    error = page.locator("label:has([data-testid=scheduled-at]) .field-error")
+    assert "請填入發送時間" in error.inner_text()
+    assert "scheduled_at" not in page.inner_text("#broadcast-form")
+    assert page.input_value("[data-testid=broadcast-name]") == "週年慶"
+    assert page.input_value("[data-testid=broadcast-pack]") == str(pack.pk)
+    assert page.input_value("select[name=module_id]") == str(module.pk)
     assert not Broadcast.objects.exists()
     screenshot("broadcast-schedule-without-time")
+
+
+def test_send_now_asks_first_with_count_channel_and_cost(logged_in, live_server, world, screenshot):  # noqa: F811
+    """Issue 20.4 / 20.5: a LINE broadcast offers modules only and previews the module as a phone bubble;
+    「立即發送」 shows recipients, channel and estimated cost, and sends only when that is confirmed."""
+    from decimal import Decimal
+
+    from audiences.models import Broadcast
+    from messaging.tests.factories import ChatbotModuleFactory
+
+    page = logged_in  # noqa: F811
+    line, _vip, _contacts = world
+    team = line.team
+    team.line_message_cost, team.line_cost_currency = Decimal("0.2"), "TWD"
+    team.save()
+    pack = AudiencePackFactory(team=team, channel=line, name="全部 LINE")
+    module = ChatbotModuleFactory(
+        team=team, name="週年慶訊息", type="text_buttons", content={"text": "週年慶開跑", "buttons": []}
+    )
+    page.goto(f"{live_server.url}/audiences/broadcasts/new/")
+    page.fill("[data-testid=broadcast-name]", "週年慶")
+    page.select_option("[data-testid=broadcast-pack]", str(pack.pk))
+    assert page.locator("select[name=template_id]").is_hidden()  # LINE: no WhatsApp template fields
+    assert page.locator("select[name=content_type]").is_hidden()
+    page.select_option("select[name=module_id]", str(module.pk))
+    page.locator("[data-testid=content-preview]").get_by_text("週年慶開跑").wait_for()
+
+    page.click("[data-testid=send-now]")
+    dialog = page.locator("[data-testid=send-confirm]")
+    dialog.wait_for()
+    assert dialog.locator("[data-testid=confirm-count]").inner_text().startswith("4")
+    assert line.name in dialog.locator("[data-testid=confirm-channel]").inner_text()
+    assert "NT$0.8" in dialog.locator("[data-testid=confirm-cost]").inner_text()
+    screenshot("broadcast-send-confirm")
+    dialog.get_by_role("button", name="取消").click()
+    assert page.locator("[data-testid=send-confirm]").count() == 0
+    assert not Broadcast.objects.exists()  # asking sent nothing
+
+    page.click("[data-testid=send-now]")
+    with page.expect_navigation():
+        page.click("[data-testid=confirm-send]")
+    assert Broadcast.objects.get().status in ("sending", "sent")

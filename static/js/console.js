@@ -101,3 +101,59 @@
     if (!inFlight) document.body.classList.remove("htmx-busy");
   });
 })();
+
+/* The broadcast editor shows only the content fields that fit the chosen channel (issue 20.4): a WhatsApp
+ * channel offers modules and templates, the others modules only; templates are listed for their own channel. */
+(function () {
+  "use strict";
+  function channelOf(form) {
+    var pack = form.querySelector("select[name=pack]");
+    var chosen = pack && pack.selectedOptions[0];
+    if (chosen && chosen.value) return { kind: chosen.dataset.kind, id: chosen.dataset.channel };
+    var fixed = form.querySelector("[data-channel-fixed]");
+    if (fixed) return { kind: fixed.dataset.kind, id: fixed.value };
+    var select = form.querySelector("[data-channel-select]");
+    var option = select && select.selectedOptions[0];
+    return option ? { kind: option.dataset.kind, id: option.value } : { kind: "", id: "" };
+  }
+  function sync(form) {
+    var channel = channelOf(form);
+    var typeSelect = form.querySelector("[data-content-type]");
+    if (channel.kind !== "whatsapp" && typeSelect && typeSelect.value !== "module") {
+      typeSelect.value = "module";
+      typeSelect.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+    var type = typeSelect ? typeSelect.value : "module";
+    form.querySelectorAll("[data-show-kinds]").forEach(function (el) {
+      el.hidden = el.dataset.showKinds.split(" ").indexOf(channel.kind) < 0;
+    });
+    form.querySelectorAll("[data-show-type]").forEach(function (el) { el.hidden = el.dataset.showType !== type; });
+    form.querySelectorAll("select[name=template_id] option[data-channel]").forEach(function (option) {
+      option.hidden = option.dataset.channel !== channel.id;
+    });
+  }
+  function init(root) {
+    (root.querySelectorAll ? root : document).querySelectorAll("[data-broadcast-form]").forEach(function (form) {
+      if (form._synced) return;
+      form._synced = true;
+      form.addEventListener("change", function () { sync(form); });
+      sync(form);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:load", function (event) { init(document); });
+
+  /* Modals (the send confirmation): a [data-close-modal] button or Escape empties the modal's slot. */
+  document.addEventListener("click", function (event) {
+    var close = event.target.closest("[data-close-modal]");
+    if (close) {
+      var backdrop = close.closest(".modal-backdrop");
+      if (backdrop) backdrop.remove();
+    } else if (event.target.classList && event.target.classList.contains("modal-backdrop")) {
+      event.target.remove();
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") document.querySelectorAll(".modal-backdrop").forEach(function (el) { el.remove(); });
+  });
+})();
