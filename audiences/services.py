@@ -109,7 +109,9 @@ def create_pack(*, team, name, channel, conditions, user=None):
     name = _check_name(name)
     _check_channel(team, channel, PACK_CHANNEL_KINDS)
     _check_conditions(team, conditions)
-    return AudiencePack.objects.create(team=team, name=name, channel=channel, conditions=conditions, created_by=user)
+    pack = AudiencePack.objects.create(team=team, name=name, channel=channel, conditions=conditions, created_by=user)
+    refresh_pack_count(pack)  # a saved pack always has a count (issue 20.6), never "—"
+    return pack
 
 
 def update_pack(pack, *, name=None, conditions=None, channel=None):
@@ -124,9 +126,9 @@ def update_pack(pack, *, name=None, conditions=None, channel=None):
     if conditions is not None:
         _check_conditions(pack.team, conditions)
         pack.conditions = conditions
-        pack.last_count = None
-        pack.last_counted_at = None
     pack.save()
+    if conditions is not None or channel is not None:
+        refresh_pack_count(pack)  # the saved figure is of the saved conditions (issue 20.6)
     return pack
 
 

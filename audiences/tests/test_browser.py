@@ -175,3 +175,29 @@ def test_send_now_asks_first_with_count_channel_and_cost(logged_in, live_server,
     with page.expect_navigation():
         page.click("[data-testid=confirm-send]")
     assert Broadcast.objects.get().status in ("sending", "sent")
+
+
+def test_the_count_follows_the_conditions_and_says_when_it_is_stale(logged_in, live_server, world):  # noqa: F811
+    """Issue 20.6: no button needed; a changed condition marks the count out of date until the new one arrives,
+    and a saved pack has its count."""
+    page = logged_in  # noqa: F811
+    line, vip, _contacts = world
+    page.goto(f"{live_server.url}/audiences/new/")
+    page.fill("[data-testid=pack-name]", "VIP 名單")
+    page.select_option("[data-testid=pack-channel]", str(line.pk))
+    page.wait_for_selector("[data-testid=count-result] .field-error")  # the new pack's tag condition has no tag yet
+    held = []
+    page.route("**/audiences/count/", lambda route: held.append(route))
+    page.select_option("[data-testid=tags-r\\.0]", str(vip.pk))
+    page.wait_for_selector("[data-stale-note]:visible")
+    assert "is-stale" in page.get_attribute("#count-result", "class")
+    page.wait_for_timeout(1200)  # past the debounce
+    assert held, "the count was not asked for again"
+    for route in held:
+        route.continue_()
+    page.unroute("**/audiences/count/")
+    page.wait_for_selector("[data-stale-note]", state="hidden")
+    assert page.inner_text("[data-testid=count-result] .kpi-value") == "3"
+    with page.expect_navigation():
+        page.click("[data-testid=save-pack]")
+    assert AudiencePack.objects.get(name="VIP 名單").last_count == 3

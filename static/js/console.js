@@ -157,3 +157,41 @@
     if (event.key === "Escape") document.querySelectorAll(".modal-backdrop").forEach(function (el) { el.remove(); });
   });
 })();
+
+/* Live audience count (issue 20.6): a condition change marks the count (and a shown list) out of date at once and
+ * fires "conditions-changed"; the .live-slot elements re-count after a pause (hx-trigger delay) and clear the mark. */
+(function () {
+  "use strict";
+  function changed(form) {
+    form.querySelectorAll(".live-slot").forEach(function (slot) {
+      var result = slot.firstElementChild;
+      if (result && result.id === "preview-result" && !result.querySelector("table")) return;
+      if (result) result.classList.add("is-stale");
+      var note = slot.querySelector("[data-stale-note]");
+      if (note) note.hidden = false;
+    });
+    document.body.dispatchEvent(new CustomEvent("conditions-changed"));
+  }
+  function liveForm(el) { return el && el.closest && el.closest("[data-live-audience]"); }
+  ["change", "input"].forEach(function (type) {
+    document.addEventListener(type, function (event) {
+      var form = liveForm(event.target);
+      if (!form || event.target.name === "name") return;
+      if (type === "input" && event.target.tagName === "SELECT") return;
+      changed(form);
+    });
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.elt;
+    if ((target && target.id === "builder") || (event.detail.target && event.detail.target.id === "builder")) {
+      var form = liveForm(document.getElementById("builder"));
+      if (form) changed(form);
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var slot = event.detail.elt;
+    if (!slot.classList || !slot.classList.contains("live-slot")) return;
+    var note = slot.querySelector("[data-stale-note]");
+    if (note && event.detail.successful) note.hidden = true;
+  });
+})();
