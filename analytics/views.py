@@ -12,7 +12,7 @@ from cdp.models import Channel
 from core.csv_lines import BOM, CsvLines
 from core.params import parse_id
 
-from . import charts, services
+from . import charts, onboarding, services
 
 CARD_PARAMS = {
     "kpis": (),
@@ -69,7 +69,11 @@ def card_context(request, name):
 
 @team_required(ANY_MEMBER)
 def home(request):
-    context = {"section": "home", "can_view": request.membership.has_perm("analytics.view")}
+    context = {
+        "section": "home",
+        "can_view": request.membership.has_perm("analytics.view"),
+        "checklist": onboarding.checklist(request.team),
+    }
     if context["can_view"]:
         context["kpis"] = card_context(request, "kpis")
     return render(request, "analytics/home.html", context)

@@ -5,6 +5,7 @@ thousands separators in both languages (Django's intcomma groups nothing in zh-H
 from decimal import Decimal, InvalidOperation
 
 from django import template
+from django.utils.translation import get_language
 
 register = template.Library()
 
@@ -24,6 +25,14 @@ def _with_currency(text, currency):
         return text
     sign = CURRENCY_SIGNS.get(currency)
     return f"{sign}{text}" if sign else f"{currency} {text}"
+
+
+@register.filter
+def paren(value):
+    """Text in brackets in the reader's punctuation: '（x）' in zh-Hant, ' (x)' in English (issue 20.14)."""
+    if get_language().startswith("zh"):
+        return f"（{value}）"
+    return f" ({value})"
 
 
 @register.filter
