@@ -56,7 +56,7 @@ METHOD_LABELS = {
     BindingMethod.BINDING_PLUGIN: pgettext_lazy("analytics", "社群綁定插件"),
     BindingMethod.CHATBOT_TO_WEBSITE: pgettext_lazy("analytics", "機器人導向官網"),
     BindingMethod.CART_REMARKETING: pgettext_lazy("analytics", "購物車再行銷"),
-    BindingMethod.PIXEL: pgettext_lazy("analytics", "Omnichat Pixel（WhatsApp 限定）"),
+    BindingMethod.PIXEL: pgettext_lazy("analytics", "Pixel（WhatsApp 限定）"),
     BindingMethod.COUPON: pgettext_lazy("analytics", "優惠券"),
     BindingMethod.OMNILINK: "OmniLink",
     BindingMethod.API: "API",

@@ -201,3 +201,22 @@ def test_the_count_follows_the_conditions_and_says_when_it_is_stale(logged_in, l
     with page.expect_navigation():
         page.click("[data-testid=save-pack]")
     assert AudiencePack.objects.get(name="VIP 名單").last_count == 3
+
+
+def test_tags_are_picked_with_a_searchable_chip_picker(logged_in, live_server, world):  # noqa: F811
+    """Issue 20.7: the builder's multi-choice values are chips with a search box, not a 3-row native list."""
+    page = logged_in  # noqa: F811
+    _line, vip, _contacts = world
+    page.goto(f"{live_server.url}/audiences/new/")
+    chips = page.locator("[data-testid='chips-r.0.tags']")
+    chips.locator(".chip-search").fill("VI")
+    option = chips.locator(".chip-option", has_text="VIP")
+    option.wait_for()
+    assert chips.locator(".chip-option", has_text="新客").count() == 0  # filtered by the search
+    option.dispatch_event("mousedown")
+    chips.locator(".chip", has_text="VIP").wait_for()
+    assert page.eval_on_selector("[data-testid=tags-r\\.0]", "s => [...s.selectedOptions].map(o => o.value)") == [
+        str(vip.pk)
+    ]
+    chips.locator(".chip button").click()
+    assert chips.locator(".chip").count() == 0

@@ -195,3 +195,104 @@
     if (note && event.detail.successful) note.hidden = true;
   });
 })();
+
+/* A searchable chip picker for multi-choice values (issue 20.7): enhances select[multiple][data-chips]. The native
+ * select stays in the form (what is posted, and what tests drive); chips show the chosen values, a search box
+ * lists the others. Every change goes through the select's own change event. */
+(function () {
+  "use strict";
+  var words = function () {
+    var box = document.getElementById("toasts");
+    return { search: (box && box.dataset.chipSearch) || "Search…", none: (box && box.dataset.chipNone) || "No match",
+             remove: (box && box.dataset.close) || "Remove" };
+  };
+  function enhance(select) {
+    if (select._chips) return;
+    var w = words();
+    var wrap = document.createElement("div");
+    wrap.className = "chips";
+    wrap.setAttribute("data-testid", "chips-" + (select.name || ""));
+    var list = document.createElement("span");
+    list.className = "chip-list";
+    var input = document.createElement("input");
+    input.type = "search";
+    input.className = "chip-search";
+    input.placeholder = w.search;
+    input.setAttribute("aria-label", (select.getAttribute("aria-label") || "") + " " + w.search);
+    var menu = document.createElement("div");
+    menu.className = "chip-menu";
+    menu.hidden = true;
+    wrap.append(list, input, menu);
+    select.classList.add("chip-native");
+    select.after(wrap);
+    select._chips = wrap;
+
+    function choose(option, on) {
+      option.selected = on;
+      select.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+    function render() {
+      list.innerHTML = "";
+      Array.prototype.forEach.call(select.options, function (option) {
+        if (!option.selected) return;
+        var chip = document.createElement("span");
+        chip.className = "chip";
+        chip.textContent = option.textContent;
+        var x = document.createElement("button");
+        x.type = "button";
+        x.textContent = "×";
+        x.setAttribute("aria-label", w.remove + " " + option.textContent);
+        x.addEventListener("click", function () { choose(option, false); });
+        chip.appendChild(x);
+        list.appendChild(chip);
+      });
+    }
+    function openMenu() {
+      var q = input.value.trim().toLowerCase();
+      menu.innerHTML = "";
+      var shown = 0;
+      Array.prototype.forEach.call(select.options, function (option) {
+        if (option.selected || (q && option.textContent.toLowerCase().indexOf(q) < 0)) return;
+        var item = document.createElement("button");
+        item.type = "button";
+        item.className = "chip-option";
+        item.textContent = option.textContent;
+        item.addEventListener("mousedown", function (event) {
+          event.preventDefault();
+          choose(option, true);
+          input.value = "";
+          openMenu();
+        });
+        menu.appendChild(item);
+        shown += 1;
+      });
+      if (!shown) {
+        var empty = document.createElement("div");
+        empty.className = "chip-empty muted";
+        empty.textContent = w.none;
+        menu.appendChild(empty);
+      }
+      menu.hidden = false;
+    }
+    input.addEventListener("focus", openMenu);
+    input.addEventListener("input", openMenu);
+    input.addEventListener("blur", function () { menu.hidden = true; });
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        var first = menu.querySelector(".chip-option");
+        if (first) first.dispatchEvent(new MouseEvent("mousedown"));
+      } else if (event.key === "Backspace" && !input.value) {
+        var chosen = Array.prototype.filter.call(select.options, function (o) { return o.selected; });
+        if (chosen.length) choose(chosen[chosen.length - 1], false);
+      }
+    });
+    select.addEventListener("change", render);
+    render();
+  }
+  function scan(root) {
+    (root && root.querySelectorAll ? root : document).querySelectorAll("select[multiple][data-chips]").forEach(enhance);
+  }
+  document.addEventListener("DOMContentLoaded", function () { scan(document); });
+  document.addEventListener("htmx:load", function (event) { scan(event.detail.elt); });
+})();
