@@ -296,3 +296,24 @@
   document.addEventListener("DOMContentLoaded", function () { scan(document); });
   document.addEventListener("htmx:load", function (event) { scan(event.detail.elt); });
 })();
+
+/* The drawer (issue 20.15): clicking the backdrop or Escape closes it; on a page with a publish bar it opens below
+ * the bar, so publishing is never covered. */
+(function () {
+  "use strict";
+  function drawers() { return Array.prototype.filter.call(document.querySelectorAll(".drawer"), function (d) { return d.innerHTML.trim(); }); }
+  document.addEventListener("click", function (event) {
+    if (event.target === document.body || event.target === document.documentElement) {
+      drawers().forEach(function (d) { d.innerHTML = ""; });
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") drawers().forEach(function (d) { d.innerHTML = ""; });
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    var bar = document.querySelector(".toolbar:has([data-testid=publish])");
+    drawers().forEach(function (d) {
+      d.style.top = bar ? Math.max(0, bar.getBoundingClientRect().bottom) + "px" : "";
+    });
+  });
+})();
