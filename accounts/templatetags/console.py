@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 
 from django import template
 from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _lazy
 
 register = template.Library()
 
@@ -25,6 +26,25 @@ def _with_currency(text, currency):
         return text
     sign = CURRENCY_SIGNS.get(currency)
     return f"{sign}{text}" if sign else f"{currency} {text}"
+
+
+# Stored reason codes (outbox failures, skipped recipients) in words (issue 20.14); an unknown code is shown as is.
+REASON_LABELS = {
+    "not_subscribed": _lazy("未訂閱或已取消訂閱"),
+    "blocked": _lazy("已封鎖官方帳號"),
+    "over_quota": _lazy("超出名單配額"),
+    "policy": _lazy("發送規則不允許"),
+    "budget_exhausted": _lazy("渠道訊息額度已用完"),
+    "channel_disabled": _lazy("渠道已停用"),
+    "do_not_disturb": _lazy("勿擾時段"),
+    "outside_window": _lazy("超過 24 小時客服時段"),
+}
+
+
+@register.filter
+def reason_label(code):
+    """A stored reason code in the reader's language: 'budget_exhausted' → '渠道訊息額度已用完'."""
+    return REASON_LABELS.get(code, code)
 
 
 @register.filter
