@@ -40,6 +40,11 @@ def card_context(request, name):
         ctx["errors"] = exc.message_dict
         data = None
     ctx["data"] = data
+    # Charts with nothing to draw say so, with the next step, instead of blank axes (issue 20.10).
+    if data is not None and name == "overview":
+        ctx["empty"] = not data.get("series")
+    elif data is not None and name in ("binding_sources", "contact_sources"):
+        ctx["empty"] = not data.get("total")
     if name == "overview":
         ctx["all_channels"] = list(Channel.objects.for_team(team).order_by("kind", "name", "pk"))
         ctx["units"] = list(services.UNITS.items())
