@@ -2,8 +2,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.db import connection
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseServerError, JsonResponse
 from django.shortcuts import redirect, render
+from django.template import loader
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -207,4 +208,5 @@ def not_found(request, exception=None):
 def server_error(request):
     if request.path.startswith("/api/"):
         return JsonResponse({"error": {"code": "server_error", "message": "Server error.", "fields": {}}}, status=500)
-    return render(request, "500.html", status=500)
+    # No request context: its processors read the database, which may be what failed.
+    return HttpResponseServerError(loader.get_template("500.html").render({}))

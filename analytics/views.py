@@ -13,7 +13,7 @@ from core.csv_lines import BOM, CsvLines
 from core.params import parse_id
 from core.replica import reads_from_replica
 
-from . import charts, services
+from . import charts, onboarding, services
 
 CARD_PARAMS = {
     "kpis": (),
@@ -41,6 +41,11 @@ def card_context(request, name):
         ctx["errors"] = exc.message_dict
         data = None
     ctx["data"] = data
+    # Charts with nothing to draw say so, with the next step, instead of blank axes (issue 20.10).
+    if data is not None and name == "overview":
+        ctx["empty"] = not data.get("series")
+    elif data is not None and name in ("binding_sources", "contact_sources"):
+        ctx["empty"] = not data.get("total")
     if name == "overview":
         ctx["all_channels"] = list(Channel.objects.for_team(team).order_by("kind", "name", "pk"))
         ctx["units"] = list(services.UNITS.items())
@@ -77,7 +82,11 @@ def card_context(request, name):
 @team_required(ANY_MEMBER)
 @reads_from_replica
 def home(request):
-    context = {"section": "home", "can_view": request.membership.has_perm("analytics.view")}
+    context = {
+        "section": "home",
+        "can_view": request.membership.has_perm("analytics.view"),
+        "checklist": onboarding.checklist(request.team),
+    }
     if context["can_view"]:
         context["kpis"] = card_context(request, "kpis")
     return render(request, "analytics/home.html", context)

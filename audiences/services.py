@@ -112,7 +112,9 @@ def create_pack(*, team, name, channel, conditions, user=None):
     name = _check_name(name)
     _check_channel(team, channel, PACK_CHANNEL_KINDS)
     _check_conditions(team, conditions)
-    return AudiencePack.objects.create(team=team, name=name, channel=channel, conditions=conditions, created_by=user)
+    pack = AudiencePack.objects.create(team=team, name=name, channel=channel, conditions=conditions, created_by=user)
+    refresh_pack_count(pack)  # a saved pack always has a count (issue 20.6), never "—"
+    return pack
 
 
 def update_pack(pack, *, name=None, conditions=None, channel=None):
@@ -127,9 +129,9 @@ def update_pack(pack, *, name=None, conditions=None, channel=None):
     if conditions is not None:
         _check_conditions(pack.team, conditions)
         pack.conditions = conditions
-        pack.last_count = None
-        pack.last_counted_at = None
     pack.save()
+    if conditions is not None or channel is not None:
+        refresh_pack_count(pack)  # the saved figure is of the saved conditions (issue 20.6)
     return pack
 
 
@@ -167,6 +169,25 @@ def audience(*, team, channel, conditions, now=None):
 def count_audience(*, team, channel, conditions):
     with planned_for_oltp():
         return audience(team=team, channel=channel, conditions=conditions).count()
+
+
+@dataclass(frozen=True)
+class SendEstimate:
+    """What 「立即發送」 asks the marketer to confirm: who, where, and roughly what it costs."""
+
+    count: int
+    channel: Channel
+    unit_cost: object  # Decimal
+    currency: str
+    total: object  # Decimal
+
+
+def send_estimate(*, team, channel, conditions):
+    """The audience count now and its cost at the team's per-message price (outbox.send_cost, the figure each
+    successful send records). An estimate: the list is taken again when the send starts. Raises AudienceError."""
+    count = count_audience(team=team, channel=channel, conditions=conditions)
+    unit_cost, currency = outbox.send_cost(channel)
+    return SendEstimate(count=count, channel=channel, unit_cost=unit_cost, currency=currency, total=unit_cost * count)
 
 
 def refresh_pack_count(pack):

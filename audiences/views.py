@@ -236,6 +236,59 @@ def _content_choices(team):
     return modules, templates
 
 
+# services / messaging error keys → the editor field the message is shown beside (never a raw key).
+_ERROR_FIELDS = {
+    "content": "content_type",
+    "content.type": "content_type",
+    "content.module_id": "module_id",
+    "content.template_id": "template_id",
+    "content.parameters": "parameters",
+    "custom_conditions": "conditions",
+}
+_EDITOR_FIELDS = {"name", "channel", "content_type", "module_id", "template_id", "parameters", "pack", "scheduled_at"}
+
+
+def _editor_errors(errors):
+    """{editor field: message}; anything not beside a field goes under "form" (shown above the form)."""
+    shown = {}
+    for key, message in errors.items():
+        field = _ERROR_FIELDS.get(key, key)
+        if field.startswith(("conditions", "custom_conditions")):
+            field = "conditions"
+        elif field not in _EDITOR_FIELDS:
+            field = "form"
+        shown.setdefault(field, message)
+    return shown
+
+
+def _broadcast_values(request, broadcast):
+    """What the editor shows: after a refused save exactly what was typed (nothing is lost), else what is stored."""
+    content = (broadcast.content if broadcast else None) or {}
+    stored = {
+        "name": broadcast.name if broadcast else "",
+        "channel": broadcast.channel_id if broadcast else None,
+        "content_type": content.get("type") or "module",
+        "module_id": content.get("module_id"),
+        "template_id": content.get("template_id"),
+        "parameters": "\n".join(content.get("parameters") or []),
+        "pack": (broadcast.pack_id if broadcast else None) or parse_id(request.GET.get("pack")),
+        "scheduled_at": "",
+    }
+    if request.method != "POST":
+        return stored
+    posted = request.POST
+    return {
+        "name": posted.get("name", stored["name"]),
+        "channel": parse_id(posted.get("channel")) or stored["channel"],
+        "content_type": posted.get("content_type") or stored["content_type"],
+        "module_id": parse_id(posted.get("module_id")),
+        "template_id": parse_id(posted.get("template_id")),
+        "parameters": posted.get("parameters", ""),
+        "pack": parse_id(posted.get("pack")),
+        "scheduled_at": posted.get("scheduled_at", ""),
+    }
+
+
 @team_required("broadcasts.manage")
 def broadcast_edit(request, pk=None):
     """Create or edit a broadcast; what can be changed follows the status (seed 004's edit matrix)."""
@@ -251,24 +304,74 @@ def broadcast_edit(request, pk=None):
             errors = {exc.field: exc.message}
         except BroadcastFormError as exc:
             errors = exc.errors
-    initial_pack = parse_id(request.GET.get("pack"))
+    values = _broadcast_values(request, broadcast)
     packs = _broadcast_packs(request.team)
     modules, templates = _content_choices(request.team)
     tree = broadcast.custom_conditions if broadcast and broadcast.custom_conditions is not None else None
+    if request.method == "POST" and request.POST.get("custom") == "1":
+        tree = builder.tree_from_form(request.POST) or tree
     context = _builder_context(
         request.team,
         tree or builder.DEFAULT_TREE,
         section="broadcasts",
         broadcast=broadcast,
-        errors=errors,
+        errors=_editor_errors(errors),
+        values=values,
         packs=packs,
         modules=modules,
         templates=templates,
-        initial_pack=initial_pack,
+        initial_pack=values["pack"],
         channels=_channels(request.team, BROADCAST_CHANNEL_KINDS),
         uses_custom=tree is not None,
     )
     return render(request, "audiences/broadcast_edit.html", context, status=400 if errors else 200)
+
+
+@require_GET
+@team_required("broadcasts.manage")
+def broadcast_content_preview(request):
+    """HTMX: the chosen module or template as the customer's phone would show it."""
+    return render(request, "audiences/partials/content_preview.html", _content_preview(request.team, request.GET))
+
+
+def _content_preview(team, data):
+    modules, templates = _content_choices(team)
+    if data.get("content_type") == "whatsapp_template" or data.get("type") == "whatsapp_template":
+        template = templates.filter(pk=parse_id(data.get("template_id"))).first()
+        parameters = data.get("parameters") or []
+        if isinstance(parameters, str):
+            parameters = [p.strip() for p in parameters.split("\n") if p.strip()]
+        body = template.body if template else ""
+        for number, value in enumerate(parameters, 1):
+            body = body.replace(f"{{{{{number}}}}}", value)
+        return {"template": template, "template_body": body}
+    return {"module": modules.filter(pk=parse_id(data.get("module_id"))).first()}
+
+
+@require_POST
+@team_required("broadcasts.manage")
+def broadcast_confirm(request):
+    """HTMX: 「立即發送」 asks first — recipients now, the channel and the estimated cost, from the form as typed."""
+    form = BroadcastForm(request.POST, team=request.team)
+    context = {}
+    if not form.is_valid():
+        context["errors"] = _editor_errors(form.error_dict()).values()
+        return render(request, "audiences/partials/send_confirm.html", context, status=400)
+    channel = form.channel_object()
+    pack = form.pack_object()
+    tree = builder.tree_from_form(request.POST) if request.POST.get("custom") == "1" else None
+    if tree is None and pack is not None:
+        tree = pack.conditions
+    if channel is None:
+        context["errors"] = [_("請選擇渠道。")]
+    elif tree is None:
+        context["errors"] = [_("請先選擇受眾包。")]
+    else:
+        try:
+            context["estimate"] = services.send_estimate(team=request.team, channel=channel, conditions=tree)
+        except services.AudienceError as exc:
+            context["errors"] = [exc.message]
+    return render(request, "audiences/partials/send_confirm.html", context, status=400 if "errors" in context else 200)
 
 
 def _broadcast_packs(team):
@@ -336,6 +439,7 @@ def broadcast_detail(request, pk):
     broadcast = get_object_or_404(Broadcast.objects.for_team(request.team).select_related("pack", "channel"), pk=pk)
     report = services.report(broadcast) if broadcast.status in (BroadcastStatus.SENDING, BroadcastStatus.SENT) else None
     context = {"section": "broadcasts", "broadcast": broadcast, "report": report}
+    context.update(_content_preview(request.team, broadcast.content or {}))
     return render(request, "audiences/broadcast_detail.html", context)
 
 

@@ -55,7 +55,7 @@ class CustomerFilter(django_filters.FilterSet):
         )
         self.form.fields["tag"].label_from_instance = _tag_label
         self.form.fields["q"].widget = forms.TextInput(
-            attrs={"type": "search", "placeholder": _("會員編號、電話、Email、姓名、渠道 ID 或標籤")}
+            attrs={"type": "search", "placeholder": _("搜尋姓名、電話、Email 或會員編號")}
         )
 
     def _contacts(self):
@@ -156,6 +156,16 @@ def decode_cursor(value):
         return datetime.fromisoformat(stamp), int(pk)
     except (ValueError, AttributeError):
         return None
+
+
+# Counting every match of a large team is slow; above this the list says "more than 10,000" (issue 20.16).
+EXACT_COUNT_LIMIT = 10000
+
+
+def count_up_to(queryset, limit=EXACT_COUNT_LIMIT):
+    """(count, exact): the number of matches, exact up to ``limit``; (limit, False) when there are more."""
+    found = queryset.order_by().values("pk")[: limit + 1].count()
+    return (found, True) if found <= limit else (limit, False)
 
 
 def keyset_page(queryset, cursor=None, size=PAGE_SIZE):

@@ -16,7 +16,7 @@ from core.params import parse_id, parse_signed
 from core.replica import reads_from_replica
 
 from . import exports, imports, presenters, quota
-from .filters import CustomerFilter, keyset_page
+from .filters import CustomerFilter, count_up_to, keyset_page
 from .forms import (
     AttributeForm,
     AttributeLabelForm,
@@ -51,14 +51,23 @@ def index(request):
     team = request.team
     customer_filter = CustomerFilter(request.GET, team=team)
     customers = customer_filter.qs if customer_filter.is_valid() else Customer.objects.none()
-    rows, next_cursor = keyset_page(customers, request.GET.get("after"))
+    after = request.GET.get("after", "")
+    rows, next_cursor = keyset_page(customers, after)
+    total, exact = count_up_to(customers)
+    # The cursors of the pages before this one ("," separated; "-" is the first page) give a previous page.
+    trail = [c for c in request.GET.get("trail", "").split(",") if c]
     context = {
         "section": "customers",
         "filter": customer_filter,
         "rows": presenters.customer_rows(team, rows),
+        "total": total,
+        "total_exact": exact,
         "next_cursor": next_cursor,
-        "after": request.GET.get("after", ""),
-        "query_string": _query_without(request, "after"),
+        "next_trail": ",".join([*trail, after or "-"]),
+        "previous_cursor": ("" if trail[-1] == "-" else trail[-1]) if trail else None,
+        "previous_trail": ",".join(trail[:-1]),
+        "after": after,
+        "query_string": _query_without(request, "after", "trail"),
     }
     if request.htmx and not request.htmx.boosted:
         return render(request, "cdp/customer_list.html#results", context)

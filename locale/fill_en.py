@@ -282,6 +282,13 @@ EN = {
     "綁定連結有效天數": "Binding link validity (days)",
     "對話中導向官網的按鈕所帶的綁定連結，幾天內有效。": "How many days the binding link carried by chat buttons to the website stays valid.",  # noqa: E501
     "優惠券管理": "Coupons",
+    # carried from console
+    "關閉": "Close",
+    "操作沒有完成，請再試一次。": "That did not work. Please try again.",
+    "無法連線到伺服器，請檢查網路後再試。": "The server could not be reached. Check your connection and try again.",
+    "系統發生錯誤，我們已記錄下來。請稍後再試；問題持續時請聯絡管理員。": "Something went wrong on our side and it has been logged. Please try again later; if it keeps happening, contact your administrator.",  # noqa: E501
+    "搜尋…": "Search...",
+    "沒有符合的選項": "No match",
 }
 
 

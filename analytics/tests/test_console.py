@@ -108,7 +108,8 @@ def test_analytics_page_and_cards_render_with_zero_periods(small, console):
         "社群渠道有效聯絡人",
     ]:
         assert word in body, word
-    assert body.count('data-chart="') == 7
+    # issue 20.10: the two source charts have nothing in this month: "no data yet" and the next step, not blank axes
+    assert body.count('data-chart="') == 5 and body.count('data-testid="no-data"') == 2
     card = console.get("/analytics/cards/overview/?start=2026-01-01&end=2026-03-31&unit=month", HTTP_HX_REQUEST="true")
     html = card.content.decode()
     assert html.lstrip().startswith('<section class="card analytics-card" id="card-overview"')

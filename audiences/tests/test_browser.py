@@ -124,6 +124,99 @@ def test_scheduling_without_a_time_shows_the_error_and_saves_nothing(logged_in, 
     page.select_option("select[name=module_id]", str(module.pk))
     page.click("button[name=action][value=schedule]")
     page.wait_for_selector(".flash-error")
-    assert "請填入發送時間" in page.inner_text(".flash-error")
+    # Issue 20.4: the error stands beside its field, in words, and everything typed is still there.
+    error = page.locator("label:has([data-testid=scheduled-at]) .field-error")
+    assert "請填入發送時間" in error.inner_text()
+    assert "scheduled_at" not in page.inner_text("#broadcast-form")
+    assert page.input_value("[data-testid=broadcast-name]") == "週年慶"
+    assert page.input_value("[data-testid=broadcast-pack]") == str(pack.pk)
+    assert page.input_value("select[name=module_id]") == str(module.pk)
     assert not Broadcast.objects.exists()
     screenshot("broadcast-schedule-without-time")
+
+
+def test_send_now_asks_first_with_count_channel_and_cost(logged_in, live_server, world, screenshot):  # noqa: F811
+    """Issue 20.4 / 20.5: a LINE broadcast offers modules only and previews the module as a phone bubble;
+    「立即發送」 shows recipients, channel and estimated cost, and sends only when that is confirmed."""
+    from decimal import Decimal
+
+    from audiences.models import Broadcast
+    from messaging.tests.factories import ChatbotModuleFactory
+
+    page = logged_in  # noqa: F811
+    line, _vip, _contacts = world
+    team = line.team
+    team.line_message_cost, team.line_cost_currency = Decimal("0.2"), "TWD"
+    team.save()
+    pack = AudiencePackFactory(team=team, channel=line, name="全部 LINE")
+    module = ChatbotModuleFactory(
+        team=team, name="週年慶訊息", type="text_buttons", content={"text": "週年慶開跑", "buttons": []}
+    )
+    page.goto(f"{live_server.url}/audiences/broadcasts/new/")
+    page.fill("[data-testid=broadcast-name]", "週年慶")
+    page.select_option("[data-testid=broadcast-pack]", str(pack.pk))
+    assert page.locator("select[name=template_id]").is_hidden()  # LINE: no WhatsApp template fields
+    assert page.locator("select[name=content_type]").is_hidden()
+    page.select_option("select[name=module_id]", str(module.pk))
+    page.locator("[data-testid=content-preview]").get_by_text("週年慶開跑").wait_for()
+
+    page.click("[data-testid=send-now]")
+    dialog = page.locator("[data-testid=send-confirm]")
+    dialog.wait_for()
+    assert dialog.locator("[data-testid=confirm-count]").inner_text().startswith("4")
+    assert line.name in dialog.locator("[data-testid=confirm-channel]").inner_text()
+    assert "NT$0.8" in dialog.locator("[data-testid=confirm-cost]").inner_text()
+    screenshot("broadcast-send-confirm")
+    dialog.get_by_role("button", name="取消").click()
+    assert page.locator("[data-testid=send-confirm]").count() == 0
+    assert not Broadcast.objects.exists()  # asking sent nothing
+
+    page.click("[data-testid=send-now]")
+    with page.expect_navigation():
+        page.click("[data-testid=confirm-send]")
+    assert Broadcast.objects.get().status in ("sending", "sent")
+
+
+def test_the_count_follows_the_conditions_and_says_when_it_is_stale(logged_in, live_server, world):  # noqa: F811
+    """Issue 20.6: no button needed; a changed condition marks the count out of date until the new one arrives,
+    and a saved pack has its count."""
+    page = logged_in  # noqa: F811
+    line, vip, _contacts = world
+    page.goto(f"{live_server.url}/audiences/new/")
+    page.fill("[data-testid=pack-name]", "VIP 名單")
+    page.select_option("[data-testid=pack-channel]", str(line.pk))
+    page.wait_for_selector("[data-testid=count-result] .field-error")  # the new pack's tag condition has no tag yet
+    held = []
+    page.route("**/audiences/count/", lambda route: held.append(route))
+    page.select_option("[data-testid=tags-r\\.0]", str(vip.pk))
+    page.wait_for_selector("[data-stale-note]:visible")
+    assert "is-stale" in page.get_attribute("#count-result", "class")
+    page.wait_for_timeout(1200)  # past the debounce
+    assert held, "the count was not asked for again"
+    for route in held:
+        route.continue_()
+    page.unroute("**/audiences/count/")
+    page.wait_for_selector("[data-stale-note]", state="hidden")
+    assert page.inner_text("[data-testid=count-result] .kpi-value") == "3"
+    with page.expect_navigation():
+        page.click("[data-testid=save-pack]")
+    assert AudiencePack.objects.get(name="VIP 名單").last_count == 3
+
+
+def test_tags_are_picked_with_a_searchable_chip_picker(logged_in, live_server, world):  # noqa: F811
+    """Issue 20.7: the builder's multi-choice values are chips with a search box, not a 3-row native list."""
+    page = logged_in  # noqa: F811
+    _line, vip, _contacts = world
+    page.goto(f"{live_server.url}/audiences/new/")
+    chips = page.locator("[data-testid='chips-r.0.tags']")
+    chips.locator(".chip-search").fill("VI")
+    option = chips.locator(".chip-option", has_text="VIP")
+    option.wait_for()
+    assert chips.locator(".chip-option", has_text="新客").count() == 0  # filtered by the search
+    option.dispatch_event("mousedown")
+    chips.locator(".chip", has_text="VIP").wait_for()
+    assert page.eval_on_selector("[data-testid=tags-r\\.0]", "s => [...s.selectedOptions].map(o => o.value)") == [
+        str(vip.pk)
+    ]
+    chips.locator(".chip button").click()
+    assert chips.locator(".chip").count() == 0

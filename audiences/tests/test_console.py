@@ -59,11 +59,13 @@ def test_create_pack_from_the_builder(console, team, setup):
     }
 
 
-def test_bad_builder_input_shows_the_path(console, team, setup):
+def test_bad_builder_input_is_shown_in_words(console, team, setup):
     line, vip, _ = setup
     response = console.post(reverse("audiences:pack-new"), form(line, vip, **{"r.0.tags": []}))
     assert response.status_code == 400
-    assert "conditions.children[0].tags" in response.content.decode()
+    html = response.content.decode()
+    assert 'class="flash flash-error"' in html
+    assert "conditions.children[0].tags" not in html  # issue 20.4: never a raw field key
     assert not AudiencePack.objects.exists()
 
 

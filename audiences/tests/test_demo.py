@@ -46,7 +46,7 @@ def test_seed_demo_adds_packs_and_a_sent_broadcast_with_a_report_once():
     html = client.get(f"/audiences/broadcasts/{sent.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hant").content.decode()
     # issue 23.8: the demo broadcast went through the sandbox, which simulates sends and charges nothing
     assert report["cost"] == 0 and report["simulated"] == report["sent"] > 0
-    assert "TWD 0.00" in html  # the amount with its currency, two decimals
+    assert "NT$0" in html  # the amount with its currency (issue 20.13)
     assert f"{report['sent']} 則沙盒模擬發送，不計費" in html
     api_report = api_client_for(team).get(f"/api/v1/broadcasts/{sent.pk}/report").json()
     assert (Decimal(api_report["cost"]), api_report["simulated"]) == (0, report["sent"])

@@ -278,3 +278,34 @@ def test_list_in_english(console, team, line):
     console.cookies["django_language"] = "en"
     html = console.get(reverse("cdp:index"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Contact quota usage" in html and "View details" in html
+
+
+def test_total_previous_and_next_pages(console, team, line, monkeypatch):
+    """Issue 20.16: the list says how many customers match (an estimate label above the limit) and walks back."""
+    import re
+
+    from cdp import filters
+
+    monkeypatch.setattr("cdp.views.keyset_page", lambda qs, cursor: filters.keyset_page(qs, cursor, size=3))
+    now = timezone.now()
+    for i in range(7):
+        contact = ContactFactory(channel=line, display_name=f"c{i}")
+        Customer.objects.filter(pk=contact.customer_id).update(created_at=now - timedelta(minutes=i))
+    first = console.get(reverse("cdp:index"), HTTP_ACCEPT_LANGUAGE="zh-hant").content.decode()
+    assert "共 7 位顧客" in first and 'data-testid="previous-page"' not in first
+
+    def follow(html, testid):
+        href = re.search(rf'data-testid="{testid}" href="\?([^"]+)"', html).group(1).replace("&amp;", "&")
+        return console.get(f"{reverse('cdp:index')}?{href}").content.decode()
+
+    second = follow(first, "next-page")
+    third = follow(second, "next-page")
+    assert names(console.get(reverse("cdp:index")))[:1] == ["c0"]
+    back = follow(third, "previous-page")
+    assert 'data-testid="previous-page"' in back
+    back_again = follow(back, "previous-page")
+    assert "c0" in back_again and 'data-testid="previous-page"' not in back_again
+
+    monkeypatch.setattr("cdp.views.count_up_to", lambda qs: filters.count_up_to(qs, 5))
+    capped = console.get(reverse("cdp:index"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "More than 5 customers (estimate)" in capped

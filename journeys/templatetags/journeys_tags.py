@@ -1,8 +1,11 @@
 from django import template
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import npgettext
 
+from journeys.graph import iter_nodes
 from journeys.views import NODE_LABELS
+from messaging.models import ChatbotModule, WhatsAppTemplate
 
 register = template.Library()
 
@@ -48,7 +51,85 @@ def node_summary(node):
     if kind == "split":
         return _("%(n)s 個條件") % {"n": len((config.get("conditions") or {}).get("children") or [])}
     if kind == "message":
-        if config.get("kind") == "whatsapp_template":
-            return _("WhatsApp 訊息範本 #%(id)s") % {"id": config.get("template_id") or "—"}
-        return _("機器人模組 #%(id)s") % {"id": config.get("module_id") or "—"}
+        return _message_summary(config, None, None)
     return ""
+
+
+def _message_summary(config, modules, templates):
+    """The message node's content by name (issue 20.15): never an id, "choose …" when none is chosen yet."""
+    if config.get("kind") == "whatsapp_template":
+        template_id = config.get("template_id")
+        if not template_id:
+            return _("請選擇訊息範本")
+        if templates is None:  # no names at hand (a bare filter): the kind only, never the id
+            return _("WhatsApp 訊息範本")
+        return _("WhatsApp 訊息範本：%(name)s") % {"name": templates.get(template_id) or _("已刪除的範本")}
+    module_id = config.get("module_id")
+    if not module_id:
+        return _("請選擇機器人模組")
+    if modules is None:
+        return _("機器人模組")
+    return _("機器人模組：%(name)s") % {"name": modules.get(module_id) or _("已刪除的模組")}
+
+
+@register.simple_tag(takes_context=True)
+def node_text(context, node):
+    """node_summary with the names of the team's modules and templates (looked up once per render)."""
+    if node.get("type") != "message":
+        return node_summary(node)
+    cache = context.render_context
+    if "journey_content_names" not in cache:
+        journey = context.get("journey")
+        team = getattr(journey, "team", None)
+        modules = dict(ChatbotModule.objects.for_team(team).values_list("pk", "name")) if team else {}
+        templates = dict(WhatsAppTemplate.objects.for_team(team).values_list("pk", "name")) if team else {}
+        cache["journey_content_names"] = (modules, templates)
+    modules, templates = cache["journey_content_names"]
+    config = node.get("config") or {}
+    try:
+        config = {**config, "module_id": int(config["module_id"])} if config.get("module_id") else config
+        config = {**config, "template_id": int(config["template_id"])} if config.get("template_id") else config
+    except (TypeError, ValueError):
+        pass
+    return _message_summary(config, modules, templates)
+
+
+# Settings error keys → the words shown before the message (the API keeps the keys).
+SETTING_LABELS = {
+    "channels": _lazy("目標渠道"),
+    "name": _lazy("旅程名稱"),
+    "activation": _lazy("啟用時間"),
+    "nodes": _lazy("旅程節點"),
+    "graph": _lazy("旅程節點"),
+    "status": _lazy("狀態"),
+    "ends_at": _lazy("結束時間"),
+}
+
+
+@register.simple_tag(takes_context=True)
+def readable_errors(context, errors):
+    """[(where, messages)] for the builder: a node named by its position and type ("第 2 個節點 · 訊息"), a setting by
+    its label, never a node code or raw field key (issue 20.15)."""
+    journey = context.get("journey")
+    graph = (
+        (journey.draft_graph or (journey.current_version.graph if journey.current_version else {})) if journey else {}
+    )
+    positions = {node.get("id"): (index, node) for index, node in enumerate(iter_nodes(graph or {}), 1)}
+    shown = []
+    for key, messages in (errors or {}).items():
+        messages = messages if isinstance(messages, list | tuple) else [messages]
+        if key.startswith("nodes."):
+            node_id = key.split(".")[1]
+            index, node = positions.get(node_id, (None, {}))
+            if index is None:
+                where = _("某個節點")
+            else:
+                where = _("第 %(n)s 個節點 · %(kind)s") % {"n": index, "kind": node_label(node.get("type"))}
+        elif key.startswith("trigger."):
+            where = _("觸發條件")
+        elif key.startswith("dnd_segments"):
+            where = _("勿擾時段")
+        else:
+            where = SETTING_LABELS.get(key, _("旅程設定"))
+        shown.append((where, messages))
+    return shown

@@ -30,7 +30,7 @@ def test_statistics_page_shows_money_per_currency_and_roas(page, live_server, te
 
     page.goto(url)
     revenue = page.inner_text("[data-kpi=revenue]")
-    assert "HKD 300.00" in revenue and "TWD 1,500.00" in revenue
+    assert "HKD 300" in revenue and "NT$1,500" in revenue
     assert page.inner_text("[data-kpi=roas]") == "—"
     assert "HKD 對 TWD 的匯率" in page.inner_text("[data-testid=roas-reason]")
     assert "瀏覽後轉換" in page.inner_text("[data-kpi=view_through]")
@@ -40,7 +40,7 @@ def test_statistics_page_shows_money_per_currency_and_roas(page, live_server, te
     team.save(update_fields=["exchange_rates"])
     page.context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
     page.goto(url)
-    assert page.inner_text("[data-kpi=roas]") == "450.0×"
+    assert page.inner_text("[data-kpi=roas]") == "450×"
     content = page.content()
     assert (
         "in TWD through the team's exchange rates" in content and "View-through (no click, not in revenue)" in content

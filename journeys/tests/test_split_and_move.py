@@ -260,7 +260,7 @@ def test_move_through_the_builder_with_a_chosen_target(console, team, line):
     assert 'data-testid="move-target"' in page
     assert f'<option value="{first}" selected' in page and f'<option value="{tags}"' in page
     old_node = page.split('data-testid="old-node">')[1].split("</td>")[0]
-    assert "時間延遲 · 等待 1 天" in old_node and first in old_node  # the old node is named, not a bare id
+    assert "時間延遲 · 等待 1 天" in old_node and first not in old_node  # named, never a node code (issue 20.15)
     console.cookies["django_language"] = "en"
     english = console.get(reverse("journeys:builder", args=[journey.pk])).content.decode()
     assert "Time delay · Wait 1 day " in english and "Trigger: Tag added" in english

@@ -56,7 +56,7 @@ def test_builder_flow_add_edit_validate_publish(console, team, line):
         },
         HTTP_HX_REQUEST="true",
     )
-    assert bad.status_code == 400 and "dnd_segments[1]" in bad.content.decode()
+    assert bad.status_code == 400 and "勿擾時段" in bad.content.decode() and "dnd_segments" not in bad.content.decode()
     ok = console.post(
         settings_url,
         {
