@@ -289,6 +289,16 @@ EN = {
     "系統發生錯誤，我們已記錄下來。請稍後再試；問題持續時請聯絡管理員。": "Something went wrong on our side and it has been logged. Please try again later; if it keeps happening, contact your administrator.",  # noqa: E501
     "搜尋…": "Search...",
     "沒有符合的選項": "No match",
+    # carried from console
+    # carried from console
+    "未訂閱或已取消訂閱": "Not subscribed or unsubscribed",
+    "已封鎖官方帳號": "Blocked the account",
+    "超出名單配額": "Over the contact quota",
+    "發送規則不允許": "Not allowed by the sending rules",
+    "渠道訊息額度已用完": "Channel message budget used up",
+    "渠道已停用": "Channel disabled",
+    "勿擾時段": "Do-not-disturb hours",
+    "超過 24 小時客服時段": "Outside the 24-hour service window",
 }
 
 

@@ -5,8 +5,7 @@ thousands separators in both languages (Django's intcomma groups nothing in zh-H
 from decimal import Decimal, InvalidOperation
 
 from django import template
-from django.utils.translation import get_language
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import get_language, gettext_lazy
 
 register = template.Library()
 
@@ -30,14 +29,14 @@ def _with_currency(text, currency):
 
 # Stored reason codes (outbox failures, skipped recipients) in words (issue 20.14); an unknown code is shown as is.
 REASON_LABELS = {
-    "not_subscribed": _lazy("未訂閱或已取消訂閱"),
-    "blocked": _lazy("已封鎖官方帳號"),
-    "over_quota": _lazy("超出名單配額"),
-    "policy": _lazy("發送規則不允許"),
-    "budget_exhausted": _lazy("渠道訊息額度已用完"),
-    "channel_disabled": _lazy("渠道已停用"),
-    "do_not_disturb": _lazy("勿擾時段"),
-    "outside_window": _lazy("超過 24 小時客服時段"),
+    "not_subscribed": gettext_lazy("未訂閱或已取消訂閱"),
+    "blocked": gettext_lazy("已封鎖官方帳號"),
+    "over_quota": gettext_lazy("超出名單配額"),
+    "policy": gettext_lazy("發送規則不允許"),
+    "budget_exhausted": gettext_lazy("渠道訊息額度已用完"),
+    "channel_disabled": gettext_lazy("渠道已停用"),
+    "do_not_disturb": gettext_lazy("勿擾時段"),
+    "outside_window": gettext_lazy("超過 24 小時客服時段"),
 }
 
 

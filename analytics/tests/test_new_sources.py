@@ -590,6 +590,11 @@ def test_contact_sources_card_hides_impossible_rows_behind_show_all(console, tea
     import json as _json
     import re
 
+    from cdp.services.contacts import upsert_contact
+
+    upsert_contact(channel=line, external_id="U-sources-card")  # one contact this month: the card has data
+    rollups.rebuild(team)
+
     def rows(query=""):
         html = console.get(f"/analytics/cards/contact_sources/{query}").content.decode()
         figure = re.search(r'id="chart-contact_sources">(.*?)</script>', html, re.S).group(1)
