@@ -174,29 +174,7 @@ def bind_contact(*, contact, method, member_id="", phone="", email="", occurred_
         _update(customer, binding_updates(customer, identity, method, occurred_at))
         binding = None
         if not existing:
-            binding = Binding.objects.create(
-                team=team,
-                contact_id=contact.pk,
-                customer=customer,
-                method=method.value,
-                member_id=identity.member_id,
-                phone=identity.phone,
-                email=identity.email,
-                bound_at=occurred_at,
-            )
-            record_events(
-                [
-                    CustomerEvent(
-                        team=team,
-                        customer=customer,
-                        contact_id=contact.pk,
-                        channel_id=contact.channel_id,
-                        type=EventType.BINDING,
-                        occurred_at=occurred_at,
-                        data={"method": method.value, "binding_id": binding.pk, **identity.as_dict()},
-                    )
-                ]
-            )
+            binding = _write_binding(team, contact, customer, method, identity, occurred_at, identity.as_dict())
         return BindResult("bound", customer, merges, binding)
 
     result = _retrying(run)
@@ -245,31 +223,39 @@ def bind_to_contact(*, contact, source, method, occurred_at=None):
             return BindResult("already_bound", customer)
         identity = Identity(member_id=customer.member_id or "", phone=customer.phone or "", email=customer.email or "")
         _update(customer, binding_updates(customer, identity, method, occurred_at))
-        binding = Binding.objects.create(
-            team=team,
-            contact_id=contact.pk,
-            customer=customer,
-            method=method.value,
-            member_id=identity.member_id,
-            phone=identity.phone,
-            email=identity.email,
-            bound_at=occurred_at,
-        )
-        record_events(
-            [
-                CustomerEvent(
-                    team=team,
-                    customer=customer,
-                    contact_id=contact.pk,
-                    channel_id=contact.channel_id,
-                    type=EventType.BINDING,
-                    occurred_at=occurred_at,
-                    data={"method": method.value, "binding_id": binding.pk, "source_contact_id": source.pk},
-                )
-            ]
+        binding = _write_binding(
+            team, contact, customer, method, identity, occurred_at, {"source_contact_id": source.pk}
         )
         return BindResult("bound", customer, merges, binding)
 
     result = _retrying(run)
     contact.customer = result.customer
     return result
+
+
+def _write_binding(team, contact, customer, method, identity, occurred_at, data):
+    """The Binding row and its "binding" timeline event: one way for bind_contact and bind_to_contact."""
+    binding = Binding.objects.create(
+        team=team,
+        contact_id=contact.pk,
+        customer=customer,
+        method=method.value,
+        member_id=identity.member_id,
+        phone=identity.phone,
+        email=identity.email,
+        bound_at=occurred_at,
+    )
+    record_events(
+        [
+            CustomerEvent(
+                team=team,
+                customer=customer,
+                contact_id=contact.pk,
+                channel_id=contact.channel_id,
+                type=EventType.BINDING,
+                occurred_at=occurred_at,
+                data={"method": method.value, "binding_id": binding.pk, **data},
+            )
+        ]
+    )
+    return binding
