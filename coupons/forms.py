@@ -10,22 +10,7 @@ class CampaignForm(forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = [
-            "name",
-            "description",
-            "image_url",
-            "discount_text",
-            "starts_at",
-            "ends_at",
-            "total_quantity",
-            "per_customer_limit",
-            "code_mode",
-            "shared_code",
-            "claim_button_label",
-            "redeem_url",
-            "redeem_button_label",
-            "redeem_text",
-        ]
+        fields = Campaign.EDITABLE_FIELDS
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
 

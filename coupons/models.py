@@ -55,6 +55,24 @@ class Campaign(TeamOwned):
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
+    # What staff set (console form and API alike).
+    EDITABLE_FIELDS = [
+        "name",
+        "description",
+        "image_url",
+        "discount_text",
+        "starts_at",
+        "ends_at",
+        "total_quantity",
+        "per_customer_limit",
+        "code_mode",
+        "shared_code",
+        "claim_button_label",
+        "redeem_url",
+        "redeem_button_label",
+        "redeem_text",
+    ]
+
     class Meta:
         verbose_name = _("優惠券活動")
         verbose_name_plural = _("優惠券活動")

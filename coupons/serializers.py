@@ -10,26 +10,7 @@ class CouponCampaignSerializer(TeamModelSerializer):
 
     class Meta:
         model = Campaign
-        fields = [
-            "id",
-            "name",
-            "description",
-            "image_url",
-            "discount_text",
-            "starts_at",
-            "ends_at",
-            "total_quantity",
-            "per_customer_limit",
-            "code_mode",
-            "shared_code",
-            "claim_button_label",
-            "redeem_url",
-            "redeem_button_label",
-            "redeem_text",
-            "module",
-            "archived_at",
-            "created_at",
-        ]
+        fields = ["id", *Campaign.EDITABLE_FIELDS, "module", "archived_at", "created_at"]
         read_only_fields = ["archived_at", "created_at"]
 
 
