@@ -87,7 +87,7 @@ def seed(team, rng, *, now=None, stdout=None):
             "stopped",
             "attribute_unavailable",
         ),
-        ("官網再行銷", "system", {"name": "website_remarketing"}, [_node("delay", minutes=30)], "scheduled", ""),
+        ("官網再行銷提醒", "system", {"name": "website_remarketing"}, [_node("delay", minutes=30)], "scheduled", ""),
         ("週年慶（草稿）", "checkout_completed", {"item_name_contains": "禮盒"}, [_node("delay", days=1)], "draft", ""),
         (
             "LINE 額度用盡",

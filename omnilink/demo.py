@@ -4,6 +4,8 @@ bindings, merges and timeline are the real ones. Rebuilt on every run."""
 
 from datetime import timedelta
 
+from django.db import transaction
+
 from cdp.models import Channel, ChannelKind, Contact
 
 from . import links, services
@@ -55,7 +57,8 @@ def seed(team, rng, *, now):
         participant = outcome.participant
         if target is not None:
             at = max(target.created_at, clicked + timedelta(minutes=1))
-            services.complete(channel=wa, contact=target, code=participant.code, at=at)
+            with transaction.atomic():  # as inside webhook processing: complete() locks the participant row
+                services.complete(channel=wa, contact=target, code=participant.code, at=at)
         elif i < 40:
             Participant.objects.filter(pk=participant.pk).update(
                 status="failure", reason=FailureReason.MEMBER_ID_CONFLICT, completed_at=clicked + timedelta(minutes=3)

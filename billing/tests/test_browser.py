@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from accounts.templatetags.console import money
 from billing import demo, services
 from billing.models import Account, TransactionType
 from tests.browser.conftest import browser, page, screenshot  # noqa: F401  (fixtures)
@@ -37,7 +38,7 @@ def test_account_overview_and_low_balance_warnings(live_server, page, screenshot
     login(page, live_server, owner)
 
     page.goto(f"{live_server.url}/billing/")
-    assert page.locator("[data-kpi=balance]").inner_text() == f"{services.balance(team):,.2f}"
+    assert page.locator("[data-kpi=balance]").inner_text() == money(services.balance(team), team.currency)
     assert page.get_by_test_id("usage-row").count() >= 6 and page.get_by_test_id("bill-row").count() == 1
     assert page.get_by_test_id("ledger-row").count() == 50
     assert page.locator(".sticky-bar").count() == 0

@@ -28,15 +28,17 @@ def _run_schedule(name):
 
 
 def test_schedules_exist_after_migrate_and_are_idempotent():
-    assert Schedule.objects.filter(name__in=NAMES).count() == 2  # created by the post_migrate handler
+    assert Schedule.objects.filter(name__in=NAMES).count() == len(NAMES) == 4  # created by the post_migrate handler
     Schedule.objects.filter(name=NAMES[0]).update(minutes=30)
     tasks.ensure_schedules()
     tasks.ensure_schedules()
-    assert Schedule.objects.filter(name__in=NAMES).count() == 2
+    assert Schedule.objects.filter(name__in=NAMES).count() == 4
     assert Schedule.objects.get(name=NAMES[0]).minutes == 1
     assert set(Schedule.objects.filter(name__in=NAMES).values_list("func", flat=True)) == {
         "messaging.tasks.drain_webhook_events",
         "messaging.tasks.dispatch_outbox",
+        "messaging.tasks.send_comment_replies",
+        "messaging.tasks.resume_friend_syncs",
     }
 
 
