@@ -245,7 +245,7 @@ class Payment(TeamOwned):
                 fields=["team", "order"], condition=Q(status="paid"), name="commerce_payment_one_paid"
             ),
         ]
-        indexes = [models.Index(fields=["provider", "provider_ref"], name="commerce_payment_ref")]
+        indexes = [models.Index(fields=["team", "provider", "provider_ref"], name="commerce_payment_ref")]
 
 
 class PaymentEventState(models.TextChoices):

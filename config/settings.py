@@ -66,13 +66,13 @@ INSTALLED_APPS = [
     "accounts",
     "cdp",
     "messaging",
+    "coupons",
+    "commerce",
+    "omnilink",
     "audiences",
     "journeys",
     "analytics",
     "billing",
-    "commerce",
-    "omnilink",
-    "coupons",
 ]
 
 MIDDLEWARE = [

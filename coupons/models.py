@@ -99,7 +99,9 @@ class CouponCode(TeamOwned):
         ]
         indexes = [
             # The pool: the next free code without scanning the claimed ones.
-            models.Index(fields=["campaign", "id"], condition=Q(claimed_at__isnull=True), name="couponcode_free"),
+            models.Index(
+                fields=["team", "campaign", "id"], condition=Q(claimed_at__isnull=True), name="couponcode_free"
+            ),
             models.Index(fields=["team", "code"], name="couponcode_team_code"),
         ]
 

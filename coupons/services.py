@@ -245,7 +245,7 @@ def _claim(campaign, contact, *, another, now):
     if campaign.code_mode == CodeMode.UNIQUE:
         pool_code = (
             CouponCode.objects.select_for_update(skip_locked=True)
-            .filter(campaign=campaign, claimed_at__isnull=True)
+            .filter(team_id=campaign.team_id, campaign=campaign, claimed_at__isnull=True)
             .order_by("id")
             .only("id", "code")
             .first()

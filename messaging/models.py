@@ -387,7 +387,11 @@ class Conversation(TeamOwned):
     (inbound messages after `last_read_at` are unread). Created on first use; a contact without a row is
     unassigned and unread."""
 
-    contact = models.OneToOneField("cdp.Contact", on_delete=models.CASCADE, related_name="conversation")
+    # One per contact through conversation_unique_contact (team, contact): a OneToOneField would add a unique index
+    # without the team, which a table distributed by team cannot hold.
+    contact = models.ForeignKey(
+        "cdp.Contact", on_delete=models.CASCADE, related_name="conversations", related_query_name="conversation"
+    )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -47,8 +47,9 @@ class Campaign(TeamOwned):
     target_channel = models.ForeignKey(
         Channel, verbose_name=_("目標渠道"), on_delete=models.PROTECT, related_name="omnilink_targets"
     )
-    card_module = models.OneToOneField(
-        ChatbotModule, verbose_name=_("卡片"), on_delete=models.PROTECT, null=True, related_name="omnilink_campaign"
+    # One campaign per card through omnilink_one_card (team, card_module), not a OneToOneField's team-less index.
+    card_module = models.ForeignKey(
+        ChatbotModule, verbose_name=_("卡片"), on_delete=models.PROTECT, null=True, related_name="omnilink_campaigns"
     )
     integration_message = models.CharField(_("整合訊息"), max_length=500)
     confirmation_message = models.CharField(_("整合成功回覆訊息"), max_length=1000, blank=True)
@@ -63,6 +64,7 @@ class Campaign(TeamOwned):
         verbose_name_plural = _("跨社群一鍵整合活動")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["team", "created_at"], name="omnilink_campaign_team")]
+        constraints = [models.UniqueConstraint(fields=["team", "card_module"], name="omnilink_one_card")]
 
     def __str__(self):
         return self.name
@@ -101,15 +103,18 @@ class Participant(TeamOwned):
         verbose_name = _("活動參與者")
         verbose_name_plural = _("活動參與者")
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "source_contact_ref"], name="omnilink_one_per_contact"),
+            models.UniqueConstraint(fields=["team", "campaign", "source_contact_ref"], name="omnilink_one_per_contact"),
             models.UniqueConstraint(fields=["team", "code"], condition=~Q(code=""), name="omnilink_code_unique"),
         ]
         indexes = [
             # The lists: one status, newest first click first.
-            models.Index(fields=["campaign", "status", "first_clicked_at", "id"], name="omnilink_part_status_time"),
+            models.Index(
+                fields=["team", "campaign", "status", "first_clicked_at", "id"], name="omnilink_part_status_time"
+            ),
             # The statistics: every figure an index-only scan of one campaign's range.
             models.Index(
-                fields=["campaign", "first_clicked_at", "status", "reason", "target_is_new"], name="omnilink_part_time"
+                fields=["team", "campaign", "first_clicked_at", "status", "reason", "target_is_new"],
+                name="omnilink_part_time",
             ),
             models.Index(fields=["deadline_at"], condition=Q(status="pending"), name="omnilink_part_pending_deadline"),
         ]

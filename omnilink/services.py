@@ -164,7 +164,9 @@ def click(token, *, now=None):
     contact = Contact.objects.filter(pk=contact_id).only("id", "team_id").first()
     if contact is not None and contact.team_id != campaign.team_id:
         return ClickOutcome("invalid")
-    existing = Participant.objects.filter(campaign=campaign, source_contact_ref=contact_id).first()
+    existing = Participant.objects.filter(
+        team_id=campaign.team_id, campaign=campaign, source_contact_ref=contact_id
+    ).first()
     if existing is not None:
         return _outcome(campaign, existing, now)
     if campaign.has_ended(now):
@@ -202,7 +204,9 @@ def _create_participant(campaign, contact_id, contact, reason, code, now):
                     completed_at=now if reason else None,
                 )
         except IntegrityError:
-            existing = Participant.objects.filter(campaign=campaign, source_contact_ref=contact_id).first()
+            existing = Participant.objects.filter(
+                team_id=campaign.team_id, campaign=campaign, source_contact_ref=contact_id
+            ).first()
             if existing is not None:  # a concurrent tap made it first
                 return existing
             code = links.new_code() if code else code  # a code collision (40 bits): draw again
@@ -239,10 +243,10 @@ def record_server_error(token, *, now=None):
             if campaign is not None and Contact.objects.filter(pk=contact_id, team_id=campaign.team_id).exists():
                 now = now or timezone.now()
                 Participant.objects.get_or_create(
+                    team_id=campaign.team_id,
                     campaign=campaign,
                     source_contact_ref=contact_id,
                     defaults={
-                        "team_id": campaign.team_id,
                         "source_contact_id": contact_id,
                         "status": ParticipantStatus.FAILURE,
                         "reason": FailureReason.SERVER_ERROR,

@@ -61,6 +61,10 @@ INDEX_EXCEPTIONS = {
     ("Broadcast", "broadcast_status_scheduled"): CLAIM,
     ("Enrollment", "enrollment_due"): CLAIM,
     ("Enrollment", "enrollment_claim"): CLAIM,
+    ("CommentReply", "commentreply_status"): CLAIM,
+    ("PaymentEvent", "commerce_payment_event_pending"): CLAIM,
+    ("Participant", "omnilink_part_pending_deadline"): "the sweep of OmniLink participants past their deadline; "
+    + CLAIM,
     ("OutboundMessage", "outbound_channel_provider_id"): "a delivery receipt names a provider message id before "
     "its team is known (the channel's webhook URL gives it); " + PARENT,
     ("AttributeValue", "attrvalue_attr_text"): PARENT,

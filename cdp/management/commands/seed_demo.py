@@ -1,7 +1,8 @@
 """`manage.py seed_demo`: a realistic demo team, deterministic for a seed, written in bulk.
 
 Extension point for other apps: after the cdp data is written, seed_demo imports `<app>.demo` for every app in
-INSTALLED_APPS order (which is the dependency order: messaging, audiences, journeys, analytics, billing) and
+INSTALLED_APPS order (which is the dependency order: messaging, coupons, commerce, omnilink, audiences, journeys,
+analytics, billing: audiences counts its packs after every app that writes customer data) and
 calls its `seed(team, rng, **context)`. `rng` is a `random.Random` seeded from --seed and the app label, so each
 app's data is deterministic and independent of the others. `context` holds only the keywords the function
 accepts, among: `now` (the anchor datetime, UTC), `contacts` (N), `seed` (S), `stdout` (to report progress).
