@@ -17,7 +17,7 @@ PAGES = [
     ("module", "/messaging/modules/new/text_buttons/", "[data-testid=module-form]", "name", "按鈕", "text"),
 ]
 # A choice made before typing: the channels form shows a kind's fields only once that kind is chosen.
-CHOOSE_FIRST = {"channels": ("kind", "line")}
+CHOOSE_FIRST = {"channels": ("kind", "whatsapp")}
 
 
 @pytest.fixture
