@@ -157,9 +157,10 @@ class OrderViewSet(TeamScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMode
         data = dict(serializer.validated_data)
         send = data.pop("send", False)
         items = [{k: (str(v) if k == "unit_price" else v) for k, v in item.items()} for item in data.pop("items")]
-        order = orders.create_order(team=self.team, items=items, **data)
         if send:
-            order = orders.send_order(order, actor=_actor(request))
+            order = orders.create_and_send_order(actor=_actor(request), team=self.team, items=items, **data)
+        else:
+            order = orders.create_order(team=self.team, items=items, **data)
         return Response(self._read(order), status=status.HTTP_201_CREATED)
 
     def _read(self, order):

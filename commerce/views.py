@@ -78,7 +78,7 @@ def order_new(request):
     error = None
     if request.method == "POST" and contact is not None:
         try:
-            order = orders.create_order(
+            fields = dict(
                 team=team,
                 contact=contact,
                 items=_items_from(request.POST),
@@ -90,11 +90,13 @@ def order_new(request):
                 created_by=request.user,
             )
             if request.POST.get("send"):
-                orders.send_order(order, actor=request.user)
+                order = orders.create_and_send_order(actor=request.user, **fields)
                 messages.success(request, _("已傳送訂單連結給顧客。"))
+            else:
+                order = orders.create_order(**fields)
             return redirect("commerce:order", order.pk)
         except ServiceError as exc:
-            error = exc
+            error = " ".join(exc.messages)  # the words, never the {field: [...]} form
     row = shop_settings.get_settings(team)
     methods = shop_settings.methods_for_channel(row, contact.channel.kind) if contact else []
     choices = [(m, n) for m, n in methods] + [(PaymentChoice.CUSTOMER.value, PaymentChoice.CUSTOMER.label)]

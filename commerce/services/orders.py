@@ -15,6 +15,7 @@ from cdp.models import Contact
 from cdp.services.customers import record_checkout
 from core.errors import ServiceError
 from core.params import parse_id
+from messaging import policy
 from messaging.services import outbox
 
 from ..models import (
@@ -299,23 +300,52 @@ def link_content(order):
     return content
 
 
+def create_and_send_order(*, actor=None, **fields):
+    """create_order then send_order in one transaction: a link that cannot be sent leaves no draft behind."""
+    with transaction.atomic():
+        return send_order(create_order(**fields), actor=actor)
+
+
 def send_order(order, *, actor=None):
     """Send the order link on the order's channel through the outbox (one row per order: sent exactly once) and
     move the order to awaiting confirmation."""
     if order.status != OrderStatus.DRAFT:
         raise ServiceError(_("只有草稿訂單可以發送。"), field="status", code="invalid_transition")
+    content = link_content(order)
+    _check_deliverable(order, content, timezone.now())
     with transaction.atomic():
         order = transition(order, "send", actor=_actor(actor), sent_at=timezone.now())
         outbox.enqueue(
             team=order.team,
             channel=order.channel,
             contact=order.contact,
-            content=link_content(order),
+            content=content,
             origin="agent",
             origin_id=f"order:{order.pk}",
             idempotency_key=f"commerce-order-link:{order.pk}",
         )
     return order
+
+
+def _check_deliverable(order, content, now):
+    """The order link is refused up front when the platform would refuse it (WhatsApp's 24-hour window since the
+    customer's last message: outside it only an approved template may be sent), so no order waits on a link that
+    never arrives. messaging.policy is the one rule; a service message ignores unsubscribes."""
+    decision = policy.check_send(contact=order.contact, content=content, now=now, kind="service")
+    if decision.action != "skip":
+        return
+    if decision.reason == "needs a template":
+        raise ServiceError(
+            _("顧客最後一則訊息已超過 24 小時，WhatsApp 只允許傳送已核准的範本；請等顧客再次傳訊息後再發送訂單。"),
+            field="contact",
+            code="outside_window",
+        )
+    raise ServiceError(
+        _("無法傳送訊息給這位聯絡人（%(reason)s）。"),
+        field="contact",
+        code="contact_unreachable",
+        params={"reason": decision.reason},
+    )
 
 
 def payer_email(order, row=None):

@@ -1,3 +1,5 @@
+from django.utils import timezone
+
 from cdp.tests.factories import ChannelFactory, ContactFactory
 from commerce.models import CatalogProduct
 from commerce.services import orders
@@ -6,7 +8,9 @@ from tests.tenancy import tenancy_case
 
 @tenancy_case("order")
 def make_order(team):
-    contact = ContactFactory(channel=ChannelFactory(team=team, kind="whatsapp"))
+    contact = ContactFactory(
+        channel=ChannelFactory(team=team, kind="whatsapp"), last_customer_interaction_at=timezone.now()
+    )
     return orders.create_order(
         team=team, contact=contact, items=[{"name": "禮盒", "quantity": 1, "unit_price": "100"}], payment_choice="cash"
     )

@@ -1,6 +1,7 @@
 """The API: /api/v1/orders (+ send, mark-paid, cancel), /api/v1/catalog/products, /api/v1/commerce/settings."""
 
 import pytest
+from django.utils import timezone
 
 from cdp.models import Order as CheckoutOrder
 from cdp.tests.factories import ContactFactory
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def contact(wa):
-    return ContactFactory(channel=wa, external_id="+85291230001")
+    return ContactFactory(channel=wa, external_id="+85291230001", last_customer_interaction_at=timezone.now())
 
 
 def test_create_send_mark_paid_and_filter(api, team, contact, platform):

@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from cdp.tests.factories import ChannelFactory, ContactFactory
 from commerce.models import PickupBranch
@@ -30,7 +31,9 @@ def test_customer_pages_and_settings(live_server, page, screenshot, settings):  
     team.avatar.save("avatar.png", SimpleUploadedFile("avatar.png", PNG), save=True)
     wa = ChannelFactory(team=team, kind="whatsapp", is_sandbox=True, name="WhatsApp")
     branch = PickupBranch.objects.create(team=team, name="信義旗艦店", address="台北市信義區松高路 11 號")
-    contact = ContactFactory(channel=wa, external_id="+85291234567", display_name="Amy")
+    contact = ContactFactory(
+        channel=wa, external_id="+85291234567", display_name="Amy", last_customer_interaction_at=timezone.now()
+    )
     order = orders.create_order(
         team=team,
         contact=contact,

@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from cdp.tests.factories import ContactFactory
 from commerce.models import Order, PickupBranch
@@ -18,7 +19,7 @@ PNG = (
 
 
 def test_order_from_the_conversation_view_then_mark_paid(console, team, wa, platform):
-    contact = ContactFactory(channel=wa, external_id="+85291230009")
+    contact = ContactFactory(channel=wa, external_id="+85291230009", last_customer_interaction_at=timezone.now())
     branch = PickupBranch.objects.create(team=team, name="銅鑼灣店")
     page = console.get(f"/messaging/conversations/{contact.pk}/")
     assert 'data-testid="new-order"' in page.text
@@ -105,7 +106,7 @@ def test_the_customer_pages_show_the_logo(client, console, team, wa, platform):
     from commerce.services import links, orders
 
     team.avatar.save("avatar.png", SimpleUploadedFile("avatar.png", PNG), save=True)
-    contact = ContactFactory(channel=wa, external_id="+85291230010")
+    contact = ContactFactory(channel=wa, external_id="+85291230010", last_customer_interaction_at=timezone.now())
     order = orders.send_order(
         orders.create_order(team=team, contact=contact, items=[{"name": "A", "quantity": 1, "unit_price": 1}])
     )
@@ -115,3 +116,12 @@ def test_the_customer_pages_show_the_logo(client, console, team, wa, platform):
     assert client.get(f"/order/{token}/logo").status_code == 200
     english = client.get(f"/order/{token}/?lang=en")
     assert "Confirm order" in english.text or "確認訂單" in english.text
+
+
+def test_a_link_outside_the_whatsapp_window_is_refused_in_words_and_leaves_no_draft(console, team, wa):
+    contact = ContactFactory(channel=wa, external_id="+85291230011")  # the customer never wrote
+    data = {"contact": contact.pk, "item_product": [""], "item_name": ["花束"], "item_quantity": ["1"]}
+    response = console.post("/orders/new/", {**data, "item_price": ["300"], "send": "1"})
+    assert response.status_code == 400 and "24 小時" in response.text
+    assert "{&#x27;contact&#x27;" not in response.text and "{'contact'" not in response.text  # words, not a dict
+    assert not Order.objects.exists()

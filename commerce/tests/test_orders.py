@@ -1,9 +1,11 @@
 """Orders: each payment method, each email setting, the sandbox provider, the pickup defaults and bad input."""
 
 import time
+from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.utils import timezone
 
 from cdp.models import Order as CheckoutOrder
 from cdp.tests.factories import ChannelFactory, ContactFactory
@@ -21,7 +23,7 @@ ITEMS = [{"name": "禮盒", "quantity": 1, "unit_price": "500"}]
 
 @pytest.fixture
 def wa_contact(wa):
-    return ContactFactory(channel=wa, external_id="+85291230000")
+    return ContactFactory(channel=wa, external_id="+85291230000", last_customer_interaction_at=timezone.now())
 
 
 @pytest.fixture
@@ -249,3 +251,43 @@ def test_double_pay_with_a_provider_error_writes_no_payment(client, team, line_c
     assert response.status_code == 400 and not Payment.objects.filter(order=order).exists()
     with pytest.raises(ServiceError):
         payments.start_payment(order)
+
+
+def test_the_order_link_is_refused_outside_whatsapps_24_hour_window_and_line_has_no_window(team, wa, line_contact):
+    """WhatsApp accepts a non-template message only within 24 hours of the customer's last one: the link is refused
+    up front (the order stays a draft, nothing queued); a LINE push has no window."""
+    from messaging.models import OutboundMessage
+
+    quiet = ContactFactory(
+        channel=wa, external_id="+85291230077", last_customer_interaction_at=timezone.now() - timedelta(hours=25)
+    )
+    order = orders.create_order(team=team, contact=quiet, items=ITEMS)
+    with pytest.raises(ServiceError) as refused:
+        orders.send_order(order)
+    assert refused.value.code == "outside_window" and "24" in str(refused.value.messages[0])
+    assert Order.objects.get(pk=order.pk).status == "draft"
+    assert not OutboundMessage.objects.filter(contact=quiet).exists()
+
+    quiet.last_customer_interaction_at = timezone.now() - timedelta(hours=23)
+    quiet.save(update_fields=["last_customer_interaction_at"])
+    assert orders.send_order(Order.objects.get(pk=order.pk)).status == "awaiting_confirmation"
+
+    line_order = orders.create_order(team=team, contact=line_contact, items=ITEMS)
+    assert line_contact.last_customer_interaction_at is None
+    assert orders.send_order(line_order).status == "awaiting_confirmation"
+
+
+def test_the_api_says_why_an_order_link_cannot_be_sent(team, wa):
+    from tests.factories import api_client_for
+
+    quiet = ContactFactory(channel=wa, external_id="+85291230078")
+    order = orders.create_order(team=team, contact=quiet, items=ITEMS)
+    response = api_client_for(team).post(f"/api/v1/orders/{order.pk}/send")
+    assert response.status_code == 400
+    assert "outside_window" in response.text and Order.objects.get(pk=order.pk).status == "draft"
+
+    # created and sent in one call: the refused link leaves no draft behind
+    body = {"contact": quiet.pk, "items": ITEMS, "send": True}
+    response = api_client_for(team).post("/api/v1/orders", body, format="json")
+    assert response.status_code == 400 and "outside_window" in response.text
+    assert Order.objects.filter(team=team).count() == 1
