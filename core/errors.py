@@ -68,7 +68,7 @@ CODES = {
     "journey_invalid": "A refused journey operation.",
     # commerce
     "outside_window": "WhatsApp allows the order link only within 24 hours of the customer's last message.",
-    "contact_unreachable": "The contact cannot receive messages now (blocked, over quota, channel off or out of budget).",
+    "contact_unreachable": "The contact cannot receive messages now (blocked, over quota, channel off, no budget).",
     # omnilink
     "omnilink_invalid": "Bad input for an OmniLink campaign.",
     "invalid_range": "A participation range that cannot be read (both dates, YYYY-MM-DD, end not before start).",
