@@ -54,6 +54,12 @@ def paren(value):
     return f" ({value})"
 
 
+@register.simple_tag
+def colon():
+    """The colon after a label in the reader's punctuation: '：' in zh-Hant, ': ' in English (issue 20.14)."""
+    return "：" if get_language().startswith("zh") else ": "
+
+
 @register.filter
 def pct(value):
     """A ratio as a percentage: 0.7143 → '71.4%'; no value → '—'."""

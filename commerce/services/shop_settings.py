@@ -1,9 +1,10 @@
 """對話下單 > 基本設定 (seed 003): merchant logo, customer email 必填 / 選填, payment method names and switches."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.errors import ServiceError
@@ -18,7 +19,7 @@ LOGO_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
 def default_methods():
     return {
         method.value: {
-            "name": str(method.label),
+            "name": "",  # "": the seed's name, shown in the reader's language
             **{kind: kind in METHOD_CHANNEL_KINDS[method] for kind in CHANNEL_KINDS},
         }
         for method in PaymentMethod
@@ -44,8 +45,22 @@ def methods(row):
     for method, entry in merged.items():
         for kind in CHANNEL_KINDS:
             entry[kind] = bool(entry[kind]) and kind in METHOD_CHANNEL_KINDS[method]
-        entry["name"] = str(entry["name"] or PaymentMethod(method).label)
+        if is_default_name(method, entry["name"]):
+            entry["name"] = str(PaymentMethod(method).label)
     return merged
+
+
+def is_default_name(method, name):
+    """A blank name, or the seed's name in any console language (rows saved before names were kept blank): the
+    default, which each reader sees in their own language, never a stored custom name."""
+    if not name:
+        return True
+    label = PaymentMethod(method).label
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            if name == str(label):
+                return True
+    return False
 
 
 def display_name(row, method):
@@ -121,12 +136,13 @@ def clean_methods(value):
             raise ServiceError(
                 _("未知的付款方式：%(m)s") % {"m": method}, field="payment_methods", code="invalid_payment_methods"
             )
-        name = entry.get("name", out[method]["name"])
-        if not isinstance(name, str) or not name.strip() or len(name) > 40:
-            raise ServiceError(
-                _("付款方式顯示名稱需為 1–40 字。"), field="payment_methods", code="invalid_payment_methods"
-            )
-        out[method]["name"] = name.strip()
+        name = entry.get("name")
+        if name is not None:
+            if not isinstance(name, str) or not name.strip() or len(name) > 40:
+                raise ServiceError(
+                    _("付款方式顯示名稱需為 1–40 字。"), field="payment_methods", code="invalid_payment_methods"
+                )
+            out[method]["name"] = "" if is_default_name(method, name.strip()) else name.strip()
         for kind in CHANNEL_KINDS:
             if kind in entry:
                 on = bool(entry[kind])

@@ -291,3 +291,21 @@ def test_the_api_says_why_an_order_link_cannot_be_sent(team, wa):
     response = api_client_for(team).post("/api/v1/orders", body, format="json")
     assert response.status_code == 400 and "outside_window" in response.text
     assert Order.objects.filter(team=team).count() == 1
+
+
+def test_default_method_names_follow_the_readers_language_and_custom_names_are_kept(team):
+    from django.utils import translation
+
+    row = shop_settings.get_settings(team)
+    row.payment_methods = {"card": {"name": "信用卡（線上）"}}  # a row saved when the zh default was stored
+    row.save()
+    with translation.override("en"):
+        assert shop_settings.methods(row)["card"]["name"] == "Credit card (online)"
+    with translation.override("zh-hant"):
+        assert shop_settings.methods(row)["card"]["name"] == "信用卡（線上）"
+    with translation.override("en"):  # saving the form unchanged in English keeps the default, not English text
+        row = shop_settings.update_settings(team, payment_methods={"card": {"name": "Credit card (online)"}})
+    assert row.payment_methods["card"]["name"] == ""
+    row = shop_settings.update_settings(team, payment_methods={"cash": {"name": "門市現金"}})
+    with translation.override("en"):
+        assert shop_settings.methods(row)["cash"]["name"] == "門市現金"  # the team's own words stay as written

@@ -37,8 +37,6 @@ RAW_IDS = [
 ]
 
 
-
-
 def catalog_msgids():
     """zh-Hant source strings whose English differs: seeing one verbatim on an English page means it was missed."""
     msgids = set()
@@ -105,7 +103,10 @@ HTMX_ERRORS_SHOWN = """() => {
 def pages_of(team):
     from audiences.models import AudiencePack, Broadcast
     from cdp.models import Customer
+    from commerce.models import Order
+    from coupons.models import Campaign as CouponCampaign
     from journeys.models import Journey
+    from omnilink.models import Campaign as OmniLinkCampaign
 
     pages = {
         "customers": "/customers/",
@@ -115,7 +116,15 @@ def pages_of(team):
         "broadcasts": "/audiences/broadcasts/",
         "broadcast-new": "/audiences/broadcasts/new/",
         "journeys": "/journeys/",
-        "omnilink": "/customers/omnilink/",
+        "home": "/",
+        "omnilink": "/omnilink/",
+        "omo": "/customers/omo/",
+        "coupons": "/coupons/",
+        "coupon-new": "/coupons/new/",
+        "orders": "/orders/",
+        "order-settings": "/orders/settings/",
+        "products": "/orders/products/",
+        "comment-rules": "/messaging/comment-rules/",
         "billing": "/billing/",
         "settings": "/settings/",
         "tags": "/customers/tags/",
@@ -136,6 +145,14 @@ def pages_of(team):
     broadcast = Broadcast.objects.for_team(team).filter(status="sent").first()
     if broadcast:
         pages["broadcast"] = f"/audiences/broadcasts/{broadcast.pk}/"
+    for name, model, path in (
+        ("omnilink-campaign", OmniLinkCampaign, "/omnilink/{}/statistics/"),
+        ("coupon", CouponCampaign, "/coupons/{}/"),
+        ("order", Order, "/orders/{}/"),
+    ):
+        row = model.objects.for_team(team).order_by("pk").first()
+        if row:
+            pages[name] = path.format(row.pk)
     journey = Journey.objects.for_team(team).order_by("pk").first()
     if journey:
         pages["journey"] = f"/journeys/{journey.pk}/"
@@ -163,7 +180,10 @@ def test_every_page_in_both_languages(live_server, browser):
             for width, height in VIEWPORTS:
                 page.set_viewport_size({"width": width, "height": height})
                 if page.url != live_server.url + path or width == 1440:
-                    page.goto(live_server.url + path)
+                    response = page.goto(live_server.url + path)
+                    expected = 404 if name == "not-found" else 200
+                    if response.status != expected:
+                        problems.append(f"{language} {name}: HTTP {response.status}, not {expected}")
                 # htmx "load" requests (quota bar, counts) settle before the checks
                 page.wait_for_timeout(150)
                 page.wait_for_function("!document.body.classList.contains('htmx-busy')")
