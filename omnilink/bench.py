@@ -78,11 +78,11 @@ def omnilink_click(scale=1.0):
                     [team.pk, campaign.pk, -contact_id, contact_id, links.new_code()],
                 )
                 cursor.execute(
-                    f"INSERT INTO {DailyCount._meta.db_table} (team_id, campaign_id, day, participants, pending,"
+                    f"INSERT INTO {DailyCount._meta.db_table} (team_id, campaign_id, zone, day, participants, pending,"
                     " successes, failures, new_contacts, campaign_disabled, link_unavailable, source_contact_not_found,"
                     " target_contact_not_found, member_id_conflict, server_error, not_completed)"
-                    " VALUES (%s, %s, current_date, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)",
-                    [team.pk, campaign.pk],
+                    " VALUES (%s, %s, %s, current_date, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0)",
+                    [team.pk, campaign.pk, team.time_zone],
                 )
     yield figure("first_click_p99", ref.p(99) * 1000, "ms", n=n, reference="raw_sql")
 
@@ -168,7 +168,7 @@ def omnilink_stats(scale=1.0):
     last_day = timezone.localtime(start + timedelta(seconds=7 * n), team.zone).date()
     DailyCount.objects.bulk_create(
         [
-            DailyCount(team=team, campaign=campaign, day=last_day, participants=sign, pending=sign)
+            DailyCount(team=team, campaign=campaign, zone=team.time_zone, day=last_day, participants=sign, pending=sign)
             for sign in (1, -1) * 4500
         ],
         batch_size=5000,

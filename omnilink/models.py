@@ -150,13 +150,16 @@ class Participant(TeamOwned):
 class DailyCount(TeamOwned):
     """The statistics' rollup: per campaign and team-local day of the first click, the change of each figure.
 
-    Rows are deltas, only ever inserted: a first click adds one (participants +1, pending +1), a settlement adds
-    (pending -1, successes +1 ...), in the same transaction as the participant's own write, so no click or webhook
-    batch waits on another's row lock; `rollup.compact` folds a day's rows into one every minute. A figure is the
-    SUM of its column over the campaign's rows of the chosen days (omnilink.rollup defines each column)."""
+        Rows are deltas, only ever inserted: a first click adds one (participants +1, pending +1), a settlement adds
+        (pending -1, successes +1 ...), in the same transaction as the participant's own write, so no click or webhook
+        batch waits on another's row lock; `rollup.compact` folds a day's rows into one every minute. A figure is the
+        SUM of its column over the campaign's rows of the chosen days (omnilink.rollup defines each column). After the
+    team's time zone changes, the first read recounts the campaign's rows in the new zone (rollup.rebuild)."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
     day = models.DateField(_("日期"))
+    # The team's time zone the day was taken in: rows of another zone (the team's changed since) are recounted.
+    zone = models.CharField(max_length=64)
     participants = models.IntegerField(default=0)
     successes = models.IntegerField(default=0)
     failures = models.IntegerField(default=0)

@@ -59,10 +59,11 @@ def _zones(team_ids, cached=()):
 
 
 def _write(deltas):
-    """deltas: {(team_id, campaign_id, day): {column: n}} → one INSERT of delta rows (no upsert, so no row lock)."""
+    """deltas: {(team_id, campaign_id, zone, day): {column: n}} → one INSERT of delta rows (no upsert: no row
+    lock, so no click or webhook batch waits on another's)."""
     rows = [
-        DailyCount(team_id=team_id, campaign_id=campaign_id, day=day, **values)
-        for (team_id, campaign_id, day), values in sorted(deltas.items())
+        DailyCount(team_id=team_id, campaign_id=campaign_id, zone=zone, day=day, **values)
+        for (team_id, campaign_id, zone, day), values in sorted(deltas.items())
         if any(values.values())
     ]
     if rows:
@@ -78,7 +79,8 @@ def record_created(participants):
     zones = _zones({p.team_id for p in participants}, cached)
     deltas = defaultdict(lambda: defaultdict(int))
     for p in participants:
-        key = (p.team_id, p.campaign_id, day_of(zones[p.team_id], p.first_clicked_at))
+        zone = zones[p.team_id]
+        key = (p.team_id, p.campaign_id, zone.key, day_of(zone, p.first_clicked_at))
         for column, n in counts(p.status, p.reason, p.target_is_new).items():
             deltas[key][column] += n
     _write(deltas)
@@ -88,7 +90,8 @@ def record_change(participant, team, old, new):
     """One participant's settlement (old and new are (status, reason, target_is_new)), in its transaction."""
     delta = change(old, new)
     if delta:
-        _write({(participant.team_id, participant.campaign_id, day_of(team.zone, participant.first_clicked_at)): delta})
+        day = day_of(team.zone, participant.first_clicked_at)
+        _write({(participant.team_id, participant.campaign_id, team.time_zone, day): delta})
 
 
 def record_swept(rows, old, new):
@@ -97,15 +100,30 @@ def record_swept(rows, old, new):
     zones = _zones({team_id for team_id, _c, _at in rows})
     deltas = defaultdict(lambda: defaultdict(int))
     for team_id, campaign_id, at in rows:
-        key = (team_id, campaign_id, day_of(zones[team_id], at))
+        key = (team_id, campaign_id, zones[team_id].key, day_of(zones[team_id], at))
         for column, n in delta.items():
             deltas[key][column] += n
     _write(deltas)
 
 
 # ------------------------------------------------------------------------------------------------------ reading
+def _in_current_zone(team, campaign_ids):
+    """Recount the campaigns whose rows were counted in another time zone than the team's (it has changed)."""
+    stale = (
+        DailyCount.objects.for_team(team)
+        .filter(campaign_id__in=campaign_ids)
+        .exclude(zone=team.time_zone)
+        .values_list("campaign_id", flat=True)
+        .distinct()
+    )
+    stale = list(stale)
+    if stale:
+        rebuild(campaign_ids=stale)
+
+
 def daily(campaign, first=None, last=None):
     """[{day, <each column>: sum}] of one campaign, by day, for the days first..last (team-local) or all time."""
+    _in_current_zone(campaign.team, [campaign.pk])
     qs = DailyCount.objects.for_team(campaign.team).filter(campaign=campaign)
     if first is not None:
         qs = qs.filter(day__gte=first, day__lte=last)
@@ -114,6 +132,7 @@ def daily(campaign, first=None, last=None):
 
 def campaign_totals(team, campaign_ids):
     """{campaign id: {column: sum}} of several campaigns of one team, in one grouped query."""
+    _in_current_zone(team, campaign_ids)
     qs = DailyCount.objects.for_team(team).filter(campaign_id__in=campaign_ids).values("campaign_id")
     return {row.pop("campaign_id"): row for row in qs.annotate(**{c: Sum(c) for c in FIELDS}).order_by()}
 
@@ -124,7 +143,7 @@ def compact(*, limit=1000):
     are locked and deleted and their sum inserted in one transaction, so the figures never change; rows being
     written meanwhile are skipped and folded next time. Returns the number of rows removed."""
     keys = (
-        DailyCount.objects.values("team_id", "campaign_id", "day")
+        DailyCount.objects.values("team_id", "campaign_id", "zone", "day")
         .annotate(n=Count("id"))
         .filter(n__gt=1)
         .order_by()[:limit]
@@ -134,14 +153,14 @@ def compact(*, limit=1000):
         with transaction.atomic():
             rows = list(
                 DailyCount.objects.select_for_update(skip_locked=True)
-                .filter(team_id=key["team_id"], campaign_id=key["campaign_id"], day=key["day"])
+                .filter(team_id=key["team_id"], campaign_id=key["campaign_id"], zone=key["zone"], day=key["day"])
                 .values("id", *FIELDS)
             )
             if len(rows) < 2:
                 continue
             DailyCount.objects.filter(team_id=key["team_id"], pk__in=[row["id"] for row in rows]).delete()
             sums = {column: sum(row[column] for row in rows) for column in FIELDS}
-            DailyCount.objects.create(team_id=key["team_id"], campaign_id=key["campaign_id"], day=key["day"], **sums)
+            DailyCount.objects.create(**{k: key[k] for k in ("team_id", "campaign_id", "zone", "day")}, **sums)
             removed += len(rows) - 1
     return removed
 
@@ -167,7 +186,8 @@ def rebuild(*, campaign_ids=None, models=None):
             with connection.cursor() as cursor:
                 cursor.execute(f"LOCK TABLE {count_model._meta.db_table} IN EXCLUSIVE MODE")
         for team_id, ids in sorted(by_team.items()):
-            zone = zoneinfo.ZoneInfo(zones[team_id])
+            zone_name = zones[team_id]
+            zone = zoneinfo.ZoneInfo(zone_name)
             grouped = (
                 participant_model._default_manager.filter(team_id=team_id, campaign_id__in=ids)
                 .annotate(day=TruncDate("first_clicked_at", tzinfo=zone))
@@ -183,7 +203,7 @@ def rebuild(*, campaign_ids=None, models=None):
             count_model._default_manager.filter(team_id=team_id, campaign_id__in=ids).delete()
             count_model._default_manager.bulk_create(
                 [
-                    count_model(team_id=team_id, campaign_id=campaign_id, day=day, **values)
+                    count_model(team_id=team_id, campaign_id=campaign_id, zone=zone_name, day=day, **values)
                     for (campaign_id, day), values in sorted(totals.items())
                 ],
                 batch_size=2000,

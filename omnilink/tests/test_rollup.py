@@ -182,7 +182,7 @@ def test_bulk_created_rows_count_and_conflict_skipping_is_refused(team, line, wa
         Participant.objects.bulk_create([Participant(team=team, campaign=campaign)], ignore_conflicts=True)
 
 
-def test_days_are_the_teams_local_days(team, line, wa):
+def test_days_are_the_teams_local_days_also_after_it_changes_its_zone(team, line, wa):
     team.time_zone = "America/Los_Angeles"
     team.save()
     campaign = make_campaign(team, line, wa)
@@ -195,6 +195,14 @@ def test_days_are_the_teams_local_days(team, line, wa):
     assert days == {late.date(): 1, early.date(): 1}
     assert services.statistics(campaign, late.date(), late.date())["participants"] == 1
     assert from_rollup(campaign, late.date(), early.date()) == recount(campaign, late.date(), early.date())
+    # The team moves to Taipei: both clicks are on the 8th there; the first read recounts in the new zone.
+    team.time_zone = "Asia/Taipei"
+    team.save()
+    campaign.refresh_from_db()
+    click(campaign, ContactFactory(channel=line).pk, now=early + timedelta(hours=1))
+    assert {d["day"]: d["participants"] for d in services.statistics(campaign)["days"]} == {early.date(): 3}
+    assert from_rollup(campaign) == recount(campaign)
+    assert set(DailyCount.objects.filter(campaign=campaign).values_list("zone", flat=True)) == {"Asia/Taipei"}
 
 
 def test_compaction_folds_each_day_into_one_row_and_changes_no_figure(team, line, wa):
@@ -227,7 +235,7 @@ def test_backfill_migration_function_recounts_rows_written_past_the_services(tea
     first_three = list(Participant.objects.filter(campaign=campaign).values_list("pk", flat=True)[:3])
     Participant.objects.filter(pk__in=first_three).update(status="success", target_is_new=True, completed_at=now)
     Participant.objects.filter(campaign=campaign, status="pending").update(status="failure", reason="server_error")
-    DailyCount.objects.create(team=team, campaign=campaign, day=now.date(), participants=99)
+    DailyCount.objects.create(team=team, campaign=campaign, zone=team.time_zone, day=now.date(), participants=99)
     assert from_rollup(campaign) != recount(campaign)
     other_before = from_rollup(other)
 
