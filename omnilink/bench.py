@@ -67,6 +67,8 @@ def omnilink_click(scale=1.0):
     yield figure("first_click_p50", timer.p(50) * 1000, "ms", n=n)
     yield figure("first_click_p99", timer.p(99) * 1000, "ms", n=n)
     ref = Timer()
+    columns = ", ".join(rollup.FIELDS)
+    values = ", ".join("1" if column in ("participants", "pending") else "0" for column in rollup.FIELDS)
     with connection.cursor() as cursor:
         for contact_id in ids:
             with ref.time(), transaction.atomic():  # the participant and its rollup delta row, as a click writes
@@ -78,10 +80,8 @@ def omnilink_click(scale=1.0):
                     [team.pk, campaign.pk, -contact_id, contact_id, links.new_code()],
                 )
                 cursor.execute(
-                    f"INSERT INTO {DailyCount._meta.db_table} (team_id, campaign_id, zone, day, participants, pending,"
-                    " successes, failures, new_contacts, campaign_disabled, link_unavailable, source_contact_not_found,"
-                    " target_contact_not_found, member_id_conflict, server_error, not_completed)"
-                    " VALUES (%s, %s, %s, current_date, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0)",
+                    f"INSERT INTO {DailyCount._meta.db_table} (team_id, campaign_id, zone, day, {columns})"
+                    f" VALUES (%s, %s, %s, current_date, {values})",
                     [team.pk, campaign.pk, team.time_zone],
                 )
     yield figure("first_click_p99", ref.p(99) * 1000, "ms", n=n, reference="raw_sql")
