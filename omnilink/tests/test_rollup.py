@@ -244,3 +244,18 @@ def test_backfill_migration_function_recounts_rows_written_past_the_services(tea
     assert from_rollup(campaign) == recount(campaign)
     assert recount(campaign)["successes"] == 3 and recount(campaign)["failure_reasons"]["server_error"] == 4
     assert from_rollup(other) == other_before == recount(other)
+
+
+def test_the_compaction_runs_every_minute():
+    from django_q.models import Schedule
+
+    from omnilink import tasks
+
+    tasks.ensure_schedules()
+    schedule = Schedule.objects.get(name="omnilink: daily counts")
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == (
+        "omnilink.tasks.compact_daily_counts",
+        Schedule.MINUTES,
+        1,
+    )
+    assert tasks.compact_daily_counts() == 0
