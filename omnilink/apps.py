@@ -13,5 +13,5 @@ class OmnilinkConfig(AppConfig):
     verbose_name = "OmniLink"
 
     def ready(self):
-        # The per-minute timeout sweep (omnilink.tasks.SCHEDULES) is created idempotently after migrate.
+        # The per-minute timeout sweep and rollup compaction (omnilink.tasks.SCHEDULES), made after migrate.
         post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="omnilink-schedules")

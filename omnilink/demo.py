@@ -8,7 +8,7 @@ from django.db import transaction
 
 from cdp.models import Channel, ChannelKind, Contact
 
-from . import links, services
+from . import links, rollup, services
 from .models import Campaign, FailureReason, Participant
 
 CARD = {
@@ -67,5 +67,6 @@ def seed(team, rng, *, now):
             Participant.objects.filter(pk=participant.pk).update(
                 status="failure", reason=FailureReason.LINK_UNAVAILABLE, completed_at=clicked, code=""
             )
+    rollup.rebuild(campaign_ids=[campaign.pk])  # the failures above were set past the services
     # Everything older than its 24-hour window that never sent the code: 因顧客未送出整合訊息或未安裝目標渠道 APP 失敗.
     services.sweep_timeouts(now=now)

@@ -5,12 +5,12 @@ one-time code the customer sends on the target channel, and ends as a success or
 seven reasons (or stays pending until the timeout sweep decides).
 """
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import TeamOwned
+from accounts.models import TeamOwned, TeamQuerySet
 from cdp.models import Channel, Contact, Customer
 from messaging.models import ChatbotModule
 
@@ -77,8 +77,24 @@ class Campaign(TeamOwned):
         return self.ends_at is not None and (now or timezone.now()) >= self.ends_at
 
 
+class ParticipantQuerySet(TeamQuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        """Participants made in bulk (tests, data tools) are added to the daily counts too, in the same
+        transaction; ignoring or updating conflicts would hide which rows were inserted, so it is refused."""
+        if kwargs.get("ignore_conflicts") or kwargs.get("update_conflicts"):
+            raise ValueError("Participant.bulk_create cannot skip or update conflicts: the daily counts need the rows")
+        from . import rollup
+
+        with transaction.atomic(using=self.db):
+            created = super().bulk_create(objs, *args, **kwargs)
+            rollup.record_created(created)
+        return created
+
+
 class Participant(TeamOwned):
-    """One (campaign, source contact): first click, one-time code, outcome."""
+    """One (campaign, source contact): first click, one-time code, outcome. Every new row is added to the
+    campaign's DailyCount (save() / create() / bulk_create(), in the insert's transaction); status changes are made
+    by omnilink.services only, which record their delta the same way."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="participants")
     # The contact id the link named (kept when the contact row is gone: 無法找到來源渠道聯絡人).
@@ -99,6 +115,8 @@ class Participant(TeamOwned):
     target_is_new = models.BooleanField(_("目標渠道新聯絡人"), default=False)
     error_ref = models.CharField(_("錯誤代碼"), max_length=32, blank=True)
 
+    objects = ParticipantQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("活動參與者")
         verbose_name_plural = _("活動參與者")
@@ -118,3 +136,44 @@ class Participant(TeamOwned):
             ),
             models.Index(fields=["deadline_at"], condition=Q(status="pending"), name="omnilink_part_pending_deadline"),
         ]
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            return super().save(*args, **kwargs)
+        from . import rollup
+
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+            rollup.record_created([self])
+
+
+class DailyCount(TeamOwned):
+    """The statistics' rollup: per campaign and team-local day of the first click, the change of each figure.
+
+        Rows are deltas, only ever inserted: a first click adds one (participants +1, pending +1), a settlement adds
+        (pending -1, successes +1 ...), in the same transaction as the participant's own write, so no click or webhook
+        batch waits on another's row lock; `rollup.compact` folds a day's rows into one every minute. A figure is the
+        SUM of its column over the campaign's rows of the chosen days (omnilink.rollup defines each column). After the
+    team's time zone changes, the first read recounts the campaign's rows in the new zone (rollup.rebuild)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(_("日期"))
+    # The team's time zone the day was taken in: rows of another zone (the team's changed since) are recounted.
+    zone = models.CharField(max_length=64)
+    participants = models.IntegerField(default=0)
+    successes = models.IntegerField(default=0)
+    failures = models.IntegerField(default=0)
+    pending = models.IntegerField(default=0)
+    new_contacts = models.IntegerField(default=0)
+    campaign_disabled = models.IntegerField(default=0)
+    link_unavailable = models.IntegerField(default=0)
+    source_contact_not_found = models.IntegerField(default=0)
+    target_contact_not_found = models.IntegerField(default=0)
+    member_id_conflict = models.IntegerField(default=0)
+    server_error = models.IntegerField(default=0)
+    not_completed = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("活動每日統計")
+        verbose_name_plural = _("活動每日統計")
+        indexes = [models.Index(fields=["team", "campaign", "day"], name="omnilink_daily_campaign_day")]

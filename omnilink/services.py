@@ -19,9 +19,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
-from django.db.models.functions import TruncDate
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -33,7 +31,7 @@ from messaging.models import ChatbotModule, ModuleType, Origin
 from messaging.services import outbox
 from messaging.services.content import validate_module_content
 
-from . import links
+from . import links, rollup
 from .models import CAMPAIGN_CHANNEL_KINDS, Campaign, FailureReason, Participant, ParticipantStatus
 
 logger = logging.getLogger(__name__)
@@ -191,8 +189,8 @@ def _create_participant(campaign, contact_id, contact, reason, code, now):
     for _attempt in range(3):
         try:
             with transaction.atomic():
-                return Participant.objects.create(
-                    team_id=campaign.team_id,
+                return Participant.objects.create(  # with its DailyCount delta (Participant.save)
+                    team=campaign.team,
                     campaign=campaign,
                     source_contact_ref=contact_id,
                     source_contact=contact,
@@ -267,7 +265,7 @@ def complete(*, channel, contact, code, at):
     when the code was a participant's (the message is then OmniLink's, not a keyword's)."""
     participant = (
         Participant.objects.select_for_update(of=("self",))
-        .select_related("campaign", "source_contact")
+        .select_related("campaign__team", "source_contact")
         .filter(team_id=channel.team_id, code=code)
         .first()
     )
@@ -307,14 +305,22 @@ def complete(*, channel, contact, code, at):
     if result.status == "member_id_conflict":
         _fail(participant, FailureReason.MEMBER_ID_CONFLICT, at, target=contact)
         return True
-    Participant.objects.filter(pk=participant.pk).update(
-        status=ParticipantStatus.SUCCESS,
-        target_contact=contact,
-        customer=result.customer,
-        completed_at=at,
-        # Never in the team before this campaign brought it (platform times have whole seconds).
-        target_is_new=contact.created_at >= participant.first_clicked_at.replace(microsecond=0),
-    )
+    # Never in the team before this campaign brought it (platform times have whole seconds).
+    is_new = contact.created_at >= participant.first_clicked_at.replace(microsecond=0)
+    with transaction.atomic():  # the row is locked above and pending: the rollup's delta is exact
+        Participant.objects.filter(pk=participant.pk).update(
+            status=ParticipantStatus.SUCCESS,
+            target_contact=contact,
+            customer=result.customer,
+            completed_at=at,
+            target_is_new=is_new,
+        )
+        rollup.record_change(
+            participant,
+            campaign.team,
+            (ParticipantStatus.PENDING, "", participant.target_is_new),
+            (ParticipantStatus.SUCCESS, "", is_new),
+        )
     if campaign.confirmation_message:
         outbox.enqueue(
             team=campaign.team,
@@ -329,32 +335,48 @@ def complete(*, channel, contact, code, at):
 
 
 def _fail(participant, reason, at, *, target=None, error_ref=""):
+    """A pending participant fails; its rollup delta is written only when this UPDATE changed the row."""
     target_id = target.pk if target is not None and target.pk else None
-    Participant.objects.filter(pk=participant.pk, status=ParticipantStatus.PENDING).update(
-        status=ParticipantStatus.FAILURE,
-        reason=reason,
-        completed_at=at,
-        target_contact_id=target_id,
-        error_ref=error_ref,
-    )
+    with transaction.atomic():
+        changed = Participant.objects.filter(pk=participant.pk, status=ParticipantStatus.PENDING).update(
+            status=ParticipantStatus.FAILURE,
+            reason=reason,
+            completed_at=at,
+            target_contact_id=target_id,
+            error_ref=error_ref,
+        )
+        if changed:
+            rollup.record_change(
+                participant,
+                participant.campaign.team,
+                (ParticipantStatus.PENDING, "", participant.target_is_new),
+                (ParticipantStatus.FAILURE, reason, participant.target_is_new),
+            )
 
 
 def sweep_timeouts(*, now=None, batch_size=5000):
     """Fail every participant still pending after its deadline (因顧客未送出整合訊息或未安裝目標渠道 APP 失敗).
-    One conditional UPDATE per batch: a code being matched at this moment holds the row lock and wins."""
+    One UPDATE ... RETURNING per batch, with the rollup delta of exactly the rows it changed in its transaction;
+    on PostgreSQL a participant whose code is being matched at this moment is locked, skipped, and wins."""
     now = now or timezone.now()
+    table = Participant._meta.db_table
+    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    sql = (
+        f"UPDATE {table} SET status = %s, reason = %s, completed_at = deadline_at WHERE status = %s AND id IN"
+        f" (SELECT id FROM {table} WHERE status = %s AND deadline_at <= %s LIMIT %s{skip_locked}) RETURNING id"
+    )
+    pending, failure = ParticipantStatus.PENDING, ParticipantStatus.FAILURE
     total = 0
     while True:
-        ids = list(
-            Participant.objects.filter(status=ParticipantStatus.PENDING, deadline_at__lte=now).values_list(
-                "pk", flat=True
-            )[:batch_size]
-        )
-        if not ids:
-            return total
-        total += Participant.objects.filter(pk__in=ids, status=ParticipantStatus.PENDING).update(
-            status=ParticipantStatus.FAILURE, reason=FailureReason.NOT_COMPLETED, completed_at=F("deadline_at")
-        )
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                params = [failure, FailureReason.NOT_COMPLETED, pending, pending]
+                cursor.execute(sql, [*params, connection.ops.adapt_datetimefield_value(now), batch_size])
+                ids = [row[0] for row in cursor.fetchall()]
+            # The columns the delta needs never change after the insert: read them back for the rows changed.
+            rows = Participant.objects.filter(pk__in=ids).values_list("team_id", "campaign_id", "first_clicked_at")
+            rollup.record_swept(list(rows), (pending, "", False), (failure, FailureReason.NOT_COMPLETED, False))
+        total += len(ids)
         if len(ids) < batch_size:
             return total
 
@@ -401,41 +423,28 @@ def participants_in_range(campaign, first=None, last=None):
 
 def statistics(campaign, first=None, last=None):
     """The seed's table: 總參與人數 (first clicks) = 成功 + 失敗 (+ pending, shown apart until the sweep decides),
-    目標渠道 - 新聯絡人, failures by reason, and per-day participants / successes / failures (by first click)."""
-    qs = participants_in_range(campaign, first, last)
-    counts = {}
-    new_contacts = 0
-    for row in qs.values("status", "reason").annotate(n=Count("id"), new=Count("id", filter=Q(target_is_new=True))):
-        counts[(row["status"], row["reason"])] = row["n"]
-        if row["status"] == ParticipantStatus.SUCCESS:
-            new_contacts += row["new"]
-    by_status = {s: sum(n for (st, _r), n in counts.items() if st == s) for s in ParticipantStatus.values}
-    reasons = [
-        {"reason": code, "label": str(label), "count": counts.get((ParticipantStatus.FAILURE, code), 0)}
-        for code, label in FailureReason.choices
-    ]
-    days = {}
-    zone = campaign.team.zone
-    for row in (
-        qs.annotate(day=TruncDate("first_clicked_at", tzinfo=zone)).values("day", "status").annotate(n=Count("id"))
-    ):
-        day = days.setdefault(row["day"], {"day": row["day"], "participants": 0, "successes": 0, "failures": 0})
-        day["participants"] += row["n"]
-        if row["status"] == ParticipantStatus.SUCCESS:
-            day["successes"] += row["n"]
-        elif row["status"] == ParticipantStatus.FAILURE:
-            day["failures"] += row["n"]
+    目標渠道 - 新聯絡人, failures by reason, and per-day participants / successes / failures (by first click).
+    Read from the daily rollup (omnilink.rollup, which defines each figure): a few rows per day, not a scan of the
+    campaign's participants."""
+    rows = rollup.daily(campaign, first, last)
+    totals = {column: sum(row[column] for row in rows) for column in rollup.FIELDS}
+    reasons = [{"reason": code, "label": str(label), "count": totals[code]} for code, label in FailureReason.choices]
+    days = {
+        row["day"]: {key: row[key] for key in ("day", "participants", "successes", "failures")}
+        for row in rows
+        if row["participants"]
+    }
     return {
         "campaign_id": campaign.pk,
         "source_channel": _channel_info(campaign.source_channel),
         "target_channel": _channel_info(campaign.target_channel),
         "start": first,
         "end": last,
-        "participants": sum(by_status.values()),
-        "new_contacts": new_contacts,
-        "successes": by_status[ParticipantStatus.SUCCESS],
-        "failures": by_status[ParticipantStatus.FAILURE],
-        "pending": by_status[ParticipantStatus.PENDING],
+        "participants": totals["participants"],
+        "new_contacts": totals["new_contacts"],
+        "successes": totals["successes"],
+        "failures": totals["failures"],
+        "pending": totals["pending"],
         "failure_reasons": reasons,
         "days": _fill_days(days, first, last),
     }
@@ -456,17 +465,15 @@ def _channel_info(channel):
 
 
 def campaign_figures(team, campaign_ids):
-    """{campaign id: {participants, success, failure, pending}} for the campaign list, in one grouped query."""
+    """{campaign id: {participants, success, failure, pending}} for the campaign list, from the daily rollup."""
     figures = {pk: {"participants": 0, **dict.fromkeys(ParticipantStatus.values, 0)} for pk in campaign_ids}
-    rows = (
-        Participant.objects.for_team(team)
-        .filter(campaign_id__in=campaign_ids)
-        .values("campaign_id", "status")
-        .annotate(n=Count("id"))
-    )
-    for row in rows:
-        figures[row["campaign_id"]][row["status"]] = row["n"]
-        figures[row["campaign_id"]]["participants"] += row["n"]
+    for pk, sums in rollup.campaign_totals(team, campaign_ids).items():
+        figures[pk] = {
+            "participants": sums["participants"],
+            ParticipantStatus.SUCCESS.value: sums["successes"],
+            ParticipantStatus.FAILURE.value: sums["failures"],
+            ParticipantStatus.PENDING.value: sums["pending"],
+        }
     return figures
 
 
