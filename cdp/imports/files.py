@@ -13,6 +13,7 @@ from core.errors import ServiceError
 
 from ..models import (
     ImportJob,
+    ImportKind,
     ImportStatus,
 )
 
@@ -40,8 +41,8 @@ class Preview:
     error: str = ""  # the console shows the ImportFileError preview() raised
 
 
-def create_job(*, team, upload, channel, user=None):
-    job = ImportJob(team=team, channel=channel, original_name=upload.name[:255], created_by=user)
+def create_job(*, team, upload, channel, user=None, kind=ImportKind.CUSTOMERS):
+    job = ImportJob(team=team, kind=kind, channel=channel, original_name=upload.name[:255], created_by=user)
     job.file.save(f"{team.pk}/{uuid.uuid4().hex}.csv", upload, save=False)
     job.save()
     return job

@@ -28,6 +28,7 @@ from ..models import (
     CustomerTag,
     EventType,
     ImportJob,
+    ImportKind,
     ImportStatus,
     SubscriptionStatus,
     Tag,
@@ -118,7 +119,7 @@ def run(job_id, *, resume=False):
     if not claimed:
         return ImportJob.objects.filter(pk=job_id).first()
     job = ImportJob.objects.select_related("team", "channel").get(pk=job_id)
-    importer = Importer(job)
+    importer = importer_for(job)
     try:
         importer.run()
     except ImportFileError as exc:
@@ -130,6 +131,15 @@ def run(job_id, *, resume=False):
     finally:
         job.file.close()
     return ImportJob.objects.get(pk=job_id)
+
+
+def importer_for(job):
+    """The Importer of the job's kind: customers and contacts, or points (社群點數, cdp.imports.points)."""
+    if job.kind == ImportKind.POINTS:
+        from .points import PointsImporter  # points.py builds on this module's Importer
+
+        return PointsImporter(job)
+    return Importer(job)
 
 
 def resume_stalled(*, now=None):
@@ -165,6 +175,8 @@ class Row:
     attributes: dict = field(default_factory=dict)  # {attribute: columns}
     same_as: int = 0  # the earlier row of this file with the same key (0: the first)
     last_message_at: object = None  # a chat-history export's last message time (a new contact's interaction time)
+    points: int = 0  # a points import's change (cdp.imports.points)
+    reason: str = ""  # and its reason
 
 
 class Importer:
@@ -178,11 +190,7 @@ class Importer:
         self.source = mapping.get("source") if mapping.get("source") in IMPORT_SOURCES else ContactSource.IMPORT.value
         # A tag every row's customer gets (CSV 推播: the broadcast's audience is exactly this file's contacts).
         self.tag_all = str(mapping.get("tag_all") or "")
-        keys = [t[5:] for t in self.columns.values() if t.startswith("attr:")]
-        self.attributes = {a.key: a for a in CustomAttribute.objects.for_team(self.team).filter(key__in=keys)}
-        self.archived_tags = set(
-            Tag.objects.for_team(self.team).filter(archived_at__isnull=False).values_list("name", flat=True)
-        )
+        self.load_targets()
         self.seen = {}
         self.tag_ids = {}
         # A resumed job carries on from its last committed chunk (0 for a new one).
@@ -195,6 +203,14 @@ class Importer:
         self.now = timezone.now()
         # By member id, a chunk holds one advisory lock per identity key (up to 3 per row) until it commits.
         self.chunk_size = min(CHUNK, MEMBER_CHUNK) if self.key_kind == "member_id" else CHUNK
+
+    def load_targets(self):
+        """The attributes and archived tags the rows are checked against, read once per run."""
+        keys = [t[5:] for t in self.columns.values() if t.startswith("attr:")]
+        self.attributes = {a.key: a for a in CustomAttribute.objects.for_team(self.team).filter(key__in=keys)}
+        self.archived_tags = set(
+            Tag.objects.for_team(self.team).filter(archived_at__isnull=False).values_list("name", flat=True)
+        )
 
     # Validation ------------------------------------------------------------------------------------------
 
