@@ -73,7 +73,11 @@ class ExportForm(forms.Form):
 
 class ImportUploadForm(forms.Form):
     kind = forms.ChoiceField(
-        label=_("匯入類型"), choices=ImportKind.choices, initial=ImportKind.CUSTOMERS, widget=forms.RadioSelect
+        label=_("匯入類型"),
+        choices=ImportKind.choices,
+        initial=ImportKind.CUSTOMERS,
+        required=False,  # a form posted without it (an older page) imports customers
+        widget=forms.RadioSelect,
     )
     file = forms.FileField(label=_("CSV 檔案"), help_text=_("UTF-8（含或不含 BOM，Excel 另存的 CSV 皆可）。"))
     channel = forms.ModelChoiceField(
@@ -95,6 +99,9 @@ class ImportUploadForm(forms.Form):
         if upload.size == 0:
             raise forms.ValidationError(_("檔案是空的。"))
         return upload
+
+    def clean_kind(self):
+        return self.cleaned_data["kind"] or ImportKind.CUSTOMERS
 
     def clean(self):
         if self.cleaned_data.get("kind") == ImportKind.POINTS and self.cleaned_data.get("channel"):

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -45,6 +46,8 @@ logger = logging.getLogger(__name__)
 CHUNK = 2000  # a progress update every second or so at the target speed
 MEMBER_CHUNK = 250  # by member id: at most 750 advisory locks held at once (the server's lock table is shared)
 BACKGROUND_ROWS = 2000
+# A points row is one ledger call (cdp.imports.points, a few ms): larger points files run in the background too.
+POINTS_BACKGROUND_ROWS = 200
 # A running job with no chunk committed for this long lost its worker (a chunk takes about a second).
 STALE_AFTER = timedelta(minutes=5)
 # A pending background job whose start task never ran (a lost hint) after this long.
@@ -74,10 +77,15 @@ def start(job, mapping):
         return job
     ImportJob.objects.filter(pk=job.pk).update(mapping=mapping, total_rows=total)
     job.mapping, job.total_rows = mapping, total
-    if total > BACKGROUND_ROWS:
+    if total > background_rows(job.kind):
         transaction.on_commit(lambda: queues.enqueue("cdp.tasks.run_import", job.pk, task_name=f"import:{job.pk}"))
         return job
     return run(job.pk)
+
+
+def background_rows(kind):
+    """Files of more rows than this run in a django-q2 task."""
+    return POINTS_BACKGROUND_ROWS if kind == ImportKind.POINTS else BACKGROUND_ROWS
 
 
 def chat_history_mapping(job, *, source=ContactSource.IMPORT.value):
@@ -146,9 +154,8 @@ def resume_stalled(*, now=None):
     """The per-minute backstop (heavy cluster): jobs whose start task was lost, and running jobs whose worker died
     (no chunk committed for STALE_AFTER), are run again. Returns the job ids handed to a task."""
     now = now or timezone.now()
-    lost = ImportJob.objects.filter(status=ImportStatus.PENDING, total_rows__gt=BACKGROUND_ROWS).filter(
-        created_at__lt=now - LOST_START_AFTER
-    )
+    background = Q(total_rows__gt=BACKGROUND_ROWS) | Q(kind=ImportKind.POINTS, total_rows__gt=POINTS_BACKGROUND_ROWS)
+    lost = ImportJob.objects.filter(background, status=ImportStatus.PENDING, created_at__lt=now - LOST_START_AFTER)
     stalled = ImportJob.objects.filter(status=ImportStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
     ids = []
     for job_id in lost.values_list("pk", flat=True):

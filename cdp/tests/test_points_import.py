@@ -217,3 +217,43 @@ def test_the_import_page_documents_both_kinds_in_both_languages(console):
     assert "Social points" in page and "Customers" in page and "a non-zero integer, positive adds" in page
     points_format = re.search(r'data-testid="format-points">(.*?)</ul>', page, re.S).group(1)
     assert not re.search(r"[\u3400-\u9fff]", points_format)
+
+
+def test_larger_points_files_run_in_the_background_in_chunks(
+    console, team, customers, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django_q import tasks
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)  # run the django-q2 task inline, as a worker would
+    monkeypatch.setattr(imports.importer, "POINTS_BACKGROUND_ROWS", 3)
+    monkeypatch.setattr("cdp.imports.points.POINTS_CHUNK", 2)
+    calls = []
+    real = tasks.async_task
+    monkeypatch.setattr(tasks, "async_task", lambda *a, **k: calls.append(a) or real(*a, **k))
+    job = upload(console, FILE)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_mapping(console, job, ["member_id", "phone", "points", "reason"])
+    assert calls and calls[0][0] == "cdp.tasks.run_import"
+    job.refresh_from_db()
+    assert (job.status, job.processed_rows, job.applied_rows, job.error_rows) == ("done", 9, 4, 5)
+    assert [e["row"] for e in job.errors] == [5, 6, 7, 8, 9]
+    assert balances(*customers) == [60, 30, 30]
+
+
+def test_a_lost_points_job_is_started_by_the_backstop(team, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    def pending(kind, rows):
+        return ImportJob.objects.create(team=team, kind=kind, file="imports/x.csv", total_rows=rows)
+
+    points_job = pending("points", imports.POINTS_BACKGROUND_ROWS + 1)
+    pending("points", imports.POINTS_BACKGROUND_ROWS)  # ran in its request
+    pending("customers", imports.POINTS_BACKGROUND_ROWS + 1)  # likewise, below the customers' threshold
+    enqueued = []
+    monkeypatch.setattr(imports.importer.queues, "enqueue", lambda func, *args, **kw: enqueued.append((func, args)))
+    later = timezone.now() + imports.LOST_START_AFTER + timedelta(seconds=1)
+    assert imports.resume_stalled(now=later) == [points_job.pk]
+    assert enqueued == [("cdp.tasks.run_import", (points_job.pk,))]
