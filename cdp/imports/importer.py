@@ -286,10 +286,7 @@ class Importer:
         elif target == "last_message_at":
             row.last_message_at = _datetime(raw, self.team.zone)
         elif target == "email":
-            try:
-                row.email = normalize_email(raw)
-            except ValidationError:
-                raise ValidationError(_("不是有效的 Email：%(value)s") % {"value": raw})
+            row.email = self._email(raw)
         elif target == "tags":
             names = tag_services.clean_names(TAG_SPLIT.split(raw), field="tags")
             archived = [n for n in names if n in self.archived_tags]
@@ -301,6 +298,12 @@ class Importer:
             if attribute is None or not attribute.is_active:
                 raise ValidationError(_("自訂屬性不存在或已封存：%(key)s") % {"key": target[5:]})
             row.attributes[attribute] = attribute_services.convert(attribute, raw, self.team.zone)
+
+    def _email(self, raw):
+        try:
+            return normalize_email(raw)
+        except ValidationError:
+            raise ValidationError(_("不是有效的 Email：%(value)s") % {"value": raw})
 
     def error(self, number, errors, values):
         self.error_count += 1

@@ -156,12 +156,20 @@ def test_a_chunk_the_database_refuses_is_applied_row_by_row_and_reported_once(co
 
 
 def test_phone_or_email_as_the_only_reference(console, team, customers):
+    """Identity's rules: a phone or email without a member id names only a customer without a member id."""
     by_email = CustomerFactory(team=team, email="ann@example.com")
-    job = upload(console, "email,points,reason\nANN@example.com,7,\nnot-an-email,7,\n")
+    member = CustomerFactory(team=team, member_id="M9", email="m9@example.com")
+    job = upload(console, "email,points,reason\nANN@example.com,7,\nnot-an-email,7,\nm9@example.com,7,\n")
     run_mapping(console, job, ["email", "points", "reason"])
-    assert (job.mapping["key_kind"], job.applied_rows, job.error_rows) == ("email", 1, 1)
-    assert balances(by_email) == [7]
+    assert (job.mapping["key_kind"], job.applied_rows, job.error_rows) == ("email", 1, 2)
+    assert balances(by_email, member) == [7, 0]
     assert job.errors[0]["row"] == 3 and "Email" in job.errors[0]["errors"]["email"][0]
+    assert job.errors[1]["row"] == 4 and job.errors[1]["errors"]["email"] == ["找不到這位顧客。"]
+    team.match_by_email = False
+    team.save(update_fields=["match_by_email"])
+    job = upload(console, "email,points\nann@example.com,1\n")
+    run_mapping(console, job, ["email", "points"])
+    assert (job.applied_rows, job.error_rows) == (0, 1)  # the team does not match customers by email
 
 
 def test_another_teams_file_never_touches_this_teams_customers(client, team, other_team, customers):
