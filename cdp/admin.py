@@ -217,6 +217,7 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_display = [
         "original_name",
         "team",
+        "kind",
         "channel",
         "status",
         "total_rows",

@@ -4,7 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from . import exports
-from .models import AttributeType, Channel, ChannelKind, CustomAttribute, OmoKind, OmoMember, Tag
+from .models import AttributeType, Channel, ChannelKind, CustomAttribute, ImportKind, OmoKind, OmoMember, Tag
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 KEY_RE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -72,12 +72,20 @@ class ExportForm(forms.Form):
 
 
 class ImportUploadForm(forms.Form):
+    kind = forms.ChoiceField(
+        label=_("匯入類型"),
+        choices=ImportKind.choices,
+        initial=ImportKind.CUSTOMERS,
+        required=False,  # a form posted without it (an older page) imports customers
+        widget=forms.RadioSelect,
+    )
     file = forms.FileField(label=_("CSV 檔案"), help_text=_("UTF-8（含或不含 BOM，Excel 另存的 CSV 皆可）。"))
     channel = forms.ModelChoiceField(
         label=_("匯入到"),
         queryset=Channel.objects.none(),
         required=False,
         empty_label=_("依會員編號（不指定渠道）"),
+        help_text=_("僅用於顧客資料匯入。"),
     )
 
     def __init__(self, *args, team, **kwargs):
@@ -92,6 +100,14 @@ class ImportUploadForm(forms.Form):
             raise forms.ValidationError(_("檔案是空的。"))
         return upload
 
+    def clean_kind(self):
+        return self.cleaned_data["kind"] or ImportKind.CUSTOMERS
+
+    def clean(self):
+        if self.cleaned_data.get("kind") == ImportKind.POINTS and self.cleaned_data.get("channel"):
+            self.add_error("channel", _("社群點數以會員編號、電話或 Email 對應既有顧客，請勿選擇渠道。"))
+        return self.cleaned_data
+
 
 def key_label(job):
     if job.channel is None:
@@ -101,6 +117,14 @@ def key_label(job):
     if job.channel.kind == ChannelKind.LINE:
         return _("LINE UID")
     return _("渠道 ID")
+
+
+def check_targets_once(targets):
+    """A mapping names each target (but ignore) for one column at most."""
+    used = [t for t in targets if t]
+    duplicates = sorted({t for t in used if used.count(t) > 1})
+    if duplicates:
+        raise forms.ValidationError(_("同一個目標只能對應一個欄位：%(t)s"), params={"t": ", ".join(duplicates)})
 
 
 class MappingForm(forms.Form):
@@ -123,10 +147,7 @@ class MappingForm(forms.Form):
         targets = [self.cleaned_data.get(f"col_{i}") for i in range(len(self.headers))]
         if targets.count("key") != 1:
             raise forms.ValidationError(_("請指定一個「%(key)s」欄位。"), params={"key": key_label(self.job)})
-        used = [t for t in targets if t and t != "tags"]
-        duplicates = sorted({t for t in used if used.count(t) > 1})
-        if duplicates:
-            raise forms.ValidationError(_("同一個目標只能對應一個欄位：%(t)s"), params={"t": ", ".join(duplicates)})
+        check_targets_once([t for t in targets if t != "tags"])
         return self.cleaned_data
 
     def mapping(self):
@@ -168,7 +189,55 @@ def _guess(header, job, attributes):
     return ""
 
 
+POINTS_GUESSES = {
+    "member_id": {"member_id", "member id", "會員編號"},
+    "phone": GUESSES["phone"],
+    "email": GUESSES["email"],
+    "points": {"points", "point", "點數", "社群點數"},
+    "reason": {"reason", "原因", "備註", "note"},
+}
+REFERENCE_TARGETS = ("member_id", "phone", "email")  # the customer reference, in the order that picks the key
+
+
+class PointsMappingForm(forms.Form):
+    """A points file (社群點數): one select per column: the customer reference (member id, phone, email), the
+    points, the reason, or ignore."""
+
+    def __init__(self, data, *, job, headers):
+        super().__init__(data)
+        self.job, self.headers = job, headers
+        choices = [("", _("（略過）")), ("member_id", _("會員編號")), ("phone", _("電話")), ("email", "Email")]
+        choices += [("points", _("點數（正數加點、負數扣點）")), ("reason", _("原因"))]
+        for index, header in enumerate(headers):
+            guess = next((t for t, names in POINTS_GUESSES.items() if header.strip().lower() in names), "")
+            self.fields[f"col_{index}"] = forms.ChoiceField(
+                label=header, choices=choices, required=False, initial=guess
+            )
+
+    def clean(self):
+        targets = [self.cleaned_data.get(f"col_{i}") for i in range(len(self.headers))]
+        if not any(t in REFERENCE_TARGETS for t in targets):
+            raise forms.ValidationError(_("請指定對應顧客的欄位：會員編號、電話或 Email。"))
+        if "points" not in targets:
+            raise forms.ValidationError(_("請指定「點數」欄位。"))
+        check_targets_once(targets)
+        return self.cleaned_data
+
+    def mapping(self):
+        """The key column is the first reference of member id, phone, email; the others are columns."""
+        columns = {h: self.cleaned_data.get(f"col_{i}") for i, h in enumerate(self.headers)}
+        key_kind = next(t for t in REFERENCE_TARGETS if t in columns.values())
+        key_column = next(h for h, target in columns.items() if target == key_kind)
+        return {
+            "key_column": key_column,
+            "key_kind": key_kind,
+            "columns": {h: t for h, t in columns.items() if t and h != key_column},
+        }
+
+
 def mapping_form_for(job, preview, data=None):
+    if job.kind == ImportKind.POINTS:
+        return PointsMappingForm(data, job=job, headers=preview.headers)
     attributes = list(CustomAttribute.objects.for_team(job.team).active().order_by("key"))
     return MappingForm(data, job=job, headers=preview.headers, attributes=attributes)
 

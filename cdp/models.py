@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Team, TeamOwned, TeamQuerySet
 
@@ -639,13 +640,23 @@ class ImportStatus(models.TextChoices):
     FAILED = "failed", _("失敗")
 
 
-class ImportJob(TeamOwned):
-    """A CSV import (seed 001 §6): into a channel by its id column, or by member id. Runs in the background."""
+class ImportKind(models.TextChoices):
+    """What a CSV import writes: customers and contacts (seed 001 §6), or points ledger rows (社群點數)."""
 
+    CUSTOMERS = "customers", pgettext_lazy("import kind", "顧客資料")
+    POINTS = "points", _("社群點數")
+
+
+class ImportJob(TeamOwned):
+    """A CSV import (seed 001 §6): into a channel by its id column, or by member id; or points for the customers
+    the rows name (kind points). Runs in the background."""
+
+    kind = models.CharField(_("匯入類型"), max_length=16, choices=ImportKind.choices, default=ImportKind.CUSTOMERS)
     channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     file = models.FileField(upload_to="imports/")
     original_name = models.CharField(max_length=255, blank=True)
-    # {"key_column": "...", "key_kind": "external_id" | "phone" | "member_id", "columns": {csv column: target}}
+    # {"key_column": "...", "key_kind": "external_id" | "phone" | "member_id" (points: or "email"),
+    #  "columns": {csv column: target}}
     mapping = models.JSONField(default=dict)
     status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING)
     total_rows = models.PositiveIntegerField(default=0)
@@ -659,6 +670,13 @@ class ImportJob(TeamOwned):
     # Written with every chunk: a running job whose heartbeat is old lost its worker and is resumed (cdp.imports).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def target_label(self):
+        """Where the rows go, as the console lists a job: 社群點數, its channel, or 會員編號."""
+        if self.kind == ImportKind.POINTS:
+            return self.get_kind_display()
+        return str(self.channel) if self.channel_id else _("會員編號")
 
     class Meta:
         verbose_name = _("匯入工作")

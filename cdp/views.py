@@ -335,7 +335,11 @@ def import_start(request):
     form = ImportUploadForm(request.POST or None, request.FILES or None, team=request.team)
     if request.method == "POST" and form.is_valid():
         job = imports.create_job(
-            team=request.team, upload=form.cleaned_data["file"], channel=form.cleaned_data["channel"], user=request.user
+            team=request.team,
+            upload=form.cleaned_data["file"],
+            channel=form.cleaned_data["channel"],
+            user=request.user,
+            kind=form.cleaned_data["kind"],
         )
         return redirect("cdp:import-mapping", pk=job.pk)
     jobs = ImportJob.objects.for_team(request.team).select_related("channel")[:10]

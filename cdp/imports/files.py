@@ -13,6 +13,7 @@ from core.errors import ServiceError
 
 from ..models import (
     ImportJob,
+    ImportKind,
     ImportStatus,
 )
 
@@ -40,8 +41,8 @@ class Preview:
     error: str = ""  # the console shows the ImportFileError preview() raised
 
 
-def create_job(*, team, upload, channel, user=None):
-    job = ImportJob(team=team, channel=channel, original_name=upload.name[:255], created_by=user)
+def create_job(*, team, upload, channel, user=None, kind=ImportKind.CUSTOMERS):
+    job = ImportJob(team=team, kind=kind, channel=channel, original_name=upload.name[:255], created_by=user)
     job.file.save(f"{team.pk}/{uuid.uuid4().hex}.csv", upload, save=False)
     job.save()
     return job
@@ -133,6 +134,16 @@ def file_error(message):
     return {"row": 0, "errors": {"": [message]}, "values": {}}
 
 
+def _file_headers(job):
+    """The file's columns in their order: a row's cells come back from PostgreSQL's jsonb in its own key order."""
+    try:
+        return _open(job)[1]
+    except (ImportFileError, OSError, ValueError):  # the file is gone, or was never CSV
+        return []
+    finally:
+        job.file.close()
+
+
 def percent(job):
     if job.status == ImportStatus.DONE:
         return 100
@@ -149,6 +160,8 @@ def error_report(job):
         for column in entry.get("values", {}):
             if column not in headers:
                 headers.append(column)
+    in_file = _file_headers(job) if headers else []
+    headers = [h for h in in_file if h in headers] + [h for h in headers if h not in in_file]
     yield BOM + lines.row([_("列號"), _("欄位"), _("錯誤"), *headers])
     for entry in job.errors:
         values = entry.get("values", {})

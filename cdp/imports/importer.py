@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -28,6 +29,7 @@ from ..models import (
     CustomerTag,
     EventType,
     ImportJob,
+    ImportKind,
     ImportStatus,
     SubscriptionStatus,
     Tag,
@@ -44,6 +46,8 @@ logger = logging.getLogger(__name__)
 CHUNK = 2000  # a progress update every second or so at the target speed
 MEMBER_CHUNK = 250  # by member id: at most 750 advisory locks held at once (the server's lock table is shared)
 BACKGROUND_ROWS = 2000
+# A points row is one ledger call (cdp.imports.points, a few ms): larger points files run in the background too.
+POINTS_BACKGROUND_ROWS = 200
 # A running job with no chunk committed for this long lost its worker (a chunk takes about a second).
 STALE_AFTER = timedelta(minutes=5)
 # A pending background job whose start task never ran (a lost hint) after this long.
@@ -73,10 +77,15 @@ def start(job, mapping):
         return job
     ImportJob.objects.filter(pk=job.pk).update(mapping=mapping, total_rows=total)
     job.mapping, job.total_rows = mapping, total
-    if total > BACKGROUND_ROWS:
+    if total > background_rows(job.kind):
         transaction.on_commit(lambda: queues.enqueue("cdp.tasks.run_import", job.pk, task_name=f"import:{job.pk}"))
         return job
     return run(job.pk)
+
+
+def background_rows(kind):
+    """Files of more rows than this run in a django-q2 task."""
+    return POINTS_BACKGROUND_ROWS if kind == ImportKind.POINTS else BACKGROUND_ROWS
 
 
 def chat_history_mapping(job, *, source=ContactSource.IMPORT.value):
@@ -118,7 +127,7 @@ def run(job_id, *, resume=False):
     if not claimed:
         return ImportJob.objects.filter(pk=job_id).first()
     job = ImportJob.objects.select_related("team", "channel").get(pk=job_id)
-    importer = Importer(job)
+    importer = importer_for(job)
     try:
         importer.run()
     except ImportFileError as exc:
@@ -132,13 +141,21 @@ def run(job_id, *, resume=False):
     return ImportJob.objects.get(pk=job_id)
 
 
+def importer_for(job):
+    """The Importer of the job's kind: customers and contacts, or points (社群點數, cdp.imports.points)."""
+    if job.kind == ImportKind.POINTS:
+        from .points import PointsImporter  # points.py builds on this module's Importer
+
+        return PointsImporter(job)
+    return Importer(job)
+
+
 def resume_stalled(*, now=None):
     """The per-minute backstop (heavy cluster): jobs whose start task was lost, and running jobs whose worker died
     (no chunk committed for STALE_AFTER), are run again. Returns the job ids handed to a task."""
     now = now or timezone.now()
-    lost = ImportJob.objects.filter(status=ImportStatus.PENDING, total_rows__gt=BACKGROUND_ROWS).filter(
-        created_at__lt=now - LOST_START_AFTER
-    )
+    background = Q(total_rows__gt=BACKGROUND_ROWS) | Q(kind=ImportKind.POINTS, total_rows__gt=POINTS_BACKGROUND_ROWS)
+    lost = ImportJob.objects.filter(background, status=ImportStatus.PENDING, created_at__lt=now - LOST_START_AFTER)
     stalled = ImportJob.objects.filter(status=ImportStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
     ids = []
     for job_id in lost.values_list("pk", flat=True):
@@ -165,6 +182,8 @@ class Row:
     attributes: dict = field(default_factory=dict)  # {attribute: columns}
     same_as: int = 0  # the earlier row of this file with the same key (0: the first)
     last_message_at: object = None  # a chat-history export's last message time (a new contact's interaction time)
+    points: int = 0  # a points import's change (cdp.imports.points)
+    reason: str = ""  # and its reason
 
 
 class Importer:
@@ -178,11 +197,7 @@ class Importer:
         self.source = mapping.get("source") if mapping.get("source") in IMPORT_SOURCES else ContactSource.IMPORT.value
         # A tag every row's customer gets (CSV 推播: the broadcast's audience is exactly this file's contacts).
         self.tag_all = str(mapping.get("tag_all") or "")
-        keys = [t[5:] for t in self.columns.values() if t.startswith("attr:")]
-        self.attributes = {a.key: a for a in CustomAttribute.objects.for_team(self.team).filter(key__in=keys)}
-        self.archived_tags = set(
-            Tag.objects.for_team(self.team).filter(archived_at__isnull=False).values_list("name", flat=True)
-        )
+        self.load_targets()
         self.seen = {}
         self.tag_ids = {}
         # A resumed job carries on from its last committed chunk (0 for a new one).
@@ -195,6 +210,14 @@ class Importer:
         self.now = timezone.now()
         # By member id, a chunk holds one advisory lock per identity key (up to 3 per row) until it commits.
         self.chunk_size = min(CHUNK, MEMBER_CHUNK) if self.key_kind == "member_id" else CHUNK
+
+    def load_targets(self):
+        """The attributes and archived tags the rows are checked against, read once per run."""
+        keys = [t[5:] for t in self.columns.values() if t.startswith("attr:")]
+        self.attributes = {a.key: a for a in CustomAttribute.objects.for_team(self.team).filter(key__in=keys)}
+        self.archived_tags = set(
+            Tag.objects.for_team(self.team).filter(archived_at__isnull=False).values_list("name", flat=True)
+        )
 
     # Validation ------------------------------------------------------------------------------------------
 
@@ -263,10 +286,7 @@ class Importer:
         elif target == "last_message_at":
             row.last_message_at = _datetime(raw, self.team.zone)
         elif target == "email":
-            try:
-                row.email = normalize_email(raw)
-            except ValidationError:
-                raise ValidationError(_("不是有效的 Email：%(value)s") % {"value": raw})
+            row.email = self._email(raw)
         elif target == "tags":
             names = tag_services.clean_names(TAG_SPLIT.split(raw), field="tags")
             archived = [n for n in names if n in self.archived_tags]
@@ -278,6 +298,12 @@ class Importer:
             if attribute is None or not attribute.is_active:
                 raise ValidationError(_("自訂屬性不存在或已封存：%(key)s") % {"key": target[5:]})
             row.attributes[attribute] = attribute_services.convert(attribute, raw, self.team.zone)
+
+    def _email(self, raw):
+        try:
+            return normalize_email(raw)
+        except ValidationError:
+            raise ValidationError(_("不是有效的 Email：%(value)s") % {"value": raw})
 
     def error(self, number, errors, values):
         self.error_count += 1

@@ -17,7 +17,9 @@ MAX_POINTS_DELTA = 1_000_000_000
 MAX_KEY_LENGTH = 200
 
 
-def _clean(delta, source, idempotency_key):
+def check_delta(delta):
+    """One change's amount: a non-zero integer within MAX_POINTS_DELTA. The points import checks each row's
+    amount with it while reading the file, before anything is written."""
     if isinstance(delta, bool) or not isinstance(delta, int):
         raise ServiceError(_("點數必須是整數。"), field="delta", code="invalid_points")
     if delta == 0 or abs(delta) > MAX_POINTS_DELTA:
@@ -26,6 +28,10 @@ def _clean(delta, source, idempotency_key):
             field="delta",
             code="invalid_points",
         )
+
+
+def _clean(delta, source, idempotency_key):
+    check_delta(delta)
     if source not in PointsSource.values:
         raise ServiceError(_("未知的點數來源：%(source)s") % {"source": source}, field="source", code="invalid_source")
     key = str(idempotency_key or "").strip()

@@ -26,6 +26,22 @@ class CustomerIndex:
     def locked(cls, team, identities, also=()):
         """Lock (FOR UPDATE, id order) and index the active customers `identities` can name, plus customers `also`
         (pks). The caller holds the identities' advisory locks (lock_identities)."""
+        rows = list(cls._named(team, identities, also).select_for_update().order_by("pk"))
+        for customer in rows:
+            customer.team = team
+        return cls(team, rows)
+
+    @classmethod
+    def read(cls, team, identities):
+        """Index the active customers `identities` can name, without locking them: for a batch that only looks
+        customers up (the points import; each ledger change locks its own customer)."""
+        rows = list(cls._named(team, identities).order_by("pk"))
+        for customer in rows:
+            customer.team = team
+        return cls(team, rows)
+
+    @staticmethod
+    def _named(team, identities, also=()):
         wanted = Q(pk__in=list(also))
         member_ids = {i.member_id for i in identities if i.member_id}
         phones = {i.phone for i in identities if i.phone}
@@ -36,10 +52,7 @@ class CustomerIndex:
             wanted |= Q(phone__in=phones, merged_into__isnull=True)
         if emails and team.match_by_email:
             wanted |= Q(email__in=emails, merged_into__isnull=True)
-        rows = list(Customer.objects.for_team(team).select_for_update().filter(wanted).order_by("pk"))
-        for customer in rows:
-            customer.team = team
-        return cls(team, rows)
+        return Customer.objects.for_team(team).filter(wanted)
 
     def add(self, customer):
         if customer.pk is not None:
