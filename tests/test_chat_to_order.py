@@ -102,7 +102,7 @@ def test_salesperson_order_link_confirm_pay_by_card_fires_the_journey(
     # 待確認頁 → confirm with an email (必填 by default)
     response = client.get(page)
     assert response.status_code == 200 and "確認訂單" in response.text and "保濕精華" in response.text
-    assert "1360" in response.text
+    assert "1,360" in response.text  # the money filter: NT$1,360
     assert client.post(page + "confirm", {"email": ""}).status_code == 400  # email required: nothing changes
     assert Order.objects.get(pk=order.pk).status == "awaiting_confirmation"
     assert client.post(page + "confirm", {"email": "amy@example.com"}).status_code == 302
