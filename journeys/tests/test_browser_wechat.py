@@ -1,5 +1,6 @@
 """A journey message node on a WeChat target in Debian's Chromium, in zh-Hant and English: the drawer sets a
-WeChat template message (template id, 「欄位: 內容」 lines, link). Screenshots go to screenshots/journeys-wechat-*.png."""
+WeChat template message (template id, 「欄位: 內容」 lines, link). Screenshots go to
+screenshots/journeys-wechat-*.png."""
 
 import os
 
