@@ -7,10 +7,13 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import TeamDateTimeField
 from cdp.models import Channel
+from messaging.services.content import CONTENT_CHANNEL_KINDS, wechat_data_from_text
 
-from .models import PACK_CHANNEL_KINDS, AudiencePack
+from .models import BROADCAST_CONTENT_TYPES, PACK_CHANNEL_KINDS, AudiencePack
 
 ACTIONS = ("save", "apply_custom", "schedule", "send_now")
+# Each content type is offered on the channel kinds messaging renders it for (the editor's data-kinds).
+CONTENT_TYPE_KINDS = {t: " ".join(CONTENT_CHANNEL_KINDS[t]) for t in BROADCAST_CONTENT_TYPES}
 
 
 class BroadcastForm(forms.Form):
@@ -18,12 +21,14 @@ class BroadcastForm(forms.Form):
     channel = forms.IntegerField(required=False, min_value=1)
     pack = forms.IntegerField(required=False, min_value=1)
     custom = forms.CharField(required=False)
-    content_type = forms.ChoiceField(
-        choices=[("module", "module"), ("whatsapp_template", "whatsapp_template")], required=False
-    )
+    content_type = forms.ChoiceField(choices=[(t, t) for t in BROADCAST_CONTENT_TYPES], required=False)
     module_id = forms.IntegerField(required=False, min_value=1)
     template_id = forms.IntegerField(required=False, min_value=1)
     parameters = forms.CharField(required=False, strip=False)
+    # WeChat template message (a WeChat channel's broadcast: outside the 48-hour window nothing else is delivered)
+    wechat_template_id = forms.CharField(required=False, max_length=200)
+    wechat_data = forms.CharField(required=False, strip=False)
+    wechat_url = forms.CharField(required=False, max_length=2000)
     action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS], required=False)
     scheduled_at = TeamDateTimeField(required=False, error_messages={"invalid": _("請填入發送時間。")})
 
@@ -60,6 +65,14 @@ class BroadcastForm(forms.Form):
         if data.get("content_type") == "whatsapp_template" and data.get("template_id"):
             parameters = [p.strip() for p in (data.get("parameters") or "").split("\n") if p.strip()]
             return {"type": "whatsapp_template", "template_id": data["template_id"], "parameters": parameters}
+        wechat = [data.get(f) for f in ("wechat_template_id", "wechat_data", "wechat_url")]
+        if data.get("content_type") == "wechat_template" and any(v and v.strip() for v in wechat):
+            content = {
+                "type": "wechat_template",
+                "template_id": wechat[0].strip(),
+                "data": wechat_data_from_text(wechat[1]),
+            }
+            return {**content, "url": wechat[2].strip()} if wechat[2].strip() else content
         return {}
 
     def error_dict(self):

@@ -25,6 +25,8 @@ PACK_CHANNEL_KINDS = (
 )
 # WeChat broadcasts are template messages (wechat_template): outside the 48-hour window nothing else can be sent.
 BROADCAST_CHANNEL_KINDS = (ChannelKind.LINE, ChannelKind.FACEBOOK, ChannelKind.WHATSAPP, ChannelKind.WECHAT)
+# A broadcast's content types (messaging's content JSON; plain text is not one): the service and the editor.
+BROADCAST_CONTENT_TYPES = ("module", "whatsapp_template", "wechat_template")
 SNAPSHOT_LEAD = timedelta(minutes=15)
 
 

@@ -33,6 +33,7 @@ from messaging.services.content import check_sendable
 from . import conditions as cond
 from .models import (
     BROADCAST_CHANNEL_KINDS,
+    BROADCAST_CONTENT_TYPES,
     PACK_CHANNEL_KINDS,
     AudiencePack,
     Broadcast,
@@ -249,7 +250,7 @@ def _check_content(team, channel, content):
     template message: messaging's one "can this content be sent on this channel" check (plain text is not a
     broadcast's content)."""
     try:
-        return check_sendable(team, channel, content, types=("module", "whatsapp_template", "wechat_template"))
+        return check_sendable(team, channel, content, types=BROADCAST_CONTENT_TYPES)
     except ValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
         raise AudienceError(field, messages[0]) from exc

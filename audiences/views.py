@@ -15,9 +15,10 @@ from cdp.models import AttributeValue, Channel, Contact, CustomAttribute, Custom
 from core.params import parse_id
 from core.replica import reads_from_replica
 from messaging.models import ChatbotModule, WhatsAppTemplate
+from messaging.services.content import wechat_data_from_text, wechat_data_text
 
 from . import builder, services
-from .forms import BroadcastForm
+from .forms import CONTENT_TYPE_KINDS, BroadcastForm
 from .models import BROADCAST_CHANNEL_KINDS, PACK_CHANNEL_KINDS, AudiencePack, Broadcast, BroadcastStatus
 
 
@@ -243,16 +244,21 @@ _ERROR_FIELDS = {
     "content.module_id": "module_id",
     "content.template_id": "template_id",
     "content.parameters": "parameters",
+    "content.data": "wechat_data",
+    "content.url": "wechat_url",
     "custom_conditions": "conditions",
 }
+_WECHAT_ERROR_FIELDS = {**_ERROR_FIELDS, "content.template_id": "wechat_template_id"}
 _EDITOR_FIELDS = {"name", "channel", "content_type", "module_id", "template_id", "parameters", "pack", "scheduled_at"}
+_EDITOR_FIELDS |= {"wechat_template_id", "wechat_data", "wechat_url"}
 
 
-def _editor_errors(errors):
+def _editor_errors(errors, content_type=""):
     """{editor field: message}; anything not beside a field goes under "form" (shown above the form)."""
+    fields = _WECHAT_ERROR_FIELDS if content_type == "wechat_template" else _ERROR_FIELDS
     shown = {}
     for key, message in errors.items():
-        field = _ERROR_FIELDS.get(key, key)
+        field = fields.get(key, key)
         if field.startswith(("conditions", "custom_conditions")):
             field = "conditions"
         elif field not in _EDITOR_FIELDS:
@@ -264,13 +270,17 @@ def _editor_errors(errors):
 def _broadcast_values(request, broadcast):
     """What the editor shows: after a refused save exactly what was typed (nothing is lost), else what is stored."""
     content = (broadcast.content if broadcast else None) or {}
+    wechat = content if content.get("type") == "wechat_template" else {}
     stored = {
         "name": broadcast.name if broadcast else "",
         "channel": broadcast.channel_id if broadcast else None,
         "content_type": content.get("type") or "module",
         "module_id": content.get("module_id"),
-        "template_id": content.get("template_id"),
+        "template_id": None if wechat else content.get("template_id"),
         "parameters": "\n".join(content.get("parameters") or []),
+        "wechat_template_id": wechat.get("template_id", ""),
+        "wechat_data": wechat_data_text(wechat.get("data")),
+        "wechat_url": wechat.get("url", ""),
         "pack": (broadcast.pack_id if broadcast else None) or parse_id(request.GET.get("pack")),
         "scheduled_at": "",
     }
@@ -284,6 +294,9 @@ def _broadcast_values(request, broadcast):
         "module_id": parse_id(posted.get("module_id")),
         "template_id": parse_id(posted.get("template_id")),
         "parameters": posted.get("parameters", ""),
+        "wechat_template_id": posted.get("wechat_template_id", ""),
+        "wechat_data": posted.get("wechat_data", ""),
+        "wechat_url": posted.get("wechat_url", ""),
         "pack": parse_id(posted.get("pack")),
         "scheduled_at": posted.get("scheduled_at", ""),
     }
@@ -315,8 +328,9 @@ def broadcast_edit(request, pk=None):
         tree or builder.DEFAULT_TREE,
         section="broadcasts",
         broadcast=broadcast,
-        errors=_editor_errors(errors),
+        errors=_editor_errors(errors, values["content_type"]),
         values=values,
+        content_type_kinds=CONTENT_TYPE_KINDS,
         packs=packs,
         modules=modules,
         templates=templates,
@@ -335,7 +349,13 @@ def broadcast_content_preview(request):
 
 
 def _content_preview(team, data):
+    """The phone preview's context from the editor's fields (GET) or a stored content dict."""
     modules, templates = _content_choices(team)
+    if data.get("content_type") == "wechat_template" or data.get("type") == "wechat_template":
+        if "content_type" in data:  # the editor's fields
+            fields = wechat_data_from_text(data.get("wechat_data"))
+            return {"wechat": {"template_id": data.get("wechat_template_id", ""), "data": fields}}
+        return {"wechat": data}
     if data.get("content_type") == "whatsapp_template" or data.get("type") == "whatsapp_template":
         template = templates.filter(pk=parse_id(data.get("template_id"))).first()
         parameters = data.get("parameters") or []
@@ -355,7 +375,7 @@ def broadcast_confirm(request):
     form = BroadcastForm(request.POST, team=request.team)
     context = {}
     if not form.is_valid():
-        context["errors"] = _editor_errors(form.error_dict()).values()
+        context["errors"] = _editor_errors(form.error_dict(), request.POST.get("content_type", "")).values()
         return render(request, "audiences/partials/send_confirm.html", context, status=400)
     channel = form.channel_object()
     pack = form.pack_object()

@@ -6,6 +6,8 @@ from .api import (
     ContactViewSet,
     CustomerViewSet,
     MergeViewSet,
+    OmoAssignmentViewSet,
+    OmoMemberViewSet,
     TagViewSet,
     events_view,
     quota_view,
@@ -18,6 +20,8 @@ routes = [
     ("tags", TagViewSet, "tag"),
     ("attributes", AttributeDefinitionViewSet, "attribute-definition"),
     ("merges", MergeViewSet, "merge"),
+    ("omo/members", OmoMemberViewSet, "omo-member"),
+    ("omo/assignments", OmoAssignmentViewSet, "omo-assignment"),
 ]
 urlpatterns = [
     path("events", events_view, name="api-events"),

@@ -4,6 +4,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.api_base import TeamRelatedField
+
 from . import credentials as credential_keys
 from .models import (
     AttributeType,
@@ -16,10 +18,14 @@ from .models import (
     Customer,
     CustomerEvent,
     MergeRecord,
+    OmoAssignment,
+    OmoKind,
+    OmoMember,
     PointsTransaction,
     Tag,
 )
 from .services import channels as channel_service
+from .services import omo
 from .services.attributes import value_of
 from .services.events_api import REJECTION_CODES
 
@@ -314,3 +320,70 @@ class BindingLinkSerializer(serializers.Serializer):
     url = serializers.CharField()
     token = serializers.CharField()
     expires_at = serializers.DateTimeField()
+
+
+# ------------------------------------------------------------------------------------------- OMO 綁定
+class OmoLinkSerializer(serializers.Serializer):
+    channel = serializers.IntegerField(help_text="the channel the link opens a chat on")
+    kind = serializers.CharField()
+    url = serializers.CharField(help_text="LINE oaMessage / wa.me ?text= / m.me ?ref= deep link (its QR code's text)")
+
+
+class OmoMemberSerializer(serializers.ModelSerializer):
+    """A staff member or branch, with its code and its link on each LINE / WhatsApp / Messenger channel."""
+
+    kind = serializers.ChoiceField(choices=OmoKind.choices)
+    prefilled_text = serializers.SerializerMethodField(help_text="what a LINE / WhatsApp link types for the customer")
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OmoMember
+        fields = ["id", "kind", "name", "code", "is_active", "created_at", "prefilled_text", "links"]
+        read_only_fields = ["id", "code", "is_active", "created_at"]
+
+    def get_prefilled_text(self, member) -> str:
+        return omo.prefilled_text(member)
+
+    @extend_schema_field(OmoLinkSerializer(many=True))
+    def get_links(self, member):
+        channels = self.context.get("omo_channels", [])
+        return [{"channel": c.pk, "kind": c.kind, "url": url} for c, url in omo.member_links(member, channels)]
+
+
+class OmoAddCustomerSerializer(serializers.Serializer):
+    channel = TeamRelatedField(queryset=Channel.objects.all())
+    external_id = serializers.CharField(
+        max_length=128, help_text="a WhatsApp number (normalised to E.164) or a channel id"
+    )
+    display_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class OmoAddedSerializer(serializers.Serializer):
+    contact = serializers.IntegerField()
+    customer = serializers.IntegerField()
+    created = serializers.BooleanField(help_text="a new contact (source OMO 綁定); false: an existing one, now bound")
+
+
+class OmoTransferSerializer(serializers.Serializer):
+    contacts = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=1000, help_text="contact ids"
+    )
+
+    def validate_contacts(self, ids):
+        """The team's contacts, read in one query; another team's id is refused as a nonexistent one."""
+        found = set(Contact.objects.for_team(self.context["team"]).filter(pk__in=ids).values_list("pk", flat=True))
+        missing = next((pk for pk in ids if pk not in found), None)
+        if missing is not None:
+            raise serializers.ValidationError(f'Invalid pk "{missing}" - object does not exist.', code="does_not_exist")
+        return list(dict.fromkeys(ids))
+
+
+class OmoTransferredSerializer(serializers.Serializer):
+    moved = serializers.IntegerField(help_text="contacts bound to the member now (already bound ones are not moves)")
+
+
+class OmoAssignmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OmoAssignment
+        fields = ["id", "contact", "member", "method", "previous", "by", "at"]
+        read_only_fields = fields

@@ -29,8 +29,6 @@ from .forms import (
     mapping_form_for,
 )
 from .models import (
-    Channel,
-    ChannelKind,
     Contact,
     CustomAttribute,
     Customer,
@@ -400,7 +398,6 @@ def export(request):
 
 
 # ------------------------------------------------------------------------------------------- OMO 綁定
-OMO_LINK_KINDS = [ChannelKind.LINE, ChannelKind.WHATSAPP, ChannelKind.FACEBOOK]
 
 
 @team_required("customers.view")
@@ -432,11 +429,10 @@ def omo_index(request):
                 return redirect("cdp:customer", pk=result.contact.customer_id)
         except ValidationError as exc:
             (member_form if request.POST.get("form") == "member" else add_form).add_error(None, exc.messages)
-    channels = list(Channel.objects.for_team(request.team).active().filter(kind__in=OMO_LINK_KINDS))
+    channels = omo.link_channels(request.team)
     members = []
     for member in omo.members_for_team(request.team):
-        links = [(channel, omo.member_link(member, channel)) for channel in channels]
-        links = [(channel, link) for channel, link in links if link]
+        links = omo.member_links(member, channels)
         members.append({"member": member, "links": links, "qr": omo.qr_svg(links[0][1]) if links else ""})
     log = OmoAssignment.objects.for_team(request.team).select_related("member", "contact__channel", "by")[:30]
     context = {

@@ -464,6 +464,11 @@ def _auto_stop(batch, journey, reason):
 
 
 def content_for(config):
+    """A message node's config → outbox content (validated at publish by validation._validate_message)."""
+    if config.get("kind") == "wechat_template":
+        content = {"type": "wechat_template", "template_id": str(config.get("template_id") or "")}
+        content["data"] = dict(config.get("data") or {})
+        return {**content, "url": config["url"]} if config.get("url") else content
     if config.get("kind") == "whatsapp_template":
         return {
             "type": "whatsapp_template",
@@ -474,6 +479,8 @@ def content_for(config):
 
 
 def _alive(batch, content, team):
+    if content["type"] == "wechat_template":  # kept on WeChat's side: nothing of ours can be deleted
+        return True
     if content["type"] == "whatsapp_template":
         key = ("template", content["template_id"])
         if key not in batch.alive:

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.forms import TeamDateTimeField
 from audiences.builder import tree_from_form
+from messaging.services.content import wechat_data_from_text
 
 
 class FormError(Exception):
@@ -103,6 +104,15 @@ def node_config(node_type, post):
     if node_type == "points":
         return {"op": post.get("op", "add"), "amount": _number(post.get("amount"))}
     if node_type == "message":
+        if post.get("kind") == "wechat_template":
+            config = {
+                "channel_id": _number(post.get("channel_id")),
+                "kind": "wechat_template",
+                "template_id": post.get("wechat_template_id", "").strip(),
+                "data": wechat_data_from_text(post.get("wechat_data")),
+            }
+            url = post.get("wechat_url", "").strip()
+            return {**config, "url": url} if url else config
         params = [line.strip() for line in post.get("parameters", "").splitlines() if line.strip()]
         return {
             "channel_id": _number(post.get("channel_id")),

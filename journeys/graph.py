@@ -11,7 +11,8 @@ Stored JSON (draft and every published version):
 
 Node types and their config:
 - message:   {"channel_id": int, "kind": "module" | "whatsapp_template", "module_id": int,
-              "template_id": int, "parameters": [str]}
+              "template_id": int, "parameters": [str]}, or on a WeChat channel
+             {"channel_id": int, "kind": "wechat_template", "template_id": str, "data": {key: str}, "url"?: str}
 - delay:     {"days": int, "hours": int, "minutes": int}  (at least one, total not zero)
 - split:     {"conditions": <audiences condition tree>}  evaluated for the customer when they arrive
 - tags:      {"add": [name], "remove": [name]}  (never the same tag in both)
@@ -191,7 +192,7 @@ def referenced(graph, *, trigger_type="", trigger_config=None):
         if kind == "message":
             if config.get("kind") == "whatsapp_template" and config.get("template_id"):
                 refs["templates"].add(int(config["template_id"]))
-            elif config.get("module_id"):
+            elif config.get("kind", "module") == "module" and config.get("module_id"):
                 refs["modules"].add(int(config["module_id"]))
             if config.get("channel_id"):
                 refs["channels"].add(int(config["channel_id"]))

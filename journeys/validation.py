@@ -132,6 +132,9 @@ def _validate_split(team, config, channel_ids):
     return {}
 
 
+# A message node sends a chatbot module, a WhatsApp template or (WeChat, outside its 48-hour window) a template message.
+MESSAGE_CONTENT_TYPES = ("module", "whatsapp_template", "wechat_template")
+
 # check_sendable's content fields → the message node's config fields
 _CONFIG_FIELDS = {"type": "kind", "module_id": "module_id", "template_id": "template_id", "parameters": "parameters"}
 
@@ -151,8 +154,10 @@ def _validate_message(team, config, channel_ids):
     elif kind == "whatsapp_template":
         content["template_id"] = _positive_int(config.get("template_id"))
         content["parameters"] = config.get("parameters") or []
+    elif kind == "wechat_template":
+        content.update({key: config[key] for key in ("template_id", "data", "url") if key in config})
     try:
-        check_sendable(team, channel, content, types=("module", "whatsapp_template"), prefix="")
+        check_sendable(team, channel, content, types=MESSAGE_CONTENT_TYPES, prefix="")
     except ValidationError as exc:
         return {_CONFIG_FIELDS.get(key, key): messages[0] for key, messages in exc.message_dict.items()}
     return {}

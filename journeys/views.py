@@ -21,6 +21,7 @@ from cdp.models import Channel, CustomAttribute, Customer, Tag
 from core.params import parse_id
 from core.replica import reads_from_replica
 from messaging.models import ChatbotModule, WhatsAppTemplate
+from messaging.services.content import wechat_data_text
 
 from . import forms, services, stats
 from . import graph as g
@@ -279,6 +280,7 @@ def _drawer_context(request, journey, node, errors):
         context["modules"] = ChatbotModule.objects.for_team(team).filter(deleted_at__isnull=True)
         context["templates"] = WhatsAppTemplate.objects.for_team(team).filter(deleted_at__isnull=True)
         context["parameters"] = "\n".join(node.get("config", {}).get("parameters") or [])
+        context["wechat_data"] = wechat_data_text(node.get("config", {}).get("data"))
     if node["type"] == "split":
         tree = (node.get("config") or {}).get("conditions") or {}
         if not tree.get("children"):

@@ -8,6 +8,7 @@ from cdp.models import Channel, ChannelKind
 from cdp.services.channels import validate_credentials
 
 from .models import ChatbotModule, CommentRule, KeywordRule
+from .services import keywords
 from .services.conversations import agent_label
 
 # The channel kinds the console's channel page connects and lists (the website has its own place).
@@ -163,9 +164,14 @@ class KeywordRuleForm(forms.ModelForm):
         )
         self.fields["channel"].empty_label = _("所有渠道")
         self.fields["reply_module"].queryset = ChatbotModule.objects.for_team(team).alive()
+        self.fields["reply_module"].empty_label = "—"
+        self.team = team
 
     def clean(self):
         data = super().clean()
+        error = keywords.reply_module_error(self.team, data.get("channel"), data.get("reply_module"))
+        if error:
+            self.add_error("reply_module", error)
         if (
             not data.get("reply_text", "").strip()
             and not data.get("reply_module")

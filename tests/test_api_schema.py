@@ -25,6 +25,7 @@ from audiences.tests.factories import EVERYONE_BOUND_OR_NOT
 from billing import services as billing
 from billing.models import MonthlyBill, TransactionType
 from cdp.models import CustomAttribute
+from cdp.services import omo
 from cdp.services.identity import merge_customers
 from cdp.tests.factories import ChannelFactory, ContactFactory, TagFactory
 from commerce.tests import tenancy_cases as commerce_cases
@@ -75,6 +76,8 @@ def team_objects(team):
         message_id=sent.pk,
     )
     journey_stats.refresh_team(team)  # the statistics answer with a node's refreshed message figures
+    staff = omo.create_member(team=team, kind="staff", name="Amy")
+    omo.add_customer(team=team, channel=whatsapp, external_id="+886912000111", member=staff)
     return {
         "key": key.raw_key,
         "api-keys": api_key_for(team, name="another key").api_key.pk,  # not the one the requests use
@@ -93,6 +96,8 @@ def team_objects(team):
         "keyword-rules": KeywordRuleFactory(team=team, channel=line).pk,
         "comment-rules": CommentRule.objects.create(team=team, name="r", any_comment=True, reply_text="hi").pk,
         "merges": merge.pk,
+        "omo/members": staff.pk,
+        "omo/assignments": staff.assignments.get().pk,
         "messages": OutboundMessageFactory(contact=contacts[0]).pk,
         "tags": TagFactory(team=team, name="VIP").pk,
         "whatsapp-templates": WhatsAppTemplateFactory(channel=whatsapp).pk,

@@ -539,11 +539,13 @@ def test_keyword_rule_assigning_a_listed_branch_gives_omo_binding(client, team):
     omo.create_member(team=team, kind="branch", name="台中店")
     KeywordRuleFactory(team=team, keywords=["台中"], assign_branch="台中店")
     KeywordRuleFactory(team=team, keywords=["台北"], assign_branch="台北店")  # not a listed branch: keyword source
-    post_line(client, line_ch, line_body(line_text("台中", user="U-tc"), line_text("台北", user="U-tp")))
+    texts = (line_text("台中", user="U-tc", ts=now_ms() - 2), line_text("台北", user="U-tp", ts=now_ms() - 1))
+    post_line(client, line_ch, line_body(*texts))
     tc = Contact.objects.get(external_id="U-tc")
     assert (tc.source, tc.omo_branch) == ("omo_binding", "台中店")
     assert tc.omo_assignments.get().method == "keyword"
     assert Contact.objects.get(external_id="U-tp").source == "keyword"
+    assert (source_count(team, "omo_binding"), source_count(team, "keyword")) == (1, 1)
 
 
 # --------------------------------------------------------------------------- WhatsApp chat-history import
@@ -643,6 +645,7 @@ def test_csv_broadcast_from_the_broadcasts_page(console, team, line):
     assert response.status_code == 302 and response["Location"].endswith(f"/broadcasts/{broadcast.pk}/edit/")
     assert broadcast.status == "draft" and broadcast.custom_conditions["children"][0]["type"] == "tag"
     assert Contact.objects.get(external_id="U" + "d" * 32).source == "import"
+    assert source_count(team, "import") == 1
     bad = SimpleUploadedFile("bad.csv", b"uid\nnot-a-uid\n", content_type="text/csv")
     assert console.post("/audiences/broadcasts/csv/", {"channel": line.pk, "file": bad}).status_code == 302
     assert Broadcast.objects.count() == 1

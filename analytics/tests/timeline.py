@@ -123,11 +123,14 @@ VALID = {
 #     Mar 05 u5 game link (events API source game)   Mar 12 w5 member M12 reported by the Pixel (member.identify)
 #     Mar 06 u6 91App LINE binding (events API)      Mar 13 w6 chat-history import on connect (Pixel)
 #     Mar 07 f3 FB post comment → private reply      Mar 14 w7 chat-history import (匯入名單)
-#     Mar 08 i2 IG post comment → private reply
+#     Mar 08 i2 IG post comment → private reply      Mar 15 x1 WeChat subscribe (「Wechat 收到新訊息」: organic)
+#                                                   Mar 16 x2 WeChat keyword-rule QR scan, 安全模式 (keyword)
 #     Mar 31 23:30 Taipei (15:30Z) i6 IG post reply: still March
 
 SOURCES_MAR = {
-    "total": 14,
+    "total": 16,
+    "organic": 1,
+    "keyword": 1,
     "manual": 1,
     "omo_binding": 1,
     "api_sync": 1,
@@ -145,8 +148,9 @@ BINDINGS_MAR = {"total": 3, "pixel": 1, "api": 2}
 
 
 def build_new_paths(team, world):
-    """March's contacts, each through its path's own service (the webhook paths are covered end to end in
-    analytics/tests/test_new_sources.py; here their contacts carry the source those paths record)."""
+    """March's contacts, each through its path's own service (the Meta webhook paths are covered end to end in
+    analytics/tests/test_new_sources.py; here their contacts carry the source those paths record). WeChat's come
+    through its webhook, in WeChat's XML (plaintext and 安全模式), and the worker's processing."""
     from cdp.services import events_api, omo
     from cdp.services.contacts import add_whatsapp_numbers
 
@@ -208,4 +212,37 @@ def build_new_paths(team, world):
     join(wa, "+886911000006", "2026-03-13T02:00", "pixel", phone="+886911000006")
     join(wa, "+886911000007", "2026-03-14T02:00", "import", phone="+886911000007")
     join(ig, "I6", "2026-03-31T15:30", "ig_post_reply")
-    return {**world, "ig": ig}
+    wechat = _wechat_followers(team)
+    return {**world, "ig": ig, "wechat": wechat}
+
+
+def _wechat_followers(team):
+    """x1 subscribes (plaintext POST); x2 subscribes by scanning a keyword rule's QR code (安全模式 POST)."""
+    from django.test import Client
+
+    from messaging.services import channel_cache, processing
+    from messaging.services.wechat_events import keyword_scene
+    from messaging.tests import wechat_payloads as P
+    from messaging.tests.factories import KeywordRuleFactory
+
+    channel_cache.clear()  # channel ids are reused across tests
+    credentials = {"app_id": P.APP_ID, "app_secret": P.APP_SECRET, "token": P.TOKEN, "encoding_aes_key": P.AES_KEY}
+    wechat = ChannelFactory(team=team, kind=ChannelKind.WECHAT, external_id=P.APP_ID, credentials=credentials)
+    rule = KeywordRuleFactory(team=team, channel=wechat, keywords=["會員"], reply_text="")
+    client = Client()
+    for xml, encrypted in (
+        (P.event("subscribe", user="oX1", at=int(at("2026-03-15T02:00").timestamp())), False),
+        (
+            P.event(
+                "subscribe",
+                user="oX2",
+                at=int(at("2026-03-16T02:00").timestamp()),
+                EventKey=f"qrscene_{keyword_scene(rule)}",
+            ),
+            True,
+        ),
+    ):
+        response = P.post(client, wechat, xml, encrypted=encrypted)
+        assert response.status_code == 200 and response.content == b"success", response.content
+    processing.drain()
+    return wechat

@@ -18,12 +18,13 @@ from django.utils.translation import gettext as _
 
 from core.errors import ServiceError
 
-from ..models import ChannelKind, Contact, ContactSource, OmoAssignment, OmoKind, OmoMember, OmoMethod
+from ..models import Channel, ChannelKind, Contact, ContactSource, OmoAssignment, OmoKind, OmoMember, OmoMethod
 from . import contacts as contact_services
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed by hand
 CODE_RE = re.compile(r"\bOMO-([A-Z2-9]{6})\b", re.IGNORECASE)
 REF_PREFIX = "omo-"
+LINK_CHANNEL_KINDS = (ChannelKind.LINE, ChannelKind.WHATSAPP, ChannelKind.FACEBOOK)  # where a member link opens
 
 
 def create_member(*, team, kind, name):
@@ -60,6 +61,16 @@ def member_link(member, channel):
     if channel.kind == ChannelKind.FACEBOOK and channel.external_id:
         return f"https://m.me/{channel.external_id}?ref={REF_PREFIX}{member.code}"
     return ""
+
+
+def link_channels(team):
+    """The team's active channels a member's link can open a chat on (the console page and the API list them)."""
+    return list(Channel.objects.for_team(team).active().filter(kind__in=LINK_CHANNEL_KINDS))
+
+
+def member_links(member, channels):
+    """[(channel, link)] of `member` on each of `channels` whose link can be made."""
+    return [(channel, link) for channel in channels if (link := member_link(member, channel))]
 
 
 def qr_svg(url):
@@ -118,8 +129,10 @@ def assign(contact, member, *, method, by=None, at=None):
 def add_customer(*, team, channel, external_id, member, by=None, display_name="", occurred_at=None):
     """手動新增客戶: a staff member adds a customer by hand (a WhatsApp number, or a channel id). A new contact
     gets source OMO 綁定; an existing one is only bound."""
-    if channel.team_id != team.pk or member.team_id != team.pk:
+    if channel.team_id != team.pk or member.team_id != team.pk or not member.is_active:
         raise ServiceError(_("找不到渠道或成員。"), code="invalid")
+    if channel.kind == ChannelKind.SMS or not Channel.objects.for_team(team).active().filter(pk=channel.pk).exists():
+        raise ServiceError(_("這個渠道無法新增客戶。"), field="channel")
     external_id = (external_id or "").strip()
     phone = ""
     if channel.kind == ChannelKind.WHATSAPP:
@@ -142,7 +155,7 @@ def add_customer(*, team, channel, external_id, member, by=None, display_name=""
 
 def transfer(*, team, contact_ids, member, by=None):
     """手動移轉: bind these contacts of the team to another staff member / branch; each move is recorded."""
-    if member.team_id != team.pk:
+    if member.team_id != team.pk or not member.is_active:
         raise ServiceError(_("找不到成員。"), code="invalid")
     moved = 0
     with transaction.atomic():

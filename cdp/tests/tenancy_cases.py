@@ -35,3 +35,22 @@ def make_merge(team):
     survivor, absorbed = CustomerFactory(team=team), CustomerFactory(team=team)
     record = merge_customers(survivor=survivor, absorbed=absorbed, evidence={"reason": "tenancy"})
     return MergeRecord.objects.get(pk=record.pk)
+
+
+@tenancy_case("omo-member")
+def make_omo_member(team):
+    from cdp.services import omo
+
+    return omo.create_member(team=team, kind="staff", name="Tenancy")
+
+
+@tenancy_case("omo-assignment")
+def make_omo_assignment(team):
+    from cdp.models import OmoAssignment
+    from cdp.services import omo
+
+    member = omo.create_member(team=team, kind="branch", name="Tenancy branch")
+    result = omo.add_customer(
+        team=team, channel=ChannelFactory(team=team, kind="line"), external_id="U-t", member=member
+    )
+    return OmoAssignment.objects.get(contact=result.contact)

@@ -25,7 +25,11 @@ def world(team):
         "template": WhatsAppTemplateFactory(team=team, channel=whatsapp, parameter_count=1),
         "pending": WhatsAppTemplateFactory(team=team, channel=whatsapp, parameter_count=0, status="pending"),
         "module": ChatbotModuleFactory(team=team),
+        "wechat": ChannelFactory(team=team, kind="wechat", is_sandbox=True),
     }
+
+
+WECHAT = {"type": "wechat_template", "template_id": "TPL_ORDER", "data": {"first": "Hi", "keyword1": "A1"}}
 
 
 def _template(template, parameters=("Amy",)):
@@ -66,6 +70,13 @@ CASES = [
     ("template on LINE", "line", lambda w: _template(w["template"]), "type"),
     ("module on LINE", "line", lambda w: {"type": "module", "module_id": w["module"].pk}, "ok"),
     ("deleted-or-unknown module", "line", lambda w: {"type": "module", "module_id": 999999}, "module_id"),
+    ("WeChat template message", "wechat", lambda w: WECHAT, "ok"),
+    ("WeChat template message with a link", "wechat", lambda w: {**WECHAT, "url": "https://s.example.com"}, "ok"),
+    ("WeChat template without its id", "wechat", lambda w: {**WECHAT, "template_id": " "}, "template_id"),
+    ("WeChat data key not a field name", "wechat", lambda w: {**WECHAT, "data": {"first name": "x"}}, "data"),
+    ("WeChat link not http(s)", "wechat", lambda w: {**WECHAT, "url": "javascript:x"}, "url"),
+    ("WeChat template on LINE", "line", lambda w: WECHAT, "type"),
+    ("module on WeChat", "wechat", lambda w: {"type": "module", "module_id": w["module"].pk}, "type"),
 ]
 
 

@@ -1,9 +1,11 @@
 """Message content: validating chatbot modules and rendering outbox content to each platform's format.
 
 Content JSON accepted by the outbox: {"type": "module", "module_id": N}, {"type": "whatsapp_template",
-"template_id": N, "parameters": [...]}, {"type": "text", "text": "..."}, and for apps above messaging (commerce's
-order link) {"type": "link", "title", "text", "label", "url", "image_url"?}: one button that opens a page of ours,
-a WhatsApp interactive cta_url or a LINE Flex bubble (not click-tracked: the URL is the customer's own link).
+"template_id": N, "parameters": [...]}, (WeChat, outside the 48-hour window) {"type": "wechat_template",
+"template_id": "…", "data": {"keyword1": "…"}, "url"?}, {"type": "text", "text": "..."}, and for apps above
+messaging (commerce's order link) {"type": "link", "title", "text", "label", "url", "image_url"?}: one button that
+opens a page of ours, a WhatsApp interactive cta_url or a LINE Flex bubble (not click-tracked: the URL is the
+customer's own link).
 
 Module content (per type):
 - text_buttons:   {"text", "buttons": [{"label", "url"} | {"label", "data"}]}
@@ -41,6 +43,7 @@ is a redirect away; text-with-buttons carries a 1×1 pixel). LINE's app loads th
 opens the chat, which marks the send opened once. Plain text cannot be tracked, as the seed says.
 """
 
+import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -112,14 +115,16 @@ def check_sendable(team, channel, content, *, types=CONTENT_TYPES, prefix="conte
     kind = content.get("type")
     if kind not in types:
         if "text" in types:
-            message = _("內容類型必須是 text、module 或 whatsapp_template。")
+            message = _("內容類型必須是 text、module、whatsapp_template 或 wechat_template。")
         else:
-            message = _("請選擇機器人模組或 WhatsApp 訊息範本。")
+            message = _("請選擇機器人模組、WhatsApp 訊息範本或 WeChat 模板訊息。")
         raise _invalid(f"{prefix}type", message, "invalid_type")
     if channel.kind not in CONTENT_CHANNEL_KINDS[kind]:
-        message = _("訊息範本僅適用於 WhatsApp。") if kind == "whatsapp_template" else _("此渠道無法發送機器人模組。")
-        if kind == "text":
-            message = _("此渠道無法發送訊息。")
+        message = {
+            "text": _("此渠道無法發送訊息。"),
+            "whatsapp_template": _("訊息範本僅適用於 WhatsApp。"),
+            "wechat_template": _("WeChat 模板訊息僅適用於 WeChat。"),
+        }.get(kind, _("此渠道無法發送機器人模組。"))
         raise _invalid(f"{prefix}type", message, "unsupported_on_channel")
     if kind == "text":
         text = content.get("text")
@@ -152,6 +157,9 @@ def check_sendable(team, channel, content, *, types=CONTENT_TYPES, prefix="conte
     return {"type": "whatsapp_template", "template_id": template_id, "parameters": parameters}
 
 
+WECHAT_DATA_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")  # a template's {{keyword1.DATA}} names
+
+
 def _check_wechat_template(content, prefix):
     """A WeChat template message: the template's id on WeChat, its data keys → text, and an optional link."""
     template_id, data, url = content.get("template_id"), content.get("data", {}), content.get("url", "")
@@ -159,10 +167,30 @@ def _check_wechat_template(content, prefix):
         raise _invalid(f"{prefix}template_id", _("請輸入 WeChat 模板 ID。"), "required")
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         raise _invalid(f"{prefix}data", _("data 必須是「欄位: 文字」的物件。"), "invalid_parameters")
+    bad = next((key for key in data if not WECHAT_DATA_KEY.match(key)), None)
+    if bad is not None:
+        message = _("欄位「%(key)s」不是模板的欄位名稱：每行一個「欄位: 內容」，欄位為英數（例如 keyword1）。")
+        raise _invalid(f"{prefix}data", message % {"key": bad[:40]}, "invalid_parameters")
     if not isinstance(url, str) or (url and not url.startswith(("https://", "http://"))):
         raise _invalid(f"{prefix}url", _("連結必須以 http:// 或 https:// 開頭。"), "invalid_url")
     result = {"type": "wechat_template", "template_id": template_id.strip(), "data": data}
     return {**result, "url": url} if url else result
+
+
+def wechat_data_from_text(text):
+    """The console's "欄位: 內容" lines (one a line, full-width colon too) → a template's data; a line without a
+    colon becomes a key check_sendable names as wrong."""
+    data = {}
+    for line in (text or "").splitlines():
+        if line.strip():
+            key, *value = re.split(r"[:：]", line, maxsplit=1)
+            data[key.strip()] = value[0].strip() if value else ""
+    return data
+
+
+def wechat_data_text(data):
+    """A template's data → the console's "欄位: 內容" lines (the inverse of wechat_data_from_text)."""
+    return "\n".join(f"{key}: {value}" for key, value in data.items()) if isinstance(data, dict) else ""
 
 
 def _is_id(value):

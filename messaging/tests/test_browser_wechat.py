@@ -1,6 +1,7 @@
 """The WeChat channel in Debian's Chromium, in zh-Hant and English: connect it through the channel page's form
 (AppID, AppSecret, Token, EncodingAESKey), see its webhook URL and 安全模式, the channel list, and a keyword rule
-with its WeChat QR code. Screenshots go to screenshots/wechat-*.png."""
+with its WeChat QR code, and a broadcast editor on the WeChat channel (template message only). Screenshots go to
+screenshots/wechat-*.png."""
 
 import os
 
@@ -60,6 +61,20 @@ def _run(tab, base, team, screenshot, lang):  # noqa: F811
     tab.goto(f"{base}/messaging/keywords/{rule.pk}/")
     tab.wait_for_selector("[data-testid=qr] svg")
     screenshot(f"wechat-keyword-{lang}")
+    tab.goto(f"{base}/messaging/keywords/")
+    tab.wait_for_selector("[data-testid=rule-table]")
+    assert f"加入會員 {lang}" in tab.inner_text("[data-testid=rule-table]")
+    screenshot(f"wechat-keywords-{lang}")
+    # A broadcast on the WeChat channel: only the template message is offered (no type picker, no module).
+    tab.goto(f"{base}/audiences/broadcasts/new/")
+    tab.select_option("select[name=channel]", str(channel.pk))
+    tab.wait_for_selector("[data-testid=wechat-template-id]", state="visible")
+    assert tab.input_value("[data-testid=content-type]") == "wechat_template"
+    assert not tab.is_visible("[data-testid=content-type]") and not tab.is_visible("[data-testid=module-select]")
+    tab.fill("[data-testid=wechat-template-id]", "TPL_ORDER")
+    tab.fill("[data-testid=wechat-data]", "first: 雙11 開跑\nkeyword1: 全館 8 折")
+    tab.wait_for_selector("[data-testid=wechat-template-preview]:has-text('全館 8 折')")
+    screenshot(f"wechat-broadcast-{lang}")
 
 
 def test_wechat_channel_pages_in_both_languages(logged_in, live_server, team, screenshot):  # noqa: F811

@@ -376,6 +376,26 @@ def test_keyword_rules_offer_wechat_channels(console, plain, team):
     assert f'value="{plain.pk}"' in page
 
 
+def test_a_wechat_keyword_rule_cannot_answer_with_a_chatbot_module(console, api, plain, team):
+    """WeChat takes no chatbot modules (content's check_sendable): the console form and the API refuse one."""
+    from .factories import ChatbotModuleFactory
+
+    module = ChatbotModuleFactory(team=team)
+    form = {"name": "會員", "channel": plain.pk, "keywords": "會員", "match_type": "exact", "reply_module": module.pk}
+    response = console.post("/messaging/keywords/", {**form, "is_active": "on"})
+    assert response.status_code == 400 and "此渠道無法發送機器人模組" in response.content.decode()
+    body = {"name": "會員", "channel": plain.pk, "keywords": ["會員"], "reply_module": module.pk}
+    answer = api.post("/api/v1/keyword-rules", body, format="json")
+    assert answer.status_code == 400 and "reply_module" in answer.json()["error"]["fields"], answer.content
+    assert not KeywordRule.objects.exists()
+    rule = KeywordRuleFactory(team=team, channel=plain)
+    patched = api.patch(f"/api/v1/keyword-rules/{rule.pk}", {"reply_module": module.pk}, format="json")
+    assert patched.status_code == 400
+    line = ChannelFactory(team=team, kind="line", is_sandbox=True)
+    ok = api.post("/api/v1/keyword-rules", {**body, "channel": line.pk}, format="json")
+    assert ok.status_code == 201, ok.content
+
+
 def test_a_customer_may_type_xml_like_text(client, plain):
     _ok(P.post(client, plain, P.text("<!-- hi --> <!DOCTYPE 笑>", "7001")))
     assert InboundMessage.objects.get().text == "<!-- hi --> <!DOCTYPE 笑>"

@@ -102,8 +102,10 @@
   });
 })();
 
-/* The broadcast editor shows only the content fields that fit the chosen channel (issue 20.4): a WhatsApp
- * channel offers modules and templates, the others modules only; templates are listed for their own channel. */
+/* The broadcast editor shows only the content fields that fit the chosen channel (issue 20.4): each content type
+ * option names the channel kinds it can be sent on (data-kinds: WhatsApp modules and templates, WeChat template
+ * messages only, the others modules); the type picker shows when there is a choice; templates are listed for
+ * their own channel. */
 (function () {
   "use strict";
   function channelOf(form) {
@@ -119,9 +121,17 @@
   function sync(form) {
     var channel = channelOf(form);
     var typeSelect = form.querySelector("[data-content-type]");
-    if (channel.kind !== "whatsapp" && typeSelect && typeSelect.value !== "module") {
-      typeSelect.value = "module";
-      typeSelect.dispatchEvent(new Event("change", { bubbles: true }));
+    if (typeSelect) {
+      var offered = Array.prototype.filter.call(typeSelect.options, function (option) {
+        option.hidden = option.dataset.kinds.split(" ").indexOf(channel.kind) < 0;
+        return !option.hidden;
+      });
+      var field = form.querySelector("[data-content-type-field]");
+      if (field) field.hidden = offered.length < 2;
+      if (offered.length && typeSelect.selectedOptions[0].hidden) {
+        typeSelect.value = offered[0].value;
+        typeSelect.dispatchEvent(new Event("change", { bubbles: true }));
+      }
     }
     var type = typeSelect ? typeSelect.value : "module";
     form.querySelectorAll("[data-show-kinds]").forEach(function (el) {
