@@ -70,12 +70,13 @@ def index(request):
         "previous_trail": ",".join(trail[:-1]),
         "after": after,
         "query_string": _query_without(request, "after", "trail"),
+        # The rows' check boxes are for the bulk actions the role may run.
+        "can_export": request.membership.has_perm("customers.export"),
+        "can_edit": request.membership.has_perm("customers.edit"),
     }
     if request.htmx and not request.htmx.boosted:
         return render(request, "cdp/customer_list.html#results", context)
-    context["can_export"] = request.membership.has_perm("customers.export")
     context["can_import"] = request.membership.has_perm("customers.import")
-    context["can_edit"] = request.membership.has_perm("customers.edit")
     context["export_form"] = ExportForm(team=team)
     context["tag_names"] = Tag.objects.for_team(team).filter(archived_at__isnull=True).values_list("name", flat=True)
     return render(request, "cdp/customer_list.html", context)
