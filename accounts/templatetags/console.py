@@ -30,6 +30,9 @@ def _with_currency(text, currency):
 # Stored reason codes (outbox failures, skipped recipients) in words (issue 20.14); an unknown code is shown as is.
 REASON_LABELS = {
     "not_subscribed": gettext_lazy("未訂閱或已取消訂閱"),
+    "unsubscribed": gettext_lazy("已取消訂閱"),
+    "needs a template": gettext_lazy("需使用 WhatsApp 訊息範本"),
+    "outside 24-hour window": gettext_lazy("超過 24 小時客服時段"),
     "blocked": gettext_lazy("已封鎖官方帳號"),
     "over_quota": gettext_lazy("超出名單配額"),
     "policy": gettext_lazy("發送規則不允許"),
