@@ -7,6 +7,8 @@ from decimal import Decimal, InvalidOperation
 from django import template
 from django.utils.translation import get_language, gettext_lazy
 
+from core.i18n import translate_stored
+
 register = template.Library()
 
 # Currencies shown by their usual sign; any other is shown by its code and a space ("HKD 0.5").
@@ -47,6 +49,12 @@ REASON_LABELS = {
 def reason_label(code):
     """A stored reason code in the reader's language: 'budget_exhausted' → '渠道訊息額度已用完'."""
     return REASON_LABELS.get(code, code)
+
+
+@register.filter
+def stored_text(text):
+    """A message stored in the source language (an import's row error) in the reader's language."""
+    return translate_stored(text)
 
 
 @register.filter

@@ -174,3 +174,14 @@ def test_export_the_selected_customers(console, team, people):
     assert sorted(row["姓名"] for row in rows) == ["p0", "p1"]
     bad = console.get(reverse("cdp:export"), {"scope": "selected"})
     assert bad.status_code == 400 and "請先勾選顧客" in bad.content.decode()
+
+
+def test_the_tag_source_is_shown_in_words(console, team, people):
+    """Issue 20.14: who applied a tag (a stored code) is shown in the reader's language."""
+    console.post(
+        reverse("cdp:bulk"), {"action": "add_tag", "tag_name": "春季", "scope": "selected", "ids": [people[0].pk]}
+    )
+    url = reverse("cdp:customer", args=[people[0].pk])
+    assert 'title="後台' in console.get(url).content.decode()
+    english = console.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'title="Console' in english and 'title="console' not in english
