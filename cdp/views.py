@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
+from accounts import queues
 from accounts.decorators import team_required
 from accounts.templatetags.console import thousands
 from core.params import parse_id, parse_signed
@@ -109,6 +110,8 @@ def chosen_customers(team, data):
 
 
 BULK_ACTIONS = {"add_tag", "remove_tag"}
+# "All matching" beyond this many customers runs as a background task (cdp.tasks.bulk_tags), not in the request.
+BULK_IN_REQUEST = 10000
 
 
 @require_POST
@@ -126,7 +129,16 @@ def bulk(request):
         if not name:
             raise ValidationError(_("請輸入標籤名稱。"))
         customers = chosen_customers(request.team, request.POST)
-        if action == "add_tag":
+        if request.POST.get("scope") == "filter" and not count_up_to(customers, BULK_IN_REQUEST)[1]:
+            # A bad name is refused now, not in the task: an archived or too long tag is a 400 here.
+            if action == "add_tag":
+                tag_services.get_or_create_tags(request.team, [name])
+            else:
+                tag_services.clean_names([name])
+            filter_data = {key: request.POST.getlist(key) for key in CustomerFilter.base_filters if key in request.POST}
+            queues.enqueue("cdp.tasks.bulk_tags", request.team.pk, action, name, filter_data)
+            done = _("超過 %(n)s 位顧客，已在背景處理；完成後標籤會出現在名單上。") % {"n": thousands(BULK_IN_REQUEST)}
+        elif action == "add_tag":
             n = tag_services.add_tags_bulk(team=request.team, customer_ids=customers, names=[name], source="console")
             done = _("已為 %(n)s 位顧客新增標籤「%(tag)s」。") % {"n": thousands(n), "tag": name}
         else:

@@ -185,3 +185,26 @@ def test_the_tag_source_is_shown_in_words(console, team, people):
     assert 'title="後台' in console.get(url).content.decode()
     english = console.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'title="Console' in english and 'title="console' not in english
+
+
+def test_tagging_very_many_matching_customers_runs_in_the_background(console, team, people, monkeypatch):
+    """Beyond BULK_IN_REQUEST matches the request queues cdp.tasks.bulk_tags (run inline by the test cluster) with
+    the list's filters, which the task applies again."""
+    from django_q import tasks
+    from django_q.conf import Conf
+
+    monkeypatch.setattr("cdp.views.BULK_IN_REQUEST", 2)
+    monkeypatch.setattr(Conf, "SYNC", True)  # run the django-q2 task inline, as a worker would
+    queued, real = [], tasks.async_task
+    monkeypatch.setattr(tasks, "async_task", lambda *a, **k: queued.append(a[0]) or real(*a, **k))
+    response = console.post(reverse("cdp:bulk"), {"action": "add_tag", "tag_name": "大量", "scope": "filter"})
+    assert response.status_code == 200 and "已在背景處理" in response.content.decode()
+    assert "cdp.tasks.bulk_tags" in queued and tagged(team, "大量") == {"p0", "p1", "p2", "p3"}
+    # Filtered by a tag: the task removes it from those customers only.
+    vip = TagFactory(team=team, name="VIP")
+    for customer in people[:3]:
+        CustomerTagFactory(customer=customer, tag=vip)
+    console.post(reverse("cdp:bulk"), {"action": "remove_tag", "tag_name": "大量", "scope": "filter", "tag": vip.pk})
+    assert tagged(team, "大量") == {"p3"}
+    refused = console.post(reverse("cdp:bulk"), {"action": "add_tag", "tag_name": "x" * 101, "scope": "filter"})
+    assert refused.status_code == 400
