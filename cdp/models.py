@@ -326,7 +326,7 @@ class Customer(TeamOwned):
             models.Index(fields=["team", "phone"], name="customer_team_phone"),
             models.Index(fields=["team", "email"], name="customer_team_email"),
             models.Index(fields=["team", "created_at", "id"], name="customer_team_created"),
-            models.Index(fields=["team", "last_customer_interaction_at"], name="customer_team_lci"),
+            models.Index(fields=["team", "last_customer_interaction_at", "id"], name="customer_team_lci_id"),
             models.Index(fields=["team", "last_team_interaction_at"], name="customer_team_lti"),
             models.Index(fields=["team", "last_team_marketing_at"], name="customer_team_ltm"),
             models.Index(fields=["team", "last_checkout_at"], name="customer_team_checkout"),

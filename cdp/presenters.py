@@ -5,6 +5,7 @@ from collections import defaultdict
 
 from django.db.models import Count, Q
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from .filters import decode_cursor
 from .models import (
@@ -111,13 +112,26 @@ def contact_card(team, contact):
     }
 
 
+# Who applied a tag (CustomerTag.source, a stored code) in words (issue 20.14); an unknown code is shown as is.
+TAG_SOURCES = {
+    "console": pgettext_lazy("tag source", "後台"),
+    "api": pgettext_lazy("tag source", "API"),
+    "journey": pgettext_lazy("tag source", "顧客旅程"),
+    "keyword": pgettext_lazy("tag source", "關鍵字自動回覆"),
+    "import": pgettext_lazy("tag source", "匯入"),
+}
+
+
 def customer_tags(team, customer):
-    return list(
+    rows = list(
         CustomerTag.objects.for_team(team)
         .filter(customer=customer)
         .select_related("tag", "channel")
         .order_by("applied_at")
     )
+    for row in rows:
+        row.source_label = TAG_SOURCES.get(row.source, row.source)
+    return rows
 
 
 def customer_attributes(team, customer):

@@ -10,6 +10,27 @@ def refresh_quota(team_id):
         quota.refresh_over_quota(team)
 
 
+def bulk_tags(team_id, action, name, filter_data):
+    """A bulk tag action on every customer matching the list's filters, too many to run in the request (views.bulk).
+    The filters are applied again here, so customers that match by now are the ones changed."""
+    from django.http import QueryDict
+
+    from .filters import CustomerFilter
+    from .services import tags
+
+    team = Team.objects.filter(pk=team_id).first()
+    if team is None:
+        return 0
+    data = QueryDict(mutable=True)
+    for key, values in filter_data.items():
+        data.setlist(key, values)
+    customer_filter = CustomerFilter(data, team=team)
+    if not customer_filter.is_valid():
+        return 0
+    change = tags.add_tags_bulk if action == "add_tag" else tags.remove_tags_bulk
+    return change(team=team, customer_ids=customer_filter.qs, names=[name], source="console")
+
+
 def run_import(job_id):
     """A CSV import too large to run in the request; idempotent (a claimed or finished job is left alone)."""
     from . import imports

@@ -6,6 +6,7 @@ app_name = "cdp"
 urlpatterns = [
     path("", views.index, name="index"),
     path("export.csv", views.export, name="export"),
+    path("bulk/", views.bulk, name="bulk"),
     path("quota/", views.quota_bar, name="quota"),
     path("<int:pk>/", views.customer_detail, name="customer"),
     path("<int:pk>/timeline/", views.customer_timeline, name="customer-timeline"),

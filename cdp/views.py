@@ -10,8 +10,11 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
 
+from accounts import queues
 from accounts.decorators import team_required
+from accounts.templatetags.console import thousands
 from core.params import parse_id, parse_signed
 from core.replica import reads_from_replica
 
@@ -50,7 +53,7 @@ def index(request):
     customer_filter = CustomerFilter(request.GET, team=team)
     customers = customer_filter.qs if customer_filter.is_valid() else Customer.objects.none()
     after = request.GET.get("after", "")
-    rows, next_cursor = keyset_page(customers, after)
+    rows, next_cursor = keyset_page(customers, after, sort=customer_filter.chosen_sort)
     total, exact = count_up_to(customers)
     # The cursors of the pages before this one ("," separated; "-" is the first page) give a previous page.
     trail = [c for c in request.GET.get("trail", "").split(",") if c]
@@ -66,13 +69,83 @@ def index(request):
         "previous_trail": ",".join(trail[:-1]),
         "after": after,
         "query_string": _query_without(request, "after", "trail"),
+        # The rows' check boxes are for the bulk actions the role may run.
+        "can_export": request.membership.has_perm("customers.export"),
+        "can_edit": request.membership.has_perm("customers.edit"),
     }
     if request.htmx and not request.htmx.boosted:
         return render(request, "cdp/customer_list.html#results", context)
-    context["can_export"] = request.membership.has_perm("customers.export")
     context["can_import"] = request.membership.has_perm("customers.import")
     context["export_form"] = ExportForm(team=team)
+    context["tag_names"] = Tag.objects.for_team(team).filter(archived_at__isnull=True).values_list("name", flat=True)
     return render(request, "cdp/customer_list.html", context)
+
+
+MAX_SELECTED = 500
+
+
+def chosen_customers(team, data):
+    """The customers a bulk action or an export applies to: scope=selected, the checked `ids` (this team's active
+    customers, whatever the filter); otherwise every customer matching the list's filters. Raises ValidationError
+    with words for the marketer; an id of another team is an error, never a silent no-op."""
+    customer_filter = CustomerFilter(data, team=team)
+    if not customer_filter.is_valid():
+        raise ValidationError(_("篩選條件有誤：%(errors)s") % {"errors": customer_filter.errors.as_text()})
+    if data.get("scope", "filter") == "filter":
+        return customer_filter.qs
+    if data.get("scope") != "selected":
+        raise ValidationError(_("請選擇套用範圍。"))
+    raw = data.getlist("ids") if hasattr(data, "getlist") else data.get("ids", [])
+    ids = {parse_id(value) for value in raw}
+    if not ids:
+        raise ValidationError(_("請先勾選顧客。"))
+    if None in ids or len(ids) > MAX_SELECTED:
+        raise ValidationError(_("選取的顧客有誤（最多 %(n)s 位）。") % {"n": MAX_SELECTED})
+    customers = Customer.objects.for_team(team).active().filter(pk__in=ids)
+    if customers.count() != len(ids):
+        raise ValidationError(_("找不到部分選取的顧客（可能已被合併），請重新整理頁面後再試。"))
+    return customers
+
+
+BULK_ACTIONS = {"add_tag", "remove_tag"}
+# "All matching" beyond this many customers runs as a background task (cdp.tasks.bulk_tags), not in the request.
+BULK_IN_REQUEST = 10000
+
+
+@require_POST
+@team_required("customers.edit")
+def bulk(request):
+    """Add or remove a tag on the checked customers or on every customer matching the filter (issue 20.16).
+    Answers with a message; HX-Trigger "customers-changed" makes the list reload."""
+    from .services import tags as tag_services
+
+    action = request.POST.get("action", "")
+    name = request.POST.get("tag_name", "").strip()
+    try:
+        if action not in BULK_ACTIONS:
+            raise ValidationError(_("請選擇批次動作。"))
+        if not name:
+            raise ValidationError(_("請輸入標籤名稱。"))
+        customers = chosen_customers(request.team, request.POST)
+        if request.POST.get("scope") == "filter" and not count_up_to(customers, BULK_IN_REQUEST)[1]:
+            # A bad name is refused now, not in the task: an archived or too long tag is a 400 here.
+            if action == "add_tag":
+                tag_services.get_or_create_tags(request.team, [name])
+            else:
+                tag_services.clean_names([name])
+            filter_data = {key: request.POST.getlist(key) for key in CustomerFilter.base_filters if key in request.POST}
+            queues.enqueue("cdp.tasks.bulk_tags", request.team.pk, action, name, filter_data)
+            done = _("超過 %(n)s 位顧客，已在背景處理；完成後標籤會出現在名單上。") % {"n": thousands(BULK_IN_REQUEST)}
+        elif action == "add_tag":
+            n = tag_services.add_tags_bulk(team=request.team, customer_ids=customers, names=[name], source="console")
+            done = _("已為 %(n)s 位顧客新增標籤「%(tag)s」。") % {"n": thousands(n), "tag": name}
+        else:
+            n = tag_services.remove_tags_bulk(team=request.team, customer_ids=customers, names=[name], source="console")
+            done = _("已為 %(n)s 位顧客移除標籤「%(tag)s」。") % {"n": thousands(n), "tag": name}
+    except ValidationError as exc:
+        return render(request, "cdp/customer_list.html#bulk-result", {"error": " ".join(exc.messages)}, status=400)
+    response = render(request, "cdp/customer_list.html#bulk-result", {"done": done})
+    return trigger_client_event(response, "customers-changed")
 
 
 @require_GET
@@ -386,12 +459,14 @@ def import_errors(request, pk):
 @team_required("customers.export")
 @reads_from_replica
 def export(request):
-    customer_filter = CustomerFilter(request.GET, team=request.team)
-    if not customer_filter.is_valid():
-        return HttpResponse(_("篩選條件有誤：%(errors)s") % {"errors": customer_filter.errors.as_text()}, status=400)
+    """The filtered customers' contacts as CSV, or the checked ones (scope=selected&ids=...)."""
+    try:
+        customers = chosen_customers(request.team, request.GET)
+    except ValidationError as exc:
+        return HttpResponse(" ".join(exc.messages), status=400, content_type="text/plain; charset=utf-8")
     form = ExportForm(request.GET, team=request.team)
     fields = form.cleaned_data["fields"] if form.is_valid() else exports.DEFAULT_FIELDS
-    rows = exports.export_csv(request.team, customer_filter.qs, fields)
+    rows = exports.export_csv(request.team, customers, fields)
     response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="contacts.csv"'
     return response

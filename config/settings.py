@@ -203,6 +203,7 @@ HEAVY_TASKS = [
     "cdp.tasks.maintain_event_partitions",
     "journeys.tasks.refresh_rollups",
     "billing.tasks.send_due_monthly_bills",
+    "cdp.tasks.bulk_tags",
 ]
 
 # Consumers of new customer timeline events, called (team_id, [event ids]); see cdp/events.py and

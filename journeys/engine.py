@@ -27,7 +27,7 @@ from audiences.conditions import ConditionError, compile_q
 from cdp.models import ChannelKind, Contact, Customer, PointsSource
 from cdp.services.attributes import set_attributes
 from cdp.services.points import adjust_points
-from cdp.services.tags import add_tags_bulk, remove_tags
+from cdp.services.tags import add_tags_bulk, remove_tags_bulk
 from messaging.models import ChatbotModule, OutboundMessage, WhatsAppTemplate
 from messaging.policy import check_send
 from messaging.services.budgets import check_before_batch
@@ -382,13 +382,12 @@ def _tags(batch, items):
     add = [name for name in config.get("add") or [] if name]
     remove = [name for name in config.get("remove") or [] if name]
     enrollment0 = items[0][0]
+    customer_ids = [e.customer_id for e, _n in items]
     if add:
-        add_tags_bulk(
-            team=enrollment0.team, customer_ids=[e.customer_id for e, _n in items], names=add, source="journey"
-        )
+        add_tags_bulk(team=enrollment0.team, customer_ids=customer_ids, names=add, source="journey")
+    if remove:
+        remove_tags_bulk(team=enrollment0.team, customer_ids=customer_ids, names=remove, source="journey")
     for enrollment, node in items:
-        if remove:
-            remove_tags(customer=enrollment.customer, names=remove, source="journey")
         _step(batch, enrollment, node, StepOutcome.DONE)
         if _move(enrollment, node, node["next"], batch.now):
             out.append(enrollment)

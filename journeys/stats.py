@@ -42,11 +42,12 @@ from . import graph as g
 from .models import Enrollment, EnrollmentState, EnrollmentStep, Journey, NodeRollup, StepOutcome, VersionRollup
 
 
-def node_counts(version):
-    """Live: {node_id: {"reached": n, "waiting": m}}."""
+def node_counts(version, node=None):
+    """Live: {node_id: {"reached": n, "waiting": m}} (only `node`'s when given)."""
     out = defaultdict(lambda: {"reached": 0, "waiting": 0})
+    one = {"node": node} if node is not None else {}
     reached = (
-        EnrollmentStep.objects.filter(team_id=version.team_id, version=version)
+        EnrollmentStep.objects.filter(team_id=version.team_id, version=version, **one)
         .exclude(outcome=StepOutcome.DEFERRED)
         .values("node")
         .annotate(n=Count("enrollment_id", distinct=True))
@@ -54,7 +55,7 @@ def node_counts(version):
     for row in reached:
         out[row["node"]]["reached"] = row["n"]
     waiting = (
-        Enrollment.objects.filter(team_id=version.team_id, version=version, state=EnrollmentState.ACTIVE)
+        Enrollment.objects.filter(team_id=version.team_id, version=version, state=EnrollmentState.ACTIVE, **one)
         .values("node")
         .annotate(n=Count("id"))
     )
@@ -164,12 +165,31 @@ def _multiple(revenue, cost):
     return float((revenue / cost).quantize(Decimal("0.0001")))
 
 
-def node_stats(version):
-    """{node_id: stats} from the hourly rollup."""
-    return {
-        r.node: {**r.stats, "channel_kind": r.channel_kind, "refreshed_at": r.refreshed_at}
-        for r in version.node_rollups.all()
+def node_stats(version, node=None):
+    """{node_id: stats} from the hourly rollup (only `node`'s when given)."""
+    rollups = version.node_rollups.all() if node is None else version.node_rollups.filter(node=node)
+    return {r.node: {**r.stats, "channel_kind": r.channel_kind, "refreshed_at": r.refreshed_at} for r in rollups}
+
+
+def one_node_statistics(journey, node_id):
+    """The builder drawer's figures for one node of the current version (seed 002 「點擊「訊息節點」即可看見該節點
+    數據」): the statistics page's row for that node, from the same queries. None when the node is not published."""
+    version = journey.current_version
+    node = g.find_node(version.graph, node_id) if version else None
+    if node is None:
+        return None
+    live = node_counts(version, node=node_id).get(node_id, {})
+    entry = {
+        "id": node_id,
+        "type": node.get("type"),
+        "reached": live.get("reached", 0),
+        "waiting": live.get("waiting", 0),
     }
+    entry["message"] = None
+    if node.get("type") == "message":
+        kinds = _channel_kinds(journey.team, g.compile_graph({"nodes": [node]}))  # this node's channel only
+        entry["message"] = _message_figures(node_stats(version, node=node_id).get(node_id), kinds.get(node_id, ""))
+    return {"version": version, "node": entry}
 
 
 def journey_statistics(journey, version=None):

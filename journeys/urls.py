@@ -13,6 +13,7 @@ urlpatterns = [
     path("<int:pk>/nodes/add/", views.add_node, name="add_node"),
     path("<int:pk>/nodes/<str:node_id>/", views.node_drawer, name="node"),
     path("<int:pk>/nodes/<str:node_id>/delete/", views.delete_node, name="delete_node"),
+    path("<int:pk>/nodes/<str:node_id>/stats/", views.node_stats, name="node_stats"),
     path("<int:pk>/nodes/<str:node_id>/conditions/", views.split_builder, name="split_builder"),
     path("<int:pk>/move/", views.move, name="move"),
     path("<int:pk>/statistics/", views.statistics, name="statistics"),

@@ -1,15 +1,13 @@
 """Console pages: the journey list, the builder (HTMX, node drawer), statistics, versions, test a journey."""
 
 import copy
-import re
 
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from accounts.decorators import team_required
@@ -23,8 +21,9 @@ from core.replica import reads_from_replica
 from messaging.models import ChatbotModule, WhatsAppTemplate
 from messaging.services.content import wechat_data_text
 
-from . import forms, services, stats
+from . import forms, labels, services, stats
 from . import graph as g
+from .labels import NODE_LABELS, condition_location
 from .models import Journey, JourneyVersion, TriggerType
 from .statemachine import JourneyStatus, actions_for, can_edit, warning_for
 
@@ -120,6 +119,7 @@ def builder_context(request, journey, **extra):
         "tags": Tag.objects.for_team(team).filter(archived_at__isnull=True),
         "attributes": CustomAttribute.objects.for_team(team).active(),
         "node_types": NODE_LABELS,
+        "positions": {node_id: index for node_id, (index, _node) in labels.node_positions(graph).items()},
         "edit_settings": can_edit(journey.status, "settings"),
         "edit_draft_only": can_edit(journey.status, "activation"),
         "edit_structure": can_edit(journey.status, "structure"),
@@ -129,16 +129,6 @@ def builder_context(request, journey, **extra):
         "warning": warning_for(journey.status_reason),
         **extra,
     }
-
-
-NODE_LABELS = [
-    ("message", gettext_lazy("訊息節點")),
-    ("delay", gettext_lazy("時間延遲")),
-    ("split", gettext_lazy("分眾條件")),
-    ("tags", gettext_lazy("新增/移除標籤")),
-    ("attribute", gettext_lazy("變更自訂屬性")),
-    ("points", gettext_lazy("增加/扣除點數")),
-]
 
 
 def _local_input(team, value):
@@ -177,7 +167,7 @@ def publish(request, pk):
     try:
         version = services.publish(journey, actor=request.user.get_username())
     except services.JourneyError as error:
-        context = builder_context(request, journey, publish_errors=_publish_errors(error.message_dict))
+        context = builder_context(request, journey, publish_errors=_publish_errors(journey, error.message_dict))
         response = render(request, "journeys/builder.html#flowcard", context, status=400)
         return reswap(retarget(response, "#flowcard"), "outerHTML")  # also when publishing from the settings form
     messages.success(request, _("已發佈版本 %(n)s。") % {"n": version.number})
@@ -186,31 +176,16 @@ def publish(request, pk):
     return HttpResponseClientRedirect(reverse("journeys:builder", args=[journey.pk]))
 
 
-def _publish_errors(message_dict):
+def _publish_errors(journey, message_dict):
+    """Each error with its place in words (labels.error_where); `node` only links to the node's card."""
+    graph = journey.draft_graph or (journey.current_version.graph if journey.current_version else {})
+    positions = labels.node_positions(graph)
     out = []
     for key, messages_ in message_dict.items():
         node = key.split(".")[1] if key.startswith("nodes.") else ""
-        message = "; ".join(messages_)
-        _path, where = condition_location(key.split(".", 2)[2] if node and key.count(".") >= 2 else "")
-        if where:
-            message = f"{where}: {message}"
-        out.append({"key": key, "node": node, "message": message})
+        where = labels.error_where(graph, key, positions)
+        out.append({"node": node, "where": where, "message": "; ".join(messages_)})
     return out
-
-
-CONDITION_INDEX = re.compile(r"children\[(\d+)\]")
-
-
-def condition_location(key):
-    """An audiences condition path ("conditions.children[0].children[1].value") → the builder's row path
-    ("r.0.1") and words for the marketer ("條件 1 › 2"). ("", "") for keys that are not condition paths."""
-    if not key.startswith("conditions"):
-        return "", ""
-    indexes = CONDITION_INDEX.findall(key)
-    path = "r" + "".join(f".{i}" for i in indexes)
-    if not indexes:
-        return path, _("條件")
-    return path, _("條件 %(n)s") % {"n": " › ".join(str(int(i) + 1) for i in indexes)}
 
 
 @require_POST
@@ -266,9 +241,15 @@ def node_drawer(request, pk, node_id):
 
 def _drawer_context(request, journey, node, errors):
     team = request.team
+    graph = journey.draft_graph or (journey.current_version.graph if journey.current_version else {})
     context = {
         "journey": journey,
         "node": node,
+        "node_title": labels.node_name_in(graph, node["id"]),
+        "field_errors": [
+            {"key": key, "label": labels.NODE_FIELDS.get(key), "message": "; ".join(map(str, _as_list(messages_)))}
+            for key, messages_ in errors.items()
+        ],
         "config": node.get("config") or {},
         "errors": errors,
         "editable": can_edit(journey.status, "node_contents"),
@@ -293,6 +274,10 @@ def _drawer_context(request, journey, node, errors):
             {"key": key, "where": where, "message": "; ".join(errors[key])} for key, _path, where in located
         ]
     return context
+
+
+def _as_list(messages_):
+    return messages_ if isinstance(messages_, list | tuple) else [messages_]
 
 
 def _split_builder_context(request, journey, node_id, tree, bad_path=""):
@@ -379,6 +364,20 @@ def statistics(request, pk):
     # The same service function as GET /api/v1/journeys/{id}/statistics (issue 24.6).
     context = {"section": "journeys", "versions": versions, **stats.journey_statistics(journey, selected)}
     return render(request, "journeys/statistics.html", context)
+
+
+@require_GET
+@team_required(PERM)
+@reads_from_replica
+def node_stats(request, pk, node_id):
+    """HTMX, the drawer's figures for one node of the published version (seed 002: click a message node to see its
+    data): the statistics page's queries for that node only."""
+    journey = _journey(request, pk)
+    figures = stats.one_node_statistics(journey, node_id)
+    graph = journey.draft_graph or (journey.current_version.graph if journey.current_version else {})
+    if figures is None and g.find_node(graph, node_id) is None:
+        raise Http404
+    return render(request, "journeys/_node_stats.html", {"journey": journey, "figures": figures})
 
 
 @team_required(PERM)

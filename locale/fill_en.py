@@ -299,6 +299,8 @@ EN = {
     "渠道已停用": "Channel disabled",
     "勿擾時段": "Do-not-disturb hours",
     "超過 24 小時客服時段": "Outside the 24-hour service window",
+    "已取消訂閱": "Unsubscribed",
+    "需使用 WhatsApp 訊息範本": "Needs a WhatsApp message template",
 }
 
 

@@ -28,3 +28,21 @@ def test_labels_follow_the_language():
     with translation.override("zh-hant"):
         assert paren("累計") == "（累計）"
         assert reason_label("budget_exhausted") == "渠道訊息額度已用完"
+
+
+def test_stored_text_translates_stored_messages_with_their_parameters():
+    """Issue 20.14: one filter for messages stored in the source language (import row errors)."""
+    from django.utils import translation
+
+    from accounts.templatetags.console import stored_text
+
+    with translation.override("en"):
+        assert stored_text("不是有效的 Email：a@b") == "Not a valid email: a@b"
+        assert (
+            stored_text("與第 12 列為同一聯絡人：依檔案順序更新。") == "Same contact as row 12: updated in file order."
+        )
+        assert stored_text("必填。") == "Required."
+        assert stored_text("顧客自己寫的字") == "顧客自己寫的字"  # not a message: as it is
+        assert stored_text("") == "" and stored_text(None) is None
+    with translation.override("zh-hant"):
+        assert stored_text("不是有效的 Email：a@b") == "不是有效的 Email：a@b"

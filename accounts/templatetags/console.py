@@ -7,6 +7,8 @@ from decimal import Decimal, InvalidOperation
 from django import template
 from django.utils.translation import get_language, gettext_lazy
 
+from core.i18n import translate_stored
+
 register = template.Library()
 
 # Currencies shown by their usual sign; any other is shown by its code and a space ("HKD 0.5").
@@ -30,6 +32,9 @@ def _with_currency(text, currency):
 # Stored reason codes (outbox failures, skipped recipients) in words (issue 20.14); an unknown code is shown as is.
 REASON_LABELS = {
     "not_subscribed": gettext_lazy("未訂閱或已取消訂閱"),
+    "unsubscribed": gettext_lazy("已取消訂閱"),
+    "needs a template": gettext_lazy("需使用 WhatsApp 訊息範本"),
+    "outside 24-hour window": gettext_lazy("超過 24 小時客服時段"),
     "blocked": gettext_lazy("已封鎖官方帳號"),
     "over_quota": gettext_lazy("超出名單配額"),
     "policy": gettext_lazy("發送規則不允許"),
@@ -44,6 +49,12 @@ REASON_LABELS = {
 def reason_label(code):
     """A stored reason code in the reader's language: 'budget_exhausted' → '渠道訊息額度已用完'."""
     return REASON_LABELS.get(code, code)
+
+
+@register.filter
+def stored_text(text):
+    """A message stored in the source language (an import's row error) in the reader's language."""
+    return translate_stored(text)
 
 
 @register.filter

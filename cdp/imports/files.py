@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from core.csv_lines import BOM, CsvLines
 from core.errors import ServiceError
+from core.i18n import translate_stored
 
 from ..models import (
     ImportJob,
@@ -152,7 +153,8 @@ def percent(job):
 
 def error_report(job):
     """The per-row error report as CSV lines (UTF-8 with BOM): row, column, message, then the row's cells. Notes
-    (a row applied to the same contact as an earlier row) come in row order too, their message marked 說明."""
+    (a row applied to the same contact as an earlier row) come in row order too, their message marked 說明. The
+    stored messages (in the source language) are translated into the reader's."""
 
     lines = CsvLines()
     headers = []
@@ -167,6 +169,6 @@ def error_report(job):
         values = entry.get("values", {})
         cells = [values.get(h, "") for h in headers]
         for column, messages in entry.get("errors", {}).items():
-            yield lines.row([entry["row"], column, " ".join(messages), *cells])
+            yield lines.row([entry["row"], column, " ".join(map(translate_stored, messages)), *cells])
         for column, messages in entry.get("notes", {}).items():  # applied rows, reported for information
-            yield lines.row([entry["row"], column, _("說明：") + " ".join(messages), *cells])
+            yield lines.row([entry["row"], column, _("說明：") + " ".join(map(translate_stored, messages)), *cells])

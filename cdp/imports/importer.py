@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
@@ -67,7 +68,8 @@ def start(job, mapping):
     A file that is not CSV past some row fails here, before any row is written: the run writes chunks as it reads,
     so it would find the broken row only after the good ones before it were in."""
     try:
-        total = preview(job).total_rows
+        with translation.override(settings.LANGUAGE_CODE):  # the stored failure: the source language
+            total = preview(job).total_rows
     except ImportFileError as exc:
         ImportJob.objects.filter(pk=job.pk).update(mapping=mapping, total_rows=0)
         ImportJob.objects.filter(pk=job.pk, status=ImportStatus.PENDING).update(
@@ -128,16 +130,18 @@ def run(job_id, *, resume=False):
         return ImportJob.objects.filter(pk=job_id).first()
     job = ImportJob.objects.select_related("team", "channel").get(pk=job_id)
     importer = importer_for(job)
-    try:
-        importer.run()
-    except ImportFileError as exc:
-        importer.fail(str(exc))
-    except Exception:
-        logger.exception("Import %s failed", job_id)
-        importer.fail(_("匯入時發生未預期的錯誤，已匯入的部分保留，請重新上傳其餘資料列。"))
-        raise
-    finally:
-        job.file.close()
+    # Stored messages are in the source language; pages and the error report translate them (core.i18n).
+    with translation.override(settings.LANGUAGE_CODE):
+        try:
+            importer.run()
+        except ImportFileError as exc:
+            importer.fail(str(exc))
+        except Exception:
+            logger.exception("Import %s failed", job_id)
+            importer.fail(_("匯入時發生未預期的錯誤，已匯入的部分保留，請重新上傳其餘資料列。"))
+            raise
+        finally:
+            job.file.close()
     return ImportJob.objects.get(pk=job_id)
 
 
@@ -324,7 +328,7 @@ class Importer:
         if missing:
             raise ImportFileError(_("檔案缺少欄位：%(names)s") % {"names": ", ".join(missing)}, code="missing_columns")
         numbered_rows = itertools.islice(_rows(reader), self.processed, None)  # past the committed chunks
-        read_next = functools.partial(self.parse_chunk, headers, numbered_rows, translation.get_language())
+        read_next = functools.partial(self.parse_chunk, headers, numbered_rows, settings.LANGUAGE_CODE)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"import-{self.job.pk}") as reader_thread:
             pending = reader_thread.submit(read_next)
             while (parsed := pending.result()) is not None:

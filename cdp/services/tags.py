@@ -1,4 +1,4 @@
-"""Tags on customers: add / remove (with their timeline events), bulk tagging, and tag management.
+"""Tags on customers: add / remove (with their timeline events), bulk add / remove, and tag management.
 
 A tag is applied to the omni-customer, recording the channel and source that applied it and when. Adding a
 tag the customer already has changes nothing (no event); archived tags cannot be applied.
@@ -99,18 +99,39 @@ def remove_tags(*, customer, names, source, occurred_at=None):
     return [row.tag for row in rows]
 
 
+BULK_CHUNK = 5000
+
+
+def _id_chunks(customer_ids):
+    """Lists of at most BULK_CHUNK distinct ids from a list of ids or a queryset of customers (streamed by id, so
+    "every customer matching the filter" never sits in memory at once)."""
+    if hasattr(customer_ids, "values_list"):
+        ids = customer_ids.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=BULK_CHUNK)
+    else:
+        ids = dict.fromkeys(customer_ids)
+    chunk = []
+    for pk in ids:
+        chunk.append(pk)
+        if len(chunk) == BULK_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def add_tags_bulk(*, team, customer_ids, names, source, channel=None, occurred_at=None):
-    """Tag many customers at once: one INSERT per tag batch, events for the rows actually added. Returns count."""
+    """Tag many customers at once (ids, or a team-scoped queryset): one INSERT per tag and chunk, events for the rows
+    actually added. Returns how many tags were added."""
     occurred_at = occurred_at or timezone.now()
-    customer_ids = list(dict.fromkeys(customer_ids))
-    if not customer_ids:
+    if not hasattr(customer_ids, "values_list") and not customer_ids:
         return 0
     added = 0
     with transaction.atomic():
         tags = get_or_create_tags(team, names)
-        for tag in tags:
-            for start in range(0, len(customer_ids), 5000):
-                chunk = customer_ids[start : start + 5000]
+        if not tags:
+            return 0
+        for chunk in _id_chunks(customer_ids):
+            for tag in tags:
                 have = set(
                     CustomerTag.objects.filter(team=team, tag=tag, customer_id__in=chunk).values_list(
                         "customer_id", flat=True
@@ -132,6 +153,37 @@ def add_tags_bulk(*, team, customer_ids, names, source, channel=None, occurred_a
                 )
                 added += len(new)
     return added
+
+
+def remove_tags_bulk(*, team, customer_ids, names, source, occurred_at=None):
+    """Untag many customers at once (ids, or a team-scoped queryset): one DELETE per chunk, a tag_removed event per
+    row removed. Unknown names or tags a customer does not have are ignored. Returns how many tags were removed."""
+    occurred_at = occurred_at or timezone.now()
+    names = clean_names(names)
+    if not names:
+        return 0
+    removed = 0
+    with transaction.atomic():
+        tags = {tag.pk: tag for tag in Tag.objects.for_team(team).filter(name__in=names)}
+        if not tags:
+            return 0
+        for chunk in _id_chunks(customer_ids):
+            rows = list(
+                CustomerTag.objects.filter(team=team, tag_id__in=tags, customer_id__in=chunk).values_list(
+                    "pk", "customer_id", "tag_id"
+                )
+            )
+            if not rows:
+                continue
+            CustomerTag.objects.filter(team=team, pk__in=[pk for pk, _c, _t in rows]).delete()
+            record_events(
+                [
+                    _event(team.pk, customer_id, EventType.TAG_REMOVED, tags[tag_id], occurred_at, None, source)
+                    for _pk, customer_id, tag_id in rows
+                ]
+            )
+            removed += len(rows)
+    return removed
 
 
 def _event(team_id, customer_id, type_, tag, occurred_at, channel, source=None):

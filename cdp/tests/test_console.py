@@ -286,7 +286,9 @@ def test_total_previous_and_next_pages(console, team, line, monkeypatch):
 
     from cdp import filters
 
-    monkeypatch.setattr("cdp.views.keyset_page", lambda qs, cursor: filters.keyset_page(qs, cursor, size=3))
+    monkeypatch.setattr(
+        "cdp.views.keyset_page", lambda qs, cursor, sort: filters.keyset_page(qs, cursor, size=3, sort=sort)
+    )
     now = timezone.now()
     for i in range(7):
         contact = ContactFactory(channel=line, display_name=f"c{i}")

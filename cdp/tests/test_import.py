@@ -509,3 +509,36 @@ def test_a_background_import_whose_start_task_was_lost_is_started_by_the_backsto
     later = timezone.now() + imports.LOST_START_AFTER + timedelta(seconds=1)
     assert imports.resume_stalled(now=later) == [job.pk]
     assert enqueued == [("cdp.tasks.run_import", (job.pk,))]
+
+
+def test_row_errors_are_stored_in_the_source_language_and_shown_in_the_readers(console, team, line, level):
+    """Issue 20.14: an import run from an English page stores its messages as msgids; the job page and the error
+    report show them in the reader's language, parameters kept."""
+    TagFactory(team=team, name="舊標籤").__class__.objects.filter(name="舊標籤").update(archived_at="2024-01-01T00:00Z")
+    text = (
+        f"uid,name,level,tags,email\nnot-a-uid,x,1,,\n{UID1},y,1,,bad@\n{UID2},z,1,舊標籤,\n"
+        f"{UID3},w,1,,\n{UID3},w2,1,,\n"
+    )
+    console.cookies["django_language"] = "en"
+    english = {"HTTP_ACCEPT_LANGUAGE": "en"}
+    job = upload(console, text, line)
+    console.post(
+        reverse("cdp:import-mapping", args=[job.pk]),
+        {f"col_{i}": t for i, t in enumerate(["key", "name", "attr:level", "tags", "email"])},
+        **english,
+    )
+    job.refresh_from_db()
+    stored = [m for entry in job.errors for messages in entry.get("errors", {}).values() for m in messages]
+    assert "不是有效的 Email：bad@" in stored  # the source language, whatever page started the import
+    page = console.get(reverse("cdp:import-job", args=[job.pk]), **english).content.decode()
+    assert "Not a valid LINE UID (U followed by 32 hex digits): not-a-uid" in page
+    assert "Not a valid email: bad@" in page and "不是有效的" not in page
+    assert "Same contact as row 5: updated in file order." in page
+    report = b"".join(
+        chunk if isinstance(chunk, bytes) else chunk.encode()
+        for chunk in console.get(reverse("cdp:import-errors", args=[job.pk]), **english).streaming_content
+    ).decode("utf-8")
+    assert report.startswith("\ufeffRow,") and "Not a valid email: bad@" in report and "不是有效的" not in report
+    console.cookies["django_language"] = "zh-hant"
+    zh = console.get(reverse("cdp:import-job", args=[job.pk]), HTTP_ACCEPT_LANGUAGE="zh-hant").content.decode()
+    assert "不是有效的 Email：bad@" in zh

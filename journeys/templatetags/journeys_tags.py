@@ -1,10 +1,8 @@
 from django import template
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import npgettext
 
-from journeys.graph import iter_nodes
-from journeys.views import NODE_LABELS
+from journeys import labels
 from messaging.models import ChatbotModule, WhatsAppTemplate
 
 register = template.Library()
@@ -17,7 +15,18 @@ def get(mapping, key):
 
 @register.filter
 def node_label(kind):
-    return dict(NODE_LABELS).get(kind, kind)
+    return labels.node_label(kind)
+
+
+@register.filter
+def outcome_label(code):
+    return labels.OUTCOME_LABELS.get(code, code)
+
+
+@register.simple_tag
+def node_name(position, kind):
+    """ "第 3 個節點（訊息）": the builder's name for a node (labels.node_name)."""
+    return labels.node_name(position, kind)
 
 
 @register.filter
@@ -94,42 +103,17 @@ def node_text(context, node):
     return _message_summary(config, modules, templates)
 
 
-# Settings error keys → the words shown before the message (the API keeps the keys).
-SETTING_LABELS = {
-    "channels": _lazy("目標渠道"),
-    "name": _lazy("旅程名稱"),
-    "activation": _lazy("啟用時間"),
-    "nodes": _lazy("旅程節點"),
-    "graph": _lazy("旅程節點"),
-    "status": _lazy("狀態"),
-    "ends_at": _lazy("結束時間"),
-}
-
-
 @register.simple_tag(takes_context=True)
 def readable_errors(context, errors):
-    """[(where, messages)] for the builder: a node named by its position and type ("第 2 個節點 · 訊息"), a setting by
-    its label, never a node code or raw field key (issue 20.15)."""
+    """[(where, messages)] for the builder: a node named by its position and type ("第 2 個節點（訊息）"), a setting by
+    its label, never a node code or raw field key (issue 20.15; labels.error_where)."""
     journey = context.get("journey")
     graph = (
         (journey.draft_graph or (journey.current_version.graph if journey.current_version else {})) if journey else {}
     )
-    positions = {node.get("id"): (index, node) for index, node in enumerate(iter_nodes(graph or {}), 1)}
+    positions = labels.node_positions(graph)
     shown = []
     for key, messages in (errors or {}).items():
         messages = messages if isinstance(messages, list | tuple) else [messages]
-        if key.startswith("nodes."):
-            node_id = key.split(".")[1]
-            index, node = positions.get(node_id, (None, {}))
-            if index is None:
-                where = _("某個節點")
-            else:
-                where = _("第 %(n)s 個節點 · %(kind)s") % {"n": index, "kind": node_label(node.get("type"))}
-        elif key.startswith("trigger."):
-            where = _("觸發條件")
-        elif key.startswith("dnd_segments"):
-            where = _("勿擾時段")
-        else:
-            where = SETTING_LABELS.get(key, _("旅程設定"))
-        shown.append((where, messages))
+        shown.append((labels.error_where(graph, key, positions), messages))
     return shown

@@ -22,7 +22,7 @@ def journey_action_urls(team):
     return {"pk": JourneyFactory(team=team).pk, "name": "copy"}
 
 
-@console_case("journeys:node", "journeys:delete_node", "journeys:split_builder")
+@console_case("journeys:node", "journeys:delete_node", "journeys:split_builder", "journeys:node_stats")
 def journey_node_urls(team):
     node = split(VIP)
     journey = JourneyFactory(team=team, draft_graph={"nodes": [node]})

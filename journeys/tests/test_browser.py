@@ -198,7 +198,7 @@ def test_list_builder_and_statistics_in_both_languages(logged_in, live_server, t
     tab.click("#drawer [data-testid=save-node]")
     tab.wait_for_selector("#drawer [data-testid=node-errors]")
     errors = tab.inner_text("#drawer [data-testid=node-errors]")
-    assert "audience split" in errors and "Condition 3 › 1" in errors
+    assert "Step 1 (Split) · Condition 3 › 1" in errors  # the node by its position, never its code
     screenshot("journeys-split-error-en")
     tab.fill("#drawer input[name='r.2.0.value']", "5")
     screenshot("journeys-split-builder-en")

@@ -120,7 +120,8 @@ def test_an_invalid_condition_names_its_node_and_row(console, team, draft_split)
     html = response.content.decode()
     assert response.status_code == 400
     assert response["HX-Retarget"] == "#drawer"
-    assert f"節點 {split_id}（分眾條件）" in html and "條件 2 › 2" in html
+    # The node by its position and type, never its code (issue 20.15).
+    assert "第 1 個節點（分眾條件） · 條件 2 › 2" in html and f"{split_id}（" not in html
     assert 'data-field="conditions.children[1].children[1].days"' in html
     assert 'data-path="r.1.1" data-bad="1"' in html  # the bad row is marked in the builder
     assert 'name="r.1.1.days" value="0"' in html  # what the marketer typed is kept
@@ -129,7 +130,7 @@ def test_an_invalid_condition_names_its_node_and_row(console, team, draft_split)
     # An empty condition list is refused too.
     url = reverse("journeys:node", args=[journey.pk, split_id])
     empty = console.post(url, {"r.kind": "group", "r.op": "and"}, HTTP_HX_REQUEST="true")
-    assert empty.status_code == 400 and split_id in empty.content.decode()
+    assert empty.status_code == 400 and "第 1 個節點（分眾條件）" in empty.content.decode()
 
 
 def test_publish_names_the_bad_condition(console, team, line):
@@ -140,7 +141,8 @@ def test_publish_names_the_bad_condition(console, team, line):
     services.set_graph(journey, {"nodes": [bad]})
     response = console.post(reverse("journeys:publish", args=[journey.pk]), HTTP_HX_REQUEST="true")
     html = response.content.decode()
-    assert response.status_code == 400 and f"#node-{bad['id']}" in html and "條件 1" in html
+    assert response.status_code == 400 and f"#node-{bad['id']}" in html
+    assert '">第 1 個節點（分眾條件） · 條件 1</a>: ' in html and f">{bad['id']}" not in html
 
 
 def test_copying_an_audience_packs_conditions(console, team, other_team, draft_split):
