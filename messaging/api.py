@@ -30,7 +30,6 @@ from .models import (
     WhatsAppTemplate,
 )
 from .services import content as content_service
-from .services import keywords as keyword_service
 from .services import outbox
 from .services import sms as sms_service
 from .services import templates as template_service
@@ -254,7 +253,7 @@ class KeywordRuleSerializer(TeamModelSerializer):
         rule = self.instance
         channel = attrs["channel"] if "channel" in attrs else getattr(rule, "channel", None)
         module = attrs["reply_module"] if "reply_module" in attrs else getattr(rule, "reply_module", None)
-        error = keyword_service.reply_module_error(self.context["team"], channel, module)
+        error = content_service.reply_module_error(self.context["team"], channel, module)
         if error:
             raise serializers.ValidationError({"reply_module": [error]})
         return attrs

@@ -8,7 +8,7 @@ from cdp.models import Channel, ChannelKind
 from cdp.services.channels import validate_credentials
 
 from .models import ChatbotModule, CommentRule, KeywordRule
-from .services import keywords
+from .services.content import reply_module_error
 from .services.conversations import agent_label
 
 # The channel kinds the console's channel page connects and lists (the website has its own place).
@@ -169,7 +169,7 @@ class KeywordRuleForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        error = keywords.reply_module_error(self.team, data.get("channel"), data.get("reply_module"))
+        error = reply_module_error(self.team, data.get("channel"), data.get("reply_module"))
         if error:
             self.add_error("reply_module", error)
         if (

@@ -15,6 +15,7 @@ from cdp.services.tags import add_tags
 
 from ..models import KeywordRule, Origin
 from . import outbox, sms
+from .content import reply_module_error
 
 
 def trigger(rule, *, contact, event):
@@ -25,8 +26,11 @@ def trigger(rule, *, contact, event):
         sms.start_chat(contact=contact, event=event)
     content = None
     if rule.reply_module_id and rule.reply_module and rule.reply_module.deleted_at is None:
-        content = {"type": "module", "module_id": rule.reply_module_id}
-    elif rule.reply_text.strip():
+        # A rule for every channel may answer with a module a platform cannot receive (WeChat): the reply text, if
+        # any, answers there instead, else no reply (a send that can only fail is never queued).
+        if not reply_module_error(event.team, event.channel, rule.reply_module):
+            content = {"type": "module", "module_id": rule.reply_module_id}
+    if content is None and rule.reply_text.strip():
         content = {"type": "text", "text": rule.reply_text}
     if content:
         outbox.enqueue(

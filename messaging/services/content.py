@@ -646,3 +646,15 @@ def _meta_module(module, links):
             element["buttons"] = [_meta_button(b, links) for b in buttons]
         return {"attachment": {"type": "template", "payload": {"template_type": "generic", "elements": [element]}}}
     raise ContentError("bad_content", f"unknown module type {t}")
+
+
+def reply_module_error(team, channel, module):
+    """Why `module` cannot answer on the rule's `channel` (WeChat takes no chatbot modules), else "": check_sendable,
+    for the console form, the API and the reply itself. A rule for every channel is not limited here."""
+    if channel is None or module is None:
+        return ""
+    try:
+        check_sendable(team, channel, {"type": "module", "module_id": module.pk}, types=("module",))
+    except ValidationError as exc:
+        return next(iter(exc.message_dict.values()))[0]
+    return ""

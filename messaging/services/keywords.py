@@ -9,14 +9,12 @@ followed within 10 minutes by the keyword) gets the new-contact source "keyword"
 import secrets
 from urllib.parse import quote
 
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from cdp.services import omo
 
 from ..adapters import get_adapter
 from ..models import KeywordRule
-from .content import check_sendable
 from .wechat_events import keyword_scene
 
 
@@ -27,18 +25,6 @@ def save_rule(form, team):
         rule.join_token = secrets.token_urlsafe(12)
     rule.save()
     return rule
-
-
-def reply_module_error(team, channel, module):
-    """Why `module` cannot answer on the rule's `channel` (WeChat takes no chatbot modules), else "": content's one
-    check_sendable, for the console form and the API alike. A rule for every channel is not limited here."""
-    if channel is None or module is None:
-        return ""
-    try:
-        check_sendable(team, channel, {"type": "module", "module_id": module.pk}, types=("module",))
-    except ValidationError as exc:
-        return next(iter(exc.message_dict.values()))[0]
-    return ""
 
 
 def join_link(rule):

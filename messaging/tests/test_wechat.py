@@ -115,6 +115,23 @@ def test_plaintext_subscribe_message_and_keyword_reply_through_the_fake(client, 
     assert FakeWeChat.params(send)["access_token"] == "ACCESS_TOKEN_1" and fake.tokens_issued == 1
 
 
+def test_an_every_channel_rule_answering_with_a_module_answers_wechat_with_its_text_or_not_at_all(client, plain, team):
+    """WeChat takes no chatbot modules: a rule for every channel answers there with its reply text if it has one,
+    and otherwise sends nothing (never a send that can only fail)."""
+    from .factories import ChatbotModuleFactory
+
+    module = ChatbotModuleFactory(team=team)
+    with_text = KeywordRuleFactory(team=team, keywords=["優惠"], reply_module=module, reply_text="本月優惠 8 折")
+    without = KeywordRuleFactory(team=team, keywords=["會員"], reply_module=module, reply_text="")
+    _ok(P.post(client, plain, P.text("優惠", "1000000071")))
+    _ok(P.post(client, plain, P.text("會員", "1000000072")))
+    with_text.refresh_from_db()
+    without.refresh_from_db()
+    assert with_text.trigger_count == without.trigger_count == 1
+    (reply,) = OutboundMessage.objects.filter(origin="auto_reply")
+    assert reply.origin_id == str(with_text.pk) and reply.content == {"type": "text", "text": "本月優惠 8 折"}
+
+
 def test_every_message_kind_and_menu_event_reaches_the_conversation(client, plain):
     for body in (
         P.image("2001"),
