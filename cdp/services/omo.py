@@ -136,7 +136,10 @@ def add_customer(*, team, channel, external_id, member, by=None, display_name=""
     external_id = (external_id or "").strip()
     phone = ""
     if channel.kind == ChannelKind.WHATSAPP:
-        external_id = phone = contact_services.whatsapp_number(team, external_id)
+        try:
+            external_id = phone = contact_services.whatsapp_number(team, external_id)
+        except ServiceError as exc:  # the number is what the form and the API call external_id
+            raise ServiceError(exc.messages[0], field="external_id", code=exc.code) from exc
     if not external_id or len(external_id) > 128:
         raise ServiceError(_("請輸入聯絡人的渠道 ID。"), field="external_id")
     with transaction.atomic():

@@ -53,6 +53,8 @@ def test_a_customer_added_by_hand_is_bound_and_recorded(api, team, channels):
     assert list(contact.omo_assignments.values_list("method", "by")) == [("manual", None)]
     for bad in ({"channel": wa.pk, "external_id": "12"}, {"channel": 987654321, "external_id": "0912000222"}, {}):
         assert api.post(url, bad, format="json").status_code == 400
+    bad_number = api.post(url, {"channel": wa.pk, "external_id": "12"}, format="json").json()
+    assert list(bad_number["error"]["fields"]) == ["external_id"]  # the field the caller sent
     sms = ChannelFactory(team=team, kind="sms")
     refused = api.post(url, {"channel": sms.pk, "external_id": "0912000333"}, format="json")
     assert refused.status_code == 400 and "channel" in refused.json()["error"]["fields"]
