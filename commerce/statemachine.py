@@ -6,6 +6,7 @@ every change writes an OrderTransition row (who, when, which event).
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class OrderStatus(models.TextChoices):
@@ -13,7 +14,7 @@ class OrderStatus(models.TextChoices):
     AWAITING_CONFIRMATION = "awaiting_confirmation", _("待確認")
     AWAITING_PAYMENT = "awaiting_payment", _("待付款")
     PAID = "paid", _("已付款")
-    FULFILLED = "fulfilled", _("已完成")
+    FULFILLED = "fulfilled", pgettext_lazy("order status", "已完成")  # journeys' 已完成 is "Completed"
     CANCELLED = "cancelled", _("已取消")
 
 

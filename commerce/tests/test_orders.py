@@ -309,3 +309,14 @@ def test_default_method_names_follow_the_readers_language_and_custom_names_are_k
     row = shop_settings.update_settings(team, payment_methods={"cash": {"name": "門市現金"}})
     with translation.override("en"):
         assert shop_settings.methods(row)["cash"]["name"] == "門市現金"  # the team's own words stay as written
+
+
+def test_words_shared_with_other_apps_keep_their_own_english():
+    """已完成 is an order's "Fulfilled" but a journey's "Completed": the order status carries its own context."""
+    from django.utils import translation
+
+    from commerce.statemachine import OrderStatus
+
+    with translation.override("en"):
+        assert str(OrderStatus.FULFILLED.label) == "Fulfilled"
+        assert translation.gettext("已完成") != "Fulfilled"  # the plain word is left to the other apps
