@@ -91,3 +91,52 @@ def analyze_if_no_autovacuum(*tables):
         if cursor.fetchone()[0] == "off":
             for table in tables:
                 cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+
+
+@dataclass
+class OpenLoopRun:
+    """What `open_loop` measured: `timer` holds each call's latency from the time it was due, `results` each
+    call's return value (or the exception it raised), in order."""
+
+    timer: Timer
+    results: list
+    sent_per_s: float  # the rate the calls actually started at
+    completed_per_s: float  # calls over the time from the first call's due time to the last return
+    max_start_lag: float  # s: how late the latest call started (a busy client, or no free thread)
+
+
+def open_loop(call, items, rate, threads=64):
+    """Call `call(item)` for each item at a fixed arrival rate, open loop: the i-th call is due at start + i / rate
+    whether or not the earlier ones have returned, as customers arrive regardless of how the server is doing.
+    A latency runs from the call's due time, so a call that waited for a free thread (or a late scheduler) counts
+    that wait: a slow server cannot hide its queue by slowing the load down (coordinated omission)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = len(items)
+    dues, started, ended = [0.0] * n, [0.0] * n, [0.0] * n
+    results = [None] * n
+
+    def one(i):
+        started[i] = time.perf_counter()
+        try:
+            results[i] = call(items[i])
+        except Exception as exc:  # noqa: BLE001 - kept as the call's result: the caller counts and reports failures
+            results[i] = exc
+        ended[i] = time.perf_counter()
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        start = time.perf_counter() + 0.01
+        for i in range(n):
+            dues[i] = start + i / rate
+            delay = dues[i] - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(one, i)
+    span = max(started) - min(started) if n > 1 else 0.0
+    return OpenLoopRun(
+        timer=Timer(samples=[end - due for end, due in zip(ended, dues, strict=True)]),
+        results=results,
+        sent_per_s=(n - 1) / span if span else 0.0,
+        completed_per_s=n / (max(ended) - start) if n else 0.0,
+        max_start_lag=max((s - d for s, d in zip(started, dues, strict=True)), default=0.0),
+    )
