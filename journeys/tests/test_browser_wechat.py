@@ -5,15 +5,13 @@ screenshots/journeys-wechat-*.png."""
 import os
 
 import pytest
-from django.test import Client
 
 from cdp.tests.factories import ChannelFactory
 from journeys import services
 from journeys.graph import find_node
 from journeys.models import JourneyChannel
 from journeys.tests.factories import JourneyFactory
-from tests.browser.conftest import CHROMIUM, SKIP_REASON, browser, page, screenshot  # noqa: F401
-from tests.factories import MembershipFactory
+from tests.browser.conftest import CHROMIUM, SKIP_REASON, browser, logged_in, page, screenshot  # noqa: F401
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
@@ -22,17 +20,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not CHROMIUM.exists(), reason=SKIP_REASON),
 ]
-
-
-@pytest.fixture
-def logged_in(page, live_server, team):  # noqa: F811
-    user = MembershipFactory(team=team, role="owner").user
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-    return page
 
 
 def test_the_message_drawer_sets_a_wechat_template(logged_in, live_server, team, screenshot):  # noqa: F811

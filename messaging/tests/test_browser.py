@@ -5,14 +5,12 @@ and the chatbot module pages. Screenshots go to /work/main/screenshots/messaging
 import os
 
 import pytest
-from django.test import Client
 from django.utils import timezone, translation
 
 from cdp.models import Channel
 from cdp.tests.factories import ContactFactory
 from messaging.models import InboundMessage, OutboundMessage
-from tests.browser.conftest import CHROMIUM, SKIP_REASON, browser, page, screenshot  # noqa: F401
-from tests.factories import MembershipFactory
+from tests.browser.conftest import CHROMIUM, SKIP_REASON, browser, logged_in, page, screenshot  # noqa: F401
 
 from .factories import ChatbotModuleFactory, KeywordRuleFactory
 
@@ -23,17 +21,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not CHROMIUM.exists(), reason=SKIP_REASON),
 ]
-
-
-@pytest.fixture
-def logged_in(page, live_server, team):  # noqa: F811
-    user = MembershipFactory(team=team, role="owner").user
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-    return page
 
 
 def _run(tab, base, team, screenshot, lang):  # noqa: F811

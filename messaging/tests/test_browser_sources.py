@@ -5,13 +5,11 @@ count, and the OMO staff / branch page. Screenshots go to screenshots/sources-*.
 import os
 
 import pytest
-from django.test import Client
 
 from cdp.services import omo
 from cdp.tests.factories import ChannelFactory
 from messaging.models import CommentRule, FriendSync
-from tests.browser.conftest import CHROMIUM, SKIP_REASON, browser, page, screenshot  # noqa: F401
-from tests.factories import MembershipFactory
+from tests.browser.conftest import CHROMIUM, SKIP_REASON, browser, logged_in, page, screenshot  # noqa: F401
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
@@ -20,17 +18,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not CHROMIUM.exists(), reason=SKIP_REASON),
 ]
-
-
-@pytest.fixture
-def logged_in(page, live_server, team):  # noqa: F811
-    user = MembershipFactory(team=team, role="owner").user
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-    return page
 
 
 def _run(tab, base, team, screenshot, lang, objects):  # noqa: F811

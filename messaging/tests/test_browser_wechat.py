@@ -6,11 +6,9 @@ screenshots/wechat-*.png."""
 import os
 
 import pytest
-from django.test import Client
 
 from cdp.models import Channel
-from tests.browser.conftest import CHROMIUM, SKIP_REASON, browser, page, screenshot  # noqa: F401
-from tests.factories import MembershipFactory
+from tests.browser.conftest import CHROMIUM, SKIP_REASON, browser, logged_in, page, screenshot  # noqa: F401
 
 from . import wechat_payloads as P
 from .factories import KeywordRuleFactory
@@ -22,17 +20,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not CHROMIUM.exists(), reason=SKIP_REASON),
 ]
-
-
-@pytest.fixture
-def logged_in(page, live_server, team):  # noqa: F811
-    user = MembershipFactory(team=team, role="owner").user
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-    return page
 
 
 def _run(tab, base, team, screenshot, lang):  # noqa: F811

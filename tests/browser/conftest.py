@@ -65,3 +65,19 @@ def screenshot(page):
         return path
 
     return take
+
+
+@pytest.fixture
+def logged_in(page, live_server, team):
+    """The page with the session of a new owner of `team` (logged in without the login form)."""
+    from django.test import Client
+
+    from tests.factories import MembershipFactory
+
+    user = MembershipFactory(team=team, role="owner").user
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+    return page
