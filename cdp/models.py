@@ -548,7 +548,7 @@ class PointsSource(models.TextChoices):
     """Where a points change came from (社群點數)."""
 
     OPENING = "opening", _("期初餘額")
-    JOURNEY = "journey", _("旅程節點")
+    JOURNEY = "journey", pgettext_lazy("points source", "旅程節點")  # journeys' heading is "Journey nodes"
     API = "api", _("API")
     IMPORT = "import", _("匯入")
     ADMIN = "admin", _("後台調整")
