@@ -1,7 +1,11 @@
+import logging
+
 from accounts import queues
 from accounts.models import Team
 
 from . import quota
+
+logger = logging.getLogger(__name__)
 
 
 def refresh_quota(team_id):
@@ -25,7 +29,10 @@ def bulk_tags(team_id, action, name, filter_data):
     for key, values in filter_data.items():
         data.setlist(key, values)
     customer_filter = CustomerFilter(data, team=team)
-    if not customer_filter.is_valid():
+    if not customer_filter.is_valid():  # checked in the request; a filter option removed since then
+        logger.warning(
+            "bulk %s of team %s skipped: filters no longer valid: %s", action, team_id, customer_filter.errors
+        )
         return 0
     change = tags.add_tags_bulk if action == "add_tag" else tags.remove_tags_bulk
     return change(team=team, customer_ids=customer_filter.qs, names=[name], source="console")

@@ -127,7 +127,7 @@ def bulk(request):
         if not name:
             raise ValidationError(_("請輸入標籤名稱。"))
         customers = chosen_customers(request.team, request.POST)
-        if request.POST.get("scope") == "filter" and not count_up_to(customers, BULK_IN_REQUEST)[1]:
+        if request.POST.get("scope", "filter") == "filter" and not count_up_to(customers, BULK_IN_REQUEST)[1]:
             # A bad name is refused now, not in the task: an archived or too long tag is a 400 here.
             if action == "add_tag":
                 tag_services.get_or_create_tags(request.team, [name])

@@ -135,8 +135,9 @@ def _validate_split(team, config, channel_ids):
 # A message node sends a chatbot module, a WhatsApp template or (WeChat, outside its 48-hour window) a template message.
 MESSAGE_CONTENT_TYPES = ("module", "whatsapp_template", "wechat_template")
 
-# check_sendable's content fields → the message node's config fields
+# check_sendable's content fields → the message node's config fields (a WeChat template's are the drawer's wechat_*)
 _CONFIG_FIELDS = {"type": "kind", "module_id": "module_id", "template_id": "template_id", "parameters": "parameters"}
+_WECHAT_FIELDS = {"type": "kind", "template_id": "wechat_template_id", "data": "wechat_data", "url": "wechat_url"}
 
 
 def _validate_message(team, config, channel_ids):
@@ -159,7 +160,8 @@ def _validate_message(team, config, channel_ids):
     try:
         check_sendable(team, channel, content, types=MESSAGE_CONTENT_TYPES, prefix="")
     except ValidationError as exc:
-        return {_CONFIG_FIELDS.get(key, key): messages[0] for key, messages in exc.message_dict.items()}
+        fields = _WECHAT_FIELDS if kind == "wechat_template" else _CONFIG_FIELDS
+        return {fields.get(key, key): messages[0] for key, messages in exc.message_dict.items()}
     return {}
 
 

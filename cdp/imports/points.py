@@ -14,6 +14,8 @@ zero (unless the team allows it) is a row error and changes nothing; the other r
 key is `import:<job id>:<row number>`, so a job run again (a chunk replayed, a resumed worker) changes nothing twice.
 """
 
+import logging
+
 from django.db import DatabaseError, transaction
 from django.utils.translation import gettext as _
 
@@ -30,6 +32,9 @@ from .importer import Importer, Row
 POINTS_CHUNK = 500
 
 REFERENCE_KINDS = ("member_id", "phone", "email")
+
+
+logger = logging.getLogger(__name__)
 
 
 class PointsImporter(Importer):
@@ -114,8 +119,12 @@ class PointsImporter(Importer):
                 try:
                     with transaction.atomic(), batched_notifications():
                         entry = self.change(customer, row)
-                except DatabaseError as exc:
-                    entry = (row.number, {self.points_column: [str(exc).splitlines()[0]]}, row.values)
+                except DatabaseError:
+                    logger.exception("points import %s: row %s could not be written", self.job.pk, row.number)
+                    message = _(
+                        "資料庫暫時無法寫入這一列，請重新匯入這一列。"
+                    )  # the database's own words stay in the log
+                    entry = (row.number, {self.points_column: [message]}, row.values)
                 if entry:
                     refused.append(entry)
             self.record(entries + refused)

@@ -111,8 +111,8 @@ def assign(contact, member, *, method, by=None, at=None):
     contact is already bound to that member by the same name (a second scan is not a new binding)."""
     field = "omo_staff" if member.kind == OmoKind.STAFF else "omo_branch"
     previous = getattr(contact, field)
-    if previous == member.name and method != OmoMethod.TRANSFER:
-        return None
+    if previous == member.name and (method != OmoMethod.TRANSFER or _last_member_id(contact, member.kind) == member.pk):
+        return None  # a retried transfer to the member it already went to moves nothing (a namesake still moves)
     Contact.objects.filter(pk=contact.pk).update(**{field: member.name})
     setattr(contact, field, member.name)
     return OmoAssignment.objects.create(
@@ -123,6 +123,15 @@ def assign(contact, member, *, method, by=None, at=None):
         previous=previous,
         by=by,
         at=at or timezone.now(),
+    )
+
+
+def _last_member_id(contact, kind):
+    return (
+        OmoAssignment.objects.filter(team_id=contact.team_id, contact=contact, member__kind=kind)
+        .order_by("-at", "-pk")
+        .values_list("member_id", flat=True)
+        .first()
     )
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..events import record_events
-from ..models import CustomerEvent, CustomerTag, EventType, Tag
+from ..models import Customer, CustomerEvent, CustomerTag, EventType, Tag
 
 MAX_TAG_LENGTH = 100
 
@@ -48,6 +48,13 @@ def get_or_create_tags(team, names, *, field="tags"):
     return [tags[name] for name in names]
 
 
+def _lock_customers(team_id, ids):
+    """Lock the customers' rows (id order, as merges lock them) before reading which tags they hold: two concurrent
+    tag changes of one customer then run one after the other, so each tag_added / tag_removed event (which starts
+    journeys) is recorded once, for a change that really happened."""
+    list(Customer.objects.select_for_update().filter(team_id=team_id, pk__in=ids).order_by("pk").values_list("pk"))
+
+
 def add_tags(*, customer, names, source, channel=None, occurred_at=None):
     """Tag one customer. Returns the Tag rows named (new or already there); events only for new ones."""
     occurred_at = occurred_at or timezone.now()
@@ -55,6 +62,7 @@ def add_tags(*, customer, names, source, channel=None, occurred_at=None):
         tags = get_or_create_tags(customer.team, names)
         if not tags:
             return []
+        _lock_customers(customer.team_id, [customer.pk])
         have = set(CustomerTag.objects.filter(customer=customer, tag__in=tags).values_list("tag_id", flat=True))
         new = [tag for tag in tags if tag.pk not in have]
         CustomerTag.objects.bulk_create(
@@ -82,6 +90,7 @@ def remove_tags(*, customer, names, source, occurred_at=None):
     occurred_at = occurred_at or timezone.now()
     names = clean_names(names)
     with transaction.atomic():
+        _lock_customers(customer.team_id, [customer.pk])
         rows = list(
             CustomerTag.objects.filter(customer=customer, tag__name__in=names, team_id=customer.team_id).select_related(
                 "tag"
@@ -131,6 +140,7 @@ def add_tags_bulk(*, team, customer_ids, names, source, channel=None, occurred_a
         if not tags:
             return 0
         for chunk in _id_chunks(customer_ids):
+            _lock_customers(team.pk, chunk)
             for tag in tags:
                 have = set(
                     CustomerTag.objects.filter(team=team, tag=tag, customer_id__in=chunk).values_list(
@@ -168,6 +178,7 @@ def remove_tags_bulk(*, team, customer_ids, names, source, occurred_at=None):
         if not tags:
             return 0
         for chunk in _id_chunks(customer_ids):
+            _lock_customers(team.pk, chunk)
             rows = list(
                 CustomerTag.objects.filter(team=team, tag_id__in=tags, customer_id__in=chunk).values_list(
                     "pk", "customer_id", "tag_id"

@@ -81,6 +81,8 @@ def test_transfer_moves_contacts_and_records_the_previous_member(api, team, othe
         ("transfer", "Amy", ben.pk),
         ("manual", "", amy.pk),
     ]
+    again = api.post(url, {"contacts": [first.pk, second.pk]}, format="json")  # a retried call moves nothing
+    assert again.json() == {"moved": 0} and OmoAssignment.objects.filter(method="transfer").count() == 2
     outsider = api_client_for(other_team)
     assert outsider.get("/api/v1/omo/assignments").json()["results"] == []
     assert outsider.post(url, {"contacts": [theirs.pk]}, format="json").status_code == 404

@@ -265,3 +265,18 @@ def test_a_lost_points_job_is_started_by_the_backstop(team, monkeypatch):
     later = timezone.now() + imports.LOST_START_AFTER + timedelta(seconds=1)
     assert imports.resume_stalled(now=later) == [points_job.pk]
     assert enqueued == [("cdp.tasks.run_import", (points_job.pk,))]
+
+
+def test_a_row_the_database_refuses_twice_is_reported_in_words_not_the_database_error(
+    console, team, customers, monkeypatch
+):
+    def refusing(self, customer, row):
+        raise DatabaseError("deadlock detected\nDETAIL: Process 4242 waits for ShareLock")
+
+    monkeypatch.setattr(PointsImporter, "change", refusing)
+    job = upload(console, FILE)
+    run_mapping(console, job, ["member_id", "phone", "points", "reason"])
+    messages = [m for e in job.errors for ms in e["errors"].values() for m in ms]
+    assert messages and not any("deadlock" in m or "Process" in m for m in messages)
+    assert "資料庫暫時無法寫入這一列，請重新匯入這一列。" in messages
+    assert not PointsTransaction.objects.filter(source=PointsSource.IMPORT).exists()

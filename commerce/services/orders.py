@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.templatetags.console import reason_label
 from cdp.models import Contact
 from cdp.services.customers import record_checkout
 from core.errors import ServiceError
@@ -344,7 +345,7 @@ def _check_deliverable(order, content, now):
         _("無法傳送訊息給這位聯絡人（%(reason)s）。"),
         field="contact",
         code="contact_unreachable",
-        params={"reason": decision.reason},
+        params={"reason": reason_label(decision.reason)},  # the stored code in words
     )
 
 

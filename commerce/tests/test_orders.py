@@ -320,3 +320,12 @@ def test_words_shared_with_other_apps_keep_their_own_english():
     with translation.override("en"):
         assert str(OrderStatus.FULFILLED.label) == "Fulfilled"
         assert translation.gettext("已完成") != "Fulfilled"  # the plain word is left to the other apps
+
+
+def test_a_contact_that_blocked_the_account_is_refused_in_words(team, line):
+    blocked = ContactFactory(channel=line, external_id="U00000000000000000000000000000b1", status="blocked")
+    order = orders.create_order(team=team, contact=blocked, items=ITEMS)
+    with pytest.raises(ServiceError) as refused:
+        orders.send_order(order)
+    assert refused.value.code == "contact_unreachable" and "已封鎖官方帳號" in refused.value.messages[0]
+    assert "blocked" not in refused.value.messages[0]

@@ -47,7 +47,10 @@ def broadcast_answer(team, channel, content):
 def journey_answer(team, channel, content):
     config = {"channel_id": channel.pk, "kind": content["type"], **content}
     errors = validate_node(team, {"id": "n1", "type": "message", "config": config}, [channel.pk])
-    return {"kind": "type"}.get(next(iter(errors)), next(iter(errors))) if errors else "ok"
+    if not errors:
+        return "ok"
+    key = next(iter(errors)).removeprefix("wechat_")  # the drawer's names for a WeChat template's fields
+    return {"kind": "type"}.get(key, key)
 
 
 def api_answer(api, channel, content):

@@ -72,3 +72,11 @@ def test_the_engine_sends_the_wechat_template_message(team, wechat):
     assert message.contact_id == contact.pk and message.status in ("sent", "delivered"), message.error_reason
     assert message.content == {"type": "wechat_template", "template_id": "TPL_WELCOME", "data": CONFIG["data"]}
     assert message.preview == "[TPL_WELCOME] 歡迎 / VIP"
+
+
+def test_a_wechat_template_error_names_the_wechat_field(team, wechat):
+    from journeys.labels import NODE_FIELDS
+    from journeys.validation import _validate_message
+
+    errors = _validate_message(team, {"channel_id": wechat.pk, "kind": "wechat_template"}, [wechat.pk])
+    assert list(errors) == ["wechat_template_id"] and str(NODE_FIELDS["wechat_template_id"]) == "WeChat 模板 ID"
