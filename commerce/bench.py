@@ -9,6 +9,7 @@ from pathlib import Path
 
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import Team
 from accounts.services import create_team
@@ -32,6 +33,9 @@ def _team(slug):
     if contact is None:
         customer = Customer.objects.create(team=team, name="bench")
         contact = Contact.objects.create(team=team, channel=channel, customer=customer, external_id="+85290000000")
+    # The customer wrote just now: WhatsApp takes the order link within 24 hours of their last message.
+    Contact.objects.filter(pk=contact.pk).update(last_customer_interaction_at=timezone.now())
+    contact.refresh_from_db()
     return team, contact
 
 
