@@ -9,6 +9,7 @@ all and still there. Topics and their consumers (settings):
 - "signal": SIGNAL_CONSUMERS, called consumer(team_id, kind, payload) once per row, in order.
 - "inbound": INBOUND_MESSAGE_CONSUMERS, inbound messages an app above messaging acts on (a WhatsApp catalog
   `order`), called like "signal".
+- "bulk_tags": BULK_TAG_CONSUMERS, a console bulk tag action too large for its request (cdp), called like "signal".
 Drains go team by team, oldest first, a bounded chunk per team per round, so one team's backlog delays another
 team's by one chunk at most. A consumer that fails leaves its rows with a backoff and one log line; a lost
 database connection leaves them untouched. A per-minute Schedule per consumer drains whatever the hints missed.
@@ -30,7 +31,12 @@ from .queues import Hint, ensure_schedule
 
 logger = logging.getLogger(__name__)
 
-TOPICS = {"events": "CUSTOMER_EVENT_CONSUMERS", "signal": "SIGNAL_CONSUMERS", "inbound": "INBOUND_MESSAGE_CONSUMERS"}
+TOPICS = {
+    "events": "CUSTOMER_EVENT_CONSUMERS",
+    "signal": "SIGNAL_CONSUMERS",
+    "inbound": "INBOUND_MESSAGE_CONSUMERS",
+    "bulk_tags": "BULK_TAG_CONSUMERS",
+}
 # One claim: at most this many rows, and for "events" this many event ids (a bounded IN list and transaction).
 CLAIM_ROWS = 500
 CLAIM_EVENT_IDS = 10_000

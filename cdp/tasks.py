@@ -14,6 +14,12 @@ def refresh_quota(team_id):
         quota.refresh_over_quota(team)
 
 
+def on_bulk_tags(team_id, action, payload):
+    """The hand-off consumer (topic "bulk_tags"): the row is deleted in the transaction that applies it, so the
+    action is done once, or not at all and still pending."""
+    bulk_tags(team_id, action, payload["name"], payload["filters"])
+
+
 def bulk_tags(team_id, action, name, filter_data):
     """A bulk tag action on every customer matching the list's filters, too many to run in the request (views.bulk).
     The filters are applied again here, so customers that match by now are the ones changed."""

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
-from accounts import queues
+from accounts import handoff
 from accounts.decorators import team_required
 from accounts.templatetags.console import thousands
 from core.params import parse_id, parse_signed
@@ -108,7 +108,8 @@ def chosen_customers(team, data):
 
 
 BULK_ACTIONS = {"add_tag", "remove_tag"}
-# "All matching" beyond this many customers runs as a background task (cdp.tasks.bulk_tags), not in the request.
+# "All matching" beyond this many customers runs in the background (a "bulk_tags" hand-off row, cdp.tasks.on_bulk_tags),
+# not in the request.
 BULK_IN_REQUEST = 10000
 
 
@@ -134,7 +135,9 @@ def bulk(request):
             else:
                 tag_services.clean_names([name])
             filter_data = {key: request.POST.getlist(key) for key in CustomerFilter.base_filters if key in request.POST}
-            queues.enqueue("cdp.tasks.bulk_tags", request.team.pk, action, name, filter_data)
+            handoff.add(
+                request.team.pk, "bulk_tags", [{"kind": action, "payload": {"name": name, "filters": filter_data}}]
+            )
             done = _("超過 %(n)s 位顧客，已在背景處理；完成後標籤會出現在名單上。") % {"n": thousands(BULK_IN_REQUEST)}
         elif action == "add_tag":
             n = tag_services.add_tags_bulk(team=request.team, customer_ids=customers, names=[name], source="console")

@@ -203,7 +203,7 @@ HEAVY_TASKS = [
     "cdp.tasks.maintain_event_partitions",
     "journeys.tasks.refresh_rollups",
     "billing.tasks.send_due_monthly_bills",
-    "cdp.tasks.bulk_tags",
+    "cdp.tasks.on_bulk_tags",
 ]
 
 # Consumers of new customer timeline events, called (team_id, [event ids]); see cdp/events.py and
@@ -221,6 +221,11 @@ SIGNAL_CONSUMERS = [
 # Inbound messages an app above messaging acts on (a WhatsApp catalog `order` → a draft order), called like signals.
 INBOUND_MESSAGE_CONSUMERS = [
     "commerce.tasks.on_inbound_message",
+]
+# A console bulk tag action on more customers than a request should change (cdp.views.bulk): a durable hand-off
+# row, so a worker that dies mid-way leaves it for the next drain or the per-minute backstop.
+BULK_TAG_CONSUMERS = [
+    "cdp.tasks.on_bulk_tags",
 ]
 # Chat to Order (commerce): order links expire after this many days; Stripe's API base (a local fake in tests).
 COMMERCE_ORDER_LINK_DAYS = int(env("COMMERCE_ORDER_LINK_DAYS", "7"))

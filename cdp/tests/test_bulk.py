@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Handoff
 from cdp import filters
 from cdp.models import Customer, CustomerEvent, CustomerTag, EventType, Tag
 from cdp.services import tags
@@ -187,24 +188,47 @@ def test_the_tag_source_is_shown_in_words(console, team, people):
     assert 'title="Console' in english and 'title="console' not in english
 
 
-def test_tagging_very_many_matching_customers_runs_in_the_background(console, team, people, monkeypatch):
-    """Beyond BULK_IN_REQUEST matches the request queues cdp.tasks.bulk_tags (run inline by the test cluster) with
-    the list's filters, which the task applies again."""
-    from django_q import tasks
+def test_tagging_very_many_matching_customers_runs_in_the_background(
+    console, team, people, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Beyond BULK_IN_REQUEST matches the request writes a "bulk_tags" hand-off row with the list's filters and hints
+    its drain (run inline by the test cluster), which applies the filters again and deletes the row."""
     from django_q.conf import Conf
 
     monkeypatch.setattr("cdp.views.BULK_IN_REQUEST", 2)
     monkeypatch.setattr(Conf, "SYNC", True)  # run the django-q2 task inline, as a worker would
-    queued, real = [], tasks.async_task
-    monkeypatch.setattr(tasks, "async_task", lambda *a, **k: queued.append(a[0]) or real(*a, **k))
-    response = console.post(reverse("cdp:bulk"), {"action": "add_tag", "tag_name": "大量", "scope": "filter"})
+    with django_capture_on_commit_callbacks(execute=True):  # the commit's hint wakes the drain (inline here)
+        response = console.post(reverse("cdp:bulk"), {"action": "add_tag", "tag_name": "大量", "scope": "filter"})
     assert response.status_code == 200 and "已在背景處理" in response.content.decode()
-    assert "cdp.tasks.bulk_tags" in queued and tagged(team, "大量") == {"p0", "p1", "p2", "p3"}
+    assert tagged(team, "大量") == {"p0", "p1", "p2", "p3"}
+    assert not Handoff.objects.filter(topic="bulk_tags").exists()  # applied once, and its row gone with it
     # Filtered by a tag: the task removes it from those customers only.
     vip = TagFactory(team=team, name="VIP")
     for customer in people[:3]:
         CustomerTagFactory(customer=customer, tag=vip)
-    console.post(reverse("cdp:bulk"), {"action": "remove_tag", "tag_name": "大量", "scope": "filter", "tag": vip.pk})
+    with django_capture_on_commit_callbacks(execute=True):
+        console.post(
+            reverse("cdp:bulk"), {"action": "remove_tag", "tag_name": "大量", "scope": "filter", "tag": vip.pk}
+        )
     assert tagged(team, "大量") == {"p3"}
     refused = console.post(reverse("cdp:bulk"), {"action": "add_tag", "tag_name": "x" * 101, "scope": "filter"})
     assert refused.status_code == 400
+
+
+def test_a_bulk_job_whose_worker_never_ran_is_done_by_the_backstop(console, team, people, monkeypatch):
+    """The queue message is only a hint: with it lost (no worker picked it up), the hand-off row is still there and
+    the per-minute backstop drain applies it, once."""
+    from django_q import tasks
+
+    from accounts import handoff
+
+    monkeypatch.setattr("cdp.views.BULK_IN_REQUEST", 2)
+    monkeypatch.setattr(tasks, "async_task", lambda *a, **k: None)  # the hint is lost
+    response = console.post(reverse("cdp:bulk"), {"action": "add_tag", "tag_name": "補跑", "scope": "filter"})
+    assert response.status_code == 200 and tagged(team, "補跑") == set()
+    (row,) = Handoff.objects.filter(topic="bulk_tags")
+    assert row.team_id == team.pk and row.consumer == "cdp.tasks.on_bulk_tags"
+    handoff.drain("cdp.tasks.on_bulk_tags")
+    handoff.drain("cdp.tasks.on_bulk_tags")
+    assert tagged(team, "補跑") == {"p0", "p1", "p2", "p3"} and not Handoff.objects.filter(topic="bulk_tags").exists()
+    assert CustomerEvent.objects.filter(team=team, type="tag_added", data__tag="補跑").count() == 4
